@@ -1,0 +1,57 @@
+//! Compiles the built-in policies under `policies/` to wasm32-unknown-unknown
+//! and generates the table `src/engine/builtin.rs` embeds them from.
+
+#[path = "src/authoring/wasm_build.rs"]
+#[allow(dead_code)]
+mod wasm_build;
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+fn main() {
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    for watched in [
+        "policies",
+        "policy-sdk/src",
+        "policy-sdk/Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo::rerun-if-changed={watched}");
+    }
+
+    let mut policies: Vec<(String, PathBuf)> = fs::read_dir(root.join("policies"))
+        .expect("policies/ exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    policies.sort();
+    let names: Vec<String> = policies.iter().map(|(n, _)| n.clone()).collect();
+
+    // A target directory of its own: the outer cargo holds a lock on its own.
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm-policies");
+    let status = wasm_build::cargo_build_command(&root.join("Cargo.toml"), &names, &target_dir)
+        .status()
+        .expect("could not run cargo to build the built-in policies");
+    if !status.success() {
+        panic!(
+            "building the built-in policies for {} failed (see above); if the target is missing, run `{}`",
+            wasm_build::WASM_TARGET,
+            wasm_build::MISSING_TARGET_HINT
+        );
+    }
+
+    let mut table = String::from("pub static BUILTIN_POLICIES: &[(&str, &[u8])] = &[\n");
+    for name in &names {
+        let wasm = wasm_build::artifact_path(&target_dir, name);
+        table.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", wasm));
+    }
+    table.push_str("];\n");
+    fs::write(out.join("builtin_policies.rs"), table).expect("OUT_DIR is writable");
+}

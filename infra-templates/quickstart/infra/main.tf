@@ -1,0 +1,23 @@
+# Offline infrastructure for the quickstart: terraform_data resources need no
+# provider download and no cloud account, yet plan and apply like real ones.
+
+variable "engine_version" {
+  type    = number
+  default = 15
+}
+
+resource "terraform_data" "database" {
+  # A new engine version cannot be applied in place: terraform replaces it.
+  triggers_replace = [var.engine_version]
+  input = {
+    name     = "orders"
+    instance = "db.t3.micro"
+  }
+}
+
+resource "terraform_data" "web" {
+  input = {
+    image    = "registry.example.com/shop/web:1.4.2"
+    replicas = 2
+  }
+}

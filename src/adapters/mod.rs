@@ -1,0 +1,4 @@
+//! Adapters: run the real tools (terraform, helm, trivy, kubectl) and read what
+//! they write into typed models.
+
+pub mod terraform;

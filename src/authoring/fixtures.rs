@@ -1,0 +1,226 @@
+//! Policy fixtures: an input document, the policy's settings and the violations
+//! expected, one JSON file per case under a policy's `fixtures/` directory.
+//!
+//! ```json
+//! {
+//!   "description": "deleting the orders database is denied",
+//!   "settings": {"types": ["aws_db_instance"]},
+//!   "input": {"schema_version": 1, "environment": {"name": "production", "project": "shop"}},
+//!   "terraform_plan": "../../tests/corpus/some/plan.json",
+//!   "expect": [{"rule": "protected-delete", "severity": "deny", "address": "aws_db_instance.orders"}]
+//! }
+//! ```
+//!
+//! `input` defaults to an empty document for environment `test`; `terraform_plan`
+//! (relative to the fixture file) becomes the `terraform` section. Every
+//! expected violation must match one actual violation on the fields it gives
+//! (`message_contains` matches a substring), and there must be no others.
+
+use std::path::{Path, PathBuf};
+
+use policy_sdk::{Section, Violation};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::engine::{Evaluation, Limits, Outcome, Policy, PolicyEngine};
+use crate::input::InputDocument;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("could not read fixture {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("fixture {path} is not valid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{dir} has no fixtures (expected *.json files in it)")]
+    Empty { dir: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixture {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    settings: Option<Box<RawValue>>,
+    #[serde(default)]
+    input: Option<Box<RawValue>>,
+    #[serde(default)]
+    terraform_plan: Option<PathBuf>,
+    expect: Vec<Expected>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    rule: String,
+    #[serde(default)]
+    severity: Option<policy_sdk::Severity>,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    line: Option<u32>,
+    #[serde(default)]
+    message_contains: Option<String>,
+}
+
+impl Expected {
+    fn matches(&self, v: &Violation) -> bool {
+        self.rule == v.rule
+            && self.severity.is_none_or(|s| s == v.severity)
+            && (self.address.is_none() || self.address == v.address)
+            && (self.path.is_none() || self.path == v.path)
+            && (self.line.is_none() || self.line == v.line)
+            && self
+                .message_contains
+                .as_ref()
+                .is_none_or(|m| v.message.contains(m.as_str()))
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.rule.clone();
+        if let Some(sev) = self.severity {
+            s.push_str(&format!(" [{sev}]"));
+        }
+        for (k, v) in [("address", &self.address), ("path", &self.path)] {
+            if let Some(v) = v {
+                s.push_str(&format!(" {k}={v}"));
+            }
+        }
+        if let Some(m) = &self.message_contains {
+            s.push_str(&format!(" message~{m:?}"));
+        }
+        s
+    }
+}
+
+/// The verdict on one fixture.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub name: String,
+    pub description: Option<String>,
+    /// Why it failed; `None` when it passed.
+    pub failure: Option<String>,
+    pub evaluation: Option<Evaluation>,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The fixture files of a directory, sorted by name.
+pub fn fixture_files(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| FixtureError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(FixtureError::Empty {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
+/// Runs one fixture file against a loaded policy.
+pub fn run_fixture(
+    engine: &PolicyEngine,
+    policy: &Policy,
+    file: &Path,
+    limits: &Limits,
+) -> Result<CaseResult, FixtureError> {
+    let invalid = |reason: String| FixtureError::Invalid {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read(file).map_err(|source| FixtureError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let fixture: Fixture = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+    let shown = file.display().to_string();
+    let mut doc = match &fixture.input {
+        Some(raw) => InputDocument::from_slice(&shown, raw.get().as_bytes())
+            .map_err(|e| invalid(e.to_string()))?,
+        None => InputDocument::from_slice(
+            &shown,
+            br#"{"schema_version":1,"environment":{"name":"test","project":"fixture"}}"#,
+        )
+        .map_err(|e| invalid(e.to_string()))?,
+    };
+    if let Some(plan) = &fixture.terraform_plan {
+        let plan_path = file.parent().unwrap_or(Path::new(".")).join(plan);
+        let section = crate::input::terraform_section_from_file(&plan_path, ".")
+            .map_err(|e| invalid(e.to_string()))?;
+        doc.set_raw(Section::Terraform, section);
+    }
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(settings) = &fixture.settings {
+        let value: serde_json::Value =
+            serde_json::from_str(settings.get()).map_err(|e| invalid(e.to_string()))?;
+        if let Err(e) = policy.check_settings(&value) {
+            return Ok(CaseResult {
+                name,
+                description: fixture.description,
+                failure: Some(e.to_string()),
+                evaluation: None,
+            });
+        }
+    }
+    let input = doc.for_policy(policy.reads.as_deref(), fixture.settings.as_deref());
+    let evaluation = engine.evaluate(policy, &input, limits);
+    let failure = compare(&fixture.expect, &evaluation);
+    Ok(CaseResult {
+        name,
+        description: fixture.description,
+        failure,
+        evaluation: Some(evaluation),
+    })
+}
+
+fn compare(expected: &[Expected], evaluation: &Evaluation) -> Option<String> {
+    let actual = match &evaluation.outcome {
+        Outcome::Completed { violations } => violations.clone(),
+        // A failure is the denial the engine reports; fixtures may expect it.
+        Outcome::Failed(_) => evaluation.violations(),
+    };
+    let mut unmatched: Vec<&Violation> = actual.iter().collect();
+    let mut missing = Vec::new();
+    for e in expected {
+        match unmatched.iter().position(|v| e.matches(v)) {
+            Some(i) => {
+                unmatched.remove(i);
+            }
+            None => missing.push(e.describe()),
+        }
+    }
+    if missing.is_empty() && unmatched.is_empty() {
+        return None;
+    }
+    let mut report = String::new();
+    for m in &missing {
+        report.push_str(&format!("expected but not reported: {m}\n"));
+    }
+    for v in &unmatched {
+        let at = v.address.as_deref().or(v.path.as_deref()).unwrap_or("-");
+        report.push_str(&format!(
+            "reported but not expected: {} [{}] at {at}: {}\n",
+            v.rule, v.severity, v.message
+        ));
+    }
+    Some(report.trim_end().to_string())
+}

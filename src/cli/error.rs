@@ -1,0 +1,75 @@
+//! The one error type commands return, rendered in the shape STYLE.md gives
+//! (`error:` / `-->` / `hint:`) with an exit code from DESIGN.md's table.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+
+/// Exit codes (DESIGN.md, "Command line").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    Error = 1,
+    Usage = 2,
+    BlockedByPolicy = 3,
+    ApprovalMissing = 4,
+    RolledBack = 5,
+    RollbackFailed = 6,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+    pub location: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            exit,
+            message: message.into(),
+            location: None,
+            hint: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Exit::Error, message)
+    }
+
+    pub fn at(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The message as printed on stderr.
+    pub fn render(&self) -> String {
+        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+        let blue = Style::new().fg_color(Some(AnsiColor::Blue.into())).bold();
+        let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
+        let mut out = format!("{red}error{red:#}: {}\n", self.message);
+        if let Some(loc) = &self.location {
+            let _ = writeln!(out, "  {blue}-->{blue:#} {loc}");
+        }
+        if let Some(hint) = &self.hint {
+            let _ = writeln!(out, "{cyan}hint{cyan:#}: {hint}");
+        }
+        out
+    }
+}
+
+pub type CliResult<T = Exit> = Result<T, CliError>;

@@ -1,0 +1,138 @@
+//! The command line: arguments (each flag defined once, here), logging and
+//! colour set-up, and one library call per command.
+
+mod error;
+mod policy;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+pub use error::{CliError, CliResult, Exit};
+
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (policy ABI v1, input schema v1, wasmtime 48)"
+);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsdeploy",
+    version,
+    long_version = LONG_VERSION,
+    about = "Deployment gate: terraform, helm and trivy behind sandboxed WebAssembly policies",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Run as if started in DIR (like `git -C`)
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    directory: Option<PathBuf>,
+
+    /// Output format of the result on stdout
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// More detail on stderr (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Print only the verdict
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// Never colour the output (also: NO_COLOR=1)
+    #[arg(long, global = true)]
+    no_color: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write, build, test and evaluate policies
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// What every command may consult.
+pub struct Context {
+    pub format: Format,
+    pub quiet: bool,
+}
+
+pub fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            }
+            .into();
+        }
+    };
+    if cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        anstream::ColorChoice::Never.write_global();
+    }
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            anstream::eprint!("{}", err.render());
+            err.exit.into()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "opsdeploy=debug,info",
+        _ => "opsdeploy=trace,debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDEPLOY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(cli: Cli) -> CliResult {
+    if let Some(dir) = &cli.directory {
+        std::env::set_current_dir(dir).map_err(|e| {
+            CliError::error(format!("cannot use -C {}: {e}", dir.display()))
+                .hint("pass an existing project directory")
+        })?;
+    }
+    let ctx = Context {
+        format: cli.format,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Policy(cmd) => policy::run(&ctx, cmd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,324 @@
+//! The policy engine: loads ABI v1 policy modules (policy-sdk/ABI.md) and
+//! evaluates them on wasmtime, sandboxed and limited, failing closed.
+
+mod builtin;
+mod cache;
+mod metadata;
+mod outcome;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use policy_sdk::Section;
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, Linker, Module};
+
+pub use builtin::{BUILTIN_POLICIES, builtin};
+pub use cache::{CacheStatus, ModuleCache};
+pub use metadata::Metadata;
+pub use outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};
+use run::HostState;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("could not read policy module {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("policy module {origin} is not a valid policy: {reason}")]
+    InvalidModule { origin: String, reason: String },
+    #[error("policy module {origin} imports `{import}`, which is not allowed: {reason}")]
+    ForbiddenImport {
+        origin: String,
+        import: String,
+        reason: String,
+    },
+    #[error(
+        "policy module {origin} is built for policy ABI version {found}; this opsdeploy implements version {}",
+        policy_sdk::ABI_VERSION
+    )]
+    AbiMismatch { origin: String, found: String },
+    #[error("policy module {origin} does not compile: {reason}")]
+    Compile { origin: String, reason: String },
+    #[error("settings for policy `{policy}` do not match its settings schema: {problems}")]
+    InvalidSettings { policy: String, problems: String },
+    #[error("could not start the WebAssembly engine: {0}")]
+    Engine(String),
+}
+
+/// Per-evaluation limits (ABI.md, "Limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub fuel: u64,
+    pub memory_bytes: u64,
+    pub timeout: Duration,
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 20_000_000_000,
+            memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(30),
+            output_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A loaded, compiled policy, ready to evaluate any number of times.
+#[derive(Clone)]
+pub struct Policy {
+    /// From the metadata, else the file name.
+    pub name: String,
+    /// Where it came from: a path or `builtin:NAME`.
+    pub origin: String,
+    pub sha256: String,
+    pub metadata: Option<Metadata>,
+    /// Input sections passed to it; `None` means all (no metadata).
+    pub reads: Option<Vec<Section>>,
+    pub cache_status: CacheStatus,
+    module: Module,
+    settings_validator: Option<Arc<jsonschema::Validator>>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policy {
+    /// Validates a settings value against the policy's declared schema.
+    pub fn check_settings(&self, settings: &serde_json::Value) -> Result<(), EngineError> {
+        let Some(validator) = &self.settings_validator else {
+            return Ok(());
+        };
+        let problems: Vec<String> = validator
+            .iter_errors(settings)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::InvalidSettings {
+                policy: self.name.clone(),
+                problems: problems.join("; "),
+            })
+        }
+    }
+}
+
+/// One wasmtime engine, its host functions and the compiled-module cache.
+pub struct PolicyEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<ModuleCache>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for PolicyEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl PolicyEngine {
+    /// An engine caching compiled modules in `cache` (none: compile every time).
+    pub fn new(cache: Option<ModuleCache>) -> Result<Self, EngineError> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            // Same result on every machine: no NaN bit patterns or relaxed-SIMD
+            // choices that differ by CPU.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true);
+        let engine = Engine::new(&config).map_err(|e| EngineError::Engine(e.to_string()))?;
+        let linker = run::linker(&engine).map_err(|e| EngineError::Engine(e.to_string()))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("opsdeploy-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| EngineError::Engine(e.to_string()))?;
+        }
+        Ok(PolicyEngine {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+        })
+    }
+
+    /// An engine with the default on-disk cache, when a cache directory exists.
+    pub fn with_default_cache() -> Result<Self, EngineError> {
+        Self::new(ModuleCache::default_dir().map(ModuleCache::new))
+    }
+
+    pub fn cache(&self) -> Option<&ModuleCache> {
+        self.cache.as_ref()
+    }
+
+    /// Loads a policy module: inspects imports and metadata, then compiles it
+    /// (or loads it from the cache) and checks its exports.
+    pub fn load(&self, source: &ModuleSource) -> Result<Policy, EngineError> {
+        let (origin, bytes) = (source.origin.as_str(), &*source.bytes);
+        let sha256 = source.sha256.clone();
+        let inspection = metadata::inspect(origin, bytes)?;
+        let reads = match &inspection.metadata {
+            Some(meta) => Some(metadata::resolve_reads(origin, meta)?),
+            None => None,
+        };
+        let settings_validator = match inspection
+            .metadata
+            .as_ref()
+            .and_then(|m| m.settings_schema.as_ref())
+        {
+            Some(schema) => Some(Arc::new(jsonschema::validator_for(schema).map_err(
+                |e| EngineError::InvalidModule {
+                    origin: origin.to_string(),
+                    reason: format!("its settings_schema is not a valid JSON Schema: {e}"),
+                },
+            )?)),
+            None => None,
+        };
+        let compile_err = |e: wasmtime::Error| EngineError::Compile {
+            origin: origin.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let (module, cache_status) = match &self.cache {
+            Some(cache) => cache
+                .load_or_compile(&self.engine, &sha256, bytes)
+                .map_err(compile_err)?,
+            None => (
+                Module::new(&self.engine, bytes).map_err(compile_err)?,
+                CacheStatus::Disabled,
+            ),
+        };
+        run::check_exports(origin, &module)?;
+        let name = inspection
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| source.fallback_name.clone());
+        tracing::debug!(policy = %name, %origin, ?cache_status, "loaded policy");
+        Ok(Policy {
+            name,
+            origin: origin.to_string(),
+            sha256,
+            metadata: inspection.metadata,
+            reads,
+            cache_status,
+            module,
+            settings_validator,
+        })
+    }
+
+    /// Evaluates one policy on one input document (already narrowed to the
+    /// sections it reads). Never panics and never returns an error: every
+    /// failure is an [`Outcome::Failed`], which callers treat as a denial.
+    pub fn evaluate(&self, policy: &Policy, input: &[u8], limits: &Limits) -> Evaluation {
+        run::evaluate(&self.engine, &self.linker, policy, input, limits)
+    }
+
+    /// Evaluates independent policies in parallel; results keep the order of `jobs`.
+    pub fn evaluate_all(&self, jobs: &[(&Policy, Vec<u8>, Limits)]) -> Vec<Evaluation> {
+        use rayon::prelude::*;
+        jobs.par_iter()
+            .map(|(policy, input, limits)| self.evaluate(policy, input, limits))
+            .collect()
+    }
+}
+
+/// A policy module's bytes and where they came from, before loading.
+#[derive(Debug, Clone)]
+pub struct ModuleSource {
+    /// A path or `builtin:NAME`.
+    pub origin: String,
+    /// The name used when the module carries no metadata: the file stem.
+    pub fallback_name: String,
+    pub bytes: std::borrow::Cow<'static, [u8]>,
+    pub sha256: String,
+}
+
+impl ModuleSource {
+    pub fn from_bytes(
+        origin: &str,
+        fallback_name: &str,
+        bytes: std::borrow::Cow<'static, [u8]>,
+    ) -> Self {
+        ModuleSource {
+            origin: origin.to_string(),
+            fallback_name: fallback_name.to_string(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            bytes,
+        }
+    }
+
+    /// Reads a `.wasm` file.
+    pub fn read(path: &Path) -> Result<Self, EngineError> {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_else(|| "policy".into());
+        Ok(Self::from_bytes(
+            &path.display().to_string(),
+            &stem,
+            bytes.into(),
+        ))
+    }
+
+    /// A built-in policy by name.
+    pub fn builtin(name: &str) -> Option<Self> {
+        builtin(name).map(|b| Self::from_bytes(&format!("builtin:{name}"), name, b.into()))
+    }
+}
+
+impl EngineError {
+    /// The module itself is unusable (as opposed to unreadable, or the
+    /// project's settings being wrong): a denial when a deploy depends on it.
+    pub fn is_policy_defect(&self) -> bool {
+        matches!(
+            self,
+            EngineError::InvalidModule { .. }
+                | EngineError::ForbiddenImport { .. }
+                | EngineError::AbiMismatch { .. }
+                | EngineError::Compile { .. }
+        )
+    }
+}
+
+/// Whole epoch ticks covering `timeout` (at least one).
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
+}

@@ -1,0 +1,135 @@
+//! What one evaluation of one policy produced.
+
+use std::time::Duration;
+
+use policy_sdk::{Severity, Violation};
+use serde::Serialize;
+
+/// Why an evaluation did not produce a result. Every kind is a denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The guest called `opsdeploy.fail` (a panic, in the Rust SDK).
+    Panic,
+    Trap,
+    OutOfFuel,
+    Timeout,
+    MemoryLimit,
+    AbiMismatch,
+    /// Missing or mistyped exports, or instantiation failed.
+    Instantiate,
+    /// `opsdeploy_evaluate` returned a status other than 0.
+    Status,
+    NoOutput,
+    MalformedOutput,
+    OutputTooLarge,
+    /// The module was refused at load: invalid, forbidden import, or wrong ABI.
+    Refused,
+}
+
+impl FailureKind {
+    /// The rule id the denial is reported under.
+    pub fn rule(self) -> &'static str {
+        match self {
+            FailureKind::Panic => "policy-panic",
+            FailureKind::Trap => "policy-trap",
+            FailureKind::OutOfFuel => "policy-out-of-fuel",
+            FailureKind::Timeout => "policy-timeout",
+            FailureKind::MemoryLimit => "policy-memory-limit",
+            FailureKind::AbiMismatch => "policy-abi-mismatch",
+            FailureKind::Instantiate => "policy-instantiate",
+            FailureKind::Status => "policy-error-status",
+            FailureKind::NoOutput => "policy-no-output",
+            FailureKind::MalformedOutput => "policy-malformed-output",
+            FailureKind::OutputTooLarge => "policy-output-too-large",
+            FailureKind::Refused => "policy-refused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Completed { violations: Vec<Violation> },
+    Failed(Failure),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// One policy's evaluation: its identity, outcome and cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub policy: String,
+    pub sha256: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub fuel_used: u64,
+    #[serde(serialize_with = "millis")]
+    pub duration_ms: Duration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogLine>,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+impl Evaluation {
+    /// The denial for a module that could not be loaded (fail closed).
+    pub fn refused(source: &super::ModuleSource, err: &super::EngineError) -> Evaluation {
+        let kind = match err {
+            super::EngineError::AbiMismatch { .. } => FailureKind::AbiMismatch,
+            _ => FailureKind::Refused,
+        };
+        Evaluation {
+            policy: source.fallback_name.clone(),
+            sha256: source.sha256.clone(),
+            outcome: Outcome::Failed(Failure {
+                kind,
+                reason: err.to_string(),
+            }),
+            fuel_used: 0,
+            duration_ms: Duration::ZERO,
+            logs: Vec::new(),
+        }
+    }
+
+    /// The violations, with a failure reported as one `deny` violation: a policy
+    /// that could not run is a denial (fail closed).
+    pub fn violations(&self) -> Vec<Violation> {
+        match &self.outcome {
+            Outcome::Completed { violations } => violations.clone(),
+            Outcome::Failed(f) => vec![Violation::deny(
+                f.kind.rule(),
+                format!("policy `{}` failed: {}", self.policy, f.reason),
+            )],
+        }
+    }
+
+    /// A `deny` violation or a failure.
+    pub fn denies(&self) -> bool {
+        match &self.outcome {
+            Outcome::Completed { violations } => {
+                violations.iter().any(|v| v.severity == Severity::Deny)
+            }
+            Outcome::Failed(_) => true,
+        }
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        match &self.outcome {
+            Outcome::Failed(f) => Some(f),
+            Outcome::Completed { .. } => None,
+        }
+    }
+}

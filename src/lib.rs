@@ -1,0 +1,13 @@
+//! opsdeploy: a deployment gate. Modules follow the data flow:
+//! config → adapters → input document → policy engine → workflow → store → report.
+
+pub mod adapters;
+pub mod authoring;
+pub mod engine;
+pub mod fsutil;
+pub mod input;
+pub mod report;
+pub mod units;
+
+/// Keeps serde_json's many small allocations fast (see BENCHMARKS.md).
+pub type GlobalAllocator = mimalloc::MiMalloc;

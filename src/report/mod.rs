@@ -1,0 +1,164 @@
+//! What people and tools read: policy results and fixture runs, for now as
+//! human text and JSON.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use policy_sdk::Severity;
+
+use crate::authoring::fixtures::CaseResult;
+use crate::engine::{Evaluation, Outcome};
+
+const RED: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))
+    .bold();
+const YELLOW: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
+    .bold();
+const GREEN: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)))
+    .bold();
+const DIM: Style = Style::new().dimmed();
+
+fn severity_style(s: Severity) -> Style {
+    match s {
+        Severity::Deny => RED,
+        Severity::Warn => YELLOW,
+        Severity::Info => DIM,
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One evaluation for a terminal: header, aligned violations, verdict.
+pub fn evaluation_human(e: &Evaluation) -> String {
+    let mut out = String::new();
+    let violations = e.violations();
+    let _ = writeln!(
+        out,
+        "policy {} (sha256 {}…) · {} violation{} · fuel {} · {:.1} ms",
+        e.policy,
+        &e.sha256[..12.min(e.sha256.len())],
+        violations.len(),
+        if violations.len() == 1 { "" } else { "s" },
+        thousands(e.fuel_used),
+        e.duration_ms.as_secs_f64() * 1e3
+    );
+    let rule_width = violations.iter().map(|v| v.rule.len()).max().unwrap_or(0);
+    for v in &violations {
+        let style = severity_style(v.severity);
+        let _ = writeln!(
+            out,
+            "  {style}{:<4}{style:#}  {:<rule_width$}  {}",
+            v.severity.as_str(),
+            v.rule,
+            v.message
+        );
+        let location = match (&v.address, &v.path, v.line) {
+            (Some(a), _, _) => Some(a.clone()),
+            (None, Some(p), Some(l)) => Some(format!("{p}:{l}")),
+            (None, Some(p), None) => Some(p.clone()),
+            _ => None,
+        };
+        if let Some(loc) = location {
+            let _ = writeln!(out, "        {:<rule_width$}  {DIM}--> {loc}{DIM:#}", "");
+        }
+    }
+    let verdict = match &e.outcome {
+        Outcome::Failed(_) => format!("{RED}denied{RED:#} (the policy failed; failing closed)"),
+        Outcome::Completed { .. } if e.denies() => {
+            let n = violations
+                .iter()
+                .filter(|v| v.severity == Severity::Deny)
+                .count();
+            format!("{RED}denied{RED:#} ({n} deny)")
+        }
+        Outcome::Completed { .. } => format!("{GREEN}allowed{GREEN:#}"),
+    };
+    let _ = writeln!(out, "result: {verdict}");
+    out
+}
+
+/// `test policy::case ... ok`, as `cargo test` prints it.
+pub fn fixture_line(policy: &str, case: &CaseResult) -> String {
+    let verdict = if case.passed() {
+        format!("{GREEN}ok{GREEN:#}")
+    } else {
+        format!("{RED}FAILED{RED:#}")
+    };
+    format!("test {policy}::{} ... {verdict}", case.name)
+}
+
+/// Failure details and the totals line.
+pub fn fixtures_summary(results: &[(String, CaseResult)]) -> String {
+    let mut out = String::new();
+    let failed: Vec<_> = results.iter().filter(|(_, c)| !c.passed()).collect();
+    if !failed.is_empty() {
+        out.push_str("\nfailures:\n");
+        for (policy, case) in &failed {
+            let _ = writeln!(out, "\n---- {policy}::{} ----", case.name);
+            if let Some(d) = &case.description {
+                let _ = writeln!(out, "{d}");
+            }
+            let _ = writeln!(out, "{}", case.failure.as_deref().unwrap_or_default());
+        }
+    }
+    let passed = results.len() - failed.len();
+    let verdict = if failed.is_empty() {
+        format!("{GREEN}ok{GREEN:#}")
+    } else {
+        format!("{RED}FAILED{RED:#}")
+    };
+    let _ = writeln!(
+        out,
+        "\ntest result: {verdict}. {passed} passed; {} failed",
+        failed.len()
+    );
+    out
+}
+
+/// Fixture results as JSON.
+pub fn fixtures_json(results: &[(String, CaseResult)]) -> String {
+    let cases: Vec<_> = results
+        .iter()
+        .map(|(policy, c)| {
+            serde_json::json!({
+                "policy": policy,
+                "case": c.name,
+                "passed": c.passed(),
+                "failure": c.failure,
+                "fuel_used": c.evaluation.as_ref().map(|e| e.fuel_used),
+            })
+        })
+        .collect();
+    let failed = results.iter().filter(|(_, c)| !c.passed()).count();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "passed": results.len() - failed,
+        "failed": failed,
+        "cases": cases,
+    }))
+    .expect("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(100), "100");
+    }
+}

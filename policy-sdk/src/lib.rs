@@ -7,7 +7,7 @@
 //! use policy_sdk::prelude::*;
 //!
 //! pub fn evaluate(input: &Input) -> Vec<Violation> {
-//!     let Some(plan) = &input.terraform else { return Vec::new() };
+//!     let Some(plan) = input.plan() else { return Vec::new() };
 //!     plan.resource_changes
 //!         .iter()
 //!         .filter(|rc| rc.change.actions.is_delete())

@@ -145,6 +145,10 @@ pub struct Environment<'a> {
     /// Rollback runbook path when the environment requires one.
     #[serde(borrow, default)]
     pub rollback_runbook: Option<Cow<'a, str>>,
+    /// When the evaluation happens (RFC 3339, UTC), set by the host: policies
+    /// have no clock, and expiry dates (allowlists) need one.
+    #[serde(borrow, default)]
+    pub now: Option<Cow<'a, str>>,
 }
 
 /// The `terraform` section: the plan and where it came from.

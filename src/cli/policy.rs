@@ -363,6 +363,7 @@ fn eval(
                 promote_from: None,
                 plan_digest: None,
                 rollback_runbook: None,
+                now: None,
             });
             doc.set_raw(Section::Terraform, section);
             doc

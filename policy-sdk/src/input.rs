@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::helm::Release;
 use crate::migration::Migration;
-use crate::scan::Scan;
+use crate::scan::Scans;
 use crate::terraform::Plan;
 
 /// Version of the input document layout.
@@ -86,7 +86,7 @@ pub struct Input<'a> {
     #[serde(borrow, default)]
     pub helm: Vec<Release<'a>>,
     #[serde(borrow, default)]
-    pub scans: Vec<Scan<'a>>,
+    pub scans: Option<Scans<'a>>,
     #[serde(borrow, default)]
     pub migrations: Vec<Migration<'a>>,
     #[serde(borrow, default)]
@@ -363,7 +363,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(input.environment.name, "staging");
-        assert!(input.plan().is_none() && input.helm.is_empty());
+        assert!(input.plan().is_none() && input.helm.is_empty() && input.scans.is_none());
         let settings: BTreeMap<String, String> = input.settings().unwrap();
         assert!(settings.is_empty());
     }

@@ -5,6 +5,49 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// The `scans` section: the environment's scan settings and trivy's reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Scans<'a> {
+    /// `scan { fail_on = "CRITICAL" }` of the environment.
+    #[serde(default)]
+    pub fail_on: Option<TrivySeverity>,
+    /// Accepted findings, from the file `scan { allowlist = "..." }` names.
+    #[serde(borrow, default)]
+    pub allowlist: Option<Allowlist<'a>>,
+    #[serde(borrow, default)]
+    pub reports: Vec<Scan<'a>>,
+}
+
+/// Accepted vulnerabilities, in trivy's `.trivyignore.yaml` shape
+/// (`vulnerabilities: [{id, statement, expired_at}]`), read by the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Allowlist<'a> {
+    /// The file, relative to the project.
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub entries: Vec<AllowlistEntry<'a>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AllowlistEntry<'a> {
+    /// e.g. `CVE-2019-1549`.
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// Why it is accepted.
+    #[serde(borrow, default)]
+    pub statement: Option<Cow<'a, str>>,
+    /// `YYYY-MM-DD`; the entry stops counting after this day.
+    #[serde(borrow, default)]
+    pub expired_at: Option<Cow<'a, str>>,
+    /// Restricts the entry to these images (references); all when empty.
+    #[serde(borrow, default)]
+    pub targets: Vec<Cow<'a, str>>,
+    /// 1-based line of the entry in the file.
+    #[serde(default)]
+    pub line: Option<u32>,
+}
+
 /// One scan in the input document: what was scanned and trivy's report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scan<'a> {

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod authoring;
+pub mod config;
 pub mod engine;
 pub mod fsutil;
 pub mod input;

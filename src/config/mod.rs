@@ -1,0 +1,858 @@
+//! `opsdeploy.hcl`: the project's configuration, read strictly — an unknown key
+//! or a wrong type is an error naming file, line and key.
+
+mod reader;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reader::{BodyReader, Source};
+
+pub const CONFIG_FILE: &str = "opsdeploy.hcl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no {CONFIG_FILE} in {dir}")]
+    NotFound { dir: PathBuf },
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid HCL: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}: {message}", location(path, *line))]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{}: {message}", location(path, *line))]
+    Unknown {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+        known: Vec<String>,
+    },
+    #[error("there is no environment \"{name}\" in {path}")]
+    NoSuchEnvironment {
+        name: String,
+        path: PathBuf,
+        known: Vec<String>,
+    },
+}
+
+fn location(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+impl ConfigError {
+    /// `file:line` the error concerns, when known.
+    pub fn location(&self) -> Option<String> {
+        match self {
+            ConfigError::Syntax { path, line, .. } => Some(location(path, Some(*line))),
+            ConfigError::Invalid { path, line, .. } | ConfigError::Unknown { path, line, .. } => {
+                Some(location(path, *line))
+            }
+            ConfigError::Read { path, .. } | ConfigError::NoSuchEnvironment { path, .. } => {
+                Some(path.display().to_string())
+            }
+            ConfigError::NotFound { .. } => None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The project directory (where opsdeploy.hcl is).
+    pub dir: PathBuf,
+    pub project: String,
+    /// Project files the gates and post-deploy steps read and write, relative to `dir`.
+    pub files: ProjectFiles,
+    pub state: StateConfig,
+    pub tools: Tools,
+    pub notify: Option<Notify>,
+    pub policies: Vec<PolicyConfig>,
+    pub environments: Vec<Environment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectFiles {
+    pub state_file: PathBuf,
+    pub continuity_file: PathBuf,
+    pub security_checklist: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateConfig {
+    /// Files under `.opsdeploy/` (the default, no server).
+    File,
+    /// Team mode: a PostgreSQL database.
+    Postgres { url: String },
+}
+
+/// Paths to the tools, when not found on PATH.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    pub terraform: Option<PathBuf>,
+    pub helm: Option<PathBuf>,
+    pub kubectl: Option<PathBuf>,
+    pub trivy: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// Slack-compatible incoming webhook: JSON POST with a `text` field.
+    pub webhook: String,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enforcement {
+    /// Reported, never blocks.
+    Advisory,
+    /// Blocks unless an approver logs an override for the plan.
+    SoftMandatory,
+    /// Blocks; no override.
+    HardMandatory,
+}
+
+impl Enforcement {
+    pub const NAMES: [&str; 3] = ["advisory", "soft-mandatory", "hard-mandatory"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Advisory => "advisory",
+            Enforcement::SoftMandatory => "soft-mandatory",
+            Enforcement::HardMandatory => "hard-mandatory",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "advisory" => Some(Enforcement::Advisory),
+            "soft-mandatory" => Some(Enforcement::SoftMandatory),
+            "hard-mandatory" => Some(Enforcement::HardMandatory),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Builtin,
+    /// A `.wasm` file, relative to the project.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub name: String,
+    pub source: PolicySource,
+    pub enforcement: Enforcement,
+    pub settings: Option<serde_json::Value>,
+    /// Environments it applies to; all when empty.
+    pub environments: Vec<String>,
+    pub fuel: Option<u64>,
+    pub memory: Option<u64>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    Rolling,
+    BlueGreen,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::BlueGreen => "blue-green",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub promote_from: Option<String>,
+    pub strategy: Strategy,
+    /// How long `apply` waits for another apply of this environment to finish.
+    pub lock_timeout: Duration,
+    pub terraform: Option<TerraformConfig>,
+    pub helm: Vec<HelmRelease>,
+    pub scan: Option<ScanConfig>,
+    pub migrations: Option<MigrationsConfig>,
+    pub health: Option<HealthConfig>,
+    pub smoke_test: Option<CommandConfig>,
+    pub monitor: Option<MonitorConfig>,
+    pub approval: ApprovalConfig,
+    pub rollback: Option<RollbackConfig>,
+    pub notify: Option<Notify>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TerraformConfig {
+    pub dir: PathBuf,
+    pub var_files: Vec<PathBuf>,
+    pub vars: Vec<(String, String)>,
+    pub workspace: Option<String>,
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HelmRelease {
+    pub name: String,
+    pub chart: String,
+    pub namespace: String,
+    pub version: Option<String>,
+    pub values: Vec<PathBuf>,
+    pub set: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Blue-green: the chart value that names the colour a release serves
+    /// (its Deployment labels and the Service selector), e.g. `color`.
+    pub color_value: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    pub images: Vec<String>,
+    pub fail_on: policy_sdk::scan::TrivySeverity,
+    pub allowlist: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrationsConfig {
+    pub dir: PathBuf,
+    /// Runs one migration file; `{file}` is replaced by its path.
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub url: String,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub expect_status: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandConfig {
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub window: Duration,
+    pub interval: Duration,
+    pub error_rate_query: Vec<String>,
+    pub max_error_rate: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalConfig {
+    /// Who may approve; anyone when empty.
+    pub approvers: Vec<String>,
+    pub min: u32,
+    pub self_approve: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RollbackConfig {
+    pub runbook: PathBuf,
+}
+
+impl Config {
+    /// Reads `opsdeploy.hcl` from `dir`.
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        if !path.is_file() {
+            return Err(ConfigError::NotFound {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(dir, Path::new(CONFIG_FILE), &text)
+    }
+
+    /// Parses configuration text; `shown` is the path used in messages.
+    pub fn parse(dir: &Path, shown: &Path, text: &str) -> Result<Config, ConfigError> {
+        let body = hcl::edit::parser::parse_body(text).map_err(|e| ConfigError::Syntax {
+            path: shown.to_path_buf(),
+            line: e.location().line(),
+            message: e.message().to_string(),
+        })?;
+        let src = Source::new(shown, text);
+        let mut top = BodyReader::new(&src, &body, CONFIG_FILE.to_string());
+        let project = top.required_string("project")?;
+        let files = ProjectFiles {
+            state_file: top
+                .string("state_file")?
+                .unwrap_or_else(|| "PROJECT_STATE.md".into())
+                .into(),
+            continuity_file: top
+                .string("continuity_file")?
+                .unwrap_or_else(|| "CONTINUITY.md".into())
+                .into(),
+            security_checklist: top
+                .string("security_checklist")?
+                .unwrap_or_else(|| "SECURITY_CHECKLIST.md".into())
+                .into(),
+        };
+        let state = match top.block("state")? {
+            None => StateConfig::File,
+            Some(mut b) => {
+                let backend = b
+                    .choice("backend", &["file", "postgres"])?
+                    .unwrap_or_else(|| "file".into());
+                let state = if backend == "postgres" {
+                    StateConfig::Postgres {
+                        url: b.required_string("url")?,
+                    }
+                } else {
+                    StateConfig::File
+                };
+                b.finish()?;
+                state
+            }
+        };
+        let tools = match top.block("tools")? {
+            None => Tools::default(),
+            Some(mut b) => {
+                let tools = Tools {
+                    terraform: b.string("terraform")?.map(PathBuf::from),
+                    helm: b.string("helm")?.map(PathBuf::from),
+                    kubectl: b.string("kubectl")?.map(PathBuf::from),
+                    trivy: b.string("trivy")?.map(PathBuf::from),
+                };
+                b.finish()?;
+                tools
+            }
+        };
+        let notify = read_notify(&mut top)?;
+        let mut policies = Vec::new();
+        for (name, b) in top.labeled_blocks("policy")? {
+            policies.push(read_policy(name, b)?);
+        }
+        let mut environments = Vec::new();
+        for (name, b) in top.labeled_blocks("environment")? {
+            environments.push(read_environment(name, b)?);
+        }
+        top.finish()?;
+        let config = Config {
+            dir: dir.to_path_buf(),
+            project,
+            files,
+            state,
+            tools,
+            notify,
+            policies,
+            environments,
+        };
+        config.check_references(shown)?;
+        Ok(config)
+    }
+
+    fn check_references(&self, shown: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.to_path_buf(),
+            line: None,
+            message,
+        };
+        for env in &self.environments {
+            if let Some(from) = &env.promote_from {
+                if from == &env.name || self.environment(from).is_none() {
+                    return Err(invalid(format!(
+                        "environment \"{}\" promotes from \"{from}\", which is not another environment here",
+                        env.name
+                    )));
+                }
+            }
+        }
+        for p in &self.policies {
+            for e in &p.environments {
+                if self.environment(e).is_none() {
+                    return Err(invalid(format!(
+                        "policy \"{}\" applies to environment \"{e}\", which is not defined",
+                        p.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// The named environment, or an error listing the ones that exist.
+    pub fn require_environment(&self, name: &str) -> Result<&Environment, ConfigError> {
+        self.environment(name)
+            .ok_or_else(|| ConfigError::NoSuchEnvironment {
+                name: name.to_string(),
+                path: PathBuf::from(CONFIG_FILE),
+                known: self.environments.iter().map(|e| e.name.clone()).collect(),
+            })
+    }
+
+    /// The policies that apply to an environment, in configuration order.
+    pub fn policies_for<'a>(&'a self, env: &'a str) -> impl Iterator<Item = &'a PolicyConfig> {
+        self.policies
+            .iter()
+            .filter(move |p| p.environments.is_empty() || p.environments.iter().any(|e| e == env))
+    }
+
+    /// A path from the configuration, resolved against the project directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.dir.join(path)
+    }
+}
+
+fn read_notify(b: &mut BodyReader) -> Result<Option<Notify>, ConfigError> {
+    match b.block("notify")? {
+        None => Ok(None),
+        Some(mut n) => {
+            let notify = Notify {
+                webhook: n.required_string("webhook")?,
+            };
+            n.finish()?;
+            Ok(Some(notify))
+        }
+    }
+}
+
+fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigError> {
+    let builtin = b.bool("builtin")?.unwrap_or(false);
+    let file = b.string("source")?;
+    let source = match (builtin, file) {
+        (true, None) => PolicySource::Builtin,
+        (false, Some(f)) => PolicySource::File(f.into()),
+        (true, Some(_)) => {
+            return Err(b.error(format!(
+                "{} sets both `builtin = true` and `source`; choose one",
+                b.what()
+            )));
+        }
+        (false, None) => {
+            return Err(b.error(format!(
+                "{} needs `builtin = true` or `source = \"path/to/policy.wasm\"`",
+                b.what()
+            )));
+        }
+    };
+    if source == PolicySource::Builtin && crate::engine::builtin(&name).is_none() {
+        return Err(b.error(format!(
+            "there is no built-in policy \"{name}\" (built in: {})",
+            crate::engine::BUILTIN_POLICIES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let enforcement = match b.choice("enforcement", &Enforcement::NAMES)? {
+        Some(e) => Enforcement::parse(&e).expect("choice() checked it"),
+        None => Enforcement::HardMandatory,
+    };
+    let policy = PolicyConfig {
+        name,
+        source,
+        enforcement,
+        settings: b.json("settings")?,
+        environments: b.strings("environments")?.unwrap_or_default(),
+        fuel: b.u64("fuel")?,
+        memory: b.size("memory")?,
+        timeout: b.duration("timeout")?,
+    };
+    b.finish()?;
+    Ok(policy)
+}
+
+fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, ConfigError> {
+    let strategy = match b.choice("strategy", &["rolling", "blue-green"])?.as_deref() {
+        Some("blue-green") => Strategy::BlueGreen,
+        _ => Strategy::Rolling,
+    };
+    let promote_from = b.string("promote_from")?;
+    let lock_timeout = b
+        .duration("lock_timeout")?
+        .unwrap_or(Duration::from_secs(300));
+    let terraform = match b.block("terraform")? {
+        None => None,
+        Some(mut t) => {
+            let tf = TerraformConfig {
+                dir: t.required_string("dir")?.into(),
+                var_files: paths(t.strings("var_files")?),
+                vars: t.string_map("vars")?.unwrap_or_default(),
+                workspace: t.string("workspace")?,
+                binary: t.string("binary")?.map(PathBuf::from),
+            };
+            t.finish()?;
+            Some(tf)
+        }
+    };
+    let mut helm = Vec::new();
+    for (release, mut h) in b.labeled_blocks("helm")? {
+        helm.push(HelmRelease {
+            name: release,
+            chart: h.required_string("chart")?,
+            namespace: h.string("namespace")?.unwrap_or_else(|| name.clone()),
+            version: h.string("version")?,
+            values: paths(h.strings("values")?),
+            set: h.string_map("set")?.unwrap_or_default(),
+            timeout: h.duration("timeout")?.unwrap_or(Duration::from_secs(300)),
+            color_value: h.string("color_value")?.unwrap_or_else(|| "color".into()),
+        });
+        h.finish()?;
+    }
+    let scan = match b.block("scan")? {
+        None => None,
+        Some(mut s) => {
+            let fail_on = match s.string("fail_on")? {
+                None => policy_sdk::scan::TrivySeverity::Critical,
+                Some(v) => policy_sdk::scan::TrivySeverity::parse(&v).ok_or_else(|| {
+                    s.error(format!(
+                        "`fail_on` in {} is \"{v}\"; it must be one of: CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN",
+                        s.what()
+                    ))
+                })?,
+            };
+            let scan = ScanConfig {
+                images: s.strings("images")?.unwrap_or_default(),
+                fail_on,
+                allowlist: s.string("allowlist")?.map(PathBuf::from),
+            };
+            s.finish()?;
+            Some(scan)
+        }
+    };
+    let migrations = match b.block("migrations")? {
+        None => None,
+        Some(mut m) => {
+            let mig = MigrationsConfig {
+                dir: m.required_string("dir")?.into(),
+                command: m.strings("command")?,
+            };
+            m.finish()?;
+            Some(mig)
+        }
+    };
+    let health = match b.block("health")? {
+        None => None,
+        Some(mut h) => {
+            let status = h.u64("expect_status")?.unwrap_or(200);
+            let health = HealthConfig {
+                url: h.required_string("url")?,
+                timeout: h.duration("timeout")?.unwrap_or(Duration::from_secs(60)),
+                interval: h.duration("interval")?.unwrap_or(Duration::from_secs(2)),
+                expect_status: u16::try_from(status).map_err(|_| {
+                    h.error(format!("`expect_status` {status} is not an HTTP status"))
+                })?,
+            };
+            h.finish()?;
+            Some(health)
+        }
+    };
+    let smoke_test = match b.block("smoke_test")? {
+        None => None,
+        Some(mut s) => {
+            let command = s_strings(&mut s, "command")?;
+            let cmd = CommandConfig {
+                command: non_empty_command(&s, command)?,
+                timeout: s.duration("timeout")?.unwrap_or(Duration::from_secs(300)),
+            };
+            s.finish()?;
+            Some(cmd)
+        }
+    };
+    let monitor = match b.block("monitor")? {
+        None => None,
+        Some(mut m) => {
+            let query = s_strings(&mut m, "error_rate_query")?;
+            let mon = MonitorConfig {
+                window: m
+                    .duration("window")?
+                    .unwrap_or(Duration::from_secs(15 * 60)),
+                interval: m.duration("interval")?.unwrap_or(Duration::from_secs(30)),
+                error_rate_query: non_empty_command(&m, query)?,
+                max_error_rate: m.f64("max_error_rate")?.unwrap_or(0.01),
+            };
+            m.finish()?;
+            Some(mon)
+        }
+    };
+    let approval = match b.block("approval")? {
+        None => ApprovalConfig {
+            min: 1,
+            ..ApprovalConfig::default()
+        },
+        Some(mut a) => {
+            let approval = ApprovalConfig {
+                approvers: a.strings("approvers")?.unwrap_or_default(),
+                min: a.u64("min")?.unwrap_or(1) as u32,
+                self_approve: a.bool("self_approve")?.unwrap_or(false),
+            };
+            if approval.min == 0 {
+                return Err(a.error(format!(
+                    "`min` in {} is 0; every deployment needs at least one approval",
+                    a.what()
+                )));
+            }
+            if !approval.approvers.is_empty() && (approval.min as usize) > approval.approvers.len()
+            {
+                return Err(a.error(format!(
+                    "`min` in {} is {} but only {} approvers are listed",
+                    a.what(),
+                    approval.min,
+                    approval.approvers.len()
+                )));
+            }
+            a.finish()?;
+            approval
+        }
+    };
+    let rollback = match b.block("rollback")? {
+        None => None,
+        Some(mut r) => {
+            let rb = RollbackConfig {
+                runbook: r.required_string("runbook")?.into(),
+            };
+            r.finish()?;
+            Some(rb)
+        }
+    };
+    let notify = read_notify(&mut b)?;
+    b.finish()?;
+    Ok(Environment {
+        name,
+        promote_from,
+        strategy,
+        lock_timeout,
+        terraform,
+        helm,
+        scan,
+        migrations,
+        health,
+        smoke_test,
+        monitor,
+        approval,
+        rollback,
+        notify,
+    })
+}
+
+fn paths(list: Option<Vec<String>>) -> Vec<PathBuf> {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn s_strings(b: &mut BodyReader, key: &'static str) -> Result<Vec<String>, ConfigError> {
+    b.strings(key)?.ok_or_else(|| {
+        b.error(format!(
+            "{} needs `{key}` (a command as a list of strings)",
+            b.what()
+        ))
+    })
+}
+
+fn non_empty_command(b: &BodyReader, cmd: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if cmd.is_empty() {
+        Err(b.error(format!("the command in {} is empty", b.what())))
+    } else {
+        Ok(cmd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/p"), Path::new("opsdeploy.hcl"), text)
+    }
+
+    /// DESIGN.md's sketch, with one argument per line: HCL (like terraform)
+    /// allows a single argument only in a one-line block.
+    const SKETCH: &str = r#"
+project = "shop"
+
+policy "protected-deletes" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+policy "cost-guard" {
+  source      = "policies/cost_guard.wasm"
+  enforcement = "soft-mandatory"
+  settings    = { max_monthly = 100, types = ["aws_instance"] }
+  memory      = "512MiB"
+  timeout     = "10s"
+}
+
+environment "staging" {
+  terraform {
+    dir       = "infra/staging"
+    var_files = ["staging.tfvars"]
+    vars      = { region = "eu-west-1" }
+  }
+  helm "api" {
+    chart     = "charts/api"
+    namespace = "staging"
+    values    = ["charts/api/values-staging.yaml"]
+  }
+  scan {
+    images  = ["registry.example.com/api:1.2.0"]
+    fail_on = "CRITICAL"
+  }
+  migrations { dir = "db/migrations" }
+  health {
+    url     = "http://127.0.0.1:8080/healthz"
+    timeout = "60s"
+  }
+  smoke_test { command = ["./scripts/smoke.sh", "staging"] }
+  approval { self_approve = true }
+}
+
+environment "production" {
+  promote_from = "staging"
+  strategy     = "blue-green"
+  approval {
+    approvers = ["alice@example.com", "bob@example.com"]
+    min       = 1
+  }
+  rollback { runbook = "docs/ROLLBACK.md" }
+  monitor {
+    window           = "15m"
+    error_rate_query = ["./scripts/error_rate.sh"]
+    max_error_rate   = 0.01
+  }
+}
+"#;
+
+    #[test]
+    fn the_design_sketch_parses() {
+        let c = parse(SKETCH).unwrap();
+        assert_eq!(c.project, "shop");
+        assert_eq!(c.policies.len(), 2);
+        assert_eq!(c.policies[1].enforcement, Enforcement::SoftMandatory);
+        assert_eq!(c.policies[1].memory, Some(512 << 20));
+        assert_eq!(
+            c.policies[1].settings.as_ref().unwrap()["types"][0],
+            "aws_instance"
+        );
+        let staging = c.environment("staging").unwrap();
+        assert_eq!(
+            staging.terraform.as_ref().unwrap().vars,
+            vec![("region".into(), "eu-west-1".into())]
+        );
+        assert_eq!(staging.helm[0].name, "api");
+        assert!(staging.approval.self_approve);
+        let prod = c.environment("production").unwrap();
+        assert_eq!(prod.strategy, Strategy::BlueGreen);
+        assert_eq!(prod.promote_from.as_deref(), Some("staging"));
+        assert_eq!(
+            prod.monitor.as_ref().unwrap().window,
+            Duration::from_secs(900)
+        );
+        assert!(!prod.approval.self_approve);
+    }
+
+    #[test]
+    fn unknown_keys_name_line_and_block() {
+        let err =
+            parse("project = \"p\"\nenvironment \"staging\" {\n  healthcheck { url = \"x\" }\n}\n")
+                .unwrap_err();
+        assert_eq!(err.location().as_deref(), Some("opsdeploy.hcl:3"));
+        assert!(
+            err.to_string()
+                .contains("unknown block `healthcheck` in environment \"staging\""),
+            "{err}"
+        );
+        let ConfigError::Unknown { known, .. } = err else {
+            panic!()
+        };
+        assert!(known.contains(&"health".to_string()));
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_the_type() {
+        let err = parse("project = 42\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`project` in opsdeploy.hcl must be a string, not a number"),
+            "{err}"
+        );
+        let err = parse(
+            "project = \"p\"\nenvironment \"s\" {\n health {\n url = \"u\"\n timeout = 60\n }\n}",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("opsdeploy.hcl:5"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let err = parse("project = \"p\"\nenvironment \"s\" {\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Syntax { line: 3, .. } | ConfigError::Syntax { line: 2, .. }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn references_and_enforcement_are_checked() {
+        let err = parse("project = \"p\"\nenvironment \"prod\" { promote_from = \"stage\" }")
+            .unwrap_err();
+        assert!(err.to_string().contains("promotes from \"stage\""), "{err}");
+        let err = parse("project = \"p\"\npolicy \"x\" { builtin = true }").unwrap_err();
+        assert!(
+            err.to_string().contains("no built-in policy \"x\""),
+            "{err}"
+        );
+        let err = parse("project = \"p\"\npolicy \"protected-deletes\" {\n builtin = true\n enforcement = \"strict\"\n}").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("advisory, soft-mandatory, hard-mandatory"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_function_reads_the_environment() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("OPSDEPLOY_TEST_DB_URL", "postgres://localhost/x") };
+        let c = parse("project = \"p\"\nstate {\n backend = \"postgres\"\n url = env(\"OPSDEPLOY_TEST_DB_URL\")\n}").unwrap();
+        assert_eq!(
+            c.state,
+            StateConfig::Postgres {
+                url: "postgres://localhost/x".into()
+            }
+        );
+        let err = parse("project = \"p\"\nstate {\n backend = \"postgres\"\n url = env(\"OPSDEPLOY_TEST_UNSET_VAR\")\n}").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("OPSDEPLOY_TEST_UNSET_VAR is not set"),
+            "{err}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod fsutil;
 pub mod input;
 pub mod report;
+pub mod store;
 pub mod units;
 
 /// Keeps serde_json's many small allocations fast (see BENCHMARKS.md).

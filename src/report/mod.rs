@@ -1,6 +1,8 @@
 //! What people and tools read: policy results and fixture runs, for now as
 //! human text and JSON.
 
+mod audit;
+
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
@@ -8,6 +10,7 @@ use policy_sdk::Severity;
 
 use crate::authoring::fixtures::CaseResult;
 use crate::engine::{Evaluation, Outcome};
+pub use audit::{audit_markdown, describe as describe_entry};
 
 const RED: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))

@@ -1,0 +1,302 @@
+//! The audit log's entries and hash chain, the same for every store backend.
+//!
+//! An entry is one line of JSON: its content fields, then `"hash"`, the sha256
+//! of the content exactly as written (the line without the trailing
+//! `,"hash":"..."`). Each entry's `prev` is the hash of the entry before it, so
+//! editing, removing or reordering an entry breaks the chain from there on.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Plan,
+    PolicyResults,
+    Approval,
+    Override,
+    ApplyStart,
+    ApplyStep,
+    ApplyFinish,
+    Health,
+    Rollback,
+    Promotion,
+    Incident,
+    /// A lock left by a dead process was taken over.
+    LockTakeover,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Plan => "plan",
+            EntryKind::PolicyResults => "policy_results",
+            EntryKind::Approval => "approval",
+            EntryKind::Override => "override",
+            EntryKind::ApplyStart => "apply_start",
+            EntryKind::ApplyStep => "apply_step",
+            EntryKind::ApplyFinish => "apply_finish",
+            EntryKind::Health => "health",
+            EntryKind::Rollback => "rollback",
+            EntryKind::Promotion => "promotion",
+            EntryKind::Incident => "incident",
+            EntryKind::LockTakeover => "lock_takeover",
+        }
+    }
+}
+
+/// What a caller records; the store adds sequence, time, links and hash.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub kind: EntryKind,
+    pub actor: String,
+    pub environment: Option<String>,
+    pub digest: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl NewEntry {
+    pub fn new(kind: EntryKind, actor: &str, environment: &str) -> Self {
+        NewEntry {
+            kind,
+            actor: actor.to_string(),
+            environment: Some(environment.to_string()),
+            digest: None,
+            data: serde_json::Value::Null,
+        }
+    }
+
+    pub fn digest(mut self, digest: &str) -> Self {
+        self.digest = Some(digest.to_string());
+        self
+    }
+
+    pub fn data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// The content of an entry, in the order it is written (and hashed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    pub seq: u64,
+    pub at: String,
+    pub kind: EntryKind,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
+    pub prev: String,
+}
+
+/// A stored entry: content plus its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub content: Content,
+    pub hash: String,
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Content;
+    fn deref(&self) -> &Content {
+        &self.content
+    }
+}
+
+/// Builds the next entry after `prev_hash` and its line (without newline).
+pub fn seal(new: NewEntry, seq: u64, at: String, prev_hash: &str) -> (Entry, String) {
+    let content = Content {
+        seq,
+        at,
+        kind: new.kind,
+        actor: new.actor,
+        environment: new.environment,
+        digest: new.digest,
+        data: new.data,
+        prev: prev_hash.to_string(),
+    };
+    let body = serde_json::to_string(&content).expect("audit content serializes");
+    let hash = hex::encode(Sha256::digest(body.as_bytes()));
+    let line = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
+    (Entry { content, hash }, line)
+}
+
+/// Why an entry failed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEntry {
+    /// 1-based position in the log.
+    pub position: usize,
+    /// The entry's own `seq`, when it could be read.
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+/// The result of checking a whole log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub entries: usize,
+    /// Hash of the last good entry (the chain head).
+    pub head: String,
+    pub first_bad: Option<BadEntry>,
+}
+
+/// Parses one stored line, checking that its hash matches its content.
+pub fn parse_line(line: &str) -> Result<Entry, String> {
+    const TAIL: usize = ",\"hash\":\"\"}".len() + 64;
+    if line.len() < TAIL + 2 || !line.ends_with("\"}") {
+        return Err("it is not a complete entry (truncated line?)".into());
+    }
+    let split = line.len() - TAIL;
+    let (body, tail) = line.split_at(split);
+    let Some(hash) = tail
+        .strip_prefix(",\"hash\":\"")
+        .and_then(|t| t.strip_suffix("\"}"))
+    else {
+        return Err("it does not end with its hash".into());
+    };
+    let content_text = format!("{body}}}");
+    let actual = hex::encode(Sha256::digest(content_text.as_bytes()));
+    if actual != hash {
+        return Err(format!(
+            "its content does not match its hash (recorded {}…, content hashes to {}…): the entry was edited",
+            &hash[..12.min(hash.len())],
+            &actual[..12]
+        ));
+    }
+    let content: Content =
+        serde_json::from_str(&content_text).map_err(|e| format!("it is not a valid entry: {e}"))?;
+    Ok(Entry {
+        content,
+        hash: hash.to_string(),
+    })
+}
+
+/// Checks every line and every link; stops at the first bad entry.
+pub fn verify<'a>(lines: impl IntoIterator<Item = &'a str>) -> Verification {
+    let mut prev = GENESIS.to_string();
+    let mut count = 0;
+    for (i, line) in lines.into_iter().enumerate() {
+        let position = i + 1;
+        let entry = match parse_line(line) {
+            Ok(e) => e,
+            Err(reason) => {
+                let seq = serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("seq").and_then(|s| s.as_u64()));
+                return Verification {
+                    entries: count,
+                    head: prev,
+                    first_bad: Some(BadEntry {
+                        position,
+                        seq,
+                        reason,
+                    }),
+                };
+            }
+        };
+        let fail = |reason: String| Verification {
+            entries: count,
+            head: prev.clone(),
+            first_bad: Some(BadEntry {
+                position,
+                seq: Some(entry.seq),
+                reason,
+            }),
+        };
+        if entry.prev != prev {
+            return fail(
+                "its link to the previous entry is broken: an entry before it was removed, replaced or reordered"
+                    .into(),
+            );
+        }
+        if entry.seq != position as u64 {
+            return fail(format!(
+                "its sequence number is {}, expected {position}",
+                entry.seq
+            ));
+        }
+        prev = entry.hash.clone();
+        count += 1;
+    }
+    Verification {
+        entries: count,
+        head: prev,
+        first_bad: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> Vec<String> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let new = NewEntry::new(EntryKind::Approval, "alice@example.com", "staging")
+                    .digest("abc")
+                    .data(serde_json::json!({"comment": format!("ok {seq}")}));
+                let (entry, line) = seal(new, seq, "2026-11-24T20:00:00Z".into(), &prev);
+                prev = entry.hash;
+                line
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_sealed_chain_verifies() {
+        let lines = chain(5);
+        let v = verify(lines.iter().map(String::as_str));
+        assert_eq!(v.first_bad, None);
+        assert_eq!(v.entries, 5);
+        let last = parse_line(&lines[4]).unwrap();
+        assert_eq!(v.head, last.hash);
+    }
+
+    #[test]
+    fn an_edited_entry_is_named() {
+        let mut lines = chain(5);
+        lines[2] = lines[2].replace("ok 3", "ok 9");
+        let v = verify(lines.iter().map(String::as_str));
+        let bad = v.first_bad.unwrap();
+        assert_eq!((bad.position, bad.seq), (3, Some(3)));
+        assert!(bad.reason.contains("was edited"), "{}", bad.reason);
+        assert_eq!(v.entries, 2);
+    }
+
+    #[test]
+    fn a_removed_or_reordered_entry_breaks_the_link() {
+        let mut lines = chain(5);
+        lines.remove(1);
+        let bad = verify(lines.iter().map(String::as_str)).first_bad.unwrap();
+        assert_eq!(bad.position, 2);
+        assert!(bad.reason.contains("link"), "{}", bad.reason);
+
+        let mut lines = chain(3);
+        lines.swap(0, 1);
+        assert_eq!(
+            verify(lines.iter().map(String::as_str))
+                .first_bad
+                .unwrap()
+                .position,
+            1
+        );
+    }
+
+    #[test]
+    fn a_torn_line_is_reported_not_panicked_on() {
+        let mut lines = chain(2);
+        lines[1].truncate(40);
+        let bad = verify(lines.iter().map(String::as_str)).first_bad.unwrap();
+        assert_eq!(bad.position, 2);
+        assert!(bad.reason.contains("truncated"), "{}", bad.reason);
+    }
+}

@@ -1,0 +1,380 @@
+//! Plan bundles: everything an apply will use, named by a digest.
+//!
+//! A bundle is a directory `bundles/DIGEST/` holding the saved terraform plan,
+//! its JSON, rendered manifests, scan reports, migrations and the input
+//! document, plus `manifest.json`, which lists every file with its sha256, the
+//! project files the plan was made from (with theirs), the policy modules and
+//! settings evaluated, and tool versions. The digest is the sha256 of
+//! `manifest.json`, so changing any file — in the bundle or in the project —
+//! changes what the digest vouches for. Policy results live beside it in
+//! `results.json`: they are derived (and re-evaluated at apply), not evidence.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil::write_atomic;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const RESULTS: &str = "results.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("there is no plan bundle {digest}")]
+    NotFound { digest: String },
+    #[error("plan bundle prefix {prefix} is ambiguous: {matches}")]
+    Ambiguous { prefix: String, matches: String },
+    #[error("plan bundle {digest} does not match its digest: {problem}")]
+    Tampered { digest: String, problem: String },
+}
+
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> BundleError {
+    BundleError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyEntry {
+    pub name: String,
+    pub origin: String,
+    pub sha256: String,
+    pub enforcement: crate::config::Enforcement,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// What `manifest.json` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub project: String,
+    pub environment: String,
+    pub created_at: String,
+    pub planned_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
+    /// Set by `promote FROM TO`: the environment whose deployment this repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
+    pub tool_versions: BTreeMap<String, String>,
+    /// Files inside the bundle.
+    pub files: Vec<FileEntry>,
+    /// Project files the plan was made from.
+    pub sources: Vec<FileEntry>,
+    pub policies: Vec<PolicyEntry>,
+    /// Counts and lists for summaries (resources by action, releases, images).
+    pub summary: serde_json::Value,
+}
+
+/// A bundle being written; nothing is visible under `bundles/` until `finish`.
+pub struct BundleBuilder {
+    bundles_dir: PathBuf,
+    tmp: tempfile::TempDir,
+    files: Vec<FileEntry>,
+    sources: Vec<FileEntry>,
+}
+
+impl BundleBuilder {
+    pub fn new(bundles_dir: &Path) -> Result<Self, BundleError> {
+        fs::create_dir_all(bundles_dir).map_err(|e| io("create", bundles_dir, e))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".building-")
+            .tempdir_in(bundles_dir)
+            .map_err(|e| io("create a directory in", bundles_dir, e))?;
+        Ok(BundleBuilder {
+            bundles_dir: bundles_dir.to_path_buf(),
+            tmp,
+            files: Vec::new(),
+            sources: Vec::new(),
+        })
+    }
+
+    /// Where files are written before the bundle is sealed (terraform writes
+    /// its saved plan straight here).
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Adds a file with `bytes` at `rel` inside the bundle.
+    pub fn add_file(&mut self, rel: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        let path = self.tmp.path().join(rel);
+        write_atomic(&path, bytes).map_err(|e| io("write", &path, e))?;
+        self.record(rel, bytes);
+        Ok(())
+    }
+
+    /// Records a file some tool already wrote into [`Self::path`].
+    pub fn adopt_file(&mut self, rel: &str) -> Result<Vec<u8>, BundleError> {
+        let path = self.tmp.path().join(rel);
+        let bytes = fs::read(&path).map_err(|e| io("read", &path, e))?;
+        self.record(rel, &bytes);
+        Ok(bytes)
+    }
+
+    fn record(&mut self, rel: &str, bytes: &[u8]) {
+        self.files.retain(|f| f.path != rel);
+        self.files.push(FileEntry {
+            path: rel.to_string(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        });
+    }
+
+    /// Records a project file the plan depends on (relative to the project).
+    pub fn add_source(&mut self, rel: &str, bytes: &[u8]) {
+        if self.sources.iter().any(|s| s.path == rel) {
+            return;
+        }
+        self.sources.push(FileEntry {
+            path: rel.to_string(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        });
+    }
+
+    /// Writes the manifest, computes the digest and moves the bundle into place.
+    pub fn finish(mut self, mut manifest: Manifest) -> Result<Bundle, BundleError> {
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        self.sources.sort_by(|a, b| a.path.cmp(&b.path));
+        manifest.files = self.files;
+        manifest.sources = self.sources;
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        let digest = sha256_hex(&bytes);
+        let manifest_path = self.tmp.path().join(MANIFEST);
+        write_atomic(&manifest_path, &bytes).map_err(|e| io("write", &manifest_path, e))?;
+        let dir = self.bundles_dir.join(&digest);
+        let tmp = self.tmp.keep();
+        fs::rename(&tmp, &dir).map_err(|e| io("move the bundle to", &dir, e))?;
+        Ok(Bundle {
+            digest,
+            dir,
+            manifest,
+        })
+    }
+}
+
+/// A sealed bundle on disk.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub digest: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// A project file that differs from what the plan was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChange {
+    pub path: String,
+    pub removed: bool,
+}
+
+impl Bundle {
+    /// Opens a bundle by digest or unique prefix (at least 6 characters).
+    pub fn open(bundles_dir: &Path, digest: &str) -> Result<Bundle, BundleError> {
+        let not_found = || BundleError::NotFound {
+            digest: digest.to_string(),
+        };
+        let exact = bundles_dir.join(digest);
+        let dir = if digest.len() == 64 && exact.is_dir() {
+            exact
+        } else {
+            if digest.len() < 6 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(not_found());
+            }
+            let matches: Vec<PathBuf> = fs::read_dir(bundles_dir)
+                .map_err(|_| not_found())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(digest))
+                })
+                .collect();
+            match matches.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(not_found()),
+                many => {
+                    return Err(BundleError::Ambiguous {
+                        prefix: digest.to_string(),
+                        matches: many
+                            .iter()
+                            .filter_map(|p| {
+                                p.file_name().map(|n| n.to_string_lossy()[..12].to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        };
+        let digest = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let manifest_path = dir.join(MANIFEST);
+        let bytes = fs::read(&manifest_path).map_err(|e| io("read", &manifest_path, e))?;
+        let tampered = |problem: String| BundleError::Tampered {
+            digest: digest.clone(),
+            problem,
+        };
+        if sha256_hex(&bytes) != digest {
+            return Err(tampered("manifest.json was changed after the plan".into()));
+        }
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| tampered(format!("manifest.json is not readable: {e}")))?;
+        Ok(Bundle {
+            digest,
+            dir,
+            manifest,
+        })
+    }
+
+    pub fn short(&self) -> &str {
+        &self.digest[..12]
+    }
+
+    /// Checks every file of the bundle against the manifest.
+    pub fn verify(&self) -> Result<(), BundleError> {
+        for f in &self.manifest.files {
+            let path = self.dir.join(&f.path);
+            let problem = match fs::read(&path) {
+                Ok(bytes) if sha256_hex(&bytes) == f.sha256 => continue,
+                Ok(_) => format!("{} was changed after the plan", f.path),
+                Err(_) => format!("{} is missing", f.path),
+            };
+            return Err(BundleError::Tampered {
+                digest: self.digest.clone(),
+                problem,
+            });
+        }
+        Ok(())
+    }
+
+    /// Project files that changed since the plan.
+    pub fn changed_sources(&self, project: &Path) -> Vec<SourceChange> {
+        self.manifest
+            .sources
+            .iter()
+            .filter_map(|s| match fs::read(project.join(&s.path)) {
+                Ok(bytes) if sha256_hex(&bytes) == s.sha256 => None,
+                Ok(_) => Some(SourceChange {
+                    path: s.path.clone(),
+                    removed: false,
+                }),
+                Err(_) => Some(SourceChange {
+                    path: s.path.clone(),
+                    removed: true,
+                }),
+            })
+            .collect()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>, BundleError> {
+        let path = self.dir.join(rel);
+        fs::read(&path).map_err(|e| io("read", &path, e))
+    }
+
+    /// Stores the policy results next to the bundle (not part of the digest).
+    pub fn write_results(&self, json: &[u8]) -> Result<(), BundleError> {
+        let path = self.dir.join(RESULTS);
+        write_atomic(&path, json).map_err(|e| io("write", &path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            schema: 1,
+            project: "shop".into(),
+            environment: "staging".into(),
+            created_at: "2026-11-24T20:00:00Z".into(),
+            planned_by: "alice".into(),
+            git_revision: None,
+            promoted_from: None,
+            tool_versions: BTreeMap::new(),
+            files: vec![],
+            sources: vec![],
+            policies: vec![],
+            summary: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_bundle_round_trips_and_detects_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        fs::write(project.path().join("main.tf"), "resource {}").unwrap();
+        let mut b = BundleBuilder::new(dir.path()).unwrap();
+        b.add_file("plan.json", b"{}").unwrap();
+        b.add_source("main.tf", b"resource {}");
+        let bundle = b.finish(manifest()).unwrap();
+        let opened = Bundle::open(dir.path(), &bundle.digest[..8]).unwrap();
+        assert_eq!(opened.manifest, bundle.manifest);
+        opened.verify().unwrap();
+        assert!(opened.changed_sources(project.path()).is_empty());
+
+        fs::write(project.path().join("main.tf"), "resource { x }").unwrap();
+        assert_eq!(opened.changed_sources(project.path())[0].path, "main.tf");
+
+        fs::write(bundle.path("plan.json"), b"{\"x\":1}").unwrap();
+        let err = opened.verify().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("plan.json was changed after the plan"),
+            "{err}"
+        );
+
+        let mpath = bundle.path(MANIFEST);
+        let text = fs::read_to_string(&mpath)
+            .unwrap()
+            .replace("alice", "mallory");
+        fs::write(&mpath, text).unwrap();
+        let err = Bundle::open(dir.path(), &bundle.digest).unwrap_err();
+        assert!(
+            err.to_string().contains("manifest.json was changed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_and_short_digests_are_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Bundle::open(dir.path(), "abc"),
+            Err(BundleError::NotFound { .. })
+        ));
+        assert!(matches!(
+            Bundle::open(dir.path(), "abcdef12"),
+            Err(BundleError::NotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,152 @@
+//! Where opsdeploy keeps what it knows: the tamper-evident audit log, plan
+//! bundles, and one lock per environment. The default backend is files under
+//! `.opsdeploy/` in the project; team mode keeps the same things in PostgreSQL.
+
+pub mod audit;
+pub mod bundle;
+mod file;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use audit::{Entry, EntryKind, NewEntry, Verification};
+pub use file::FileStore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the audit log {path} is damaged at entry {position}: {reason}")]
+    Damaged {
+        path: String,
+        position: usize,
+        reason: String,
+    },
+    #[error(
+        "environment \"{environment}\" is locked by {holder} (since {since}); waited {waited:?}"
+    )]
+    Locked {
+        environment: String,
+        holder: String,
+        since: String,
+        waited: Duration,
+    },
+    #[error("the store is not reachable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Who holds an environment lock, shown by `status` and by a waiting apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub actor: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: String,
+    /// What it is doing, e.g. `apply 3f9a…c21`.
+    pub purpose: String,
+}
+
+impl LockHolder {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {} (pid {}, {})",
+            self.actor, self.host, self.pid, self.purpose
+        )
+    }
+}
+
+/// Held while an environment is being changed; released on drop.
+pub trait LockGuard: Send {
+    /// The holder a dead process left behind, if this lock was taken over.
+    fn took_over_from(&self) -> Option<&LockHolder>;
+}
+
+/// The operations the workflow needs from a store backend.
+pub trait Store: Send + Sync {
+    /// Appends an entry, linking it to the current head. Serialized across
+    /// processes: concurrent appends never fork the chain.
+    fn append(&self, entry: NewEntry) -> Result<Entry, StoreError>;
+
+    /// Every entry, in order. A damaged log is an error naming the entry.
+    fn entries(&self) -> Result<Vec<Entry>, StoreError>;
+
+    /// Checks the whole chain.
+    fn verify(&self) -> Result<Verification, StoreError>;
+
+    /// Takes the environment's lock, waiting up to `wait` for another holder.
+    fn lock(
+        &self,
+        environment: &str,
+        holder: &LockHolder,
+        wait: Duration,
+    ) -> Result<Box<dyn LockGuard>, StoreError>;
+
+    /// The current holder of an environment's lock, if any.
+    fn lock_holder(&self, environment: &str) -> Result<Option<LockHolder>, StoreError>;
+
+    /// Directory holding plan bundles (shared between runners in team mode).
+    fn bundles_dir(&self) -> PathBuf;
+
+    /// Where the people-readable rendering of the audit log goes.
+    fn audit_markdown_path(&self) -> Option<PathBuf>;
+
+    /// A name for messages: the log's path or database.
+    fn describe(&self) -> String;
+}
+
+/// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T20:15:03Z`.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (civil-from-days, proleptic Gregorian).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_550_103), "2026-11-24T19:55:03Z");
+    }
+}

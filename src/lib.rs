@@ -10,6 +10,7 @@ pub mod input;
 pub mod report;
 pub mod store;
 pub mod units;
+pub mod workflow;
 
 /// Keeps serde_json's many small allocations fast (see BENCHMARKS.md).
 pub type GlobalAllocator = mimalloc::MiMalloc;

@@ -1,0 +1,219 @@
+//! `opsdeploy approve`: approvals and overrides bound to one plan digest.
+
+use serde_json::json;
+
+use super::history::ApprovalRecord;
+use super::{History, Project, WorkflowError, short};
+use crate::config::{Enforcement, Environment};
+use crate::store::bundle::{Bundle, RESULTS};
+use crate::store::{EntryKind, NewEntry};
+
+pub struct ApproveRequest<'a> {
+    pub environment: &'a str,
+    pub digest: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    /// `--override POLICY --reason TEXT`.
+    pub override_policy: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ApproveOutcome {
+    Approved {
+        digest: String,
+        valid: usize,
+        needed: usize,
+    },
+    AlreadyApproved {
+        digest: String,
+    },
+    Overridden {
+        digest: String,
+        policy: String,
+    },
+}
+
+/// The bundle `--plan` names, or the environment's latest plan.
+pub fn resolve_bundle(
+    project: &Project,
+    history: &History,
+    environment: &str,
+    digest: Option<&str>,
+) -> Result<Bundle, WorkflowError> {
+    let digest = match digest {
+        Some(d) => d.to_string(),
+        None => history
+            .latest_plan(environment)
+            .and_then(|e| e.digest.clone())
+            .ok_or_else(|| WorkflowError::NoPlan {
+                environment: environment.to_string(),
+            })?,
+    };
+    let bundle = Bundle::open(&project.store.bundles_dir(), &digest)?;
+    if bundle.manifest.environment != environment {
+        return Err(WorkflowError::WrongEnvironment {
+            digest: bundle.digest.clone(),
+            planned_for: bundle.manifest.environment.clone(),
+            environment: environment.to_string(),
+        });
+    }
+    Ok(bundle)
+}
+
+/// The approvals that count: by listed approvers (when listed), one per
+/// person, and not by the planner unless self-approval is allowed.
+pub fn valid_approvals<'a>(
+    env: &Environment,
+    planned_by: &str,
+    approvals: &'a [ApprovalRecord],
+) -> Vec<&'a ApprovalRecord> {
+    let mut seen: Vec<&str> = Vec::new();
+    approvals
+        .iter()
+        .filter(|a| {
+            env.approval.approvers.is_empty() || env.approval.approvers.contains(&a.approver)
+        })
+        .filter(|a| env.approval.self_approve || a.approver != planned_by)
+        .filter(|a| {
+            let first = !seen.contains(&a.approver.as_str());
+            seen.push(&a.approver);
+            first
+        })
+        .collect()
+}
+
+fn check_may_approve(
+    project: &Project,
+    env: &Environment,
+    bundle: &Bundle,
+) -> Result<(), WorkflowError> {
+    let actor = &project.actor;
+    if !env.approval.approvers.is_empty() && !env.approval.approvers.contains(actor) {
+        return Err(WorkflowError::NotAnApprover {
+            actor: actor.clone(),
+            environment: env.name.clone(),
+            approvers: env.approval.approvers.clone(),
+        });
+    }
+    if !env.approval.self_approve && bundle.manifest.planned_by == *actor {
+        return Err(WorkflowError::SelfApproval {
+            actor: actor.clone(),
+            digest: short(&bundle.digest).to_string(),
+            environment: env.name.clone(),
+            approvers: env
+                .approval
+                .approvers
+                .iter()
+                .filter(|a| *a != actor)
+                .cloned()
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
+    let env = project.config.require_environment(req.environment)?;
+    let history = project.history()?;
+    let bundle = resolve_bundle(project, &history, &env.name, req.digest)?;
+    bundle.verify()?;
+    check_may_approve(project, env, &bundle)?;
+
+    if let Some((policy, reason)) = req.override_policy {
+        return record_override(project, env, &bundle, policy, reason);
+    }
+
+    let approvals = history.approvals(&bundle.digest);
+    if approvals.iter().any(|a| a.approver == project.actor) {
+        return Ok(ApproveOutcome::AlreadyApproved {
+            digest: bundle.digest,
+        });
+    }
+    let mut data = json!({});
+    if let Some(c) = req.comment {
+        data["comment"] = json!(c);
+    }
+    project.store.append(
+        NewEntry::new(EntryKind::Approval, &project.actor, &env.name)
+            .digest(&bundle.digest)
+            .data(data),
+    )?;
+    let approvals = project.history()?.approvals(&bundle.digest);
+    let valid = valid_approvals(env, &bundle.manifest.planned_by, &approvals).len();
+    Ok(ApproveOutcome::Approved {
+        digest: bundle.digest,
+        valid,
+        needed: env.approval.min as usize,
+    })
+}
+
+fn record_override(
+    project: &Project,
+    env: &Environment,
+    bundle: &Bundle,
+    policy: &str,
+    reason: &str,
+) -> Result<ApproveOutcome, WorkflowError> {
+    let nothing = |why: &str| WorkflowError::NothingToOverride {
+        policy: policy.to_string(),
+        why: why.to_string(),
+    };
+    let Some(entry) = bundle.manifest.policies.iter().find(|p| p.name == policy) else {
+        return Err(nothing("was not evaluated for this plan"));
+    };
+    match entry.enforcement {
+        Enforcement::HardMandatory => {
+            return Err(WorkflowError::HardMandatory {
+                policy: policy.to_string(),
+                digest: bundle.digest.clone(),
+            });
+        }
+        Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),
+        Enforcement::SoftMandatory => {}
+    }
+    let results: serde_json::Value = bundle
+        .read(RESULTS)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let denied = results["decisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|d| d["policy"] == policy && d["denied"] == true);
+    if !denied {
+        return Err(nothing(
+            "did not deny this plan; there is nothing to override",
+        ));
+    }
+    project.store.append(
+        NewEntry::new(EntryKind::Override, &project.actor, &env.name)
+            .digest(&bundle.digest)
+            .data(json!({"policy": policy, "reason": reason})),
+    )?;
+    Ok(ApproveOutcome::Overridden {
+        digest: bundle.digest.clone(),
+        policy: policy.to_string(),
+    })
+}
+
+/// Fails unless the environment's approval rule is met for this bundle.
+pub fn check_approved(
+    env: &Environment,
+    history: &History,
+    bundle: &Bundle,
+) -> Result<Vec<ApprovalRecord>, WorkflowError> {
+    let approvals = history.approvals(&bundle.digest);
+    let valid: Vec<ApprovalRecord> = valid_approvals(env, &bundle.manifest.planned_by, &approvals)
+        .into_iter()
+        .cloned()
+        .collect();
+    if valid.len() < env.approval.min as usize {
+        return Err(WorkflowError::ApprovalMissing {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
+            have: valid.len(),
+            need: env.approval.min as usize,
+        });
+    }
+    Ok(valid)
+}

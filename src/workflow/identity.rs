@@ -1,0 +1,25 @@
+//! Who is acting: `OPSDEPLOY_USER`, else `git config user.email`, else `$USER`.
+
+use std::path::Path;
+use std::process::Command;
+
+pub fn current(project: &Path) -> String {
+    if let Some(u) = non_empty(std::env::var("OPSDEPLOY_USER").ok()) {
+        return u;
+    }
+    let git = Command::new("git")
+        .args(["config", "user.email"])
+        .current_dir(project)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(email) = non_empty(git) {
+        return email;
+    }
+    non_empty(std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into())
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}

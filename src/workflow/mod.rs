@@ -1,0 +1,218 @@
+//! The deployment workflow: plan, approve, apply, promote, rollback, status,
+//! drift — each a function over a [`Project`] (configuration + store).
+
+pub mod approve;
+pub mod history;
+pub mod identity;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ConfigError, StateConfig};
+use crate::store::bundle::BundleError;
+use crate::store::{FileStore, Store, StoreError};
+pub use history::History;
+
+/// Which row of the exit-code table an error belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    Error,
+    Usage,
+    BlockedByPolicy,
+    ApprovalMissing,
+    RolledBack,
+    RollbackFailed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("environment \"{environment}\" has no plan yet")]
+    NoPlan { environment: String },
+    #[error("plan bundle {digest} is for environment \"{planned_for}\", not \"{environment}\"")]
+    WrongEnvironment {
+        digest: String,
+        planned_for: String,
+        environment: String,
+    },
+    #[error("{actor} may not approve plans for \"{environment}\"")]
+    NotAnApprover {
+        actor: String,
+        environment: String,
+        approvers: Vec<String>,
+    },
+    #[error(
+        "{actor} planned {digest} and \"{environment}\" does not allow approving your own plan"
+    )]
+    SelfApproval {
+        actor: String,
+        digest: String,
+        environment: String,
+        approvers: Vec<String>,
+    },
+    #[error("policy \"{policy}\" is hard-mandatory; it cannot be overridden")]
+    HardMandatory { policy: String, digest: String },
+    #[error("policy \"{policy}\" {why}")]
+    NothingToOverride { policy: String, why: String },
+    #[error(
+        "plan {digest} has {have} valid approval{} for \"{environment}\"; it needs {need}",
+        if *have == 1 { "" } else { "s" }
+    )]
+    ApprovalMissing {
+        environment: String,
+        digest: String,
+        have: usize,
+        need: usize,
+    },
+    #[error("{what}")]
+    Other {
+        what: String,
+        location: Option<String>,
+        hint: Option<String>,
+        class: ErrorClass,
+    },
+}
+
+impl WorkflowError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            WorkflowError::Bundle(BundleError::Tampered { .. })
+            | WorkflowError::NotAnApprover { .. }
+            | WorkflowError::SelfApproval { .. }
+            | WorkflowError::ApprovalMissing { .. } => ErrorClass::ApprovalMissing,
+            WorkflowError::HardMandatory { .. } => ErrorClass::BlockedByPolicy,
+            WorkflowError::Config(ConfigError::NoSuchEnvironment { .. }) => ErrorClass::Usage,
+            WorkflowError::Other { class, .. } => *class,
+            _ => ErrorClass::Error,
+        }
+    }
+
+    /// The file, line or object the error concerns.
+    pub fn location(&self) -> Option<String> {
+        match self {
+            WorkflowError::Config(e) => e.location(),
+            WorkflowError::Other { location, .. } => location.clone(),
+            WorkflowError::Bundle(BundleError::Tampered { digest, .. }) => Some(format!(
+                ".opsdeploy/bundles/{}",
+                &digest[..12.min(digest.len())]
+            )),
+            _ => None,
+        }
+    }
+
+    /// The one command or edit that moves forward.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            WorkflowError::Config(ConfigError::NotFound { .. }) => {
+                "run `opsdeploy init` to create one, or `-C DIR` to point at a project".into()
+            }
+            WorkflowError::Config(ConfigError::Unknown { known, .. }) => {
+                format!("known here: {}", known.join(", "))
+            }
+            WorkflowError::Config(ConfigError::NoSuchEnvironment { known, .. }) => {
+                if known.is_empty() {
+                    "add an `environment \"NAME\" { ... }` block to opsdeploy.hcl".into()
+                } else {
+                    format!("environments: {}", known.join(", "))
+                }
+            }
+            WorkflowError::NoPlan { environment } => format!("run `opsdeploy plan {environment}`"),
+            WorkflowError::WrongEnvironment {
+                planned_for,
+                digest,
+                ..
+            } => format!(
+                "apply it to \"{planned_for}\" (`opsdeploy apply {planned_for} --plan {}`)",
+                &digest[..12.min(digest.len())]
+            ),
+            WorkflowError::NotAnApprover { approvers, .. }
+            | WorkflowError::SelfApproval { approvers, .. } => {
+                if approvers.is_empty() {
+                    "ask another team member to run `opsdeploy approve`".into()
+                } else {
+                    format!("ask one of: {}", approvers.join(", "))
+                }
+            }
+            WorkflowError::HardMandatory { .. } => {
+                "change the plan so the policy passes, then plan again".into()
+            }
+            WorkflowError::ApprovalMissing {
+                environment,
+                digest,
+                ..
+            } => format!(
+                "run `opsdeploy approve {environment} --plan {}`",
+                &digest[..12.min(digest.len())]
+            ),
+            WorkflowError::Bundle(BundleError::Tampered { .. }) => {
+                "plan again (`opsdeploy plan ENV`) and ask for a new approval".into()
+            }
+            WorkflowError::Bundle(BundleError::NotFound { .. }) => {
+                "`opsdeploy status` lists the plans; or plan again".into()
+            }
+            WorkflowError::Store(StoreError::Damaged { .. }) => {
+                "run `opsdeploy audit verify` to see which entry; restore the log from a backup"
+                    .into()
+            }
+            WorkflowError::Store(StoreError::Locked { .. }) => {
+                "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
+            }
+            WorkflowError::Other { hint, .. } => return hint.clone(),
+            _ => return None,
+        })
+    }
+}
+
+/// A project: its configuration and its store, and who is acting.
+pub struct Project {
+    pub config: Config,
+    pub store: Box<dyn Store>,
+    pub actor: String,
+}
+
+impl Project {
+    /// Opens the project in `dir` (its `opsdeploy.hcl`).
+    pub fn open(dir: &Path) -> Result<Project, WorkflowError> {
+        let config = Config::load(dir)?;
+        let store: Box<dyn Store> = match &config.state {
+            StateConfig::File => Box::new(
+                FileStore::new(dir.join(".opsdeploy")).with_markdown(dir.join("AUDIT_LOG.md")),
+            ),
+            StateConfig::Postgres { .. } => {
+                return Err(WorkflowError::Other {
+                    what: "state backend \"postgres\" is not available in this build".into(),
+                    location: Some("opsdeploy.hcl".into()),
+                    hint: Some("use `state { backend = \"file\" }` (the default)".into()),
+                    class: ErrorClass::Error,
+                });
+            }
+        };
+        Ok(Project {
+            actor: identity::current(dir),
+            config,
+            store,
+        })
+    }
+
+    pub fn history(&self) -> Result<History, WorkflowError> {
+        Ok(History::new(self.store.entries()?))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// A project path as shown to people.
+    pub fn shown(&self, path: &Path) -> PathBuf {
+        path.strip_prefix(self.dir()).unwrap_or(path).to_path_buf()
+    }
+}
+
+/// A short digest for messages.
+pub fn short(digest: &str) -> &str {
+    &digest[..12.min(digest.len())]
+}

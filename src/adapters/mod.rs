@@ -1,4 +1,6 @@
 //! Adapters: run the real tools (terraform, helm, trivy, kubectl) and read what
 //! they write into typed models.
 
+pub mod health;
+pub mod notify;
 pub mod terraform;

@@ -158,3 +158,120 @@ mod tests {
         assert!(parse_plan_json("p.json", &bytes).is_ok());
     }
 }
+
+/// How to run terraform for one root module.
+#[derive(Debug, Clone)]
+pub struct TerraformOptions {
+    pub binary: Option<std::path::PathBuf>,
+    pub dir: std::path::PathBuf,
+    pub workspace: Option<String>,
+    pub var_files: Vec<std::path::PathBuf>,
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("terraform not found on PATH; install it or set terraform.binary in opsdeploy.hcl")]
+    NotFound,
+    #[error("`terraform {command}` failed in {dir}: {summary}")]
+    Failed {
+        command: String,
+        dir: String,
+        summary: String,
+    },
+    #[error("could not run terraform: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Terraform for one root module.
+pub struct Terraform {
+    binary: std::path::PathBuf,
+    opts: TerraformOptions,
+}
+
+impl Terraform {
+    pub fn new(opts: TerraformOptions) -> Result<Self, RunError> {
+        let binary = match &opts.binary {
+            Some(b) => b.clone(),
+            None => which::which("terraform").map_err(|_| RunError::NotFound)?,
+        };
+        Ok(Terraform { binary, opts })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<std::process::Output, RunError> {
+        let mut cmd = std::process::Command::new(&self.binary);
+        cmd.args(args)
+            .current_dir(&self.opts.dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1");
+        if let Some(ws) = &self.opts.workspace {
+            cmd.env("TF_WORKSPACE", ws);
+        }
+        tracing::debug!(?args, dir = %self.opts.dir.display(), "running terraform");
+        let out = cmd.output().map_err(RunError::Spawn)?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let summary = stderr
+                .lines()
+                .map(|l| l.trim_start_matches(['│', '╷', '╵', ' ']))
+                .filter(|l| l.starts_with("Error:"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            tracing::debug!("terraform output:\n{stderr}");
+            return Err(RunError::Failed {
+                command: args.first().copied().unwrap_or_default().to_string(),
+                dir: self.opts.dir.display().to_string(),
+                summary: if summary.is_empty() {
+                    stderr.trim().to_string()
+                } else {
+                    summary
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn init(&self) -> Result<(), RunError> {
+        self.run(&["init", "-input=false", "-no-color"]).map(|_| ())
+    }
+
+    /// `plan -out=FILE` with the configured var files and vars.
+    pub fn plan(&self, out: &Path) -> Result<(), RunError> {
+        let mut args = vec![
+            "plan".to_string(),
+            "-input=false".into(),
+            "-no-color".into(),
+            format!("-out={}", out.display()),
+        ];
+        for f in &self.opts.var_files {
+            args.push(format!("-var-file={}", f.display()));
+        }
+        for (k, v) in &self.opts.vars {
+            args.push(format!("-var={k}={v}"));
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&refs).map(|_| ())
+    }
+
+    pub fn show_json(&self, planfile: &Path) -> Result<Vec<u8>, RunError> {
+        let p = planfile.display().to_string();
+        self.run(&["show", "-json", "-no-color", &p])
+            .map(|o| o.stdout)
+    }
+
+    /// Applies exactly the saved plan.
+    pub fn apply(&self, planfile: &Path) -> Result<(), RunError> {
+        let p = planfile.display().to_string();
+        self.run(&["apply", "-input=false", "-no-color", "-auto-approve", &p])
+            .map(|_| ())
+    }
+
+    pub fn version(&self) -> Result<String, RunError> {
+        let out = self.run(&["version", "-json"])?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        Ok(v["terraform_version"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string())
+    }
+}

@@ -73,3 +73,23 @@ impl CliError {
 }
 
 pub type CliResult<T = Exit> = Result<T, CliError>;
+
+impl From<opsdeploy::workflow::WorkflowError> for CliError {
+    fn from(e: opsdeploy::workflow::WorkflowError) -> Self {
+        use opsdeploy::workflow::ErrorClass;
+        let exit = match e.class() {
+            ErrorClass::Error => Exit::Error,
+            ErrorClass::Usage => Exit::Usage,
+            ErrorClass::BlockedByPolicy => Exit::BlockedByPolicy,
+            ErrorClass::ApprovalMissing => Exit::ApprovalMissing,
+            ErrorClass::RolledBack => Exit::RolledBack,
+            ErrorClass::RollbackFailed => Exit::RollbackFailed,
+        };
+        CliError {
+            exit,
+            location: e.location(),
+            hint: e.hint(),
+            message: e.to_string(),
+        }
+    }
+}

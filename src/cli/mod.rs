@@ -1,8 +1,14 @@
 //! The command line: arguments (each flag defined once, here), logging and
 //! colour set-up, and one library call per command.
 
+mod apply;
+mod approve;
+mod audit;
 mod error;
+mod plan;
 mod policy;
+mod project;
+mod status;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -57,6 +63,17 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Plan a deployment: run the tools, evaluate policies, write a plan bundle
+    Plan(plan::PlanArgs),
+    /// Approve a plan (or override a soft-mandatory policy for it)
+    Approve(approve::ApproveArgs),
+    /// Apply an approved plan: migrations, terraform, helm, health checks
+    Apply(apply::ApplyArgs),
+    /// What is deployed where, pending plans, locks, interrupted applies
+    Status(status::StatusArgs),
+    /// Check or print the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Write, build, test and evaluate policies
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -123,6 +140,11 @@ fn run(cli: Cli) -> CliResult {
         quiet: cli.quiet,
     };
     match cli.command {
+        Command::Plan(args) => plan::run(&ctx, &args),
+        Command::Approve(args) => approve::run(&ctx, &args),
+        Command::Apply(args) => apply::run(&ctx, &args),
+        Command::Status(args) => status::run(&ctx, &args),
+        Command::Audit(cmd) => audit::run(&ctx, &cmd),
         Command::Policy(cmd) => policy::run(&ctx, cmd),
     }
 }

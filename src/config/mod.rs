@@ -376,13 +376,13 @@ impl Config {
             message,
         };
         for env in &self.environments {
-            if let Some(from) = &env.promote_from {
-                if from == &env.name || self.environment(from).is_none() {
-                    return Err(invalid(format!(
-                        "environment \"{}\" promotes from \"{from}\", which is not another environment here",
-                        env.name
-                    )));
-                }
+            if let Some(from) = &env.promote_from
+                && (from == &env.name || self.environment(from).is_none())
+            {
+                return Err(invalid(format!(
+                    "environment \"{}\" promotes from \"{from}\", which is not another environment here",
+                    env.name
+                )));
             }
         }
         for p in &self.policies {

@@ -41,6 +41,11 @@ impl InputDocument {
         }
     }
 
+    /// Replaces the environment (e.g. once the plan digest is known).
+    pub fn set_environment(&mut self, environment: &policy_sdk::input::Environment<'_>) {
+        self.environment = to_raw(environment);
+    }
+
     /// Sets a section from any serializable value.
     pub fn set<T: serde::Serialize + ?Sized>(&mut self, section: Section, value: &T) {
         self.sections.insert(section, to_raw(value));

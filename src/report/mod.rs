@@ -2,6 +2,7 @@
 //! human text and JSON.
 
 mod audit;
+mod plan;
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,7 @@ use policy_sdk::Severity;
 use crate::authoring::fixtures::CaseResult;
 use crate::engine::{Evaluation, Outcome};
 pub use audit::{audit_markdown, describe as describe_entry};
+pub use plan::plan_human;
 
 const RED: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))

@@ -289,6 +289,10 @@ impl Store for FileStore {
         }
     }
 
+    fn stale_lock(&self, environment: &str) -> Option<LockHolder> {
+        stale_holder(&self.root, environment)
+    }
+
     fn bundles_dir(&self) -> PathBuf {
         self.root.join("bundles")
     }
@@ -303,7 +307,7 @@ impl Store for FileStore {
 }
 
 /// A stale lock file (a holder that died) as `status` shows it.
-pub fn stale_holder(root: &Path, environment: &str) -> Option<LockHolder> {
+fn stale_holder(root: &Path, environment: &str) -> Option<LockHolder> {
     let path = root.join("locks").join(format!("{environment}.lock"));
     let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
     match file.try_lock() {

@@ -99,6 +99,12 @@ pub trait Store: Send + Sync {
     /// The current holder of an environment's lock, if any.
     fn lock_holder(&self, environment: &str) -> Result<Option<LockHolder>, StoreError>;
 
+    /// A lock its holder left behind when it died (taken over by the next
+    /// apply); backends whose locks die with their holder return `None`.
+    fn stale_lock(&self, _environment: &str) -> Option<LockHolder> {
+        None
+    }
+
     /// Directory holding plan bundles (shared between runners in team mode).
     fn bundles_dir(&self) -> PathBuf;
 

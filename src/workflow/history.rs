@@ -208,21 +208,36 @@ impl History {
     }
 
     /// The last successful apply of an environment: what runs there now.
+    /// `opsdeploy rollback` records which earlier deployment it restored.
     pub fn current<'a>(&'a self, env: &'a str) -> Option<ApplyRecord<'a>> {
         let applies = self.applies(env);
-        let last_change = applies
+        let mut current: Option<usize> = None;
+        for e in self
+            .entries
             .iter()
-            .rposition(|a| matches!(a.status(), Some(ApplyStatus::Succeeded)));
-        let after_rollback = self
-            .of(EntryKind::Rollback, Some(env))
-            .last()
-            .map(|r| r.seq);
-        let current = applies.into_iter().nth(last_change?)?;
-        // A later `opsdeploy rollback` put the previous deployment back.
-        if after_rollback.is_some_and(|r| r > current.finish.map_or(0, |f| f.seq)) {
-            return None;
+            .filter(|e| e.environment.as_deref() == Some(env))
+        {
+            match e.kind {
+                EntryKind::ApplyFinish => {
+                    let finished = applies
+                        .iter()
+                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq));
+                    if let Some(i) = finished
+                        && applies[i].status() == Some(ApplyStatus::Succeeded)
+                    {
+                        current = Some(i);
+                    }
+                }
+                EntryKind::Rollback if e.data.get("restored").is_some() => {
+                    let restored = e.data["restored"].as_str().unwrap_or_default();
+                    current = applies.iter().rposition(|a| {
+                        a.digest == restored && a.status() == Some(ApplyStatus::Succeeded)
+                    });
+                }
+                _ => {}
+            }
         }
-        Some(current)
+        applies.into_iter().nth(current?)
     }
 
     /// Applies that started and never finished (the process died).

@@ -1,9 +1,16 @@
 //! The deployment workflow: plan, approve, apply, promote, rollback, status,
 //! drift — each a function over a [`Project`] (configuration + store).
 
+pub mod apply;
 pub mod approve;
+pub mod continuity;
 pub mod history;
 pub mod identity;
+pub mod plan;
+pub mod policies;
+pub mod post_deploy;
+pub mod sources;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 

@@ -3,3 +3,4 @@
 mod engine;
 mod policy_cli;
 mod support;
+mod workflow;

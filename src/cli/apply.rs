@@ -1,0 +1,122 @@
+//! `opsdeploy apply ENV [--plan DIGEST] [--yes]`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Args;
+use opsdeploy::workflow::apply::{self, ApplyRequest};
+use opsdeploy::workflow::history::ApplyStatus;
+use opsdeploy::workflow::short;
+
+use super::{CliError, CliResult, Context, Exit, Format, project};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  opsdeploy apply staging --plan 3f9a1c2b4d5e --yes")]
+pub struct ApplyArgs {
+    /// Environment, as named in opsdeploy.hcl
+    pub environment: String,
+    /// Plan digest (or a unique prefix); default: the environment's latest plan
+    #[arg(long, value_name = "DIGEST")]
+    pub plan: Option<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
+    let project = project::open()?;
+    let yes = args.yes;
+    let env = args.environment.clone();
+    let confirm = move |bundle: &opsdeploy::store::bundle::Bundle| -> bool {
+        if yes {
+            return true;
+        }
+        if !std::io::stdin().is_terminal() {
+            anstream::eprintln!(
+                "stdin is not a terminal: pass --yes to apply without confirmation"
+            );
+            return false;
+        }
+        anstream::eprint!(
+            "apply plan {} to {env} ({})? [y/N] ",
+            short(&bundle.digest),
+            opsdeploy::workflow::plan::summary_line(&bundle.manifest.summary)
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    let applied = apply::apply(
+        &project,
+        &ApplyRequest {
+            environment: &args.environment,
+            digest: args.plan.as_deref(),
+            confirm: &confirm,
+        },
+    )?;
+    match ctx.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "digest": applied.digest,
+                "environment": args.environment,
+                "status": applied.status,
+                "steps": applied.steps.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
+                "failure": applied.failure,
+                "rollback": applied.rollback.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
+                "not_rolled_back": applied.not_rolled_back,
+            })
+        ),
+        Format::Human if !ctx.quiet => {
+            for s in &applied.steps {
+                println!(
+                    "  {:<4} {:<11} {}",
+                    if s.ok { "ok" } else { "FAIL" },
+                    s.step,
+                    s.detail
+                );
+            }
+            for s in &applied.rollback {
+                println!(
+                    "  {:<4} {:<11} {}",
+                    if s.ok { "ok" } else { "FAIL" },
+                    format!("rollback {}", s.step),
+                    s.detail
+                );
+            }
+            for n in &applied.not_rolled_back {
+                println!("  note  {n}");
+            }
+        }
+        Format::Human => {}
+    }
+    let env = &args.environment;
+    match applied.status {
+        ApplyStatus::Succeeded => {
+            if ctx.format == Format::Human {
+                println!("applied plan {} to {env}", short(&applied.digest));
+            }
+            Ok(Exit::Ok)
+        }
+        ApplyStatus::RolledBack | ApplyStatus::Failed => Err(CliError::new(
+            Exit::RolledBack,
+            format!(
+                "deploy of plan {} to {env} failed and was rolled back",
+                short(&applied.digest)
+            ),
+        )
+        .at(applied.failure.unwrap_or_default())
+        .hint(format!(
+            "fix the cause (recorded in the continuity file), then `opsdeploy plan {env}`"
+        ))),
+        ApplyStatus::RollbackFailed => Err(CliError::new(
+            Exit::RollbackFailed,
+            format!(
+                "deploy of plan {} to {env} failed and the rollback failed too: manual action needed",
+                short(&applied.digest)
+            ),
+        )
+        .at(applied.failure.unwrap_or_default())
+        .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")),
+    }
+}

@@ -1,0 +1,85 @@
+//! `opsdeploy approve ENV [--plan DIGEST] [--comment TEXT] [--override POLICY --reason TEXT]`.
+
+use clap::Args;
+use opsdeploy::workflow::approve::{self, ApproveOutcome, ApproveRequest};
+use opsdeploy::workflow::short;
+
+use super::{CliResult, Context, Exit, project};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  opsdeploy approve production --plan 3f9a1c2b4d5e --comment \"reviewed with bob\"\n  opsdeploy approve production --override cost-guard --reason \"one-off migration cluster\""
+)]
+pub struct ApproveArgs {
+    /// Environment, as named in opsdeploy.hcl
+    pub environment: String,
+    /// Plan digest (or a unique prefix); default: the environment's latest plan
+    #[arg(long, value_name = "DIGEST")]
+    pub plan: Option<String>,
+    /// Why you approve; recorded in the audit log
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Lift a soft-mandatory policy's denial for this plan only
+    #[arg(long = "override", value_name = "POLICY", requires = "reason")]
+    pub override_policy: Option<String>,
+    /// Why the override is justified (required with --override)
+    #[arg(long, value_name = "TEXT", requires = "override_policy")]
+    pub reason: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
+    let project = project::open()?;
+    let req = ApproveRequest {
+        environment: &args.environment,
+        digest: args.plan.as_deref(),
+        comment: args.comment.as_deref(),
+        override_policy: args.override_policy.as_deref().zip(args.reason.as_deref()),
+    };
+    let outcome = approve::approve(&project, &req)?;
+    let env = &args.environment;
+    let (line, next) = match &outcome {
+        ApproveOutcome::Approved {
+            digest,
+            valid,
+            needed,
+        } => (
+            format!(
+                "approved plan {} for {env} as {} ({valid} of {needed} approvals)",
+                short(digest),
+                project.actor
+            ),
+            if valid >= needed {
+                format!("opsdeploy apply {env} --plan {}", short(digest))
+            } else {
+                format!(
+                    "another approver: opsdeploy approve {env} --plan {}",
+                    short(digest)
+                )
+            },
+        ),
+        ApproveOutcome::AlreadyApproved { digest } => (
+            format!(
+                "{} already approved plan {} for {env}",
+                project.actor,
+                short(digest)
+            ),
+            format!("opsdeploy apply {env} --plan {}", short(digest)),
+        ),
+        ApproveOutcome::Overridden { digest, policy } => (
+            format!(
+                "override of policy {policy} for plan {} recorded by {}",
+                short(digest),
+                project.actor
+            ),
+            format!(
+                "opsdeploy approve {env} --plan {} (if not yet approved), then apply",
+                short(digest)
+            ),
+        ),
+    };
+    if !ctx.quiet {
+        println!("{line}");
+        anstream::eprintln!("next: {next}");
+    }
+    Ok(Exit::Ok)
+}

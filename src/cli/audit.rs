@@ -1,0 +1,87 @@
+//! `opsdeploy audit verify | log [--env ENV]`.
+
+use clap::Subcommand;
+use opsdeploy::report;
+
+use super::{CliError, CliResult, Context, Exit, Format, project};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; names the first bad entry
+    #[command(after_help = "Example:\n  opsdeploy audit verify")]
+    Verify,
+    /// Print the audit log (human, json, or markdown as in AUDIT_LOG.md)
+    #[command(after_help = "Example:\n  opsdeploy audit log --env production --format json")]
+    Log {
+        /// Only entries of this environment
+        #[arg(long, value_name = "ENV")]
+        env: Option<String>,
+        /// Render as Markdown (AUDIT_LOG.md)
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
+    let project = project::open()?;
+    match cmd {
+        AuditCommand::Verify => {
+            let v = project
+                .store
+                .verify()
+                .map_err(opsdeploy::workflow::WorkflowError::from)?;
+            if let Some(bad) = v.first_bad {
+                let seq = bad.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
+                return Err(CliError::error(format!(
+                    "audit log entry {}{seq} is not valid: {}",
+                    bad.position, bad.reason
+                ))
+                .at(format!("{}:{}", project.store.describe(), bad.position))
+                .hint("restore the log from a backup; entries before it are intact"));
+            }
+            match ctx.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({"valid": true, "entries": v.entries, "head": v.head})
+                ),
+                Format::Human => println!(
+                    "audit log ok: {} entries, chain head {}",
+                    v.entries,
+                    &v.head[..12]
+                ),
+            }
+            Ok(Exit::Ok)
+        }
+        AuditCommand::Log { env, markdown } => {
+            let entries: Vec<_> = project
+                .store
+                .entries()
+                .map_err(opsdeploy::workflow::WorkflowError::from)?
+                .into_iter()
+                .filter(|e| env.is_none() || e.environment == *env)
+                .collect();
+            if *markdown {
+                print!("{}", report::audit_markdown(&entries));
+            } else {
+                match ctx.format {
+                    Format::Json => {
+                        println!("{}", serde_json::to_string_pretty(&entries).expect("json"))
+                    }
+                    Format::Human => {
+                        for e in &entries {
+                            println!(
+                                "{:>4}  {}  {:<12} {:<22} {}",
+                                e.seq,
+                                e.at,
+                                e.environment.as_deref().unwrap_or("-"),
+                                e.actor,
+                                report::describe_entry(e)
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The plan summary people read at a glance: what changes, what the policies
+//! said grouped by enforcement level, and the next command.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Color, Style};
+
+use crate::config::Enforcement;
+use crate::store::bundle::Manifest;
+use crate::workflow::policies::Decision;
+
+const RED: Style = Style::new()
+    .fg_color(Some(Color::Ansi(AnsiColor::Red)))
+    .bold();
+const YELLOW: Style = Style::new()
+    .fg_color(Some(Color::Ansi(AnsiColor::Yellow)))
+    .bold();
+const GREEN: Style = Style::new()
+    .fg_color(Some(Color::Ansi(AnsiColor::Green)))
+    .bold();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+/// The changes part: terraform counts, helm releases, images, migrations.
+pub fn changes(manifest: &Manifest, out: &mut String) {
+    let s = &manifest.summary;
+    let tf = &s["terraform"];
+    if !tf.is_null() {
+        let n = |k: &str| tf[k].as_u64().unwrap_or(0);
+        let _ = write!(
+            out,
+            "  {:<11} {} to add, {} to change, {} to replace, {} to destroy",
+            "terraform",
+            n("add"),
+            n("change"),
+            n("replace"),
+            n("destroy")
+        );
+        if n("forget") > 0 {
+            let _ = write!(out, ", {} to forget", n("forget"));
+        }
+        if n("drifted") > 0 {
+            let _ = write!(
+                out,
+                " {DIM}({} changed outside terraform){DIM:#}",
+                n("drifted")
+            );
+        }
+        out.push('\n');
+    }
+    for r in s["helm"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<11} {} {} {} ({} manifests, namespace {})",
+            "helm",
+            r["release"].as_str().unwrap_or_default(),
+            r["chart"].as_str().unwrap_or_default(),
+            r["version"].as_str().unwrap_or(""),
+            r["manifests"].as_u64().unwrap_or(0),
+            r["namespace"].as_str().unwrap_or_default(),
+        );
+    }
+    for i in s["images"].as_array().into_iter().flatten() {
+        let c = |k: &str| i[k].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  {:<11} {}  critical {}  high {}  medium {}  low {}",
+            "image",
+            i["target"].as_str().unwrap_or_default(),
+            c("critical"),
+            c("high"),
+            c("medium"),
+            c("low"),
+        );
+    }
+    for m in s["migrations"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<11} {} ({})",
+            "migration",
+            m["id"].as_str().unwrap_or_default(),
+            m["phase"].as_str().unwrap_or("expand"),
+        );
+    }
+    if out.is_empty() {
+        out.push_str("  nothing to change\n");
+    }
+}
+
+/// Policy decisions grouped by enforcement level, strictest first.
+pub fn decisions(decisions: &[Decision], out: &mut String) {
+    if decisions.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{BOLD}policies{BOLD:#}: none configured for this environment"
+        );
+        return;
+    }
+    let _ = writeln!(out, "\n{BOLD}policies{BOLD:#}");
+    let width = decisions.iter().map(|d| d.policy.len()).max().unwrap_or(0);
+    for level in [
+        Enforcement::HardMandatory,
+        Enforcement::SoftMandatory,
+        Enforcement::Advisory,
+    ] {
+        let group: Vec<&Decision> = decisions
+            .iter()
+            .filter(|d| d.enforcement == level)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  {}", level.as_str());
+        for d in group {
+            let (style, word) = if d.blocks {
+                (RED, "DENY")
+            } else if d.denied && d.overridden_by.is_some() {
+                (YELLOW, "overridden")
+            } else if d.denied {
+                (YELLOW, "warn")
+            } else {
+                (GREEN, "pass")
+            };
+            let _ = write!(out, "    {style}{word:<10}{style:#} {:<width$}", d.policy);
+            if let Some(by) = &d.overridden_by {
+                let _ = write!(
+                    out,
+                    "  {DIM}by {by}: {}{DIM:#}",
+                    d.override_reason.as_deref().unwrap_or_default()
+                );
+            }
+            out.push('\n');
+            for v in &d.violations {
+                let at = v.address.clone().or_else(|| {
+                    v.path.clone().map(|p| match v.line {
+                        Some(l) => format!("{p}:{l}"),
+                        None => p,
+                    })
+                });
+                let _ = writeln!(
+                    out,
+                    "      {} {}: {}{}",
+                    v.severity,
+                    v.rule,
+                    v.message,
+                    at.map(|a| format!(" {DIM}--> {a}{DIM:#}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+/// The whole plan summary.
+pub fn plan_human(
+    digest: &str,
+    manifest: &Manifest,
+    decisions_list: &[Decision],
+    incidents: &[String],
+) -> String {
+    let mut out = format!(
+        "{BOLD}plan {}{BOLD:#} for {} ({}), by {}\n",
+        &digest[..12],
+        manifest.environment,
+        manifest.project,
+        manifest.planned_by
+    );
+    let mut body = String::new();
+    changes(manifest, &mut body);
+    out.push_str(&body);
+    decisions(decisions_list, &mut out);
+    if !incidents.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{YELLOW}incidents{YELLOW:#} since the last successful deploy of {}:",
+            manifest.environment
+        );
+        for i in incidents {
+            for (n, line) in i.lines().enumerate() {
+                let _ = writeln!(out, "  {}{line}", if n == 0 { "" } else { "  " });
+            }
+        }
+    }
+    out
+}

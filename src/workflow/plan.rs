@@ -1,0 +1,327 @@
+//! `opsdeploy plan ENV`: run the tools, build the input document, evaluate
+//! every policy and seal it all in a plan bundle named by its digest.
+
+use std::collections::BTreeMap;
+
+use policy_sdk::Section;
+use policy_sdk::input::{Approvals, Deployments, Environment as EnvSection, Git};
+use serde_json::json;
+
+use super::history::ApplyRecord;
+use super::policies::{self, Decision, Results};
+use super::{ErrorClass, History, Project, WorkflowError, sources};
+use crate::adapters::terraform::{Terraform, TerraformOptions};
+use crate::config::Environment;
+use crate::engine::PolicyEngine;
+use crate::input::{InputDocument, terraform_section};
+use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
+use crate::store::{EntryKind, NewEntry, now_rfc3339};
+
+/// What `plan` produced.
+pub struct Planned {
+    pub bundle: Bundle,
+    pub results: Results,
+    /// Incidents from the continuity file that concern this environment.
+    pub incidents: Vec<String>,
+}
+
+impl Planned {
+    pub fn blocked(&self) -> bool {
+        !self.results.blocking().is_empty()
+    }
+}
+
+pub(crate) fn tool_error(what: impl std::fmt::Display, hint: &str) -> WorkflowError {
+    WorkflowError::Other {
+        what: what.to_string(),
+        location: None,
+        hint: Some(hint.to_string()),
+        class: ErrorClass::Error,
+    }
+}
+
+/// The environment section of the input document.
+pub fn environment_section(
+    project: &Project,
+    env: &Environment,
+    digest: Option<&str>,
+) -> EnvSection<'static> {
+    EnvSection {
+        name: env.name.clone().into(),
+        project: project.config.project.clone().into(),
+        strategy: (!env.helm.is_empty()).then(|| env.strategy.as_str().into()),
+        promote_from: env.promote_from.clone().map(Into::into),
+        plan_digest: digest.map(|d| d.to_string().into()),
+        rollback_runbook: env
+            .rollback
+            .as_ref()
+            .map(|r| r.runbook.display().to_string().into()),
+        now: Some(now_rfc3339().into()),
+    }
+}
+
+/// What a deployment record looks like to policies.
+fn deployment_section(record: &ApplyRecord) -> policy_sdk::input::Deployment<'static> {
+    let deployed = record.deployed().unwrap_or_default();
+    policy_sdk::input::Deployment {
+        environment: record.environment.clone().into(),
+        digest: record.digest.clone().into(),
+        at: record
+            .finish
+            .map(|f| f.at.clone())
+            .unwrap_or_default()
+            .into(),
+        status: record
+            .status()
+            .map(|s| s.as_str())
+            .unwrap_or("interrupted")
+            .into(),
+        healthy: record.healthy(),
+        images: deployed
+            .images
+            .into_iter()
+            .map(|i| policy_sdk::input::Image {
+                reference: i.reference.into(),
+                digest: i.digest.map(Into::into),
+            })
+            .collect(),
+        charts: deployed
+            .charts
+            .into_iter()
+            .map(|c| policy_sdk::input::ChartVersion {
+                release: c.release.into(),
+                chart: c.chart.into(),
+                version: c.version.map(Into::into),
+            })
+            .collect(),
+        migrations: deployed.migrations.into_iter().map(Into::into).collect(),
+    }
+}
+
+pub fn deployments_section(
+    project: &Project,
+    history: &History,
+    env: &str,
+) -> Deployments<'static> {
+    let mut by_environment = BTreeMap::new();
+    for e in &project.config.environments {
+        if let Some(current) = history.current(&e.name) {
+            by_environment.insert(e.name.clone().into(), deployment_section(&current));
+        }
+    }
+    Deployments {
+        previous: history.current(env).map(|c| deployment_section(&c)),
+        by_environment,
+    }
+}
+
+fn git_section(project: &Project) -> Option<Git<'static>> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(project.dir())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let revision = git(&["rev-parse", "HEAD"])?;
+    Some(Git {
+        revision: revision.into(),
+        branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).map(Into::into),
+        dirty: git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()),
+    })
+}
+
+pub fn terraform_for(
+    project: &Project,
+    env: &Environment,
+) -> Option<Result<Terraform, WorkflowError>> {
+    let tf = env.terraform.as_ref()?;
+    Some(
+        Terraform::new(TerraformOptions {
+            binary: tf
+                .binary
+                .clone()
+                .or_else(|| project.config.tools.terraform.clone()),
+            dir: project.config.resolve(&tf.dir),
+            workspace: tf.workspace.clone(),
+            var_files: tf.var_files.clone(),
+            vars: tf.vars.clone(),
+        })
+        .map_err(|e| {
+            tool_error(
+                e,
+                "install terraform, or set its path: terraform { binary = \"...\" }",
+            )
+        }),
+    )
+}
+
+/// Resource counts by action, for summaries.
+fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
+    let Ok(plan) = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json) else {
+        return serde_json::Value::Null;
+    };
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for rc in plan.resource_changes.iter().filter(|rc| rc.is_managed()) {
+        *counts.entry(rc.change.actions.summary()).or_default() += 1;
+    }
+    json!({
+        "add": counts.get("create").copied().unwrap_or(0),
+        "change": counts.get("update").copied().unwrap_or(0),
+        "replace": counts.get("replace").copied().unwrap_or(0),
+        "destroy": counts.get("delete").copied().unwrap_or(0),
+        "forget": counts.get("forget").copied().unwrap_or(0),
+        "unchanged": counts.get("no-op").copied().unwrap_or(0),
+        "drifted": plan.resource_drift.len(),
+        "terraform_version": plan.terraform_version.as_deref(),
+    })
+}
+
+pub fn plan(project: &Project, env_name: &str) -> Result<Planned, WorkflowError> {
+    let env = project.config.require_environment(env_name)?;
+    let history = project.history()?;
+    let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
+    let mut doc = InputDocument::new(&environment_section(project, env, None));
+    let mut summary = json!({});
+    let mut tool_versions = BTreeMap::new();
+
+    if let Some(tf) = terraform_for(project, env) {
+        let tf = tf?;
+        let tf_cfg = env.terraform.as_ref().expect("terraform_for checked");
+        tracing::info!("terraform plan in {}", tf_cfg.dir.display());
+        let hint = "fix the terraform configuration, then plan again";
+        tf.init().map_err(|e| tool_error(e, hint))?;
+        let planfile = builder.path().join("tfplan");
+        tf.plan(&planfile).map_err(|e| tool_error(e, hint))?;
+        builder.adopt_file("tfplan")?;
+        let json_bytes = tf.show_json(&planfile).map_err(|e| tool_error(e, hint))?;
+        let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
+            .map_err(|e| tool_error(e, hint))?;
+        builder.add_file("plan.json", raw.get().as_bytes())?;
+        summary["terraform"] = terraform_summary(raw.get().as_bytes());
+        if let Ok(v) = tf.version() {
+            tool_versions.insert("terraform".to_string(), v);
+        }
+        doc.set_raw(
+            Section::Terraform,
+            terraform_section(&tf_cfg.dir.display().to_string(), &raw),
+        );
+    }
+
+    let files = sources::collect(&project.config, env);
+    for f in &files {
+        builder.add_source(&f.rel, &f.bytes);
+    }
+    let project_files: Vec<_> = files.iter().filter_map(|f| f.project_file()).collect();
+    doc.set(Section::Files, &project_files);
+    doc.set(
+        Section::Approvals,
+        &Approvals {
+            approvals: Vec::new(),
+            overrides: Vec::new(),
+            planned_by: Some(project.actor.clone().into()),
+            required: env.approval.min,
+        },
+    );
+    doc.set(
+        Section::Deployments,
+        &deployments_section(project, &history, &env.name),
+    );
+    if let Some(git) = git_section(project) {
+        doc.set(Section::Git, &git);
+    }
+    builder.add_file("input.json", &doc.to_json())?;
+
+    let engine = PolicyEngine::with_default_cache()
+        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let loaded = policies::load(project, &engine, &env.name)?;
+    tool_versions.insert("opsdeploy".into(), env!("CARGO_PKG_VERSION").into());
+    let manifest = Manifest {
+        schema: 1,
+        project: project.config.project.clone(),
+        environment: env.name.clone(),
+        created_at: now_rfc3339(),
+        planned_by: project.actor.clone(),
+        git_revision: doc
+            .section(Section::Git)
+            .and_then(|g| serde_json::from_str::<serde_json::Value>(g.get()).ok())
+            .and_then(|g| g["revision"].as_str().map(String::from)),
+        promoted_from: None,
+        tool_versions,
+        files: Vec::new(),
+        sources: Vec::new(),
+        policies: loaded.iter().map(|l| l.manifest_entry()).collect(),
+        summary,
+    };
+    let bundle = builder.finish(manifest)?;
+
+    // The digest exists only now; policies see it like they will at apply.
+    doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
+    let decisions = policies::evaluate(&engine, &loaded, &doc, &[]);
+    let results = Results {
+        digest: bundle.digest.clone(),
+        evaluated_at: now_rfc3339(),
+        decisions,
+    };
+    bundle.write_results(&serde_json::to_vec_pretty(&results).expect("results serialize"))?;
+
+    project.store.append(
+        NewEntry::new(EntryKind::Plan, &project.actor, &env.name)
+            .digest(&bundle.digest)
+            .data(json!({
+                "summary": summary_line(&bundle.manifest.summary),
+                "counts": bundle.manifest.summary,
+                "git_revision": bundle.manifest.git_revision,
+            })),
+    )?;
+    project.store.append(
+        NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
+            .digest(&bundle.digest)
+            .data(results_entry(&results.decisions, "plan")),
+    )?;
+    Ok(Planned {
+        incidents: super::continuity::incidents_for(project, &env.name),
+        bundle,
+        results,
+    })
+}
+
+/// The audit entry for a set of decisions: every module's sha256 and verdict.
+pub fn results_entry(decisions: &[Decision], at: &str) -> serde_json::Value {
+    let blocking: Vec<&str> = decisions
+        .iter()
+        .filter(|d| d.blocks)
+        .map(|d| d.policy.as_str())
+        .collect();
+    json!({
+        "at": at,
+        "verdict": if blocking.is_empty() { "pass".to_string() } else { format!("blocked by {}", blocking.join(", ")) },
+        "policies": decisions.iter().map(|d| json!({
+            "policy": d.policy,
+            "sha256": d.sha256,
+            "enforcement": d.enforcement,
+            "denied": d.denied,
+            "blocks": d.blocks,
+            "overridden_by": d.overridden_by,
+            "violations": d.violations.len(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `3 to add, 1 to change, 1 to replace, 0 to destroy`.
+pub fn summary_line(summary: &serde_json::Value) -> String {
+    let tf = &summary["terraform"];
+    if tf.is_null() {
+        return "no terraform changes".into();
+    }
+    let n = |k: &str| tf[k].as_u64().unwrap_or(0);
+    format!(
+        "{} to add, {} to change, {} to replace, {} to destroy",
+        n("add"),
+        n("change"),
+        n("replace"),
+        n("destroy")
+    )
+}

@@ -1,0 +1,498 @@
+//! The deploy workflow end to end, driving the real binary with real
+//! terraform (terraform_data, local backend) and a real local HTTP server for
+//! health checks.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use predicates::prelude::*;
+
+use crate::support::opsdeploy;
+
+/// A health endpoint answering every request with one status.
+pub struct HealthServer {
+    pub port: u16,
+}
+
+impl HealthServer {
+    pub fn start(status: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let status = Arc::new(AtomicU16::new(status));
+        let shared = status.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                let code = shared.load(Ordering::Relaxed);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        HealthServer { port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/healthz", self.port)
+    }
+}
+
+/// A project in a temp dir: terraform_data infrastructure and opsdeploy.hcl.
+pub struct TestProject {
+    pub dir: tempfile::TempDir,
+    pub cache: tempfile::TempDir,
+}
+
+pub const MAIN_TF: &str = r#"
+variable "engine_version" {
+  type    = number
+  default = 15
+}
+resource "terraform_data" "database" {
+  triggers_replace = [var.engine_version]
+  input = { name = "orders" }
+}
+resource "terraform_data" "web" {
+  input = { image = "registry.example.com/shop/web:1.4.2", replicas = 2 }
+}
+"#;
+
+impl TestProject {
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("infra")).unwrap();
+        std::fs::write(dir.path().join("infra/main.tf"), MAIN_TF).unwrap();
+        std::fs::write(dir.path().join("opsdeploy.hcl"), config).unwrap();
+        TestProject {
+            dir,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `opsdeploy -C PROJECT ARGS` as `user`.
+    pub fn run(&self, user: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+        opsdeploy(self.cache.path())
+            .arg("-C")
+            .arg(self.path())
+            .args(args)
+            .env("OPSDEPLOY_USER", user)
+            .assert()
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.file(rel)).unwrap_or_default()
+    }
+
+    /// The digest the last `plan` printed on stdout with `-q`.
+    pub fn plan(&self, user: &str, env: &str) -> String {
+        let out = self
+            .run(user, &["plan", env, "-q"])
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    }
+}
+
+pub fn config(health_url: &str, extra_policy: &str) -> String {
+    format!(
+        r#"
+project = "shop"
+
+policy "protected-deletes" {{
+  builtin     = true
+  enforcement = "hard-mandatory"
+}}
+{extra_policy}
+
+environment "staging" {{
+  terraform {{ dir = "infra" }}
+  health {{
+    url      = "{health_url}"
+    timeout  = "3s"
+    interval = "200ms"
+  }}
+  approval {{ self_approve = true }}
+}}
+
+environment "production" {{
+  promote_from = "staging"
+  terraform {{ dir = "infra" }}
+  approval {{
+    approvers = ["alice@example.com", "bob@example.com"]
+    min       = 1
+  }}
+  rollback {{ runbook = "docs/ROLLBACK.md" }}
+}}
+"#
+    )
+}
+
+#[test]
+fn staging_plan_self_approve_apply_succeeds_and_is_recorded() {
+    let health = HealthServer::start(200);
+    let p = TestProject::new(&config(&health.url(), ""));
+    p.run("alice@example.com", &["plan", "staging"])
+        .success()
+        .stdout(predicate::str::contains(
+            "2 to add, 0 to change, 0 to replace, 0 to destroy",
+        ))
+        .stdout(predicate::str::contains("hard-mandatory"))
+        .stderr(predicate::str::contains(
+            "next: opsdeploy approve staging --plan ",
+        ));
+    p.run(
+        "alice@example.com",
+        &["approve", "staging", "--comment", "first deploy"],
+    )
+    .success()
+    .stdout(predicate::str::contains("(1 of 1 approvals)"));
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success()
+        .stdout(predicate::str::contains("ok   terraform"))
+        .stdout(predicate::str::contains("answered 200"));
+    p.run("alice@example.com", &["status", "staging"])
+        .success()
+        .stdout(predicate::str::contains("deployed"))
+        .stdout(predicate::str::contains("(healthy)"));
+    p.run("alice@example.com", &["audit", "verify"])
+        .success()
+        .stdout(predicate::str::contains("audit log ok"));
+    assert!(p.read("AUDIT_LOG.md").contains("approved: first deploy"));
+    assert!(p.read("PROJECT_STATE.md").contains("| staging | `"));
+    // Terraform really applied the saved plan.
+    assert!(p.read("infra/terraform.tfstate").contains("terraform_data"));
+}
+
+#[test]
+fn production_needs_an_approval_from_a_listed_approver_who_did_not_plan_it() {
+    let p = TestProject::new(&config("http://127.0.0.1:9/", ""));
+    let digest = p.plan("alice@example.com", "production");
+    p.run("carol@example.com", &["apply", "production", "--yes"])
+        .code(4)
+        .stderr(predicate::str::contains(
+            "has 0 valid approvals for \"production\"; it needs 1",
+        ))
+        .stderr(predicate::str::contains(
+            "hint: run `opsdeploy approve production --plan ",
+        ));
+    p.run("carol@example.com", &["approve", "production"])
+        .code(4)
+        .stderr(predicate::str::contains(
+            "carol@example.com may not approve plans for \"production\"",
+        ))
+        .stderr(predicate::str::contains(
+            "ask one of: alice@example.com, bob@example.com",
+        ));
+    p.run(
+        "alice@example.com",
+        &["approve", "production", "--plan", &digest[..8]],
+    )
+    .code(4)
+    .stderr(predicate::str::contains(
+        "does not allow approving your own plan",
+    ))
+    .stderr(predicate::str::contains("ask one of: bob@example.com"));
+    p.run(
+        "bob@example.com",
+        &["approve", "production", "--plan", &digest],
+    )
+    .success();
+    p.run(
+        "carol@example.com",
+        &["apply", "production", "--plan", &digest, "--yes"],
+    )
+    .success();
+}
+
+#[test]
+fn a_bundle_or_project_file_changed_after_approval_is_refused() {
+    let health = HealthServer::start(200);
+    let p = TestProject::new(&config(&health.url(), ""));
+    let digest = p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+
+    let main_tf = p.read("infra/main.tf");
+    std::fs::write(
+        p.file("infra/main.tf"),
+        main_tf.replace("orders", "payments"),
+    )
+    .unwrap();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "plan bundle {} does not match the files on disk",
+            &digest[..12]
+        )))
+        .stderr(predicate::str::contains(
+            "--> infra/main.tf changed after the plan was made",
+        ))
+        .stderr(predicate::str::contains(
+            "hint: run `opsdeploy plan staging` and ask for a new approval",
+        ));
+    std::fs::write(p.file("infra/main.tf"), main_tf).unwrap();
+
+    let bundle = std::fs::read_dir(p.file(".opsdeploy/bundles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| {
+            d.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&digest)
+        })
+        .unwrap();
+    let plan_json = bundle.join("plan.json");
+    let text = std::fs::read_to_string(&plan_json).unwrap();
+    std::fs::write(&plan_json, text.replace("orders", "evil")).unwrap();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .code(4)
+        .stderr(predicate::str::contains(
+            "plan.json was changed after the plan",
+        ));
+    assert!(
+        !p.file("infra/terraform.tfstate").exists(),
+        "nothing was applied"
+    );
+}
+
+#[test]
+fn a_failing_health_check_rolls_back_exits_5_and_the_next_plan_shows_the_incident() {
+    let health = HealthServer::start(503);
+    let p = TestProject::new(&config(&health.url(), ""));
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .code(5)
+        .stdout(predicate::str::contains("FAIL health"))
+        .stdout(predicate::str::contains(
+            "terraform changes were applied and are not rolled back automatically",
+        ))
+        .stderr(predicate::str::contains("failed and was rolled back"));
+    assert!(
+        p.read("CONTINUITY.md")
+            .contains("staging — deploy failed, rolled back")
+    );
+    p.run("alice@example.com", &["plan", "staging"])
+        .success()
+        .stdout(predicate::str::contains(
+            "incidents since the last successful deploy of staging",
+        ))
+        .stdout(predicate::str::contains("HTTP 503"));
+    p.run("alice@example.com", &["audit", "log", "--env", "staging"])
+        .success()
+        .stdout(predicate::str::contains("rollback"))
+        .stdout(predicate::str::contains("incident"));
+}
+
+#[test]
+fn a_second_apply_waits_for_the_lock_then_fails_naming_the_holder() {
+    let health = HealthServer::start(200);
+    let slow = format!(
+        "{}\n",
+        config(&health.url(), "").replace(
+            "  approval { self_approve = true }",
+            "  approval { self_approve = true }\n  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }"
+        )
+    );
+    let p = TestProject::new(&slow);
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"))
+        .arg("-C")
+        .arg(p.path())
+        .args(["apply", "staging", "--yes", "-q"])
+        .env("OPSDEPLOY_USER", "alice@example.com")
+        .env("OPSDEPLOY_CACHE_DIR", p.cache.path())
+        .spawn()
+        .unwrap();
+    // Wait until the first apply holds the lock.
+    let lock = p.file(".opsdeploy/locks/staging.lock");
+    for _ in 0..100 {
+        if std::fs::metadata(&lock)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    p.run("bob@example.com", &["status", "staging"])
+        .success()
+        .stdout(predicate::str::contains("locked by alice@example.com"));
+    p.run("bob@example.com", &["apply", "staging", "--yes"])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "environment \"staging\" is locked by alice@example.com",
+        ));
+    assert!(first.wait().unwrap().success());
+    p.run("bob@example.com", &["audit", "verify"]).success();
+}
+
+#[test]
+fn an_audit_log_edited_by_hand_fails_verification_naming_the_entry() {
+    let p = TestProject::new(&config("http://127.0.0.1:9/", ""));
+    p.plan("alice@example.com", "staging");
+    p.run(
+        "alice@example.com",
+        &["approve", "staging", "--comment", "ok"],
+    )
+    .success();
+    let log = p.file(".opsdeploy/audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &log,
+        text.replace("\"comment\":\"ok\"", "\"comment\":\"OK\""),
+    )
+    .unwrap();
+    p.run("alice@example.com", &["audit", "verify"])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "audit log entry 3 (seq 3) is not valid",
+        ))
+        .stderr(predicate::str::contains("the entry was edited"))
+        .stderr(predicate::str::contains("audit.jsonl:3"));
+}
+
+#[test]
+fn mandatory_denials_block_and_only_soft_ones_can_be_overridden() {
+    let health = HealthServer::start(200);
+    let guard = r#"
+policy "guard-terraform-data" {
+  builtin     = true
+  enforcement = "soft-mandatory"
+  settings    = { extra_types = ["terraform_data"] }
+}"#
+    .replace("guard-terraform-data", "protected-deletes");
+    // Two blocks for the same built-in would be a duplicate: make the
+    // hard-mandatory one protect nothing of ours and the soft one protect terraform_data.
+    let cfg = config(&health.url(), "")
+        .replace(
+            "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
+            guard.trim(),
+        );
+    let p = TestProject::new(&cfg);
+    // Deploy version 15, then plan version 16: the database is replaced.
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    std::fs::write(
+        p.file("infra/main.tf"),
+        MAIN_TF.replace("default = 15", "default = 16"),
+    )
+    .unwrap();
+    p.run("alice@example.com", &["plan", "staging"])
+        .code(3)
+        .stdout(predicate::str::contains(
+            "terraform_data.database would be destroyed and recreated",
+        ))
+        .stderr(predicate::str::contains(
+            "is blocked by policy: protected-deletes",
+        ))
+        .stderr(predicate::str::contains("--override protected-deletes"));
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .code(3)
+        .stderr(predicate::str::contains(
+            "blocked by policy: protected-deletes",
+        ));
+    p.run(
+        "alice@example.com",
+        &[
+            "approve",
+            "staging",
+            "--override",
+            "protected-deletes",
+            "--reason",
+            "engine upgrade, data restored from snapshot",
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains(
+        "override of policy protected-deletes",
+    ));
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+
+    // The same denial under hard-mandatory cannot be overridden.
+    let hard = p
+        .read("opsdeploy.hcl")
+        .replace("soft-mandatory", "hard-mandatory");
+    std::fs::write(p.file("opsdeploy.hcl"), hard).unwrap();
+    std::fs::write(
+        p.file("infra/main.tf"),
+        MAIN_TF.replace("default = 15", "default = 17"),
+    )
+    .unwrap();
+    p.run("alice@example.com", &["plan", "staging"]).code(3);
+    p.run(
+        "alice@example.com",
+        &[
+            "approve",
+            "staging",
+            "--override",
+            "protected-deletes",
+            "--reason",
+            "x",
+        ],
+    )
+    .code(3)
+    .stderr(predicate::str::contains(
+        "is hard-mandatory; it cannot be overridden",
+    ));
+}
+
+#[test]
+fn configuration_mistakes_name_file_line_and_next_step() {
+    let p = TestProject::new(
+        "project = \"shop\"\nenvironment \"staging\" {\n  healthcheck { url = \"x\" }\n}\n",
+    );
+    p.run("alice@example.com", &["plan", "staging"])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: opsdeploy.hcl:3: unknown block `healthcheck` in environment \"staging\"",
+        ))
+        .stderr(predicate::str::contains("hint: known here: "));
+    let p = TestProject::new(&config("http://127.0.0.1:9/", ""));
+    p.run("alice@example.com", &["plan", "prod"])
+        .code(2)
+        .stderr(predicate::str::contains("there is no environment \"prod\""))
+        .stderr(predicate::str::contains(
+            "hint: environments: staging, production",
+        ));
+    let empty = tempfile::tempdir().unwrap();
+    opsdeploy(empty.path())
+        .arg("-C")
+        .arg(empty.path())
+        .args(["status"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no opsdeploy.hcl in"))
+        .stderr(predicate::str::contains("hint: run `opsdeploy init`"));
+}

@@ -54,4 +54,52 @@ fn main() {
     }
     table.push_str("];\n");
     fs::write(out.join("builtin_policies.rs"), table).expect("OUT_DIR is writable");
+
+    embed_templates(&root, &out);
+}
+
+/// `opsdeploy init` writes these: every file under infra-templates/NAME/.
+fn embed_templates(root: &std::path::Path, out: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    let mut stack = vec![root.join("infra-templates")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir)
+            .expect("infra-templates/ is readable")
+            .flatten()
+        {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "target" && name != ".terraform" && name != ".opsdeploy" {
+                    stack.push(path);
+                }
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut table = String::from("pub static TEMPLATE_FILES: &[(&str, &str, &[u8], bool)] = &[\n");
+    for path in files {
+        let rel = path
+            .strip_prefix(root.join("infra-templates"))
+            .expect("below infra-templates");
+        let mut parts = rel.iter().map(|p| p.to_string_lossy().into_owned());
+        let template = parts.next().expect("a template directory");
+        let inner: Vec<String> = parts.collect();
+        if inner.is_empty() {
+            continue;
+        }
+        let exec = fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        table.push_str(&format!(
+            "    ({template:?}, {:?}, include_bytes!({:?}), {exec}),\n",
+            inner.join("/"),
+            path
+        ));
+    }
+    table.push_str("];\n");
+    fs::write(out.join("templates.rs"), table).expect("OUT_DIR is writable");
 }

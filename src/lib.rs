@@ -9,6 +9,7 @@ pub mod fsutil;
 pub mod input;
 pub mod report;
 pub mod store;
+pub mod templates;
 pub mod units;
 pub mod workflow;
 

@@ -5,6 +5,7 @@ mod apply;
 mod approve;
 mod audit;
 mod error;
+mod init;
 mod plan;
 mod policy;
 mod project;
@@ -63,6 +64,8 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a project from a template (quickstart runs fully offline)
+    Init(init::InitArgs),
     /// Plan a deployment: run the tools, evaluate policies, write a plan bundle
     Plan(plan::PlanArgs),
     /// Approve a plan (or override a soft-mandatory policy for it)
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> CliResult {
         quiet: cli.quiet,
     };
     match cli.command {
+        Command::Init(args) => init::run(&ctx, &args),
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Approve(args) => approve::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),

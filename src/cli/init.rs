@@ -1,0 +1,44 @@
+//! `opsdeploy init [DIR] [--template NAME]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use opsdeploy::templates::{self, TemplateError};
+
+use super::{CliError, CliResult, Context, Exit};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  opsdeploy init shop --template quickstart && cd shop && opsdeploy plan staging"
+)]
+pub struct InitArgs {
+    /// Project directory (created if missing)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Starting point: quickstart (offline demo) or k8s-app
+    #[arg(long, default_value = "quickstart")]
+    pub template: String,
+}
+
+pub fn run(ctx: &Context, args: &InitArgs) -> CliResult {
+    let written = templates::init(&args.dir, &args.template).map_err(|e| match &e {
+        TemplateError::Unknown { known, .. } => CliError::new(Exit::Usage, e.to_string())
+            .hint(format!("templates: {}", known.join(", "))),
+        TemplateError::Exists { dir, file } => CliError::error(e.to_string())
+            .at(dir.join(file).display().to_string())
+            .hint("run init in an empty directory: `opsdeploy init NEW_DIR`"),
+        TemplateError::Write { path, .. } => {
+            CliError::error(e.to_string()).at(path.display().to_string())
+        }
+    })?;
+    if !ctx.quiet {
+        println!(
+            "created {} files from template {} in {}",
+            written.len(),
+            args.template,
+            args.dir.display()
+        );
+        anstream::eprintln!("next: cd {} && opsdeploy plan staging", args.dir.display());
+    }
+    Ok(Exit::Ok)
+}

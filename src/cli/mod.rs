@@ -4,11 +4,13 @@
 mod apply;
 mod approve;
 mod audit;
+mod completions;
 mod error;
 mod init;
 mod plan;
 mod policy;
 mod project;
+mod promote;
 mod status;
 
 use std::io::IsTerminal;
@@ -72,6 +74,8 @@ enum Command {
     Approve(approve::ApproveArgs),
     /// Apply an approved plan: migrations, terraform, helm, health checks
     Apply(apply::ApplyArgs),
+    /// Plan an environment with exactly what runs, healthy, on the one it promotes from
+    Promote(promote::PromoteArgs),
     /// What is deployed where, pending plans, locks, interrupted applies
     Status(status::StatusArgs),
     /// Check or print the tamper-evident audit log
@@ -80,6 +84,14 @@ enum Command {
     /// Write, build, test and evaluate policies
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Print shell completions
+    #[command(
+        after_help = "Example:\n  opsdeploy completions bash > /etc/bash_completion.d/opsdeploy"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// What every command may consult.
@@ -147,9 +159,11 @@ fn run(cli: Cli) -> CliResult {
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Approve(args) => approve::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
+        Command::Promote(args) => promote::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Audit(cmd) => audit::run(&ctx, &cmd),
         Command::Policy(cmd) => policy::run(&ctx, cmd),
+        Command::Completions { shell } => completions::run(shell),
     }
 }
 

@@ -57,6 +57,13 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
         }
         return Ok(Exit::Ok);
     }
+    Err(blocked_error(env, &planned))
+}
+
+/// The refusal for a plan a mandatory policy blocks, with the way forward.
+pub fn blocked_error(env: &str, planned: &plan::Planned) -> CliError {
+    let digest = &planned.bundle.digest;
+    let blocking = planned.results.blocking();
     let names: Vec<&str> = blocking.iter().map(|d| d.policy.as_str()).collect();
     let soft: Vec<&str> = blocking
         .iter()
@@ -70,7 +77,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
         ),
         _ => format!("change the plan so it passes, then run `opsdeploy plan {env}` again"),
     };
-    Err(CliError::new(
+    CliError::new(
         Exit::BlockedByPolicy,
         format!(
             "plan {} is blocked by policy: {}",
@@ -79,5 +86,5 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
         ),
     )
     .at(format!(".opsdeploy/bundles/{}", short(digest)))
-    .hint(hint))
+    .hint(hint)
 }

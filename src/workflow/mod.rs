@@ -9,6 +9,7 @@ pub mod identity;
 pub mod plan;
 pub mod policies;
 pub mod post_deploy;
+pub mod promote;
 pub mod sources;
 pub mod status;
 

@@ -179,7 +179,22 @@ fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
     })
 }
 
+/// Variations of a plan.
+#[derive(Debug, Default)]
+pub struct PlanOptions {
+    /// `promote FROM TO`: the environment whose deployment this repeats.
+    pub promoted_from: Option<String>,
+}
+
 pub fn plan(project: &Project, env_name: &str) -> Result<Planned, WorkflowError> {
+    plan_with(project, env_name, &PlanOptions::default())
+}
+
+pub fn plan_with(
+    project: &Project,
+    env_name: &str,
+    opts: &PlanOptions,
+) -> Result<Planned, WorkflowError> {
     let env = project.config.require_environment(env_name)?;
     let history = project.history()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
@@ -248,7 +263,7 @@ pub fn plan(project: &Project, env_name: &str) -> Result<Planned, WorkflowError>
             .section(Section::Git)
             .and_then(|g| serde_json::from_str::<serde_json::Value>(g.get()).ok())
             .and_then(|g| g["revision"].as_str().map(String::from)),
-        promoted_from: None,
+        promoted_from: opts.promoted_from.clone(),
         tool_versions,
         files: Vec::new(),
         sources: Vec::new(),

@@ -496,3 +496,53 @@ fn configuration_mistakes_name_file_line_and_next_step() {
         .stderr(predicate::str::contains("no opsdeploy.hcl in"))
         .stderr(predicate::str::contains("hint: run `opsdeploy init`"));
 }
+
+#[test]
+fn promote_plans_only_what_is_healthy_on_the_source_environment() {
+    let health = HealthServer::start(200);
+    let p = TestProject::new(&config(&health.url(), ""));
+    p.run("alice@example.com", &["promote", "staging", "production"])
+        .code(3)
+        .stderr(predicate::str::contains(
+            "nothing is deployed on \"staging\" to promote",
+        ));
+    p.run("alice@example.com", &["promote", "production", "staging"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "\"staging\" does not promote from any environment",
+        ));
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    p.run("alice@example.com", &["promote", "staging", "production"])
+        .success()
+        .stdout(predicate::str::contains("promoting staging ("))
+        .stderr(predicate::str::contains(
+            "next: opsdeploy approve production --plan ",
+        ));
+    p.run("bob@example.com", &["approve", "production"])
+        .success();
+    p.run("bob@example.com", &["apply", "production", "--yes"])
+        .success();
+    p.run("bob@example.com", &["audit", "log", "--env", "production"])
+        .success()
+        .stdout(predicate::str::contains("promotion from staging"));
+}
+
+#[test]
+fn an_unhealthy_source_cannot_be_promoted() {
+    let health = HealthServer::start(500);
+    let p = TestProject::new(&config(&health.url(), ""));
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .code(5);
+    p.run("alice@example.com", &["promote", "staging", "production"])
+        .code(3)
+        .stderr(predicate::str::contains(
+            "nothing is deployed on \"staging\"",
+        ));
+}

@@ -266,6 +266,40 @@ impl Terraform {
             .map(|_| ())
     }
 
+    /// `plan -refresh-only -detailed-exitcode`: has the real infrastructure
+    /// drifted from terraform's state? Exit 0: no, 2: yes, 1: error.
+    pub fn drifted(&self) -> Result<(bool, String), RunError> {
+        let mut args = vec![
+            "plan".to_string(),
+            "-refresh-only".into(),
+            "-detailed-exitcode".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+        ];
+        for f in &self.opts.var_files {
+            args.push(format!("-var-file={}", f.display()));
+        }
+        for (k, v) in &self.opts.vars {
+            args.push(format!("-var={k}={v}"));
+        }
+        let mut cmd = std::process::Command::new(&self.binary);
+        cmd.args(&args)
+            .current_dir(&self.opts.dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1");
+        let out = cmd.output().map_err(RunError::Spawn)?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        match out.status.code() {
+            Some(0) => Ok((false, stdout)),
+            Some(2) => Ok((true, stdout)),
+            _ => Err(RunError::Failed {
+                command: "plan -refresh-only".into(),
+                dir: self.opts.dir.display().to_string(),
+                summary: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            }),
+        }
+    }
+
     pub fn version(&self) -> Result<String, RunError> {
         let out = self.run(&["version", "-json"])?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();

@@ -5,6 +5,7 @@ mod apply;
 mod approve;
 mod audit;
 mod completions;
+mod drift;
 mod error;
 mod init;
 mod plan;
@@ -78,6 +79,8 @@ enum Command {
     Promote(promote::PromoteArgs),
     /// What is deployed where, pending plans, locks, interrupted applies
     Status(status::StatusArgs),
+    /// Has the environment changed outside opsdeploy? (exit 2 when drifted)
+    Drift(drift::DriftArgs),
     /// Check or print the tamper-evident audit log
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -161,6 +164,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Promote(args) => promote::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
+        Command::Drift(args) => drift::run(&ctx, &args),
         Command::Audit(cmd) => audit::run(&ctx, &cmd),
         Command::Policy(cmd) => policy::run(&ctx, cmd),
         Command::Completions { shell } => completions::run(shell),

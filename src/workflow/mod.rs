@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod approve;
 pub mod continuity;
+pub mod drift;
 pub mod history;
 pub mod identity;
 pub mod plan;

@@ -546,3 +546,93 @@ fn an_unhealthy_source_cannot_be_promoted() {
             "nothing is deployed on \"staging\"",
         ));
 }
+
+#[test]
+fn drift_exits_2_when_terraform_reports_changes_made_outside_it() {
+    let p = TestProject::new(&config("http://127.0.0.1:9/", ""));
+    p.run("alice@example.com", &["drift", "staging"])
+        .success()
+        .stdout(predicate::str::contains("staging: no drift"));
+    // terraform_data never drifts; a terraform that reports drift shows how
+    // opsdeploy reads `-detailed-exitcode` 2.
+    let fake = p.file("fake-terraform");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1\" in\n  init) exit 0 ;;\n  plan) echo '  # terraform_data.database has changed'; exit 2 ;;\nesac\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = p.read("opsdeploy.hcl").replace(
+        "project = \"shop\"",
+        &format!(
+            "project = \"shop\"\ntools {{ terraform = \"{}\" }}",
+            fake.display()
+        ),
+    );
+    std::fs::write(p.file("opsdeploy.hcl"), cfg).unwrap();
+    p.run("alice@example.com", &["drift", "staging"])
+        .code(2)
+        .stdout(predicate::str::contains(
+            "terraform: terraform_data.database has changed",
+        ));
+}
+
+#[test]
+fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over() {
+    let health = HealthServer::start(200);
+    let cfg = config(&health.url(), "").replace(
+        "  approval { self_approve = true }",
+        "  approval { self_approve = true }\n  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
+    );
+    let p = TestProject::new(&cfg);
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    let mut apply = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"))
+        .arg("-C")
+        .arg(p.path())
+        .args(["apply", "staging", "--yes", "-q"])
+        .env("OPSDEPLOY_USER", "alice@example.com")
+        .env("OPSDEPLOY_CACHE_DIR", p.cache.path())
+        .spawn()
+        .unwrap();
+    // Wait for the smoke test to start (terraform and health done), then kill -9.
+    let log = p.file(".opsdeploy/audit.jsonl");
+    for _ in 0..300 {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("\"step\":\"health\"")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+    p.run("bob@example.com", &["status", "staging"])
+        .success()
+        .stdout(predicate::str::contains("INTERRUPTED apply of"))
+        .stdout(predicate::str::contains(
+            "stale lock left by alice@example.com",
+        ));
+    p.run("bob@example.com", &["audit", "verify"]).success();
+    // The next apply takes the lock over with a warning and records it.
+    std::fs::write(
+        p.file("opsdeploy.hcl"),
+        p.read("opsdeploy.hcl")
+            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
+    )
+    .unwrap();
+    p.plan("bob@example.com", "staging");
+    p.run("bob@example.com", &["approve", "staging"]).success();
+    p.run("bob@example.com", &["apply", "staging", "--yes"])
+        .success()
+        .stderr(predicate::str::contains(
+            "took over the lock on \"staging\" left by alice@example.com",
+        ));
+    p.run("bob@example.com", &["audit", "log"])
+        .success()
+        .stdout(predicate::str::contains(
+            "took over a lock left by alice@example.com",
+        ));
+}

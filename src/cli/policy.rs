@@ -363,7 +363,7 @@ fn eval(
                 promote_from: None,
                 plan_digest: None,
                 rollback_runbook: None,
-                now: None,
+                now: Some(opsdeploy::store::now_rfc3339().into()),
             });
             doc.set_raw(Section::Terraform, section);
             doc

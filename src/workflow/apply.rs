@@ -274,8 +274,15 @@ impl Run<'_> {
         if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
             d.extend(e.clone());
         }
+        // Checks of the running deployment are health results in the log.
+        let kind = if matches!(step, "health" | "smoke_test" | "monitor") {
+            data["check"] = json!(step);
+            EntryKind::Health
+        } else {
+            EntryKind::ApplyStep
+        };
         self.project.store.append(
-            NewEntry::new(EntryKind::ApplyStep, &self.project.actor, &self.env.name)
+            NewEntry::new(kind, &self.project.actor, &self.env.name)
                 .digest(&self.bundle.digest)
                 .data(data),
         )?;

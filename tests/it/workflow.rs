@@ -636,3 +636,97 @@ fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over() 
             "took over a lock left by alice@example.com",
         ));
 }
+
+/// Records the bodies POSTed to it.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hook/T0/SECRET",
+        listener.local_addr().unwrap().port()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read headers, then the body by Content-Length.
+            loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + len {
+                        let _ = tx.send(text[end + 4..end + 4 + len].to_string());
+                        break;
+                    }
+                }
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_team_is_notified_of_deploys_and_failures_and_a_dead_webhook_only_warns() {
+    let health = HealthServer::start(200);
+    let (hook, received) = webhook_receiver();
+    let cfg = config(&health.url(), "").replace(
+        "project = \"shop\"",
+        &format!("project = \"shop\"\nnotify {{ webhook = \"{hook}\" }}"),
+    );
+    let p = TestProject::new(&cfg);
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    let body: serde_json::Value = serde_json::from_str(
+        &received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("shop deployed to staging"),
+        "{body}"
+    );
+    assert_eq!(body["opsdeploy"]["event"], "deployed");
+
+    // A webhook nobody listens on: the deploy still succeeds, with a warning
+    // that does not show the webhook's secret path.
+    let dead = p
+        .read("opsdeploy.hcl")
+        .replace(&hook, "http://127.0.0.1:9/hook/T0/SECRET");
+    std::fs::write(p.file("opsdeploy.hcl"), dead).unwrap();
+    std::fs::write(
+        p.file("infra/main.tf"),
+        MAIN_TF.replace("orders", "orders2"),
+    )
+    .unwrap();
+    p.plan("alice@example.com", "staging");
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success()
+        .stderr(predicate::str::contains(
+            "could not notify http://127.0.0.1:9/****",
+        ))
+        .stderr(predicate::str::contains("SECRET").not());
+}

@@ -97,6 +97,29 @@ impl TestProject {
         std::fs::read_to_string(self.file(rel)).unwrap_or_default()
     }
 
+    /// `opsdeploy -C PROJECT ARGS` as `user`, running in the background.
+    pub fn spawn(&self, user: &str, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"))
+            .arg("-C")
+            .arg(self.path())
+            .args(args)
+            .env("OPSDEPLOY_USER", user)
+            .env("OPSDEPLOY_CACHE_DIR", self.cache.path())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (up to 30 s) until `rel` exists and `ready` accepts its content.
+    pub fn wait_for_file(&self, rel: &str, ready: impl Fn(&str) -> bool) {
+        for _ in 0..300 {
+            if std::fs::read_to_string(self.file(rel)).is_ok_and(|t| ready(&t)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{rel} never became ready");
+    }
+
     /// The digest the last `plan` printed on stdout with `-q`.
     pub fn plan(&self, user: &str, env: &str) -> String {
         let out = self
@@ -112,6 +135,14 @@ impl TestProject {
             .unwrap()
             .to_string()
     }
+}
+
+/// Adds `lines` to the staging environment of a [`config`].
+pub fn with_staging(config: &str, lines: &str) -> String {
+    config.replace(
+        "  approval { self_approve = true }",
+        &format!("  approval {{ self_approve = true }}\n{lines}"),
+    )
 }
 
 pub fn config(health_url: &str, extra_policy: &str) -> String {
@@ -310,36 +341,15 @@ fn a_failing_health_check_rolls_back_exits_5_and_the_next_plan_shows_the_inciden
 #[test]
 fn a_second_apply_waits_for_the_lock_then_fails_naming_the_holder() {
     let health = HealthServer::start(200);
-    let slow = format!(
-        "{}\n",
-        config(&health.url(), "").replace(
-            "  approval { self_approve = true }",
-            "  approval { self_approve = true }\n  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }"
-        )
-    );
-    let p = TestProject::new(&slow);
+    let p = TestProject::new(&with_staging(
+        &config(&health.url(), ""),
+        "  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }",
+    ));
     p.plan("alice@example.com", "staging");
     p.run("alice@example.com", &["approve", "staging"])
         .success();
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"))
-        .arg("-C")
-        .arg(p.path())
-        .args(["apply", "staging", "--yes", "-q"])
-        .env("OPSDEPLOY_USER", "alice@example.com")
-        .env("OPSDEPLOY_CACHE_DIR", p.cache.path())
-        .spawn()
-        .unwrap();
-    // Wait until the first apply holds the lock.
-    let lock = p.file(".opsdeploy/locks/staging.lock");
-    for _ in 0..100 {
-        if std::fs::metadata(&lock)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false)
-        {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut first = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
+    p.wait_for_file(".opsdeploy/locks/staging.lock", |t| !t.is_empty());
     p.run("bob@example.com", &["status", "staging"])
         .success()
         .stdout(predicate::str::contains("locked by alice@example.com"));
@@ -580,33 +590,18 @@ fn drift_exits_2_when_terraform_reports_changes_made_outside_it() {
 #[test]
 fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over() {
     let health = HealthServer::start(200);
-    let cfg = config(&health.url(), "").replace(
-        "  approval { self_approve = true }",
-        "  approval { self_approve = true }\n  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
-    );
-    let p = TestProject::new(&cfg);
+    let p = TestProject::new(&with_staging(
+        &config(&health.url(), ""),
+        "  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
+    ));
     p.plan("alice@example.com", "staging");
     p.run("alice@example.com", &["approve", "staging"])
         .success();
-    let mut apply = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"))
-        .arg("-C")
-        .arg(p.path())
-        .args(["apply", "staging", "--yes", "-q"])
-        .env("OPSDEPLOY_USER", "alice@example.com")
-        .env("OPSDEPLOY_CACHE_DIR", p.cache.path())
-        .spawn()
-        .unwrap();
-    // Wait for the smoke test to start (terraform and health done), then kill -9.
-    let log = p.file(".opsdeploy/audit.jsonl");
-    for _ in 0..300 {
-        if std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("\"step\":\"health\"")
-        {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut apply = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
+    // Kill -9 once the smoke test runs (terraform and health check done).
+    p.wait_for_file(".opsdeploy/audit.jsonl", |t| {
+        t.contains("\"check\":\"health\"")
+    });
     apply.kill().unwrap();
     apply.wait().unwrap();
     p.run("bob@example.com", &["status", "staging"])

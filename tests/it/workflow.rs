@@ -120,6 +120,14 @@ impl TestProject {
         panic!("{rel} never became ready");
     }
 
+    /// Plans `env` and approves it as the same user (self-approval).
+    pub fn plan_approved(&self, user: &str, env: &str) -> String {
+        let digest = self.plan(user, env);
+        self.run(user, &["approve", env, "--plan", &digest])
+            .success();
+        digest
+    }
+
     /// The digest the last `plan` printed on stdout with `-q`.
     pub fn plan(&self, user: &str, env: &str) -> String {
         let out = self
@@ -312,9 +320,7 @@ fn a_bundle_or_project_file_changed_after_approval_is_refused() {
 fn a_failing_health_check_rolls_back_exits_5_and_the_next_plan_shows_the_incident() {
     let health = HealthServer::start(503);
     let p = TestProject::new(&config(&health.url(), ""));
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .code(5)
         .stdout(predicate::str::contains("FAIL health"))
@@ -345,9 +351,7 @@ fn a_second_apply_waits_for_the_lock_then_fails_naming_the_holder() {
         &config(&health.url(), ""),
         "  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }",
     ));
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     let mut first = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
     p.wait_for_file(".opsdeploy/locks/staging.lock", |t| !t.is_empty());
     p.run("bob@example.com", &["status", "staging"])
@@ -406,9 +410,7 @@ policy "guard-terraform-data" {
         );
     let p = TestProject::new(&cfg);
     // Deploy version 15, then plan version 16: the database is replaced.
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success();
     std::fs::write(
@@ -521,9 +523,7 @@ fn promote_plans_only_what_is_healthy_on_the_source_environment() {
         .stderr(predicate::str::contains(
             "\"staging\" does not promote from any environment",
         ));
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success();
     p.run("alice@example.com", &["promote", "staging", "production"])
@@ -545,9 +545,7 @@ fn promote_plans_only_what_is_healthy_on_the_source_environment() {
 fn an_unhealthy_source_cannot_be_promoted() {
     let health = HealthServer::start(500);
     let p = TestProject::new(&config(&health.url(), ""));
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .code(5);
     p.run("alice@example.com", &["promote", "staging", "production"])
@@ -594,9 +592,7 @@ fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over() 
         &config(&health.url(), ""),
         "  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
     ));
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     let mut apply = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
     // Kill -9 once the smoke test runs (terraform and health check done).
     p.wait_for_file(".opsdeploy/audit.jsonl", |t| {
@@ -618,8 +614,7 @@ fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over() 
             .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
     )
     .unwrap();
-    p.plan("bob@example.com", "staging");
-    p.run("bob@example.com", &["approve", "staging"]).success();
+    p.plan_approved("bob@example.com", "staging");
     p.run("bob@example.com", &["apply", "staging", "--yes"])
         .success()
         .stderr(predicate::str::contains(
@@ -684,9 +679,7 @@ fn the_team_is_notified_of_deploys_and_failures_and_a_dead_webhook_only_warns() 
         &format!("project = \"shop\"\nnotify {{ webhook = \"{hook}\" }}"),
     );
     let p = TestProject::new(&cfg);
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success();
     let body: serde_json::Value = serde_json::from_str(
@@ -715,9 +708,7 @@ fn the_team_is_notified_of_deploys_and_failures_and_a_dead_webhook_only_warns() 
         MAIN_TF.replace("orders", "orders2"),
     )
     .unwrap();
-    p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
+    p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success()
         .stderr(predicate::str::contains(

@@ -2,5 +2,8 @@
 //! they write into typed models.
 
 pub mod health;
+pub mod helm;
 pub mod notify;
+pub mod process;
 pub mod terraform;
+pub mod trivy;

@@ -1,9 +1,12 @@
 //! Terraform: reading `terraform show -json` plan documents.
 
 use std::path::Path;
+use std::time::Duration;
 
 use policy_sdk::terraform::Plan;
 use serde_json::value::RawValue;
+
+use super::process::{Output, Tool, ToolError, summarize};
 
 /// Plan format majors this opsdeploy understands (0.x and 1.x).
 const SUPPORTED_FORMAT_MAJOR: u32 = 1;
@@ -121,6 +124,133 @@ fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
     }
 }
 
+/// How to run terraform for one root module.
+#[derive(Debug, Clone)]
+pub struct TerraformOptions {
+    pub binary: Option<std::path::PathBuf>,
+    pub dir: std::path::PathBuf,
+    pub workspace: Option<String>,
+    pub var_files: Vec<std::path::PathBuf>,
+    pub vars: Vec<(String, String)>,
+}
+
+/// Terraform for one root module.
+pub struct Terraform {
+    tool: Tool,
+    opts: TerraformOptions,
+}
+
+/// Terraform may take a while (providers, large plans); a hung one is stopped.
+const TERRAFORM_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Terraform {
+    pub fn new(opts: TerraformOptions) -> Result<Self, ToolError> {
+        Ok(Terraform {
+            tool: Tool::find("terraform", "terraform.binary", opts.binary.as_deref())?,
+            opts,
+        })
+    }
+
+    fn run(&self, args: Vec<String>) -> Result<Output, ToolError> {
+        self.tool
+            .run(Some(&self.opts.dir), &args, TERRAFORM_TIMEOUT)
+    }
+
+    fn var_args(&self, args: &mut Vec<String>) {
+        for f in &self.opts.var_files {
+            args.push(format!("-var-file={}", f.display()));
+        }
+        for (k, v) in &self.opts.vars {
+            args.push(format!("-var={k}={v}"));
+        }
+    }
+
+    /// `init`, then selects (creating if needed) the configured workspace.
+    pub fn init(&self) -> Result<(), ToolError> {
+        self.run(vec![
+            "init".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+        ])?;
+        if let Some(ws) = &self.opts.workspace {
+            let select = self.run(vec![
+                "workspace".into(),
+                "select".into(),
+                "-or-create".into(),
+                ws.clone(),
+            ]);
+            select?;
+        }
+        Ok(())
+    }
+
+    /// `plan -out=FILE` with the configured var files and vars.
+    pub fn plan(&self, out: &Path) -> Result<(), ToolError> {
+        let mut args = vec![
+            "plan".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+            format!("-out={}", out.display()),
+        ];
+        self.var_args(&mut args);
+        self.run(args).map(|_| ())
+    }
+
+    pub fn show_json(&self, planfile: &Path) -> Result<Vec<u8>, ToolError> {
+        self.run(vec![
+            "show".into(),
+            "-json".into(),
+            "-no-color".into(),
+            planfile.display().to_string(),
+        ])
+        .map(|o| o.stdout)
+    }
+
+    /// Applies exactly the saved plan; terraform refuses a stale one itself.
+    pub fn apply(&self, planfile: &Path) -> Result<(), ToolError> {
+        self.run(vec![
+            "apply".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+            "-auto-approve".into(),
+            planfile.display().to_string(),
+        ])
+        .map(|_| ())
+    }
+
+    /// `plan -refresh-only -detailed-exitcode`: exit 0 no drift, 2 drift, 1 error.
+    pub fn drifted(&self) -> Result<(bool, String), ToolError> {
+        let mut args = vec![
+            "plan".into(),
+            "-refresh-only".into(),
+            "-detailed-exitcode".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+        ];
+        self.var_args(&mut args);
+        let out = self
+            .tool
+            .run_status(Some(&self.opts.dir), &args, TERRAFORM_TIMEOUT)?;
+        match out.code {
+            0 => Ok((false, out.stdout_text())),
+            2 => Ok((true, out.stdout_text())),
+            code => Err(ToolError::Failed {
+                command: "terraform plan -refresh-only".into(),
+                summary: summarize(&out.stderr, &out.stdout, code),
+            }),
+        }
+    }
+
+    pub fn version(&self) -> Result<String, ToolError> {
+        let out = self.run(vec!["version".into(), "-json".into()])?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        Ok(v["terraform_version"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,156 +286,5 @@ mod tests {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
         assert!(parse_plan_json("p.json", &bytes).is_ok());
-    }
-}
-
-/// How to run terraform for one root module.
-#[derive(Debug, Clone)]
-pub struct TerraformOptions {
-    pub binary: Option<std::path::PathBuf>,
-    pub dir: std::path::PathBuf,
-    pub workspace: Option<String>,
-    pub var_files: Vec<std::path::PathBuf>,
-    pub vars: Vec<(String, String)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("terraform not found on PATH; install it or set terraform.binary in opsdeploy.hcl")]
-    NotFound,
-    #[error("`terraform {command}` failed in {dir}: {summary}")]
-    Failed {
-        command: String,
-        dir: String,
-        summary: String,
-    },
-    #[error("could not run terraform: {0}")]
-    Spawn(std::io::Error),
-}
-
-/// Terraform for one root module.
-pub struct Terraform {
-    binary: std::path::PathBuf,
-    opts: TerraformOptions,
-}
-
-impl Terraform {
-    pub fn new(opts: TerraformOptions) -> Result<Self, RunError> {
-        let binary = match &opts.binary {
-            Some(b) => b.clone(),
-            None => which::which("terraform").map_err(|_| RunError::NotFound)?,
-        };
-        Ok(Terraform { binary, opts })
-    }
-
-    fn run(&self, args: &[&str]) -> Result<std::process::Output, RunError> {
-        let mut cmd = std::process::Command::new(&self.binary);
-        cmd.args(args)
-            .current_dir(&self.opts.dir)
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1");
-        if let Some(ws) = &self.opts.workspace {
-            cmd.env("TF_WORKSPACE", ws);
-        }
-        tracing::debug!(?args, dir = %self.opts.dir.display(), "running terraform");
-        let out = cmd.output().map_err(RunError::Spawn)?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let summary = stderr
-                .lines()
-                .map(|l| l.trim_start_matches(['│', '╷', '╵', ' ']))
-                .filter(|l| l.starts_with("Error:"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            tracing::debug!("terraform output:\n{stderr}");
-            return Err(RunError::Failed {
-                command: args.first().copied().unwrap_or_default().to_string(),
-                dir: self.opts.dir.display().to_string(),
-                summary: if summary.is_empty() {
-                    stderr.trim().to_string()
-                } else {
-                    summary
-                },
-            });
-        }
-        Ok(out)
-    }
-
-    pub fn init(&self) -> Result<(), RunError> {
-        self.run(&["init", "-input=false", "-no-color"]).map(|_| ())
-    }
-
-    /// `plan -out=FILE` with the configured var files and vars.
-    pub fn plan(&self, out: &Path) -> Result<(), RunError> {
-        let mut args = vec![
-            "plan".to_string(),
-            "-input=false".into(),
-            "-no-color".into(),
-            format!("-out={}", out.display()),
-        ];
-        for f in &self.opts.var_files {
-            args.push(format!("-var-file={}", f.display()));
-        }
-        for (k, v) in &self.opts.vars {
-            args.push(format!("-var={k}={v}"));
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run(&refs).map(|_| ())
-    }
-
-    pub fn show_json(&self, planfile: &Path) -> Result<Vec<u8>, RunError> {
-        let p = planfile.display().to_string();
-        self.run(&["show", "-json", "-no-color", &p])
-            .map(|o| o.stdout)
-    }
-
-    /// Applies exactly the saved plan.
-    pub fn apply(&self, planfile: &Path) -> Result<(), RunError> {
-        let p = planfile.display().to_string();
-        self.run(&["apply", "-input=false", "-no-color", "-auto-approve", &p])
-            .map(|_| ())
-    }
-
-    /// `plan -refresh-only -detailed-exitcode`: has the real infrastructure
-    /// drifted from terraform's state? Exit 0: no, 2: yes, 1: error.
-    pub fn drifted(&self) -> Result<(bool, String), RunError> {
-        let mut args = vec![
-            "plan".to_string(),
-            "-refresh-only".into(),
-            "-detailed-exitcode".into(),
-            "-input=false".into(),
-            "-no-color".into(),
-        ];
-        for f in &self.opts.var_files {
-            args.push(format!("-var-file={}", f.display()));
-        }
-        for (k, v) in &self.opts.vars {
-            args.push(format!("-var={k}={v}"));
-        }
-        let mut cmd = std::process::Command::new(&self.binary);
-        cmd.args(&args)
-            .current_dir(&self.opts.dir)
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1");
-        let out = cmd.output().map_err(RunError::Spawn)?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        match out.status.code() {
-            Some(0) => Ok((false, stdout)),
-            Some(2) => Ok((true, stdout)),
-            _ => Err(RunError::Failed {
-                command: "plan -refresh-only".into(),
-                dir: self.opts.dir.display().to_string(),
-                summary: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            }),
-        }
-    }
-
-    pub fn version(&self) -> Result<String, RunError> {
-        let out = self.run(&["version", "-json"])?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        Ok(v["terraform_version"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string())
     }
 }

@@ -12,6 +12,7 @@ mod plan;
 mod policy;
 mod project;
 mod promote;
+mod rollback;
 mod status;
 
 use std::io::IsTerminal;
@@ -77,6 +78,8 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Plan an environment with exactly what runs, healthy, on the one it promotes from
     Promote(promote::PromoteArgs),
+    /// Put the previous successful deployment back (helm releases; terraform is reported)
+    Rollback(rollback::RollbackArgs),
     /// What is deployed where, pending plans, locks, interrupted applies
     Status(status::StatusArgs),
     /// Has the environment changed outside opsdeploy? (exit 2 when drifted)
@@ -163,6 +166,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Approve(args) => approve::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Promote(args) => promote::run(&ctx, &args),
+        Command::Rollback(args) => rollback::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Audit(cmd) => audit::run(&ctx, &cmd),

@@ -229,6 +229,8 @@ pub struct HelmRelease {
 #[derive(Debug, Clone)]
 pub struct ScanConfig {
     pub images: Vec<String>,
+    /// Project paths scanned for secrets and misconfigurations (`trivy fs`).
+    pub paths: Vec<PathBuf>,
     pub fail_on: policy_sdk::scan::TrivySeverity,
     pub allowlist: Option<PathBuf>,
 }
@@ -536,6 +538,7 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
             };
             let scan = ScanConfig {
                 images: s.strings("images")?.unwrap_or_default(),
+                paths: paths(s.strings("paths")?),
                 fail_on,
                 allowlist: s.string("allowlist")?.map(PathBuf::from),
             };

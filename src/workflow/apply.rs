@@ -10,12 +10,14 @@ use serde_json::json;
 
 use super::approve::{check_approved, resolve_bundle};
 use super::continuity::{self, Incident};
-use super::history::{ApplyStatus, Deployed, DeployedImage};
+use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage};
 use super::plan::{environment_section, results_entry, terraform_for, tool_error};
 use super::policies::{self, Results};
+use super::releases;
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::adapters::health;
-use crate::config::Environment;
+use crate::adapters::helm::{Helm, ReleaseSpec};
+use crate::config::{Environment, Strategy};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
@@ -54,6 +56,14 @@ enum Undo {
     Terraform(String),
     /// A migration ran: reported (schema changes are rolled forward).
     Migration(String),
+    /// A release was upgraded or installed: back to its previous revision,
+    /// or removed when there was none.
+    Release {
+        name: String,
+        namespace: String,
+        timeout: Duration,
+        previous: Option<u64>,
+    },
 }
 
 pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowError> {
@@ -333,6 +343,7 @@ impl Run<'_> {
             })?;
             self.undo.push(Undo::Terraform(summary));
         }
+        let retire = self.deploy_releases(history)?;
         for m in migrations
             .iter()
             .filter(|m| m.phase == Some(policy_sdk::migration::Phase::Contract))
@@ -340,7 +351,147 @@ impl Run<'_> {
             self.migrate(m)?;
         }
         self.verify_health()?;
+        self.retire(retire);
         Ok(())
+    }
+
+    /// Deploys every helm release by the environment's strategy; returns the
+    /// blue-green colours to retire once every check has passed.
+    fn deploy_releases(
+        &mut self,
+        history: &History,
+    ) -> Result<Vec<(String, String, Duration)>, Failure> {
+        if self.env.helm.is_empty() {
+            return Ok(Vec::new());
+        }
+        let helm = releases::helm_for(self.project).map_err(|e| Failure::Step(e.to_string()))?;
+        let live: Deployed = history
+            .current(&self.env.name)
+            .and_then(|c| c.deployed())
+            .unwrap_or_default();
+        let mut retire = Vec::new();
+        for r in &self.env.helm.clone() {
+            self.deployed.charts.push(DeployedChart {
+                release: r.name.clone(),
+                chart: r.chart.clone(),
+                version: releases::chart_version(self.project.dir(), r),
+            });
+            match self.env.strategy {
+                Strategy::Rolling => {
+                    self.install(&helm, releases::spec(r, r.name.clone(), &[]))?;
+                }
+                Strategy::BlueGreen => {
+                    let old = live.colors.get(&r.name).cloned();
+                    let new = releases::other_color(old.as_deref());
+                    self.install(
+                        &helm,
+                        releases::spec(
+                            r,
+                            releases::workload_name(r, new),
+                            &[("opsdeploy.role", "workload"), ("opsdeploy.color", new)],
+                        ),
+                    )?;
+                    self.check_color(new)?;
+                    self.install(
+                        &helm,
+                        releases::spec(
+                            r,
+                            r.name.clone(),
+                            &[
+                                ("opsdeploy.role", "traffic"),
+                                ("opsdeploy.activeColor", new),
+                            ],
+                        ),
+                    )?;
+                    self.deployed.colors.insert(r.name.clone(), new.to_string());
+                    if let Some(old) = old {
+                        retire.push((
+                            releases::workload_name(r, &old),
+                            r.namespace.clone(),
+                            r.timeout,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(retire)
+    }
+
+    /// `helm upgrade --install --atomic`, remembering how to undo it.
+    fn install(&mut self, helm: &Helm, spec: ReleaseSpec) -> Result<(), Failure> {
+        let previous = helm
+            .deployed_revision(&spec.name, &spec.namespace)
+            .map_err(|e| Failure::Step(format!("helm: {e}")))?;
+        let name = spec.name.clone();
+        self.step(
+            "helm",
+            json!({"release": name, "previous_revision": previous}),
+            || {
+                helm.upgrade_install(&spec).map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "release {name} upgraded (namespace {})",
+                    spec.namespace
+                ))
+            },
+        )?;
+        self.undo.push(Undo::Release {
+            name: name.clone(),
+            namespace: spec.namespace.clone(),
+            timeout: spec.timeout,
+            previous,
+        });
+        if let Ok(Some(rev)) = helm.deployed_revision(&name, &spec.namespace) {
+            self.deployed.helm_revisions.insert(name, rev);
+        }
+        Ok(())
+    }
+
+    /// Blue-green: the new colour answers before it gets traffic, when the
+    /// health URL names the colour (`{color}`).
+    fn check_color(&mut self, color: &str) -> Result<(), Failure> {
+        let Some(h) = self
+            .env
+            .health
+            .clone()
+            .filter(|h| h.url.contains("{color}"))
+        else {
+            return Ok(());
+        };
+        let url = h.url.replace("{color}", color);
+        self.step("health", json!({"url": url, "color": color}), || {
+            health::wait_healthy(&url, h.expect_status, h.timeout, h.interval)
+                .map(|n| {
+                    format!(
+                        "{color} answered {} at {url} after {n} attempt(s), before the switch",
+                        h.expect_status
+                    )
+                })
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    /// Removes the colours that no longer serve; a failure only warns (the
+    /// deploy succeeded, the idle colour keeps running).
+    fn retire(&mut self, colors: Vec<(String, String, Duration)>) {
+        let Ok(helm) = releases::helm_for(self.project) else {
+            return;
+        };
+        for (release, namespace, timeout) in colors {
+            let result = helm.uninstall(&release, &namespace, timeout);
+            let (ok, detail) = match &result {
+                Ok(()) => (
+                    true,
+                    format!("retired {release} (history kept for rollback)"),
+                ),
+                Err(e) => (false, format!("could not retire {release}: {e}")),
+            };
+            if !ok {
+                tracing::warn!("{detail}");
+            }
+            if let Err(e) = self.record("retire", ok, detail, json!({"release": release})) {
+                tracing::warn!("could not record retiring {release}: {e}");
+            }
+        }
     }
 
     fn pending_migrations(&self, history: &History) -> Vec<PendingMigration> {
@@ -405,7 +556,10 @@ impl Run<'_> {
 
     fn verify_health(&mut self) -> Result<(), Failure> {
         let dir = self.project.dir().to_path_buf();
-        if let Some(h) = self.env.health.clone() {
+        if let Some(mut h) = self.env.health.clone() {
+            if let Some(color) = self.deployed.colors.values().next() {
+                h.url = h.url.replace("{color}", color);
+            }
             self.step("health", json!({"url": h.url}), || {
                 health::wait_healthy(&h.url, h.expect_status, h.timeout, h.interval)
                     .map(|n| {
@@ -490,10 +644,37 @@ impl Run<'_> {
             // The store itself failed: record nothing more, report as an error.
             Failure::Store(e) => return Err(e),
         };
-        let rollback: Vec<StepReport> = Vec::new();
+        let mut rollback: Vec<StepReport> = Vec::new();
         let mut not_rolled_back = Vec::new();
+        let helm = releases::helm_for(self.project);
         for undo in self.undo.iter().rev() {
             match undo {
+                Undo::Release {
+                    name,
+                    namespace,
+                    timeout,
+                    previous,
+                } => {
+                    let result = helm.as_ref().map_err(|e| e.to_string()).and_then(|h| match previous {
+                        Some(rev) => h
+                            .rollback(name, namespace, *rev, *timeout)
+                            .map(|()| format!("release {name} rolled back to revision {rev}"))
+                            .map_err(|e| e.to_string()),
+                        None => h
+                            .uninstall(name, namespace, *timeout)
+                            .map(|()| format!("release {name} removed (it was new)"))
+                            .map_err(|e| e.to_string()),
+                    });
+                    let (ok, detail) = match result {
+                        Ok(d) => (true, d),
+                        Err(e) => (false, e),
+                    };
+                    rollback.push(StepReport {
+                        step: "helm".into(),
+                        ok,
+                        detail,
+                    });
+                }
                 Undo::Terraform(summary) => not_rolled_back.push(format!(
                     "terraform changes were applied and are not rolled back automatically: {summary}"
                 )),

@@ -11,6 +11,9 @@ pub mod plan;
 pub mod policies;
 pub mod post_deploy;
 pub mod promote;
+pub mod releases;
+pub mod rollback;
+pub mod scans;
 pub mod sources;
 pub mod status;
 

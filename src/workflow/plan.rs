@@ -225,6 +225,24 @@ pub fn plan_with(
         );
     }
 
+    let releases = super::releases::render(project, env, &mut builder)?;
+    if !releases.is_empty() {
+        doc.set(Section::Helm, &super::releases::input_section(&releases));
+        summary["helm"] = releases.iter().map(|r| r.summary()).collect();
+        if let Ok(v) = super::releases::helm_for(project)
+            .and_then(|h| h.version().map_err(|e| tool_error(e, "")))
+        {
+            tool_versions.insert("helm".to_string(), v);
+        }
+    }
+    if let Some(scanned) = super::scans::scan(project, env, &mut builder)? {
+        doc.set(Section::Scans, &scanned.section);
+        summary["images"] = scanned.summary.into();
+        if let Some(v) = scanned.trivy_version {
+            tool_versions.insert("trivy".to_string(), v);
+        }
+    }
+
     let files = sources::collect(&project.config, env);
     for f in &files {
         builder.add_source(&f.rel, &f.bytes);

@@ -83,14 +83,49 @@ impl TestProject {
         self.dir.path().join(rel)
     }
 
+    /// PATH with the fake helm first, its state kept in the project.
+    fn tool_env(&self) -> [(&'static str, String); 2] {
+        let fake = crate::support::repo().join("tests/fake-bin");
+        [
+            (
+                "PATH",
+                format!(
+                    "{}:{}",
+                    fake.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            ),
+            (
+                "FAKE_HELM_STATE",
+                self.file(".fake-helm").display().to_string(),
+            ),
+        ]
+    }
+
     /// `opsdeploy -C PROJECT ARGS` as `user`.
     pub fn run(&self, user: &str, args: &[&str]) -> assert_cmd::assert::Assert {
-        opsdeploy(self.cache.path())
-            .arg("-C")
+        self.run_with(user, args, &[])
+    }
+
+    /// Like [`Self::run`] with extra environment variables.
+    pub fn run_with(
+        &self,
+        user: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> assert_cmd::assert::Assert {
+        let mut cmd = opsdeploy(self.cache.path());
+        cmd.arg("-C")
             .arg(self.path())
             .args(args)
-            .env("OPSDEPLOY_USER", user)
-            .assert()
+            .env("OPSDEPLOY_USER", user);
+        for (k, v) in self.tool_env() {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.assert()
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -105,6 +140,7 @@ impl TestProject {
             .args(args)
             .env("OPSDEPLOY_USER", user)
             .env("OPSDEPLOY_CACHE_DIR", self.cache.path())
+            .envs(self.tool_env())
             .spawn()
             .unwrap()
     }

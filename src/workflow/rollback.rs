@@ -1,0 +1,207 @@
+//! `opsdeploy rollback ENV`: put the previous successful deployment back —
+//! helm releases to the revisions it recorded (blue-green: its colour back in
+//! service). Terraform changes and migrations are reported, not reverted.
+
+use serde_json::json;
+
+use super::history::{ApplyStatus, Deployed};
+use super::{ErrorClass, Project, WorkflowError, releases, short};
+use crate::adapters::health;
+use crate::config::Strategy;
+use crate::store::{EntryKind, LockHolder, NewEntry, now_rfc3339};
+
+#[derive(Debug)]
+pub struct RolledBack {
+    pub from: String,
+    pub restored: String,
+    pub steps: Vec<(String, bool)>,
+    pub not_rolled_back: Vec<String>,
+    pub ok: bool,
+}
+
+fn refuse(what: String, hint: String) -> WorkflowError {
+    WorkflowError::Other {
+        what,
+        location: None,
+        hint: Some(hint),
+        class: ErrorClass::Error,
+    }
+}
+
+pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, WorkflowError> {
+    let env = project.config.require_environment(env_name)?;
+    let holder = LockHolder {
+        actor: project.actor.clone(),
+        host: std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+        pid: std::process::id(),
+        since: now_rfc3339(),
+        purpose: "rollback".into(),
+    };
+    let _lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
+    let history = project.history()?;
+    let Some(current) = history.current(&env.name) else {
+        return Err(refuse(
+            format!("nothing is deployed on \"{}\" to roll back", env.name),
+            format!("`opsdeploy status {}` shows what happened there", env.name),
+        ));
+    };
+    let applies = history.applies(&env.name);
+    let Some(previous) = applies
+        .iter()
+        .rev()
+        .filter(|a| a.status() == Some(ApplyStatus::Succeeded) && a.digest != current.digest)
+        .find(|a| a.start.seq < current.start.seq)
+    else {
+        return Err(refuse(
+            format!(
+                "\"{}\" has no earlier successful deployment than {} to go back to",
+                env.name,
+                short(&current.digest)
+            ),
+            "follow the rollback runbook".into(),
+        ));
+    };
+    if env.helm.is_empty() {
+        return Err(refuse(
+            format!(
+                "\"{}\" has no helm releases; opsdeploy does not revert terraform changes or migrations",
+                env.name
+            ),
+            env.rollback
+                .as_ref()
+                .map(|r| format!("follow the runbook: {}", r.runbook.display()))
+                .unwrap_or_else(|| {
+                    "revert the change in code and deploy it (`opsdeploy plan`)".into()
+                }),
+        ));
+    }
+    let helm = releases::helm_for(project)?;
+    let wanted: Deployed = previous.deployed().unwrap_or_default();
+    let now: Deployed = current.deployed().unwrap_or_default();
+    let mut steps = Vec::new();
+    let mut run = |what: String, result: Result<(), String>| {
+        let ok = result.is_ok();
+        let line = match result {
+            Ok(()) => what,
+            Err(e) => format!("{what}: {e}"),
+        };
+        steps.push((line, ok));
+        ok
+    };
+    for r in &env.helm {
+        let back_to = |name: &str| wanted.helm_revisions.get(name).copied();
+        match env.strategy {
+            Strategy::Rolling => match back_to(&r.name) {
+                Some(rev) => {
+                    run(
+                        format!("release {} back to revision {rev}", r.name),
+                        helm.rollback(&r.name, &r.namespace, rev, r.timeout)
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                None => {
+                    run(
+                        format!("release {}", r.name),
+                        Err("the earlier deployment recorded no revision for it".into()),
+                    );
+                }
+            },
+            Strategy::BlueGreen => {
+                let (Some(old), Some(cur)) = (wanted.colors.get(&r.name), now.colors.get(&r.name))
+                else {
+                    run(
+                        format!("release {}", r.name),
+                        Err("the deployments recorded no colours".into()),
+                    );
+                    continue;
+                };
+                let workload = releases::workload_name(r, old);
+                let restored = match back_to(&workload) {
+                    Some(rev) => run(
+                        format!("{workload} back to revision {rev}"),
+                        helm.rollback(&workload, &r.namespace, rev, r.timeout)
+                            .map_err(|e| e.to_string()),
+                    ),
+                    None => run(workload.clone(), Err("no recorded revision".into())),
+                };
+                if !restored {
+                    continue;
+                }
+                let switched = match back_to(&r.name) {
+                    Some(rev) => run(
+                        format!("traffic of {} back to {old} (revision {rev})", r.name),
+                        helm.rollback(&r.name, &r.namespace, rev, r.timeout)
+                            .map_err(|e| e.to_string()),
+                    ),
+                    None => run(
+                        format!("traffic of {}", r.name),
+                        Err("no recorded revision".into()),
+                    ),
+                };
+                if switched && old != cur {
+                    let idle = releases::workload_name(r, cur);
+                    run(
+                        format!("retired {idle}"),
+                        helm.uninstall(&idle, &r.namespace, r.timeout)
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(h) = &env.health {
+        let url = match wanted.colors.values().next() {
+            Some(c) => h.url.replace("{color}", c),
+            None => h.url.clone(),
+        };
+        run(
+            format!("health {url}"),
+            health::wait_healthy(&url, h.expect_status, h.timeout, h.interval)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let ok = steps.iter().all(|(_, ok)| *ok);
+    let not_rolled_back = vec![format!(
+        "terraform changes and migrations of {} stay in place: opsdeploy does not revert them",
+        short(&current.digest)
+    )];
+    let mut data = json!({
+        "status": if ok { "succeeded" } else { "failed" },
+        "from": current.digest,
+        "steps": steps.iter().map(|(s, ok)| json!({"step": s, "ok": ok})).collect::<Vec<_>>(),
+        "not_rolled_back": not_rolled_back,
+    });
+    if ok {
+        // History reads this: the previous deployment is what runs now.
+        data["restored"] = json!(previous.digest);
+    }
+    project.store.append(
+        NewEntry::new(EntryKind::Rollback, &project.actor, &env.name)
+            .digest(&previous.digest)
+            .data(data),
+    )?;
+    super::post_deploy::notify(
+        project,
+        env,
+        &format!(
+            ":rewind: {} {}: rolled back from {} to {} ({})",
+            project.config.project,
+            env.name,
+            short(&current.digest),
+            short(&previous.digest),
+            if ok { "succeeded" } else { "FAILED" }
+        ),
+        json!({"event": "rollback", "environment": env.name, "from": current.digest, "to": previous.digest, "ok": ok}),
+    );
+    if ok {
+        let _ = super::post_deploy::update_state_file(project);
+    }
+    Ok(RolledBack {
+        from: current.digest.clone(),
+        restored: previous.digest.clone(),
+        steps,
+        not_rolled_back,
+        ok,
+    })
+}

@@ -1,0 +1,241 @@
+//! Deploys with helm releases: rolling and blue-green, their rollbacks, and
+//! helm's own failures — against the fake helm in tests/fake-bin (helm cannot
+//! be installed here), plus one check against a real helm when there is one.
+
+use predicates::prelude::*;
+
+use crate::support::repo;
+use crate::workflow::{HealthServer, TestProject, config};
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A project whose environments deploy the `web` chart; production blue-green.
+fn helm_project(health_url: &str) -> TestProject {
+    let release = "  helm \"web\" {\n    chart     = \"charts/web\"\n    values    = [\"values/web.yaml\"]\n    timeout   = \"2m\"\n  }\n";
+    let cfg = config(health_url, "")
+        .replace("  approval { self_approve = true }", &format!("{release}  approval {{ self_approve = true }}"))
+        .replace(
+            "  promote_from = \"staging\"",
+            &format!("  promote_from = \"staging\"\n  strategy     = \"blue-green\"\n{release}  health {{\n    url      = \"{health_url}\"\n    timeout  = \"3s\"\n    interval = \"200ms\"\n  }}"),
+        );
+    let p = TestProject::new(&cfg);
+    copy_dir(&repo().join("tests/data/charts/web"), &p.file("charts/web"));
+    std::fs::create_dir_all(p.file("values")).unwrap();
+    std::fs::write(p.file("values/web.yaml"), "replicas: 1\n").unwrap();
+    p
+}
+
+fn helm_calls(p: &TestProject) -> String {
+    p.read(".fake-helm/calls.log")
+}
+
+fn history(p: &TestProject, ns: &str, release: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(&p.read(&format!(".fake-helm/{ns}/{release}.json"))).unwrap_or_default()
+}
+
+#[test]
+fn rolling_deploy_renders_manifests_into_the_plan_and_upgrades_atomically() {
+    let health = HealthServer::start(200);
+    let p = helm_project(&health.url());
+    p.run("alice@example.com", &["plan", "staging"])
+        .success()
+        .stdout(predicate::str::contains(
+            "helm        web charts/web 1.2.0 (2 manifests, namespace staging)",
+        ));
+    let bundle = std::fs::read_dir(p.file(".opsdeploy/bundles"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let input: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("input.json")).unwrap()).unwrap();
+    let manifests = &input["helm"][0]["manifests"];
+    assert_eq!(manifests[0]["kind"], "Deployment");
+    assert_eq!(manifests[0]["source"], "web/templates/deployment.yaml");
+    assert_eq!(input["helm"][0]["values"]["replicas"], 1);
+    assert!(
+        std::fs::read_to_string(bundle.join("helm/web.yaml"))
+            .unwrap()
+            .contains("# Source: web/templates/service.yaml")
+    );
+
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success()
+        .stdout(predicate::str::contains(
+            "ok   helm        release web upgraded",
+        ));
+    assert!(helm_calls(&p).contains("upgrade --install web charts/web --atomic --wait --timeout 120s --namespace staging --values values/web.yaml"));
+    assert_eq!(history(&p, "staging", "web").len(), 1);
+}
+
+#[test]
+fn a_failed_health_check_rolls_the_release_back_to_its_previous_revision() {
+    let good = HealthServer::start(200);
+    let p = helm_project(&good.url());
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+
+    let bad = HealthServer::start(503);
+    std::fs::write(
+        p.file("opsdeploy.hcl"),
+        p.read("opsdeploy.hcl").replace(&good.url(), &bad.url()),
+    )
+    .unwrap();
+    std::fs::write(p.file("values/web.yaml"), "replicas: 3\n").unwrap();
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .code(5)
+        .stdout(predicate::str::contains(
+            "ok   rollback helm release web rolled back to revision 1",
+        ));
+    let revs = history(&p, "staging", "web");
+    assert_eq!(revs.len(), 3);
+    assert_eq!(revs[2]["description"], "Rollback to 1");
+
+    // The rollback itself failing is exit 6: manual action needed.
+    std::fs::write(p.file("values/web.yaml"), "replicas: 4\n").unwrap();
+    p.plan_approved("alice@example.com", "staging");
+    p.run_with(
+        "alice@example.com",
+        &["apply", "staging", "--yes"],
+        &[("FAKE_HELM_FAIL_ROLLBACK", "1")],
+    )
+    .code(6)
+    .stdout(predicate::str::contains("FAIL rollback helm"))
+    .stderr(predicate::str::contains(
+        "the rollback failed too: manual action needed",
+    ));
+    assert!(
+        p.read("CONTINUITY.md")
+            .contains("rollback failed: manual action needed")
+    );
+}
+
+#[test]
+fn helm_failing_its_own_upgrade_is_reported_with_helms_reason() {
+    let health = HealthServer::start(200);
+    let p = helm_project(&health.url());
+    p.plan_approved("alice@example.com", "staging");
+    p.run_with(
+        "alice@example.com",
+        &["apply", "staging", "--yes"],
+        &[("FAKE_HELM_FAIL_UPGRADE", "web")],
+    )
+    .code(5)
+    .stdout(predicate::str::contains(
+        "UPGRADE FAILED: release web failed, and has been rolled back due to atomic being set",
+    ));
+}
+
+#[test]
+fn blue_green_switches_colours_retires_the_old_one_and_rolls_back_to_it() {
+    let health = HealthServer::start(200);
+    let p = helm_project(&health.url());
+    // Staging first (promotion needs it healthy there).
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    let first = {
+        p.run("alice@example.com", &["promote", "staging", "production"])
+            .success();
+        p.run("bob@example.com", &["approve", "production"])
+            .success();
+        p.run("bob@example.com", &["apply", "production", "--yes"])
+            .success()
+            .stdout(predicate::str::contains("release web-blue upgraded"))
+            .stdout(predicate::str::contains("release web upgraded"));
+        history(&p, "production", "web")
+    };
+    assert_eq!(first.len(), 1);
+    assert!(
+        helm_calls(&p).contains("--set opsdeploy.role=traffic --set opsdeploy.activeColor=blue")
+    );
+
+    // A second production deploy: green beside blue, traffic to green, blue retired.
+    std::fs::write(p.file("values/web.yaml"), "replicas: 2\n").unwrap();
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    p.run("alice@example.com", &["promote", "staging", "production"])
+        .success();
+    p.run("bob@example.com", &["approve", "production"])
+        .success();
+    p.run("bob@example.com", &["apply", "production", "--yes"])
+        .success()
+        .stdout(predicate::str::contains("release web-green upgraded"))
+        .stdout(predicate::str::contains("retired web-blue"));
+    assert_eq!(
+        history(&p, "production", "web-blue").last().unwrap()["status"],
+        "uninstalled"
+    );
+    assert!(helm_calls(&p).contains("--set opsdeploy.activeColor=green"));
+
+    // Rollback brings blue back into service and retires green.
+    p.run("bob@example.com", &["rollback", "production"])
+        .success()
+        .stdout(predicate::str::contains("web-blue back to revision 1"))
+        .stdout(predicate::str::contains("traffic of web back to blue"))
+        .stdout(predicate::str::contains("retired web-green"));
+    assert_eq!(
+        history(&p, "production", "web-blue").last().unwrap()["status"],
+        "deployed"
+    );
+    p.run("bob@example.com", &["status", "production"])
+        .success()
+        .stdout(predicate::str::contains("deployed"));
+    p.run("bob@example.com", &["audit", "verify"]).success();
+}
+
+#[test]
+fn rollback_without_helm_releases_says_what_to_do_instead() {
+    let health = HealthServer::start(200);
+    let p = TestProject::new(&config(&health.url(), ""));
+    p.run("alice@example.com", &["rollback", "staging"])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "nothing is deployed on \"staging\" to roll back",
+        ));
+}
+
+/// The fake follows helm's formats; when a real helm is installed, check
+/// that opsdeploy reads its `template` output the same way.
+#[test]
+fn real_helm_renders_the_test_chart_when_installed() {
+    let Ok(helm) = which::which("helm") else {
+        println!("skipped: no helm on PATH (the fake in tests/fake-bin covers the contract)");
+        return;
+    };
+    if helm.starts_with(repo().join("tests/fake-bin")) {
+        println!("skipped: only the fake helm is on PATH");
+        return;
+    }
+    let out = std::process::Command::new(helm)
+        .args(["template", "web"])
+        .arg(repo().join("tests/data/charts/web"))
+        .args(["--namespace", "staging"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifests =
+        opsdeploy::adapters::helm::parse_manifests("web", &String::from_utf8_lossy(&out.stdout))
+            .unwrap();
+    assert_eq!(manifests.len(), 2);
+}

@@ -245,6 +245,10 @@ pub struct Approvals<'a> {
     /// Approvals the environment needs.
     #[serde(default)]
     pub required: u32,
+    /// Whether the person who planned may approve their own plan
+    /// (`approval { self_approve = true }`).
+    #[serde(default)]
+    pub self_approve: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
 //! Adapters: run the real tools (terraform, helm, trivy, kubectl) and read what
 //! they write into typed models.
 
+pub mod migrations;
 pub mod terraform;

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (build once, link once), a module per area.
 
 mod engine;
+mod migrations_yardstick;
 mod policy_cli;
 mod support;

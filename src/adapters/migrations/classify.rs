@@ -777,7 +777,7 @@ fn volatile_function(expr: &Expr) -> Option<String> {
 // statements it cannot parse.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Word {
+enum Tok {
     /// A word: upper-cased keyword form and normalized identifier form.
     Word {
         upper: String,
@@ -789,20 +789,20 @@ enum Word {
     Other,
 }
 
-impl Word {
+impl Tok {
     fn is(&self, kw: &str) -> bool {
-        matches!(self, Word::Word { upper, .. } if upper == kw)
+        matches!(self, Tok::Word { upper, .. } if upper == kw)
     }
 
     fn ident(&self) -> Option<&str> {
         match self {
-            Word::Word { ident, .. } => Some(ident),
+            Tok::Word { ident, .. } => Some(ident),
             _ => None,
         }
     }
 }
 
-fn words(text: &str) -> Vec<Word> {
+fn words(text: &str) -> Vec<Tok> {
     match Tokenizer::new(&GenericDialect {}, text).tokenize() {
         Ok(tokens) => tokens
             .into_iter()
@@ -818,7 +818,7 @@ fn words(text: &str) -> Vec<Word> {
             .filter(|w| !w.is_empty())
             .map(|w| {
                 let bare = w.trim_matches(|c| c == '"' || c == '`' || c == '\'');
-                Word::Word {
+                Tok::Word {
                     upper: bare.to_ascii_uppercase(),
                     ident: bare.to_lowercase(),
                 }
@@ -827,9 +827,9 @@ fn words(text: &str) -> Vec<Word> {
     }
 }
 
-fn word(t: Token) -> Option<Word> {
+fn word(t: Token) -> Option<Tok> {
     match t {
-        Token::Word(w) => Some(Word::Word {
+        Token::Word(w) => Some(Tok::Word {
             upper: w.value.to_ascii_uppercase(),
             ident: if w.quote_style.is_some() {
                 w.value
@@ -837,12 +837,12 @@ fn word(t: Token) -> Option<Word> {
                 w.value.to_lowercase()
             },
         }),
-        Token::Comma => Some(Word::Comma),
-        Token::LParen => Some(Word::Open),
-        Token::RParen => Some(Word::Close),
+        Token::Comma => Some(Tok::Comma),
+        Token::LParen => Some(Tok::Open),
+        Token::RParen => Some(Tok::Close),
         Token::Whitespace(_) => None,
         Token::Period => None,
-        _ => Some(Word::Other),
+        _ => Some(Tok::Other),
     }
 }
 
@@ -897,8 +897,8 @@ const OTHER_KEYWORDS: &[&str] = &[
     "MOVE",
 ];
 
-fn classify_words(words: &[Word], scope: &mut FileScope) -> Vec<Action> {
-    let Some(Word::Word { upper: first, .. }) = words.first() else {
+fn classify_words(words: &[Tok], scope: &mut FileScope) -> Vec<Action> {
+    let Some(Tok::Word { upper: first, .. }) = words.first() else {
         return vec![other("", "no SQL keyword to go by; nothing to classify")];
     };
     match first.as_str() {
@@ -934,14 +934,14 @@ fn classify_words(words: &[Word], scope: &mut FileScope) -> Vec<Action> {
 }
 
 /// The identifier after the words in `skip` (e.g. `IF NOT EXISTS`), if any.
-fn name_after<'w>(words: &'w [Word], mut i: usize, skip: &[&str]) -> Option<&'w str> {
+fn name_after<'w>(words: &'w [Tok], mut i: usize, skip: &[&str]) -> Option<&'w str> {
     while words.get(i).is_some_and(|w| skip.iter().any(|s| w.is(s))) {
         i += 1;
     }
-    words.get(i).and_then(Word::ident)
+    words.get(i).and_then(Tok::ident)
 }
 
-fn create_words(words: &[Word], scope: &mut FileScope) -> Action {
+fn create_words(words: &[Tok], scope: &mut FileScope) -> Action {
     let or_replace =
         words.get(1).is_some_and(|w| w.is("OR")) && words.get(2).is_some_and(|w| w.is("REPLACE"));
     let kinds = &[
@@ -961,7 +961,7 @@ fn create_words(words: &[Word], scope: &mut FileScope) -> Action {
         i += 1;
     }
     let object = match words.get(i) {
-        Some(Word::Word { upper, .. }) => upper.clone(),
+        Some(Tok::Word { upper, .. }) => upper.clone(),
         _ => String::new(),
     };
     let operation = format!("CREATE {object}").trim_end().to_string();
@@ -1028,7 +1028,7 @@ fn create_words(words: &[Word], scope: &mut FileScope) -> Action {
     }
 }
 
-fn drop_words(words: &[Word], scope: &FileScope) -> Action {
+fn drop_words(words: &[Tok], scope: &FileScope) -> Action {
     let (object_type, mut i) = match words.get(1) {
         Some(w) if w.is("TABLE") => (Some(ObjectType::Table), 2),
         Some(w) if w.is("INDEX") => (Some(ObjectType::Index), 2),
@@ -1050,7 +1050,7 @@ fn drop_words(words: &[Word], scope: &FileScope) -> Action {
         Some(t) => drop_object(t, &name, concurrently, scope),
         None => {
             let what = match words.get(1) {
-                Some(Word::Word { upper, .. }) => format!("DROP {upper}"),
+                Some(Tok::Word { upper, .. }) => format!("DROP {upper}"),
                 _ => "DROP".to_string(),
             };
             contract(
@@ -1063,7 +1063,7 @@ fn drop_words(words: &[Word], scope: &FileScope) -> Action {
     }
 }
 
-fn alter_table_words(words: &[Word], scope: &mut FileScope) -> Vec<Action> {
+fn alter_table_words(words: &[Tok], scope: &mut FileScope) -> Vec<Action> {
     let mut i = 2;
     while words
         .get(i)
@@ -1071,7 +1071,7 @@ fn alter_table_words(words: &[Word], scope: &mut FileScope) -> Vec<Action> {
     {
         i += 1;
     }
-    let Some(table) = words.get(i).and_then(Word::ident).map(str::to_string) else {
+    let Some(table) = words.get(i).and_then(Tok::ident).map(str::to_string) else {
         return vec![breaking(
             "ALTER TABLE",
             None,
@@ -1081,13 +1081,13 @@ fn alter_table_words(words: &[Word], scope: &mut FileScope) -> Vec<Action> {
     };
     let new_table = scope.tables.contains(&table);
     // Actions are separated by commas outside parentheses.
-    let mut actions: Vec<&[Word]> = Vec::new();
+    let mut actions: Vec<&[Tok]> = Vec::new();
     let (mut depth, mut start) = (0usize, i + 1);
     for (j, w) in words.iter().enumerate().skip(i + 1) {
         match w {
-            Word::Open => depth += 1,
-            Word::Close => depth = depth.saturating_sub(1),
-            Word::Comma if depth == 0 => {
+            Tok::Open => depth += 1,
+            Tok::Close => depth = depth.saturating_sub(1),
+            Tok::Comma if depth == 0 => {
                 actions.push(&words[start..j]);
                 start = j + 1;
             }
@@ -1101,7 +1101,7 @@ fn alter_table_words(words: &[Word], scope: &mut FileScope) -> Vec<Action> {
         .collect()
 }
 
-fn alter_action_words(table: &str, a: &[Word], new_table: bool, scope: &mut FileScope) -> Action {
+fn alter_action_words(table: &str, a: &[Tok], new_table: bool, scope: &mut FileScope) -> Action {
     let t = Some(table);
     let has = |kw: &str| a.iter().any(|w| w.is(kw));
     let first = a.first();
@@ -1111,7 +1111,7 @@ fn alter_action_words(table: &str, a: &[Word], new_table: bool, scope: &mut File
     }
     if is_first("RENAME") {
         if a.get(1).is_some_and(|w| w.is("TO")) {
-            let new = a.get(2).and_then(Word::ident).unwrap_or("?");
+            let new = a.get(2).and_then(Tok::ident).unwrap_or("?");
             return breaking(
                 "RENAME TABLE",
                 t,
@@ -1138,7 +1138,7 @@ fn alter_action_words(table: &str, a: &[Word], new_table: bool, scope: &mut File
         let to = a.iter().position(|w| w.is("TO"));
         let new = to
             .and_then(|p| a.get(p + 1))
-            .and_then(Word::ident)
+            .and_then(Tok::ident)
             .unwrap_or("?");
         return breaking(
             "RENAME COLUMN",
@@ -1284,9 +1284,9 @@ fn alter_action_words(table: &str, a: &[Word], new_table: bool, scope: &mut File
     )
 }
 
-fn alter_other_words(words: &[Word]) -> Action {
+fn alter_other_words(words: &[Tok]) -> Action {
     let object = match words.get(1) {
-        Some(Word::Word { upper, .. }) => upper.clone(),
+        Some(Tok::Word { upper, .. }) => upper.clone(),
         _ => String::new(),
     };
     let operation = format!("ALTER {object}");

@@ -2,4 +2,5 @@
 //! they write into typed models.
 
 pub mod migrations;
+pub mod project_state;
 pub mod terraform;

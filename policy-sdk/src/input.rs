@@ -176,6 +176,9 @@ pub struct Gates<'a> {
     /// Current phase, e.g. `S09`.
     #[serde(borrow, default)]
     pub phase: Option<Cow<'a, str>>,
+    /// 1-based line of the phase in the state file.
+    #[serde(default)]
+    pub phase_line: Option<u32>,
     #[serde(borrow, default)]
     pub gates: Vec<Gate<'a>>,
     #[serde(borrow, default)]

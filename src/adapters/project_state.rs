@@ -262,6 +262,7 @@ pub fn parse_state(
             }
             _ => {
                 gates.phase = Some(phase.to_string().into());
+                gates.phase_line = Some(line);
                 phase_line = line;
             }
         }
@@ -463,6 +464,7 @@ mod tests {
     fn phase_gates_and_flags_are_read_with_lines() {
         let g = parse_state("PROJECT_STATE.md", STATE, "production").unwrap();
         assert_eq!(g.phase.as_deref(), Some("S09"));
+        assert_eq!(g.phase_line, Some(3));
         let gates: Vec<(&str, Option<&str>, &str, Option<u32>)> = g
             .gates
             .iter()

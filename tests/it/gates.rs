@@ -272,3 +272,46 @@ fn gates_denies_an_unticked_checklist_through_the_cli() {
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
     });
 }
+
+#[test]
+fn gates_on_a_10000_resource_plan_stays_within_default_limits() {
+    use opsdeploy::input::InputDocument;
+    use policy_sdk::Section;
+    let items: Vec<Value> = (0..10_000)
+        .map(|i| json!({"text": format!("control {i} reviewed and evidenced"), "checked": i % 2 == 0, "line": i + 1}))
+        .collect();
+    let gates: Vec<Value> = (0..1_000)
+        .map(|i| json!({"id": format!("S{i:02}"), "status": if i % 3 == 0 { "failed" } else { "passed" }, "line": i + 1}))
+        .collect();
+    let flags: serde_json::Map<String, Value> = (0..1_000)
+        .map(|i| (format!("flag_{i}"), json!(i % 2 == 0)))
+        .collect();
+    let approvals: Vec<Value> = (0..10_000)
+        .map(|i| json!({"approver": format!("user{i}@example.com"), "digest": format!("sha256:{i:064x}"), "at": "2025-03-05T10:00:00Z"}))
+        .collect();
+    let env_json = format!(
+        r#"{{"name":"production","project":"shop","plan_digest":"{DIGEST}","rollback_runbook":"ROLLBACK.md"}}"#
+    );
+    let env: policy_sdk::input::Environment = serde_json::from_str(&env_json).unwrap();
+    let mut doc = InputDocument::new(&env);
+    doc.set_raw(
+        Section::Terraform,
+        crate::migrations::terraform_section(10_000),
+    );
+    doc.set(
+        Section::Gates,
+        &json!({"state_file": "PROJECT_STATE.md", "phase": "S10", "gates": gates,
+                "security_checklist": {"path": "SECURITY_CHECKLIST.md", "items": items},
+                "rollback_runbook": {"path": "ROLLBACK.md", "exists": true, "content_bytes": 10},
+                "feature_flags": flags}),
+    );
+    doc.set(
+        Section::Approvals,
+        &json!({"approvals": approvals, "planned_by": "alice@example.com", "required": 2}),
+    );
+    let v = crate::migrations::evaluate_within_default_limits("gates", &doc);
+    let count = |rule: &str| v.iter().filter(|x| x.rule == rule).count();
+    assert_eq!(count("checklist-unticked"), 5_000);
+    assert_eq!(count("feature-flag-unconfigured"), 500);
+    assert_eq!(count("approval-missing"), 1);
+}

@@ -479,3 +479,146 @@ fn expand_contract_denies_a_drop_before_the_deploy_through_the_cli() {
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
     });
 }
+
+// ---------------------------------------------------------------------------
+// A hostile look: each policy on a 10,000-resource plan, within the default
+// limits (figures in BENCHMARKS.md, "gates, expand-contract and promotion").
+
+/// A `terraform` section with `n` resource changes, about 1 KiB each.
+pub fn terraform_section(n: usize) -> Box<serde_json::value::RawValue> {
+    let changes: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"address":"module.fleet.aws_instance.web[{i}]","module_address":"module.fleet","mode":"managed","type":"aws_instance","name":"web","index":{i},"provider_name":"registry.terraform.io/hashicorp/aws","change":{{"actions":["update"],"before":{{"ami":"ami-0123456789abcdef0","instance_type":"t3.large","tags":{{"Name":"web-{i}","team":"shop"}},"user_data":"{pad}"}},"after":{{"ami":"ami-0fedcba9876543210","instance_type":"t3.large","tags":{{"Name":"web-{i}","team":"shop"}},"user_data":"{pad}"}},"after_unknown":{{}},"before_sensitive":{{}},"after_sensitive":{{}}}}}}"#,
+                pad = "x".repeat(600)
+            )
+        })
+        .collect();
+    let plan = format!(
+        r#"{{"format_version":"1.2","terraform_version":"1.11.0","resource_changes":[{}]}}"#,
+        changes.join(",")
+    );
+    let raw = serde_json::value::RawValue::from_string(plan).unwrap();
+    opsdeploy::input::terraform_section("infra/production", &raw)
+}
+
+/// Evaluates a built-in policy on `doc` with the default limits, prints the
+/// figures and returns the violations; fails when the policy did not complete.
+pub fn evaluate_within_default_limits(
+    name: &str,
+    doc: &InputDocument,
+) -> Vec<policy_sdk::Violation> {
+    use opsdeploy::engine::{Limits, ModuleSource, Outcome, PolicyEngine};
+    let engine = PolicyEngine::new(None).unwrap();
+    let policy = engine.load(&ModuleSource::builtin(name).unwrap()).unwrap();
+    let whole = doc.to_json().len();
+    let input = doc.for_policy(policy.reads.as_deref(), None);
+    let limits = Limits::default();
+    let eval = engine.evaluate(&policy, &input, &limits);
+    let violations = match &eval.outcome {
+        Outcome::Completed { violations } => violations.clone(),
+        Outcome::Failed(f) => panic!("{name} did not complete: {f:?}"),
+    };
+    println!(
+        "{name}: document {:.1} MiB, passed to the policy {:.1} MiB; {} violations; fuel {} ({:.2}% of {}); {:.0} ms",
+        whole as f64 / (1 << 20) as f64,
+        input.len() as f64 / (1 << 20) as f64,
+        violations.len(),
+        eval.fuel_used,
+        100.0 * eval.fuel_used as f64 / limits.fuel as f64,
+        limits.fuel,
+        eval.duration_ms.as_secs_f64() * 1e3,
+    );
+    assert!(eval.duration_ms < limits.timeout);
+    violations
+}
+
+/// `n` migration files of five statements each, alternating expand and
+/// contract migrations on the same tables (every contract completes an expand
+/// of the same release: the worst case for the same-release rule).
+pub fn hostile_migrations(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let t = format!("t{}", i / 2);
+            if i % 2 == 0 {
+                (
+                    format!("{i:05}_expand_{t}.expand.sql"),
+                    format!(
+                        "CREATE TABLE {t} (id bigint PRIMARY KEY, old text);\n\
+                         ALTER TABLE {t} ADD COLUMN new text;\n\
+                         CREATE INDEX {t}_new ON {t} (new);\n\
+                         UPDATE {t} SET new = old;\n\
+                         ALTER TABLE {t} ADD CONSTRAINT {t}_new_nn CHECK (new IS NOT NULL) NOT VALID;\n"
+                    ),
+                )
+            } else {
+                (
+                    format!("{i:05}_contract_{t}.contract.sql"),
+                    format!(
+                        "ALTER TABLE {t} VALIDATE CONSTRAINT {t}_new_nn;\n\
+                         ALTER TABLE {t} DROP COLUMN old;\n\
+                         CREATE INDEX {t}_id ON {t} (id);\n\
+                         ALTER TABLE {t} RENAME COLUMN new TO body;\n\
+                         DROP INDEX CONCURRENTLY {t}_new;\n"
+                    ),
+                )
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn expand_contract_on_a_10000_resource_plan_stays_within_default_limits() {
+    let files = hostile_migrations(2_000);
+    let paths: Vec<String> = files
+        .iter()
+        .map(|(n, _)| format!("db/migrations/{n}"))
+        .collect();
+    let sources: Vec<Source> = files
+        .iter()
+        .zip(&paths)
+        .map(|((name, text), path)| Source {
+            file_name: name,
+            path,
+            bytes: text.as_bytes(),
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut migrations = migrations_from_sources(&sources).unwrap();
+    let statements: usize = migrations.iter().map(|m| m.statements.len()).sum();
+    println!(
+        "migrations reader: {} files, {statements} statements classified in {:.0} ms (test profile)",
+        migrations.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    // Every other migration ran on staging, a tenth of those as another version.
+    for (i, m) in migrations
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+    {
+        let sha = if i % 20 == 0 {
+            "0".repeat(64)
+        } else {
+            m.sha256.to_string()
+        };
+        m.ran_on.push(Run {
+            environment: "staging".into(),
+            sha256: sha.into(),
+            bundle: None,
+            at: None,
+        });
+    }
+    let env: policy_sdk::input::Environment =
+        serde_json::from_str(r#"{"name":"production","project":"shop","promote_from":"staging"}"#)
+            .unwrap();
+    let mut doc = InputDocument::new(&env);
+    doc.set_raw(Section::Terraform, terraform_section(10_000));
+    doc.set(Section::Migrations, &migrations);
+    let v = evaluate_within_default_limits("expand-contract", &doc);
+    let count = |rule: &str| v.iter().filter(|x| x.rule == rule).count();
+    assert_eq!(count("contract-same-release"), 1_000);
+    assert_eq!(count("breaking-change"), 1_000);
+    assert_eq!(count("not-run-on-source"), 1_000);
+    assert_eq!(count("changed-after-run"), 100);
+}

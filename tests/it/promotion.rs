@@ -206,3 +206,76 @@ fn fixtures() -> Vec<(&'static str, Value)> {
 fn fixtures_are_built_around_a_real_trivy_report_and_the_migrations_reader() {
     check_fixtures("promotion", fixtures());
 }
+
+#[test]
+fn promotion_on_a_10000_resource_plan_stays_within_default_limits() {
+    use opsdeploy::input::InputDocument;
+    use policy_sdk::Section;
+    // 1,000 releases of 10 containers: 10,000 images, half of them another build.
+    let helm: Vec<Value> = (0..1_000)
+        .map(|r| {
+            let containers: Vec<Value> = (0..10)
+                .map(|c| {
+                    let n = r * 10 + c;
+                    json!({"name": format!("c{c}"), "image": format!("reg.example.com/svc{n}@sha256:{n:064x}")})
+                })
+                .collect();
+            json!({"release": format!("svc{r}"), "chart": "svc", "chart_version": "1.0.0", "namespace": "prod",
+                   "manifests": [{"api_version": "apps/v1", "kind": "Deployment", "name": format!("svc{r}"),
+                                  "object": {"spec": {"template": {"spec": {"containers": containers}}}}}]})
+        })
+        .collect();
+    let images: Vec<Value> = (0..10_000)
+        .map(|n| {
+            let digest = if n % 2 == 0 {
+                format!("sha256:{n:064x}")
+            } else {
+                format!("sha256:{:064x}", n + 1_000_000)
+            };
+            json!({"reference": format!("reg.example.com/svc{n}:1.0"), "digest": digest})
+        })
+        .collect();
+    let charts: Vec<Value> = (0..1_000)
+        .map(|r| json!({"release": format!("svc{r}"), "chart": "svc", "version": if r % 2 == 0 { "1.0.0" } else { "0.9.0" }}))
+        .collect();
+    let files = crate::migrations::hostile_migrations(2_000);
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(name, text)| Source {
+            file_name: name,
+            path: name,
+            bytes: text.as_bytes(),
+        })
+        .collect();
+    let migrations = migrations_from_sources(&sources).unwrap();
+    let on_staging: Vec<&str> = migrations
+        .iter()
+        .step_by(2)
+        .map(|m| m.id.as_ref())
+        .collect();
+    let scans: Vec<Value> = (0..100)
+        .map(|i| json!({"target": format!("alpine:3.10-{i}"), "kind": "image", "report": report()}))
+        .collect();
+    let env: policy_sdk::input::Environment =
+        serde_json::from_str(r#"{"name":"production","project":"shop","promote_from":"staging"}"#)
+            .unwrap();
+    let mut doc = InputDocument::new(&env);
+    doc.set_raw(
+        Section::Terraform,
+        crate::migrations::terraform_section(10_000),
+    );
+    doc.set(Section::Helm, &helm);
+    doc.set(Section::Scans, &json!({"reports": scans}));
+    doc.set(Section::Migrations, &migrations);
+    doc.set(
+        Section::Deployments,
+        &json!({"by_environment": {"staging": {"environment": "staging", "digest": "sha256:beef", "at": "t",
+            "status": "succeeded", "healthy": true, "images": images, "charts": charts, "migrations": on_staging}}}),
+    );
+    let v = crate::migrations::evaluate_within_default_limits("promotion", &doc);
+    let count = |rule: &str| v.iter().filter(|x| x.rule == rule).count();
+    // Half the service images, and the 100 scanned alpine tags staging never ran.
+    assert_eq!(count("image-not-on-source"), 5_000 + 100);
+    assert_eq!(count("chart-not-on-source"), 500);
+    assert_eq!(count("migration-not-on-source"), 1_000);
+}

@@ -18,6 +18,8 @@
 //! - warnings for lock hazards (`index-not-concurrent`, ...), statements the
 //!   parser could not read (`unparsed-statement`) and `out-of-order` files.
 
+use std::collections::BTreeMap;
+
 use policy_sdk::migration::{Migration, Phase, Statement, StatementKind, hazard};
 use policy_sdk::prelude::*;
 use serde::Deserialize;
@@ -124,7 +126,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
     }
 
     let ran_here = |m: &Migration| m.ran_on.iter().any(|r| r.environment == env);
-    let pending: Vec<&Migration> = migrations.iter().filter(|m| !ran_here(m)).collect();
+    let release = Release::new(migrations.iter().filter(|m| !ran_here(m)).collect());
     let last_ran = migrations.iter().rposition(ran_here);
 
     for (i, m) in migrations.iter().enumerate() {
@@ -180,7 +182,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
             (Some(_), Phase::Contract) => "is a contract migration, run after the app deploy",
         };
         for s in &m.statements {
-            check_statement(&settings, &pending, m, s, phase, when, &mut out);
+            check_statement(&settings, &release, m, s, phase, when, &mut out);
         }
     }
     out
@@ -188,7 +190,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
 
 fn check_statement(
     settings: &Settings,
-    pending: &[&Migration],
+    release: &Release,
     m: &Migration,
     s: &Statement,
     phase: Phase,
@@ -224,7 +226,7 @@ fn check_statement(
             Some(s),
         )),
         (StatementKind::Contract, Phase::Contract) => {
-            if let Some((em, es)) = same_release_expand(pending, m, s) {
+            if let Some((em, es)) = release.expand_before(m, s) {
                 out.push(located(
                     Violation::deny(
                         "contract-same-release",
@@ -265,7 +267,7 @@ fn check_statement(
         let new_table = TABLE_HAZARDS.contains(&h.code.as_ref())
             && s.table
                 .as_deref()
-                .is_some_and(|t| created_earlier(pending, m, s, t));
+                .is_some_and(|t| release.created_before(m, s, t));
         if new_table {
             continue;
         }
@@ -287,43 +289,65 @@ fn kind_name(k: StatementKind) -> &'static str {
     }
 }
 
-/// Statements of the pending migrations that run before `s` (in file order,
-/// then statement order).
-fn before<'p, 'a>(
-    pending: &'p [&'p Migration<'a>],
-    m: &'p Migration<'a>,
-    s: &'p Statement<'a>,
-) -> impl Iterator<Item = (&'p Migration<'a>, &'p Statement<'a>)> {
-    let here = pending
-        .iter()
-        .position(|p| std::ptr::eq(*p, m))
-        .unwrap_or(0);
-    pending[..=here].iter().flat_map(move |pm| {
-        let same = std::ptr::eq(*pm, m);
-        pm.statements
+/// Where a statement runs in this release: (pending migration, ordinal).
+type Position = (usize, u32);
+
+/// The first expand statement and the first `CREATE TABLE` of this release on
+/// each table, so each contract or hazard is checked with one lookup.
+#[derive(Default)]
+struct Release<'p, 'a> {
+    pending: Vec<&'p Migration<'a>>,
+    first_expand: BTreeMap<&'p str, (Position, &'p Migration<'a>, &'p Statement<'a>)>,
+    first_create: BTreeMap<&'p str, Position>,
+}
+
+impl<'p, 'a> Release<'p, 'a> {
+    fn new(pending: Vec<&'p Migration<'a>>) -> Self {
+        let mut release = Release {
+            pending,
+            ..Release::default()
+        };
+        for (i, m) in release.pending.iter().enumerate() {
+            for s in &m.statements {
+                let (Some(table), StatementKind::Expand) = (s.table.as_deref(), s.kind) else {
+                    continue;
+                };
+                let pos = (i, s.ordinal);
+                release.first_expand.entry(table).or_insert((pos, *m, s));
+                if s.operation.as_deref() == Some("CREATE TABLE") {
+                    release.first_create.entry(table).or_insert(pos);
+                }
+            }
+        }
+        release
+    }
+
+    fn position(&self, m: &Migration, s: &Statement) -> Position {
+        let i = self
+            .pending
             .iter()
-            .filter(move |ps| !same || ps.ordinal < s.ordinal)
-            .map(move |ps| (*pm, ps))
-    })
-}
+            .position(|p| std::ptr::eq(*p, m))
+            .unwrap_or(usize::MAX);
+        (i, s.ordinal)
+    }
 
-/// The first expand statement of this release on the table `s` contracts.
-fn same_release_expand<'p, 'a>(
-    pending: &'p [&'p Migration<'a>],
-    m: &'p Migration<'a>,
-    s: &'p Statement<'a>,
-) -> Option<(&'p Migration<'a>, &'p Statement<'a>)> {
-    let table = s.table.as_deref()?;
-    before(pending, m, s)
-        .find(|(_, e)| e.kind == StatementKind::Expand && e.table.as_deref() == Some(table))
-}
+    /// The first expand statement of this release, before `s`, on the table
+    /// `s` contracts.
+    fn expand_before(
+        &self,
+        m: &Migration,
+        s: &Statement,
+    ) -> Option<(&'p Migration<'a>, &'p Statement<'a>)> {
+        let (pos, em, es) = self.first_expand.get(s.table.as_deref()?)?;
+        (*pos < self.position(m, s)).then_some((*em, *es))
+    }
 
-/// Whether an earlier pending migration (or statement) of this release
-/// creates `table`.
-fn created_earlier(pending: &[&Migration], m: &Migration, s: &Statement, table: &str) -> bool {
-    before(pending, m, s).any(|(_, e)| {
-        e.operation.as_deref() == Some("CREATE TABLE") && e.table.as_deref() == Some(table)
-    })
+    /// Whether this release creates `table` before `s`.
+    fn created_before(&self, m: &Migration, s: &Statement, table: &str) -> bool {
+        self.first_create
+            .get(table)
+            .is_some_and(|pos| *pos < self.position(m, s))
+    }
 }
 
 policy_sdk::export_policy! {

@@ -6,8 +6,9 @@
 //! Images come from the scan reports (`Metadata.RepoDigests` of image scans)
 //! and from the rendered helm manifests (`containers[].image`, pinned or not).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use policy_sdk::helm::Manifest;
 use policy_sdk::input::Deployment;
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
@@ -52,14 +53,32 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
 
 /// An image this deployment ships: the reference as deployed and its digest
 /// when known (pinned in the reference, or from a scan report).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Shipped {
+#[derive(Debug, Clone)]
+struct Shipped<'p> {
     reference: String,
     digest: Option<String>,
-    from: String,
+    from: Origin<'p>,
 }
 
-fn shipped_images(input: &Input) -> Vec<Shipped> {
+/// Where an image was found, spelt out only when a message needs it.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'p> {
+    Scan,
+    Manifest(&'p str, &'p Manifest<'p>),
+}
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Scan => f.write_str("scan report"),
+            Origin::Manifest(release, m) => {
+                write!(f, "helm release {release} ({})", m.display_name())
+            }
+        }
+    }
+}
+
+fn shipped_images<'p>(input: &'p Input) -> Vec<Shipped<'p>> {
     let mut by_ref: BTreeMap<String, Shipped> = BTreeMap::new();
     let mut scanned: BTreeMap<String, String> = BTreeMap::new();
     if let Some(scans) = &input.scans {
@@ -81,7 +100,7 @@ fn shipped_images(input: &Input) -> Vec<Shipped> {
                 Shipped {
                     reference: target,
                     digest,
-                    from: "scan report".to_string(),
+                    from: Origin::Scan,
                 },
             );
         }
@@ -98,11 +117,7 @@ fn shipped_images(input: &Input) -> Vec<Shipped> {
                 by_ref.entry(image.clone()).or_insert(Shipped {
                     reference: image,
                     digest,
-                    from: format!(
-                        "helm release {} ({})",
-                        release.release,
-                        manifest.display_name()
-                    ),
+                    from: Origin::Manifest(&release.release, manifest),
                 });
             }
         }
@@ -194,19 +209,21 @@ fn short(digest: &str) -> &str {
 
 fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
     let env = &input.environment.name;
+    // What the source runs, indexed: digests, references, and by repository.
+    let mut digests: BTreeSet<&str> = BTreeSet::new();
+    let mut references: BTreeSet<&str> = BTreeSet::new();
+    let mut by_repo: BTreeMap<&str, Vec<&policy_sdk::input::Image>> = BTreeMap::new();
+    for i in &deployed.images {
+        let (repo, _, pinned) = split_reference(&i.reference);
+        digests.extend(i.digest.as_deref());
+        digests.extend(pinned);
+        references.insert(&i.reference);
+        by_repo.entry(repo).or_default().push(i);
+    }
     for image in shipped_images(input) {
-        let (repo, _, _) = split_reference(&image.reference);
-        let on_source = |d: &str| {
-            deployed.images.iter().any(|i| {
-                i.digest.as_deref() == Some(d) || split_reference(&i.reference).2 == Some(d)
-            })
-        };
         let ok = match &image.digest {
-            Some(d) => on_source(d),
-            None => deployed
-                .images
-                .iter()
-                .any(|i| i.reference == image.reference),
+            Some(d) => digests.contains(d.as_str()),
+            None => references.contains(image.reference.as_str()),
         };
         if ok {
             if image.digest.is_none() {
@@ -223,23 +240,23 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
             }
             continue;
         }
-        let theirs: Vec<String> = deployed
-            .images
-            .iter()
-            .filter(|i| split_reference(&i.reference).0 == repo)
-            .map(|i| match &i.digest {
-                Some(d) => format!("{} ({})", i.reference, short(d)),
-                None => i.reference.to_string(),
-            })
-            .collect();
+        let (repo, _, _) = split_reference(&image.reference);
         let ours = match &image.digest {
             Some(d) => format!("{} ({})", image.reference, short(d)),
             None => image.reference.clone(),
         };
-        let theirs = if theirs.is_empty() {
-            format!("{source} runs no {repo} image")
-        } else {
-            format!("{source} runs {}", theirs.join(", "))
+        let theirs = match by_repo.get(repo) {
+            Some(list) => {
+                let list: Vec<String> = list
+                    .iter()
+                    .map(|i| match &i.digest {
+                        Some(d) => format!("{} ({})", i.reference, short(d)),
+                        None => i.reference.to_string(),
+                    })
+                    .collect();
+                format!("{source} runs {}", list.join(", "))
+            }
+            None => format!("{source} runs no {repo} image"),
         };
         out.push(
             Violation::deny(
@@ -256,16 +273,18 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
 
 fn check_charts(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
     let env = &input.environment.name;
+    let on_source: BTreeMap<&str, _> = deployed
+        .charts
+        .iter()
+        .map(|c| (c.release.as_ref(), c))
+        .collect();
     for release in &input.helm {
         let ours = format!(
             "{} {}",
             release.chart,
             release.chart_version.as_deref().unwrap_or("(no version)")
         );
-        let theirs = deployed
-            .charts
-            .iter()
-            .find(|c| c.release == release.release);
+        let theirs = on_source.get(release.release.as_ref());
         let differs = match theirs {
             None => Some(format!("{source} has no release {}", release.release)),
             Some(c) if c.chart != release.chart || c.version != release.chart_version => {
@@ -294,9 +313,10 @@ fn check_charts(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
 
 fn check_migrations(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
     let env = &input.environment.name;
+    let on_source: BTreeSet<&str> = deployed.migrations.iter().map(|m| m.as_ref()).collect();
     for m in &input.migrations {
         let pending = !m.ran_on.iter().any(|r| r.environment == *env);
-        if pending && !deployed.migrations.contains(&m.id) {
+        if pending && !on_source.contains(m.id.as_ref()) {
             out.push(
                 Violation::deny(
                     "migration-not-on-source",

@@ -119,6 +119,27 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// The policy's settings, or the `invalid-settings` denial to return when
+    /// they do not fit `T` (a policy must not pass on settings it misread):
+    ///
+    /// ```ignore
+    /// let settings: Settings = match input.settings_or_denial("my-policy") {
+    ///     Ok(s) => s,
+    ///     Err(denial) => return vec![denial],
+    /// };
+    /// ```
+    pub fn settings_or_denial<T: DeserializeOwned + Default>(
+        &self,
+        policy: &str,
+    ) -> Result<T, crate::Violation> {
+        self.settings().map_err(|e| {
+            crate::Violation::deny(
+                "invalid-settings",
+                format!("{policy} settings are invalid: {e}"),
+            )
+        })
+    }
+
     /// The terraform plan, when the deployment has one.
     pub fn plan(&self) -> Option<&Plan<'a>> {
         self.terraform.as_ref().map(|t| &t.plan)
@@ -373,6 +394,19 @@ mod tests {
         assert!(input.plan().is_none() && input.helm.is_empty() && input.scans.is_none());
         let settings: BTreeMap<String, String> = input.settings().unwrap();
         assert!(settings.is_empty());
+        let bad = Input::from_json(
+            r#"{"schema_version":1,"environment":{"name":"s","project":"p"},"settings":[1]}"#,
+        )
+        .unwrap();
+        let denial = bad
+            .settings_or_denial::<BTreeMap<String, String>>("p")
+            .unwrap_err();
+        assert_eq!(denial.rule, "invalid-settings");
+        assert!(
+            denial.message.starts_with("p settings are invalid:"),
+            "{}",
+            denial.message
+        );
     }
 
     #[test]

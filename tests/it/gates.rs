@@ -8,8 +8,8 @@ use std::path::Path;
 use opsdeploy::adapters::project_state::{StateFiles, read_project_state};
 use serde_json::{Value, json};
 
-use crate::migrations::check_fixtures;
-use crate::support::{opsdeploy, repo};
+use crate::migrations::{check_fixtures, eval_denial, report_filters};
+use crate::support::repo;
 
 const DIGEST: &str = "sha256:3f9a0c21d4b7e8f6a5c3b2e1d0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1";
 
@@ -257,19 +257,9 @@ fn gates_denies_an_unticked_checklist_through_the_cli() {
     let fixture = build(&case);
     let input = tmp.path().join("input.json");
     std::fs::write(&input, fixture["input"].to_string()).unwrap();
-    let out = opsdeploy(tmp.path())
-        .args(["policy", "eval", "builtin:gates", "--input"])
-        .arg(&input)
-        .assert()
-        .code(3)
-        .get_output()
-        .stdout
-        .clone();
-    insta::with_settings!({filters => vec![
-        (r"sha256 [0-9a-f]{12}", "sha256 [SHA]"),
-        (r"fuel [0-9,]+ · [0-9.]+ ms", "fuel [FUEL] · [TIME] ms"),
-    ]}, {
-        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    let report = eval_denial(tmp.path(), "gates", &input);
+    insta::with_settings!({filters => report_filters()}, {
+        insta::assert_snapshot!(report);
     });
 }
 

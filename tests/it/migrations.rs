@@ -53,6 +53,41 @@ fn eugene_step(rel: &str, n: u32) -> String {
     text[start..end].trim_end().to_string() + "\n"
 }
 
+/// An atlas test directory as a migrations directory: the baseline `1.sql`
+/// already ran on staging, `2.sql` is pending.
+fn atlas_dir(base: &str) -> Dir<'static> {
+    Dir {
+        files: vec![
+            ("1.sql", file(&format!("{base}/1.sql"))),
+            ("2.sql", file(&format!("{base}/2.sql"))),
+        ],
+        ran: &[("1", "staging")],
+        edited: &[],
+    }
+}
+
+/// Runs `opsdeploy policy eval builtin:POLICY --input INPUT`, expects a
+/// denial (exit 3) and returns the human report.
+pub fn eval_denial(tmp: &Path, policy: &str, input: &Path) -> String {
+    let out = opsdeploy(tmp)
+        .args(["policy", "eval", &format!("builtin:{policy}"), "--input"])
+        .arg(input)
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+/// Snapshot filters for a human report: module hashes, fuel and time vary.
+pub fn report_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"sha256 [0-9a-f]{12}", "sha256 [SHA]"),
+        (r"fuel [0-9,]+ · [0-9.]+ ms", "fuel [FUEL] · [TIME] ms"),
+    ]
+}
+
 fn file(rel: &str) -> String {
     std::fs::read_to_string(corpus(rel)).unwrap()
 }
@@ -127,6 +162,10 @@ fn fixture(
 
 fn staging() -> Value {
     json!({"name": "staging", "project": "shop"})
+}
+
+fn promoted_production() -> Value {
+    json!({"name": "production", "project": "shop", "promote_from": "staging"})
 }
 
 const E2_GOOD: &str = "eugene/eugene/examples/E2/good.sql";
@@ -242,14 +281,7 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         fixture(
             "atlas concurrent-idx migrations2: DROP INDEX before the app deploy is a contract step; both index changes without CONCURRENTLY block writes (atlas PG101/PG102)",
             staging(),
-            &Dir {
-                files: vec![
-                    ("1.sql", file(&format!("{atlas_idx}/1.sql"))),
-                    ("2.sql", file(&format!("{atlas_idx}/2.sql"))),
-                ],
-                ran: &[("1", "staging")],
-                edited: &[],
-            },
+            &atlas_dir(atlas_idx),
             None,
             json!([
                 {"rule": "contract-before-deploy", "severity": "deny", "path": "db/migrations/2.sql", "line": 1},
@@ -266,14 +298,7 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         fixture(
             "atlas incompatible migrations3: a table rename with a compatibility view and a column rename with the old column re-added are expand; renaming cards.id in place is breaking (atlas BC102 at L9)",
             staging(),
-            &Dir {
-                files: vec![
-                    ("1.sql", file(&format!("{atlas_bc}/1.sql"))),
-                    ("2.sql", file(&format!("{atlas_bc}/2.sql"))),
-                ],
-                ran: &[("1", "staging")],
-                edited: &[],
-            },
+            &atlas_dir(atlas_bc),
             None,
             json!([{"rule": "breaking-change", "path": "db/migrations/2.sql", "line": 9,
                     "message_contains": "RENAME COLUMN cards.id"}]),
@@ -301,7 +326,7 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         "production_runs_only_migrations_staging_ran",
         fixture(
             "eugene's Flyway-style demo promoted to production: V2_1 has not run on staging yet, so production may not run it (its foreign key without NOT VALID also warns)",
-            json!({"name": "production", "project": "shop", "promote_from": "staging"}),
+            promoted_production(),
             &Dir {
                 files: demo_files(),
                 ran: &[
@@ -326,7 +351,7 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         "migration_edited_after_it_ran_is_denied",
         fixture(
             "V1_1__create.sql ran on staging as another version of the file: editing a migration after it ran anywhere is denied, wherever it is deployed next",
-            json!({"name": "production", "project": "shop", "promote_from": "staging"}),
+            promoted_production(),
             &Dir {
                 files: demo_files()[..1].to_vec(),
                 ran: &[("V1_1__create", "production")],
@@ -449,34 +474,13 @@ fn write_input(dir: &Path, environment: Value, migrations: Value) -> std::path::
 #[test]
 fn expand_contract_denies_a_drop_before_the_deploy_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
-    let migrations = migrations_section(&Dir {
-        files: vec![
-            (
-                "1.sql",
-                file("atlas/exploded/sqlite/cli-migrate-lint-destructive/migrations/1.sql"),
-            ),
-            (
-                "2.sql",
-                file("atlas/exploded/sqlite/cli-migrate-lint-destructive/migrations/2.sql"),
-            ),
-        ],
-        ran: &[("1", "staging")],
-        edited: &[],
-    });
+    let migrations = migrations_section(&atlas_dir(
+        "atlas/exploded/sqlite/cli-migrate-lint-destructive/migrations",
+    ));
     let input = write_input(tmp.path(), staging(), migrations);
-    let out = opsdeploy(tmp.path())
-        .args(["policy", "eval", "builtin:expand-contract", "--input"])
-        .arg(&input)
-        .assert()
-        .code(3)
-        .get_output()
-        .stdout
-        .clone();
-    insta::with_settings!({filters => vec![
-        (r"sha256 [0-9a-f]{12}", "sha256 [SHA]"),
-        (r"fuel [0-9,]+ · [0-9.]+ ms", "fuel [FUEL] · [TIME] ms"),
-    ]}, {
-        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    let report = eval_denial(tmp.path(), "expand-contract", &input);
+    insta::with_settings!({filters => report_filters()}, {
+        insta::assert_snapshot!(report);
     });
 }
 

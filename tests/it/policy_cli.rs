@@ -207,7 +207,9 @@ fn bad_inputs_are_clear_errors_naming_the_file() {
         .arg(small_input(tmp.path()))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("hint: built-in policies: builtin:"))
+        .stderr(predicate::str::contains(
+            "hint: built-in policies: builtin:",
+        ))
         .stderr(predicate::str::contains("builtin:protected-deletes"));
 
     opsdeploy(tmp.path())

@@ -88,14 +88,9 @@ fn located(v: Violation, m: &Migration, s: Option<&Statement>) -> Violation {
 }
 
 pub fn evaluate(input: &Input) -> Vec<Violation> {
-    let settings: Settings = match input.settings() {
+    let settings: Settings = match input.settings_or_denial("expand-contract") {
         Ok(s) => s,
-        Err(e) => {
-            return vec![Violation::deny(
-                "invalid-settings",
-                format!("expand-contract settings are invalid: {e}"),
-            )];
-        }
+        Err(denial) => return vec![denial],
     };
     let env = input.environment.name.as_ref();
     let migrations = &input.migrations;
@@ -411,22 +406,28 @@ mod tests {
         v.iter().map(|v| v.rule.as_str()).collect()
     }
 
-    #[test]
-    fn expand_then_contract_in_separate_releases_passes() {
-        let ms = [
+    /// An expand migration adding a column to `added`, then a contract one
+    /// dropping a column of `dropped`; `ran` lists where the first ran.
+    fn add_then_drop(added: &str, dropped: &str, ran: &[(&str, &str)]) -> [String; 2] {
+        [
             mig(
                 "1_add",
                 r#""expand""#,
-                &[("expand", "ADD COLUMN", "t")],
-                &[("staging", "sha-1_add")],
+                &[("expand", "ADD COLUMN", added)],
+                ran,
             ),
             mig(
                 "2_drop",
                 r#""contract""#,
-                &[("contract", "DROP COLUMN", "t")],
+                &[("contract", "DROP COLUMN", dropped)],
                 &[],
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn expand_then_contract_in_separate_releases_passes() {
+        let ms = add_then_drop("t", "t", &[("staging", "sha-1_add")]);
         assert!(run("staging", None, &ms, "null").is_empty());
     }
 
@@ -460,37 +461,15 @@ mod tests {
 
     #[test]
     fn a_contract_in_the_release_that_expands_the_table_is_denied() {
-        let ms = [
-            mig(
-                "1_add",
-                r#""expand""#,
-                &[("expand", "ADD COLUMN", "prices")],
-                &[],
-            ),
-            mig(
-                "2_drop",
-                r#""contract""#,
-                &[("contract", "DROP COLUMN", "prices")],
-                &[],
-            ),
-        ];
-        let v = run("staging", None, &ms, "null");
+        let v = run(
+            "staging",
+            None,
+            &add_then_drop("prices", "prices", &[]),
+            "null",
+        );
         assert_eq!(rules(&v), vec!["contract-same-release"]);
         assert!(v[0].message.contains("db/1_add.sql:1"), "{}", v[0].message);
-        let other_table = [
-            mig(
-                "1_add",
-                r#""expand""#,
-                &[("expand", "ADD COLUMN", "users")],
-                &[],
-            ),
-            mig(
-                "2_drop",
-                r#""contract""#,
-                &[("contract", "DROP COLUMN", "prices")],
-                &[],
-            ),
-        ];
+        let other_table = add_then_drop("users", "prices", &[]);
         assert!(run("staging", None, &other_table, "null").is_empty());
     }
 

@@ -102,14 +102,9 @@ impl Settings {
 }
 
 pub fn evaluate(input: &Input) -> Vec<Violation> {
-    let settings: Settings = match input.settings() {
+    let settings: Settings = match input.settings_or_denial("gates") {
         Ok(s) => s,
-        Err(e) => {
-            return vec![Violation::deny(
-                "invalid-settings",
-                format!("gates settings are invalid: {e}"),
-            )];
-        }
+        Err(denial) => return vec![denial],
     };
     let env = &input.environment;
     let mut out = Vec::new();

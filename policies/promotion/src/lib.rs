@@ -152,14 +152,9 @@ fn container_images(value: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 pub fn evaluate(input: &Input) -> Vec<Violation> {
-    let settings: Settings = match input.settings() {
+    let settings: Settings = match input.settings_or_denial("promotion") {
         Ok(s) => s,
-        Err(e) => {
-            return vec![Violation::deny(
-                "invalid-settings",
-                format!("promotion settings are invalid: {e}"),
-            )];
-        }
+        Err(denial) => return vec![denial],
     };
     let env = &input.environment.name;
     let Some(source) = input.environment.promote_from.as_deref() else {

@@ -122,11 +122,26 @@ impl<'a> Input<'a> {
     /// The policy's settings, or the `invalid-settings` denial to return when
     /// they do not fit `T` (a policy must not pass on settings it misread):
     ///
-    /// ```ignore
-    /// let settings: Settings = match input.settings_or_denial("my-policy") {
-    ///     Ok(s) => s,
-    ///     Err(denial) => return vec![denial],
-    /// };
+    /// ```
+    /// use policy_sdk::prelude::*;
+    ///
+    /// #[derive(Default, serde::Deserialize)]
+    /// struct Settings {
+    ///     limit: Option<u32>,
+    /// }
+    ///
+    /// fn evaluate(input: &Input) -> Vec<Violation> {
+    ///     let settings: Settings = match input.settings_or_denial("my-policy") {
+    ///         Ok(s) => s,
+    ///         Err(denial) => return vec![denial],
+    ///     };
+    ///     let _ = settings.limit;
+    ///     Vec::new()
+    /// }
+    ///
+    /// let doc = r#"{"schema_version":1,"environment":{"name":"s","project":"p"},"settings":{"limit":"ten"}}"#;
+    /// let v = evaluate(&Input::from_json(doc).unwrap());
+    /// assert_eq!(v[0].rule, "invalid-settings");
     /// ```
     pub fn settings_or_denial<T: DeserializeOwned + Default>(
         &self,

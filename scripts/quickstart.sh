@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The quickstart: build opsdeploy, plan real terraform changes offline, and gate
-# them with the built-in protected-deletes policy.
+# The quickstart, fully offline: create a project from the quickstart template,
+# deploy it to staging, promote it to production, then watch a policy refuse a
+# dangerous change. terraform_data stands in for cloud resources, a small
+# Python app for the service, SQLite for its database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,27 +11,52 @@ cargo build --quiet --locked
 opsdeploy="$PWD/target/debug/opsdeploy"
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cp infra-templates/quickstart/infra/main.tf "$work/"
-cd "$work"
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "opsdeploy init $work/shop"
+"$opsdeploy" init "$work/shop"
+cd "$work/shop"
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 
-echo "==> terraform apply (version 15 of the database)"
-terraform init -input=false -no-color >/dev/null
-terraform apply -input=false -auto-approve -no-color -var engine_version=15 >/dev/null
+# The "deployed app" of each environment answers /healthz.
+python3 scripts/app.py 18081 & pids+=($!)
+python3 scripts/app.py 18082 & pids+=($!)
 
-echo "==> terraform plan (version 16 replaces the database)"
-terraform plan -input=false -no-color -var engine_version=16 -out=tfplan >/dev/null
-terraform show -json tfplan >plan.json
+export OPSDEPLOY_USER=alice@example.com
+step "alice: opsdeploy plan staging"
+"$opsdeploy" plan staging
+step "alice: opsdeploy approve staging (staging allows self-approval)"
+"$opsdeploy" approve staging --comment "quickstart"
+step "alice: opsdeploy apply staging"
+"$opsdeploy" apply staging --yes
 
-echo "==> opsdeploy policy eval builtin:protected-deletes"
+step "alice: opsdeploy promote staging production"
+"$opsdeploy" promote staging production
+step "alice: opsdeploy apply production (refused: no approval yet, exit 4)"
+if "$opsdeploy" apply production --yes; then echo "expected a refusal" >&2; exit 1; else test $? -eq 4; fi
+export OPSDEPLOY_USER=bob@example.com
+step "bob: opsdeploy approve production"
+"$opsdeploy" approve production --comment "staging healthy"
+step "bob: opsdeploy apply production (rolling, then a monitor window)"
+"$opsdeploy" apply production --yes
+
+step "a dangerous change: a new database engine version replaces the database"
+sed -i 's/engine_version = 15/engine_version = 16/' infra/staging/main.tf
 set +e
-"$opsdeploy" policy eval builtin:protected-deletes --terraform-plan plan.json --env production \
-  --settings '{"extra_types": ["terraform_data"], "addresses": []}'
+"$opsdeploy" plan staging
 status=$?
 set -e
 if [ "$status" -ne 3 ]; then
-  echo "quickstart: expected the replacement to be denied (exit 3), got exit $status" >&2
+  echo "quickstart: expected protected-deletes to block the plan (exit 3), got exit $status" >&2
   exit 1
 fi
-echo "==> denied as expected (exit 3): the database would be destroyed and recreated"
+
+step "opsdeploy status; opsdeploy audit verify"
+"$opsdeploy" status
+"$opsdeploy" audit verify
+echo
+echo "quickstart done: staging and production deployed; the database replacement was refused (exit 3)."

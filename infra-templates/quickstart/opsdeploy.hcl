@@ -12,6 +12,22 @@ policy "protected-deletes" {
   }
 }
 
+policy "gates" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "expand-contract" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "promotion" {
+  builtin      = true
+  enforcement  = "hard-mandatory"
+  environments = ["production"]
+}
+
 environment "staging" {
   terraform { dir = "infra/staging" }
   migrations {

@@ -119,6 +119,42 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// The policy's settings, or the `invalid-settings` denial to return when
+    /// they do not fit `T` (a policy must not pass on settings it misread):
+    ///
+    /// ```
+    /// use policy_sdk::prelude::*;
+    ///
+    /// #[derive(Default, serde::Deserialize)]
+    /// struct Settings {
+    ///     limit: Option<u32>,
+    /// }
+    ///
+    /// fn evaluate(input: &Input) -> Vec<Violation> {
+    ///     let settings: Settings = match input.settings_or_denial("my-policy") {
+    ///         Ok(s) => s,
+    ///         Err(denial) => return vec![denial],
+    ///     };
+    ///     let _ = settings.limit;
+    ///     Vec::new()
+    /// }
+    ///
+    /// let doc = r#"{"schema_version":1,"environment":{"name":"s","project":"p"},"settings":{"limit":"ten"}}"#;
+    /// let v = evaluate(&Input::from_json(doc).unwrap());
+    /// assert_eq!(v[0].rule, "invalid-settings");
+    /// ```
+    pub fn settings_or_denial<T: DeserializeOwned + Default>(
+        &self,
+        policy: &str,
+    ) -> Result<T, crate::Violation> {
+        self.settings().map_err(|e| {
+            crate::Violation::deny(
+                "invalid-settings",
+                format!("{policy} settings are invalid: {e}"),
+            )
+        })
+    }
+
     /// The terraform plan, when the deployment has one.
     pub fn plan(&self) -> Option<&Plan<'a>> {
         self.terraform.as_ref().map(|t| &t.plan)
@@ -176,6 +212,9 @@ pub struct Gates<'a> {
     /// Current phase, e.g. `S09`.
     #[serde(borrow, default)]
     pub phase: Option<Cow<'a, str>>,
+    /// 1-based line of the phase in the state file.
+    #[serde(default)]
+    pub phase_line: Option<u32>,
     #[serde(borrow, default)]
     pub gates: Vec<Gate<'a>>,
     #[serde(borrow, default)]
@@ -245,6 +284,10 @@ pub struct Approvals<'a> {
     /// Approvals the environment needs.
     #[serde(default)]
     pub required: u32,
+    /// Whether the person who planned may approve their own plan
+    /// (`approval { self_approve = true }`).
+    #[serde(default)]
+    pub self_approve: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -366,6 +409,19 @@ mod tests {
         assert!(input.plan().is_none() && input.helm.is_empty() && input.scans.is_none());
         let settings: BTreeMap<String, String> = input.settings().unwrap();
         assert!(settings.is_empty());
+        let bad = Input::from_json(
+            r#"{"schema_version":1,"environment":{"name":"s","project":"p"},"settings":[1]}"#,
+        )
+        .unwrap();
+        let denial = bad
+            .settings_or_denial::<BTreeMap<String, String>>("p")
+            .unwrap_err();
+        assert_eq!(denial.rule, "invalid-settings");
+        assert!(
+            denial.message.starts_with("p settings are invalid:"),
+            "{}",
+            denial.message
+        );
     }
 
     #[test]

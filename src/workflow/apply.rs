@@ -226,6 +226,7 @@ fn reevaluate(
                 .collect(),
             planned_by: Some(bundle.manifest.planned_by.clone().into()),
             required: env.approval.min,
+            self_approve: env.approval.self_approve,
         },
     );
     let engine = PolicyEngine::with_default_cache()

@@ -158,6 +158,55 @@ pub fn terraform_for(
     )
 }
 
+/// Where each migration ran, from the audit log, as the migrations reader wants it.
+fn ran_on(history: &History) -> crate::adapters::migrations::RanOn {
+    history
+        .migration_runs()
+        .into_iter()
+        .map(|(id, runs)| {
+            let runs = runs
+                .into_iter()
+                .map(|r| policy_sdk::migration::Run {
+                    environment: r.environment.into(),
+                    sha256: r.sha256.into(),
+                    bundle: Some(r.bundle.into()),
+                    at: Some(r.at.into()),
+                })
+                .collect();
+            (id, runs)
+        })
+        .collect()
+}
+
+/// The project's SDLC state (gates), when it keeps a state file.
+fn gates_section(
+    project: &Project,
+    env: &Environment,
+) -> Result<Option<policy_sdk::input::Gates<'static>>, WorkflowError> {
+    let files = &project.config.files;
+    if !project.config.resolve(&files.state_file).is_file() {
+        return Ok(None);
+    }
+    let state_file = files.state_file.display().to_string();
+    let checklist = files.security_checklist.display().to_string();
+    let runbook = env
+        .rollback
+        .as_ref()
+        .map(|r| r.runbook.display().to_string());
+    let state = crate::adapters::project_state::StateFiles {
+        state_file: &state_file,
+        security_checklist: project
+            .config
+            .resolve(&files.security_checklist)
+            .is_file()
+            .then_some(checklist.as_str()),
+        rollback_runbook: runbook.as_deref(),
+    };
+    crate::adapters::project_state::read_project_state(project.dir(), &state, &env.name)
+        .map(Some)
+        .map_err(|e| tool_error(e, "fix the project state file, then plan again"))
+}
+
 /// Resource counts by action, for summaries.
 fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
     let Ok(plan) = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json) else {
@@ -243,6 +292,26 @@ pub fn plan_with(
         }
     }
 
+    if let Some(m) = &env.migrations {
+        let ran_on = ran_on(&history);
+        let dir = m.dir.display().to_string();
+        let migrations = crate::adapters::migrations::read_migrations(project.dir(), &dir, &ran_on)
+            .map_err(|e| tool_error(e, "fix the migration file, then plan again"))?;
+        for mig in &migrations {
+            let name = mig.path.rsplit('/').next().unwrap_or(&mig.path).to_string();
+            builder.add_file(&format!("migrations/{name}"), mig.sql.as_bytes())?;
+        }
+        summary["migrations"] = migrations
+            .iter()
+            .filter(|m| !m.ran_on.iter().any(|r| r.environment == env.name))
+            .map(|m| json!({"id": m.id, "phase": m.phase}))
+            .collect();
+        doc.set(Section::Migrations, &migrations);
+    }
+    if let Some(gates) = gates_section(project, env)? {
+        doc.set(Section::Gates, &gates);
+    }
+
     let files = sources::collect(&project.config, env);
     for f in &files {
         builder.add_source(&f.rel, &f.bytes);
@@ -256,6 +325,7 @@ pub fn plan_with(
             overrides: Vec::new(),
             planned_by: Some(project.actor.clone().into()),
             required: env.approval.min,
+            self_approve: env.approval.self_approve,
         },
     );
     doc.set(
@@ -290,8 +360,8 @@ pub fn plan_with(
     };
     let bundle = builder.finish(manifest)?;
 
-    // The digest exists only now; policies see it like they will at apply.
-    doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
+    // No plan digest at plan time: approvals are for the sealed bundle and
+    // policies (gates) only demand them at apply, when the digest is known.
     let decisions = policies::evaluate(&engine, &loaded, &doc, &[]);
     let results = Results {
         digest: bundle.digest.clone(),

@@ -1,0 +1,628 @@
+//! Migrations: the reader over real corpus files, the expand-contract fixtures
+//! built from them, and the policy through the CLI.
+//!
+//! The fixtures under policies/expand-contract/fixtures are generated here
+//! from corpus SQL by opsdeploy's own reader, so what `opsdeploy policy test`
+//! checks is what a real migrations directory produces. After changing the
+//! reader or a spec, regenerate them with
+//! `OPSDEPLOY_UPDATE_FIXTURES=1 cargo test --test it fixtures_are`.
+
+use std::path::Path;
+
+use opsdeploy::adapters::migrations::{RanOn, Source, migrations_from_sources, read_migrations};
+use opsdeploy::input::InputDocument;
+use policy_sdk::Section;
+use policy_sdk::migration::{Run, StatementKind};
+use serde_json::{Value, json};
+
+use crate::support::{corpus, opsdeploy, repo};
+
+/// Compares generated fixtures with the committed files of `policies/POLICY/fixtures`;
+/// with `OPSDEPLOY_UPDATE_FIXTURES=1` it writes them instead.
+pub fn check_fixtures(policy: &str, fixtures: Vec<(&str, Value)>) {
+    let dir = repo().join("policies").join(policy).join("fixtures");
+    let update = std::env::var_os("OPSDEPLOY_UPDATE_FIXTURES").is_some();
+    let mut stale = Vec::new();
+    for (name, fixture) in fixtures {
+        let path = dir.join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&fixture).unwrap() + "\n";
+        if update {
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "fixtures differ from what the readers build (regenerate with OPSDEPLOY_UPDATE_FIXTURES=1):\n{}",
+        stale.join("\n")
+    );
+}
+
+/// The text of step `n` of an eugene multi-script example: from its `-- N.sql`
+/// marker to the next one, verbatim.
+fn eugene_step(rel: &str, n: u32) -> String {
+    let text = file(rel);
+    let marker = format!("-- {n}.sql");
+    let start = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{rel} has no {marker}"));
+    let end = text[start..]
+        .find(&format!("\n-- {}.sql", n + 1))
+        .map_or(text.len(), |i| start + i + 1);
+    text[start..end].trim_end().to_string() + "\n"
+}
+
+/// An atlas test directory as a migrations directory: the baseline `1.sql`
+/// already ran on staging, `2.sql` is pending.
+fn atlas_dir(base: &str) -> Dir<'static> {
+    Dir {
+        files: vec![
+            ("1.sql", file(&format!("{base}/1.sql"))),
+            ("2.sql", file(&format!("{base}/2.sql"))),
+        ],
+        ran: &[("1", "staging")],
+        edited: &[],
+    }
+}
+
+/// Runs `opsdeploy policy eval builtin:POLICY --input INPUT`, expects a
+/// denial (exit 3) and returns the human report.
+pub fn eval_denial(tmp: &Path, policy: &str, input: &Path) -> String {
+    let out = opsdeploy(tmp)
+        .args(["policy", "eval", &format!("builtin:{policy}"), "--input"])
+        .arg(input)
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+/// Snapshot filters for a human report: module hashes, fuel and time vary.
+pub fn report_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"sha256 [0-9a-f]{12}", "sha256 [SHA]"),
+        (r"fuel [0-9,]+ · [0-9.]+ ms", "fuel [FUEL] · [TIME] ms"),
+    ]
+}
+
+fn file(rel: &str) -> String {
+    std::fs::read_to_string(corpus(rel)).unwrap()
+}
+
+/// A migrations directory as (file name, text), where each ran (id → envs;
+/// `edited` envs ran a different version of the file).
+struct Dir<'a> {
+    files: Vec<(&'a str, String)>,
+    ran: &'a [(&'a str, &'a str)],
+    edited: &'a [(&'a str, &'a str)],
+}
+
+fn migrations_section(dir: &Dir) -> Value {
+    let paths: Vec<String> = dir
+        .files
+        .iter()
+        .map(|(name, _)| format!("db/migrations/{name}"))
+        .collect();
+    let sources: Vec<Source> = dir
+        .files
+        .iter()
+        .zip(&paths)
+        .map(|((name, text), path)| Source {
+            file_name: name,
+            path,
+            bytes: text.as_bytes(),
+        })
+        .collect();
+    let mut migrations = migrations_from_sources(&sources).unwrap();
+    for m in &mut migrations {
+        for (_, env) in dir.ran.iter().filter(|(id, _)| *id == m.id) {
+            m.ran_on.push(Run {
+                environment: env.to_string().into(),
+                sha256: m.sha256.clone(),
+                bundle: None,
+                at: Some("2025-03-01T09:00:00Z".into()),
+            });
+        }
+        for (_, env) in dir.edited.iter().filter(|(id, _)| *id == m.id) {
+            m.ran_on.push(Run {
+                environment: env.to_string().into(),
+                sha256: "0000000000000000000000000000000000000000000000000000000000000000".into(),
+                bundle: None,
+                at: Some("2025-02-20T09:00:00Z".into()),
+            });
+        }
+    }
+    serde_json::to_value(&migrations).unwrap()
+}
+
+fn fixture(
+    description: &str,
+    environment: Value,
+    dir: &Dir,
+    settings: Option<Value>,
+    expect: Value,
+) -> Value {
+    let mut f = json!({
+        "description": description,
+        "input": {
+            "schema_version": 1,
+            "environment": environment,
+            "migrations": migrations_section(dir),
+        },
+        "expect": expect,
+    });
+    if let Some(s) = settings {
+        f["settings"] = s;
+    }
+    f
+}
+
+fn staging() -> Value {
+    json!({"name": "staging", "project": "shop"})
+}
+
+fn promoted_production() -> Value {
+    json!({"name": "production", "project": "shop", "promote_from": "staging"})
+}
+
+const E2_GOOD: &str = "eugene/eugene/examples/E2/good.sql";
+const E2_BAD: &str = "eugene/eugene/examples/E2/bad.sql";
+const E5_GOOD: &str = "eugene/eugene/examples/E5/good.sql";
+const DEMO: &str = "eugene/eugene/examples/demo";
+
+fn e5_files() -> Vec<(&'static str, String)> {
+    vec![
+        ("0001_create_prices.sql", eugene_step(E5_GOOD, 1)),
+        ("0002_add_new_price.expand.sql", eugene_step(E5_GOOD, 2)),
+        (
+            "0003_backfill_new_price.expand.sql",
+            eugene_step(E5_GOOD, 3),
+        ),
+        ("0004_swap_price.contract.sql", eugene_step(E5_GOOD, 4)),
+    ]
+}
+
+fn demo_files() -> Vec<(&'static str, String)> {
+    [
+        "V1_1__create.sql",
+        "V1_2__set_title_not_null.sql",
+        "V2_1__create_authors.sql",
+    ]
+    .into_iter()
+    .map(|n| (n, file(&format!("{DEMO}/{n}"))))
+    .collect()
+}
+
+fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    out.push((
+        "eugene_e2_not_null_in_four_safe_steps_passes",
+        fixture(
+            "eugene E2 good.sql as four migrations: CHECK (name IS NOT NULL) NOT VALID, VALIDATE, then SET NOT NULL — safe, because the validated check already keeps NULLs out",
+            staging(),
+            &Dir {
+                files: vec![
+                    ("0001_create_authors.sql", eugene_step(E2_GOOD, 1)),
+                    ("0002_check_name_not_null.sql", eugene_step(E2_GOOD, 2)),
+                    ("0003_validate_check.sql", eugene_step(E2_GOOD, 3)),
+                    ("0004_set_name_not_null.sql", eugene_step(E2_GOOD, 4)),
+                ],
+                ran: &[],
+                edited: &[],
+            },
+            None,
+            json!([]),
+        ),
+    ));
+    out.push((
+        "eugene_e2_set_not_null_in_place_is_breaking",
+        fixture(
+            "eugene E2 bad.sql: SET NOT NULL on a column of an existing table breaks the running app's writes of NULL",
+            staging(),
+            &Dir {
+                files: vec![
+                    ("0001_create_authors.sql", eugene_step(E2_BAD, 1)),
+                    ("0002_set_name_not_null.sql", eugene_step(E2_BAD, 2)),
+                ],
+                ran: &[("0001_create_authors", "staging")],
+                edited: &[],
+            },
+            None,
+            json!([{"rule": "breaking-change", "severity": "deny",
+                    "path": "db/migrations/0002_set_name_not_null.sql", "line": 3,
+                    "message_contains": "SET NOT NULL authors.name"}]),
+        ),
+    ));
+    out.push((
+        "eugene_e5_expand_and_contract_in_one_release_is_denied",
+        fixture(
+            "eugene E5 good.sql as expand/expand/contract migrations shipped in ONE release: dropping prices.price completes the expand of the same release (and the rename swaps a column in place)",
+            staging(),
+            &Dir {
+                files: e5_files(),
+                ran: &[("0001_create_prices", "staging")],
+                edited: &[],
+            },
+            None,
+            json!([
+                {"rule": "contract-same-release", "severity": "deny",
+                 "path": "db/migrations/0004_swap_price.contract.sql", "line": 3,
+                 "message_contains": "this release expands (ADD COLUMN prices.new_price at db/migrations/0002_add_new_price.expand.sql:3)"},
+                {"rule": "breaking-change", "path": "db/migrations/0004_swap_price.contract.sql", "line": 8,
+                 "message_contains": "RENAME COLUMN prices.new_price"}
+            ]),
+        ),
+    ));
+    out.push((
+        "eugene_e5_contract_in_the_next_release_may_drop",
+        fixture(
+            "eugene E5 good.sql, contract step alone in the next release: dropping the old column is fine now; the in-place rename that follows is still breaking",
+            staging(),
+            &Dir {
+                files: e5_files(),
+                ran: &[
+                    ("0001_create_prices", "staging"),
+                    ("0002_add_new_price", "staging"),
+                    ("0003_backfill_new_price", "staging"),
+                ],
+                edited: &[],
+            },
+            None,
+            json!([{"rule": "breaking-change", "line": 8,
+                    "path": "db/migrations/0004_swap_price.contract.sql"}]),
+        ),
+    ));
+    let atlas_idx = "atlas/exploded/postgres/cli-migrate-lint-concurrent-idx/migrations2";
+    out.push((
+        "atlas_drop_index_waits_for_contract_and_index_locks_warn",
+        fixture(
+            "atlas concurrent-idx migrations2: DROP INDEX before the app deploy is a contract step; both index changes without CONCURRENTLY block writes (atlas PG101/PG102)",
+            staging(),
+            &atlas_dir(atlas_idx),
+            None,
+            json!([
+                {"rule": "contract-before-deploy", "severity": "deny", "path": "db/migrations/2.sql", "line": 1},
+                {"rule": "index-not-concurrent", "severity": "warn", "path": "db/migrations/2.sql", "line": 1,
+                 "message_contains": "DROP INDEX `i1` without CONCURRENTLY"},
+                {"rule": "index-not-concurrent", "severity": "warn", "path": "db/migrations/2.sql", "line": 2,
+                 "message_contains": "blocks writes to `t`"}
+            ]),
+        ),
+    ));
+    let atlas_bc = "atlas/exploded/postgres/cli-migrate-lint-incompatible/migrations3";
+    out.push((
+        "atlas_renames_kept_compatible_pass_a_plain_rename_is_denied",
+        fixture(
+            "atlas incompatible migrations3: a table rename with a compatibility view and a column rename with the old column re-added are expand; renaming cards.id in place is breaking (atlas BC102 at L9)",
+            staging(),
+            &atlas_dir(atlas_bc),
+            None,
+            json!([{"rule": "breaking-change", "path": "db/migrations/2.sql", "line": 9,
+                    "message_contains": "RENAME COLUMN cards.id"}]),
+        ),
+    ));
+    out.push((
+        "flyway_demo_set_not_null_is_breaking_and_check_validation_warns",
+        fixture(
+            "eugene's Flyway-style demo, V1_2 pending on staging: SET NOT NULL on the existing books.title is breaking; CHECK without NOT VALID scans the table",
+            staging(),
+            &Dir {
+                files: demo_files()[..2].to_vec(),
+                ran: &[("V1_1__create", "staging")],
+                edited: &[],
+            },
+            None,
+            json!([
+                {"rule": "breaking-change", "path": "db/migrations/V1_2__set_title_not_null.sql", "line": 3},
+                {"rule": "constraint-validation", "severity": "warn",
+                 "path": "db/migrations/V1_2__set_title_not_null.sql", "line": 6}
+            ]),
+        ),
+    ));
+    out.push((
+        "production_runs_only_migrations_staging_ran",
+        fixture(
+            "eugene's Flyway-style demo promoted to production: V2_1 has not run on staging yet, so production may not run it (its foreign key without NOT VALID also warns)",
+            promoted_production(),
+            &Dir {
+                files: demo_files(),
+                ran: &[
+                    ("V1_1__create", "staging"),
+                    ("V1_1__create", "production"),
+                    ("V1_2__set_title_not_null", "staging"),
+                    ("V1_2__set_title_not_null", "production"),
+                ],
+                edited: &[],
+            },
+            None,
+            json!([
+                {"rule": "not-run-on-source", "severity": "deny",
+                 "path": "db/migrations/V2_1__create_authors.sql",
+                 "message_contains": "has not run on staging"},
+                {"rule": "constraint-validation", "severity": "warn",
+                 "path": "db/migrations/V2_1__create_authors.sql", "line": 10}
+            ]),
+        ),
+    ));
+    out.push((
+        "migration_edited_after_it_ran_is_denied",
+        fixture(
+            "V1_1__create.sql ran on staging as another version of the file: editing a migration after it ran anywhere is denied, wherever it is deployed next",
+            promoted_production(),
+            &Dir {
+                files: demo_files()[..1].to_vec(),
+                ran: &[("V1_1__create", "production")],
+                edited: &[("V1_1__create", "staging")],
+            },
+            None,
+            json!([{"rule": "changed-after-run", "path": "db/migrations/V1_1__create.sql",
+                    "message_contains": "changed after it ran on staging at 2025-02-20T09:00:00Z"}]),
+        ),
+    ));
+    out.push((
+        "unparsable_drop_index_variants_warn_in_a_contract_migration",
+        fixture(
+            "squawk's DROP INDEX grammar file as a contract migration: sqlparser rejects DROP INDEX CONCURRENTLY, so those two are classified from keywords and flagged for a look; the others lock without CONCURRENTLY",
+            staging(),
+            &Dir {
+                files: vec![(
+                    "0007_drop_indexes.contract.sql",
+                    file("squawk/crates/squawk_parser/tests/data/ok/drop_index.sql"),
+                )],
+                ran: &[],
+                edited: &[],
+            },
+            Some(json!({"hazards": "warn"})),
+            json!([
+                {"rule": "index-not-concurrent", "line": 2},
+                {"rule": "index-not-concurrent", "line": 4},
+                {"rule": "unparsed-statement", "severity": "warn", "line": 6,
+                 "message_contains": "classified contract from its keywords"},
+                {"rule": "index-not-concurrent", "line": 8},
+                {"rule": "index-not-concurrent", "line": 10},
+                {"rule": "unparsed-statement", "line": 12}
+            ]),
+        ),
+    ));
+    out
+}
+
+#[test]
+fn fixtures_are_built_from_corpus_files_by_the_migrations_reader() {
+    check_fixtures("expand-contract", expand_contract_fixtures());
+}
+
+#[test]
+fn eugene_steps_are_cut_at_their_markers_verbatim() {
+    let step = eugene_step(E5_GOOD, 4);
+    assert!(step.starts_with("-- 4.sql\nset local lock_timeout"));
+    assert!(step.ends_with("rename column new_price to price;\n"));
+    let whole = file(E5_GOOD);
+    let steps: String = (1..=4)
+        .map(|n| eugene_step(E5_GOOD, n))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(steps.trim_end(), whole.trim_end());
+}
+
+#[test]
+fn reading_a_real_directory_orders_classifies_and_attaches_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db/migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in demo_files() {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    std::fs::write(
+        dir.join("V2_1__create_authors.down.sql"),
+        "DROP TABLE authors;",
+    )
+    .unwrap();
+    let mut ran = RanOn::new();
+    ran.insert(
+        "V1_1__create".into(),
+        vec![Run {
+            environment: "staging".into(),
+            sha256: "x".into(),
+            bundle: Some("b".into()),
+            at: None,
+        }],
+    );
+    let ms = read_migrations(tmp.path(), "db/migrations", &ran).unwrap();
+    let ids: Vec<&str> = ms.iter().map(|m| m.id.as_ref()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            "V1_1__create",
+            "V1_2__set_title_not_null",
+            "V2_1__create_authors"
+        ]
+    );
+    assert_eq!(ms[0].path, "db/migrations/V1_1__create.sql");
+    assert_eq!(ms[0].ran_on.len(), 1);
+    assert!(ms.iter().all(|m| m.phase.is_none() && m.sha256.len() == 64));
+    let kinds: Vec<(u32, StatementKind, Option<&str>)> = ms[1]
+        .statements
+        .iter()
+        .map(|s| (s.line, s.kind, s.operation.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, StatementKind::Other, Some("SET")),
+            (3, StatementKind::Breaking, Some("SET NOT NULL")),
+            (6, StatementKind::Expand, Some("ADD CONSTRAINT")),
+        ]
+    );
+    assert_eq!(ms[1].statements[1].table.as_deref(), Some("books"));
+    assert_eq!(ms[1].statements[1].column.as_deref(), Some("title"));
+}
+
+fn write_input(dir: &Path, environment: Value, migrations: Value) -> std::path::PathBuf {
+    let env_json = environment.to_string();
+    let env: policy_sdk::input::Environment = serde_json::from_str(&env_json).unwrap();
+    let mut doc = InputDocument::new(&env);
+    doc.set(Section::Migrations, &migrations);
+    let path = dir.join("input.json");
+    std::fs::write(&path, doc.to_json()).unwrap();
+    path
+}
+
+#[test]
+fn expand_contract_denies_a_drop_before_the_deploy_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let migrations = migrations_section(&atlas_dir(
+        "atlas/exploded/sqlite/cli-migrate-lint-destructive/migrations",
+    ));
+    let input = write_input(tmp.path(), staging(), migrations);
+    let report = eval_denial(tmp.path(), "expand-contract", &input);
+    insta::with_settings!({filters => report_filters()}, {
+        insta::assert_snapshot!(report);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// A hostile look: each policy on a 10,000-resource plan, within the default
+// limits (figures in BENCHMARKS.md, "gates, expand-contract and promotion").
+
+/// A `terraform` section with `n` resource changes, about 1 KiB each.
+pub fn terraform_section(n: usize) -> Box<serde_json::value::RawValue> {
+    let changes: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"address":"module.fleet.aws_instance.web[{i}]","module_address":"module.fleet","mode":"managed","type":"aws_instance","name":"web","index":{i},"provider_name":"registry.terraform.io/hashicorp/aws","change":{{"actions":["update"],"before":{{"ami":"ami-0123456789abcdef0","instance_type":"t3.large","tags":{{"Name":"web-{i}","team":"shop"}},"user_data":"{pad}"}},"after":{{"ami":"ami-0fedcba9876543210","instance_type":"t3.large","tags":{{"Name":"web-{i}","team":"shop"}},"user_data":"{pad}"}},"after_unknown":{{}},"before_sensitive":{{}},"after_sensitive":{{}}}}}}"#,
+                pad = "x".repeat(600)
+            )
+        })
+        .collect();
+    let plan = format!(
+        r#"{{"format_version":"1.2","terraform_version":"1.11.0","resource_changes":[{}]}}"#,
+        changes.join(",")
+    );
+    let raw = serde_json::value::RawValue::from_string(plan).unwrap();
+    opsdeploy::input::terraform_section("infra/production", &raw)
+}
+
+/// Evaluates a built-in policy on `doc` with the default limits, prints the
+/// figures and returns the violations; fails when the policy did not complete.
+pub fn evaluate_within_default_limits(
+    name: &str,
+    doc: &InputDocument,
+) -> Vec<policy_sdk::Violation> {
+    use opsdeploy::engine::{Limits, ModuleSource, Outcome, PolicyEngine};
+    let engine = PolicyEngine::new(None).unwrap();
+    let policy = engine.load(&ModuleSource::builtin(name).unwrap()).unwrap();
+    let whole = doc.to_json().len();
+    let input = doc.for_policy(policy.reads.as_deref(), None);
+    let limits = Limits::default();
+    let eval = engine.evaluate(&policy, &input, &limits);
+    let violations = match &eval.outcome {
+        Outcome::Completed { violations } => violations.clone(),
+        Outcome::Failed(f) => panic!("{name} did not complete: {f:?}"),
+    };
+    println!(
+        "{name}: document {:.1} MiB, passed to the policy {:.1} MiB; {} violations; fuel {} ({:.2}% of {}); {:.0} ms",
+        whole as f64 / (1 << 20) as f64,
+        input.len() as f64 / (1 << 20) as f64,
+        violations.len(),
+        eval.fuel_used,
+        100.0 * eval.fuel_used as f64 / limits.fuel as f64,
+        limits.fuel,
+        eval.duration_ms.as_secs_f64() * 1e3,
+    );
+    assert!(eval.duration_ms < limits.timeout);
+    violations
+}
+
+/// `n` migration files of five statements each, alternating expand and
+/// contract migrations on the same tables (every contract completes an expand
+/// of the same release: the worst case for the same-release rule).
+pub fn hostile_migrations(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let t = format!("t{}", i / 2);
+            if i % 2 == 0 {
+                (
+                    format!("{i:05}_expand_{t}.expand.sql"),
+                    format!(
+                        "CREATE TABLE {t} (id bigint PRIMARY KEY, old text);\n\
+                         ALTER TABLE {t} ADD COLUMN new text;\n\
+                         CREATE INDEX {t}_new ON {t} (new);\n\
+                         UPDATE {t} SET new = old;\n\
+                         ALTER TABLE {t} ADD CONSTRAINT {t}_new_nn CHECK (new IS NOT NULL) NOT VALID;\n"
+                    ),
+                )
+            } else {
+                (
+                    format!("{i:05}_contract_{t}.contract.sql"),
+                    format!(
+                        "ALTER TABLE {t} VALIDATE CONSTRAINT {t}_new_nn;\n\
+                         ALTER TABLE {t} DROP COLUMN old;\n\
+                         CREATE INDEX {t}_id ON {t} (id);\n\
+                         ALTER TABLE {t} RENAME COLUMN new TO body;\n\
+                         DROP INDEX CONCURRENTLY {t}_new;\n"
+                    ),
+                )
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn expand_contract_on_a_10000_resource_plan_stays_within_default_limits() {
+    let files = hostile_migrations(2_000);
+    let paths: Vec<String> = files
+        .iter()
+        .map(|(n, _)| format!("db/migrations/{n}"))
+        .collect();
+    let sources: Vec<Source> = files
+        .iter()
+        .zip(&paths)
+        .map(|((name, text), path)| Source {
+            file_name: name,
+            path,
+            bytes: text.as_bytes(),
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut migrations = migrations_from_sources(&sources).unwrap();
+    let statements: usize = migrations.iter().map(|m| m.statements.len()).sum();
+    println!(
+        "migrations reader: {} files, {statements} statements classified in {:.0} ms (test profile)",
+        migrations.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    // Every other migration ran on staging, a tenth of those as another version.
+    for (i, m) in migrations
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+    {
+        let sha = if i % 20 == 0 {
+            "0".repeat(64)
+        } else {
+            m.sha256.to_string()
+        };
+        m.ran_on.push(Run {
+            environment: "staging".into(),
+            sha256: sha.into(),
+            bundle: None,
+            at: None,
+        });
+    }
+    let env: policy_sdk::input::Environment =
+        serde_json::from_str(r#"{"name":"production","project":"shop","promote_from":"staging"}"#)
+            .unwrap();
+    let mut doc = InputDocument::new(&env);
+    doc.set_raw(Section::Terraform, terraform_section(10_000));
+    doc.set(Section::Migrations, &migrations);
+    let v = evaluate_within_default_limits("expand-contract", &doc);
+    let count = |rule: &str| v.iter().filter(|x| x.rule == rule).count();
+    assert_eq!(count("contract-same-release"), 1_000);
+    assert_eq!(count("breaking-change"), 1_000);
+    assert_eq!(count("not-run-on-source"), 1_000);
+    assert_eq!(count("changed-after-run"), 100);
+}

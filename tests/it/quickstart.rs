@@ -1,0 +1,52 @@
+//! The quickstart template runs the whole staging flow offline, as the
+//! README's first command does.
+
+use predicates::prelude::*;
+
+use crate::support::opsdeploy;
+
+#[test]
+fn quickstart_init_plan_approve_apply_staging_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    opsdeploy(cache.path())
+        .arg("init")
+        .arg(&dir)
+        .assert()
+        .success();
+    // The template's stand-in app (staging listens on 18081).
+    let mut app = std::process::Command::new("python3")
+        .args(["scripts/app.py", "18081"])
+        .current_dir(&dir)
+        .spawn()
+        .unwrap();
+    let run = |args: &[&str]| {
+        opsdeploy(cache.path())
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .env("OPSDEPLOY_USER", "alice@example.com")
+            .assert()
+    };
+    run(&["plan", "staging"])
+        .success()
+        .stdout(predicate::str::contains(
+            "migration   0001_create_orders (expand)",
+        ))
+        .stdout(predicate::str::contains("pass       expand-contract"));
+    run(&["approve", "staging"]).success();
+    let applied = run(&["apply", "staging", "--yes"]);
+    let _ = app.kill();
+    applied
+        .success()
+        .stdout(predicate::str::contains(
+            "ok   migration   ran 0002_add_order_note",
+        ))
+        .stdout(predicate::str::contains("ok   smoke_test"));
+    assert!(
+        dir.join("staging.db").is_file(),
+        "the migrations ran against SQLite"
+    );
+    run(&["audit", "verify"]).success();
+}

@@ -147,8 +147,7 @@ fn every_corpus_trivy_report_is_read_or_refused_as_documented_and_counts_match()
         }
         if expected.contains("NOT an image report") {
             let err = result
-                .err()
-                .expect("a k8s cluster report is refused")
+                .expect_err("a k8s cluster report is refused")
                 .to_string();
             assert!(err.contains("trivy k8s"), "{err}");
             refused += 1;

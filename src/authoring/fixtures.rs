@@ -12,7 +12,9 @@
 //! ```
 //!
 //! `input` defaults to an empty document for environment `test`; `terraform_plan`
-//! (relative to the fixture file) becomes the `terraform` section. Every
+//! (relative to the fixture file) becomes the `terraform` section, and each of
+//! `scan_reports` (`{"target", "kind": "image"|"fs", "report": PATH}`) a scan in
+//! the `scans` section. Every
 //! expected violation must match one actual violation on the fields it gives
 //! (`message_contains` matches a substring), and there must be no others.
 
@@ -49,7 +51,19 @@ struct Fixture {
     input: Option<Box<RawValue>>,
     #[serde(default)]
     terraform_plan: Option<PathBuf>,
+    /// Trivy reports appended to `scans.reports`, so fixtures use real ones.
+    #[serde(default)]
+    scan_reports: Vec<ScanReport>,
     expect: Vec<Expected>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanReport {
+    target: String,
+    kind: policy_sdk::scan::ScanKind,
+    /// Relative to the fixture file.
+    report: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +178,34 @@ pub fn run_fixture(
         let section = crate::input::terraform_section_from_file(&plan_path, ".")
             .map_err(|e| invalid(e.to_string()))?;
         doc.set_raw(Section::Terraform, section);
+    }
+    if !fixture.scan_reports.is_empty() {
+        let mut scans: serde_json::Map<String, serde_json::Value> =
+            match doc.section(Section::Scans) {
+                Some(raw) => serde_json::from_str(raw.get()).map_err(|e| invalid(e.to_string()))?,
+                None => serde_json::Map::new(),
+            };
+        let reports = scans
+            .entry("reports")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        for scan in &fixture.scan_reports {
+            let path = file.parent().unwrap_or(Path::new(".")).join(&scan.report);
+            let bytes = std::fs::read(&path).map_err(|source| FixtureError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let shown = path.display().to_string();
+            crate::adapters::trivy::check_report(&shown, &bytes)
+                .map_err(|e| invalid(e.to_string()))?;
+            let report: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{shown}: {e}")))?;
+            if let Some(list) = reports.as_array_mut() {
+                list.push(
+                    serde_json::json!({"target": scan.target, "kind": scan.kind, "report": report}),
+                );
+            }
+        }
+        doc.set(Section::Scans, &scans);
     }
     let name = file
         .file_stem()

@@ -2,14 +2,14 @@
 //! `trivy fs --scanners secret,misconfig` for configured paths. Reports are
 //! kept in the bundle as trivy wrote them; the input document gets the
 //! typed reports (which leave out the code excerpts trivy quotes around a
-//! secret).
+//! secret) and the accepted findings of the allowlist file.
 
 use policy_sdk::scan::{Scan, ScanKind, Scans};
 use serde_json::json;
 
 use super::plan::tool_error;
 use super::{Project, WorkflowError};
-use crate::adapters::trivy::{Trivy, check_report};
+use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
 use crate::config::Environment;
 use crate::store::bundle::BundleBuilder;
 
@@ -28,6 +28,20 @@ pub fn scan(
 ) -> Result<Option<Scanned>, WorkflowError> {
     let Some(cfg) = &env.scan else {
         return Ok(None);
+    };
+    // A broken allowlist is found before minutes of scanning, not after.
+    let allowlist = match &cfg.allowlist {
+        Some(path) => Some(
+            read_allowlist(&project.config.resolve(path), &path.display().to_string()).map_err(
+                |e| {
+                    tool_error(
+                        e,
+                        "fix the allowlist file named in scan { allowlist = ... }",
+                    )
+                },
+            )?,
+        ),
+        None => None,
     };
     let trivy = Trivy::new(project.config.tools.trivy.as_deref()).map_err(|e| {
         tool_error(
@@ -91,7 +105,7 @@ pub fn scan(
     }
     let section = serde_json::to_value(Scans {
         fail_on: Some(cfg.fail_on),
-        allowlist: None,
+        allowlist,
         reports,
     })
     .expect("scans serialize");

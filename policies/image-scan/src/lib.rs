@@ -1,0 +1,271 @@
+//! image-scan: no image ships with a vulnerability at or above the
+//! environment's `fail_on` (default CRITICAL) that has a fix available, unless
+//! an allowlist entry accepts it with a reason and an expiry date; and the
+//! environments that require it (production by default) deploy images pinned
+//! by digest, so what was scanned is what runs.
+
+use std::collections::BTreeMap;
+
+use policy_sdk::helm::split_reference;
+use policy_sdk::prelude::*;
+use policy_sdk::scan::{AllowlistEntry, ScanKind, TrivySeverity, Vulnerability};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Count vulnerabilities with no fixed version too (trivy's `--ignore-unfixed` off).
+    unfixed: bool,
+    /// Environments whose images must be pinned by digest.
+    require_digest: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            unfixed: false,
+            require_digest: vec!["production".into()],
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of the evaluation, from the host's clock.
+fn today<'i>(input: &'i Input) -> Option<&'i str> {
+    input.environment.now.as_deref().and_then(|n| n.get(..10))
+}
+
+/// One vulnerability of one image, across the packages trivy lists it for.
+struct Finding<'r> {
+    severity: TrivySeverity,
+    packages: Vec<&'r Vulnerability<'r>>,
+}
+
+pub fn evaluate(input: &Input) -> Vec<Violation> {
+    let settings: Settings = match input.settings_or_denial("image-scan") {
+        Ok(s) => s,
+        Err(denial) => return vec![denial],
+    };
+    let mut out = Vec::new();
+    let today = today(input);
+    let Some(scans) = &input.scans else {
+        check_pinned(input, &settings, &mut out);
+        return out;
+    };
+    let fail_on = scans.fail_on.unwrap_or(TrivySeverity::Critical);
+    let allowlist = scans.allowlist.as_ref();
+    let entries: &[AllowlistEntry] = allowlist.map_or(&[], |a| &a.entries);
+    let list_path = allowlist.map_or("", |a| &*a.path);
+    let expired = |e: &AllowlistEntry| match (e.expired_at.as_deref(), today) {
+        (Some(until), Some(today)) => until < today,
+        // No clock to judge the date against: the entry cannot be trusted.
+        (Some(_), None) => true,
+        (None, _) => true,
+    };
+
+    for scan in scans.reports.iter().filter(|s| s.kind == ScanKind::Image) {
+        let target = &*scan.target;
+        let mut findings: BTreeMap<&str, Finding> = BTreeMap::new();
+        for v in scan.report.results.iter().flat_map(|r| &r.vulnerabilities) {
+            if v.severity < fail_on || !(v.has_fix() || settings.unfixed) {
+                continue;
+            }
+            let f = findings.entry(&v.vulnerability_id).or_insert(Finding {
+                severity: v.severity,
+                packages: Vec::new(),
+            });
+            f.severity = f.severity.max(v.severity);
+            f.packages.push(v);
+        }
+        for (id, f) in findings {
+            let entry = entries.iter().find(|e| {
+                e.id == id && (e.targets.is_empty() || e.targets.iter().any(|t| t == target))
+            });
+            let packages = f
+                .packages
+                .iter()
+                .map(|v| {
+                    let fixed = match v.fixed_version.as_deref() {
+                        Some(fix) if !fix.is_empty() => format!(", fixed in {fix}"),
+                        _ => ", no fix yet".to_string(),
+                    };
+                    format!(
+                        "{} {}{fixed}",
+                        v.pkg_name,
+                        v.installed_version.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            match entry {
+                Some(e) if !expired(e) => out.push(
+                    Violation::info(
+                        "vulnerability-accepted",
+                        format!(
+                            "{target}: {id} ({}) in {packages} is accepted until {} by {list_path}: {}",
+                            f.severity,
+                            e.expired_at.as_deref().unwrap_or("?"),
+                            e.statement.as_deref().unwrap_or("")
+                        ),
+                    )
+                    .at_address(target),
+                ),
+                _ => {
+                    let why = match entry {
+                        Some(e) => format!(
+                            "; its allowlist entry in {list_path} expired on {}",
+                            e.expired_at.as_deref().unwrap_or("?")
+                        ),
+                        None => String::new(),
+                    };
+                    out.push(
+                        Violation::deny(
+                            "vulnerability",
+                            format!(
+                                "{target}: {id} ({}, at or above fail_on {fail_on}) in {packages}{why}; upgrade the image, or accept it in the allowlist with a statement and an expired_at date",
+                                f.severity
+                            ),
+                        )
+                        .at_address(target),
+                    );
+                }
+            }
+        }
+    }
+
+    // Expired entries stop counting; say so even where they match nothing now.
+    for e in entries.iter().filter(|e| expired(e)) {
+        let message = match (e.expired_at.as_deref(), today) {
+            (Some(until), Some(_)) => {
+                format!(
+                    "allowlist entry {} expired on {until} and no longer counts; renew it with a new date or remove it",
+                    e.id
+                )
+            }
+            _ => format!(
+                "allowlist entry {} cannot be checked for expiry (no evaluation date) and does not count",
+                e.id
+            ),
+        };
+        let mut v = Violation::warn("allowlist-expired", message).at_path(list_path);
+        if let Some(line) = e.line {
+            v = v.at_line(line);
+        }
+        out.push(v);
+    }
+    check_pinned(input, &settings, &mut out);
+    out
+}
+
+/// Images deployed to an environment that requires digests must carry one.
+fn check_pinned(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
+    let env = &*input.environment.name;
+    if !settings.require_digest.iter().any(|e| e == env) {
+        return;
+    }
+    let mut images: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(scans) = &input.scans {
+        for scan in scans.reports.iter().filter(|s| s.kind == ScanKind::Image) {
+            images
+                .entry(scan.target.to_string())
+                .or_insert_with(|| "the scan list".into());
+        }
+    }
+    for release in &input.helm {
+        for manifest in &release.manifests {
+            for image in manifest.container_images() {
+                images.entry(image).or_insert_with(|| {
+                    format!(
+                        "helm release {} ({})",
+                        release.release,
+                        manifest.display_name()
+                    )
+                });
+            }
+        }
+    }
+    for (image, from) in images {
+        if split_reference(&image).2.is_none() {
+            out.push(
+                Violation::deny(
+                    "image-not-pinned",
+                    format!(
+                        "{image} (in {from}) is not pinned by digest; {env} deploys only images referenced as name@sha256:..., the digest trivy scanned"
+                    ),
+                )
+                .at_address(image.as_str()),
+            );
+        }
+    }
+}
+
+policy_sdk::export_policy! {
+    name: "image-scan",
+    description: "Deny images with fixable vulnerabilities at or above fail_on (allowlist entries need a reason and an expiry date), and unpinned images where digests are required",
+    reads: [scans, helm],
+    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"unfixed":{"type":"boolean"},"require_digest":{"type":"array","items":{"type":"string"}}}}"#,
+    evaluate: evaluate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(env: &str, now: &str, allowlist: &str, image: &str) -> String {
+        format!(
+            r#"{{"schema_version":1,"environment":{{"name":"{env}","project":"shop","now":"{now}"}},
+            "scans":{{"fail_on":"HIGH","allowlist":{allowlist},"reports":[{{"target":"{image}","kind":"image",
+              "report":{{"SchemaVersion":2,"Results":[{{"Target":"t","Vulnerabilities":[
+                {{"VulnerabilityID":"CVE-1","PkgName":"libssl","InstalledVersion":"1.0","FixedVersion":"1.1","Severity":"CRITICAL"}},
+                {{"VulnerabilityID":"CVE-1","PkgName":"libcrypto","InstalledVersion":"1.0","FixedVersion":"1.1","Severity":"CRITICAL"}},
+                {{"VulnerabilityID":"CVE-2","PkgName":"bash","InstalledVersion":"5.0","FixedVersion":"","Severity":"CRITICAL"}},
+                {{"VulnerabilityID":"CVE-3","PkgName":"zlib","InstalledVersion":"1.2","FixedVersion":"1.3","Severity":"MEDIUM"}}]}}]}}}}]}}}}"#
+        )
+    }
+
+    fn rules(json: &str) -> Vec<(String, Severity)> {
+        evaluate(&Input::from_json(json).unwrap())
+            .into_iter()
+            .map(|v| (v.rule, v.severity))
+            .collect()
+    }
+
+    #[test]
+    fn one_denial_per_fixable_cve_at_or_above_fail_on() {
+        let v = evaluate(
+            &Input::from_json(&doc("staging", "2026-01-01T00:00:00Z", "null", "app:1")).unwrap(),
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("CVE-1 (CRITICAL, at or above fail_on HIGH) in libssl 1.0, fixed in 1.1; libcrypto 1.0, fixed in 1.1"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn allowlist_accepts_until_its_date_then_stops_counting() {
+        let list = r#"{"path":".trivyignore.yaml","entries":[{"id":"CVE-1","statement":"not reachable","expired_at":"2026-06-30","line":2}]}"#;
+        let accepted = rules(&doc("staging", "2026-06-30T10:00:00Z", list, "app:1"));
+        assert_eq!(
+            accepted,
+            [("vulnerability-accepted".to_string(), Severity::Info)]
+        );
+        let expired = rules(&doc("staging", "2026-07-01T00:00:00Z", list, "app:1"));
+        assert_eq!(
+            expired,
+            [
+                ("vulnerability".to_string(), Severity::Deny),
+                ("allowlist-expired".to_string(), Severity::Warn)
+            ]
+        );
+    }
+
+    #[test]
+    fn production_requires_digests() {
+        let tagged = rules(&doc("production", "2026-01-01T00:00:00Z", "null", "app:1"));
+        assert!(tagged.contains(&("image-not-pinned".to_string(), Severity::Deny)));
+        let pinned = rules(&doc(
+            "production",
+            "2026-01-01T00:00:00Z",
+            "null",
+            "app@sha256:ab",
+        ));
+        assert!(!pinned.iter().any(|(r, _)| r == "image-not-pinned"));
+    }
+}

@@ -20,7 +20,8 @@ pub struct SourceFile {
 impl SourceFile {
     pub fn project_file(&self) -> Option<ProjectFile<'static>> {
         let kind = self.kind?;
-        let content = String::from_utf8(self.bytes.clone()).ok()?;
+        // Lossy: one stray byte must not hide the rest of a file from no-secrets.
+        let content = String::from_utf8_lossy(&self.bytes).into_owned();
         Some(ProjectFile {
             path: self.rel.clone().into(),
             kind: kind.into(),

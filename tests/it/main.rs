@@ -9,5 +9,6 @@ mod migrations_yardstick;
 mod policy_cli;
 mod promotion;
 mod quickstart;
+mod secrets_corpus;
 mod support;
 mod workflow;

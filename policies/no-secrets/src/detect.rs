@@ -1,0 +1,1160 @@
+//! Secret detection: credential formats recognised by their shape, values
+//! assigned to secret-sounding keys, and high-entropy values; placeholders and
+//! references (`${VAR}`, `{{ .Values.x }}`, `vault:`, `secretKeyRef`, ...) are
+//! not secrets. Pure functions over text, so the same code judges a file line
+//! by line and a key/value pair from a plan or a manifest.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// What was found and where; never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Rule id, e.g. `aws-access-key-id`, `secret-key-value`.
+    pub rule: &'static str,
+    /// Human name of what it looks like.
+    pub what: &'static str,
+    /// The key the value is assigned to, when there is one.
+    pub key: Option<String>,
+    /// The value with everything past a public prefix masked.
+    pub redacted: String,
+    /// 1-based line in a file (`None` for structured values).
+    pub line: Option<u32>,
+    /// Last line of a multi-line secret (a private key block).
+    pub end_line: Option<u32>,
+}
+
+/// A credential format recognised by its shape wherever it appears.
+struct Format {
+    rule: &'static str,
+    what: &'static str,
+    re: &'static str,
+    /// Characters of the match that are a public prefix (shown unmasked).
+    prefix: usize,
+}
+
+const FORMATS: &[Format] = &[
+    Format {
+        rule: "aws-access-key-id",
+        what: "AWS access key id",
+        re: r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+        prefix: 4,
+    },
+    Format {
+        rule: "github-token",
+        what: "GitHub token",
+        re: r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,40}\b|github_pat_[A-Za-z0-9_]{82}",
+        prefix: 4,
+    },
+    Format {
+        rule: "gitlab-token",
+        what: "GitLab token",
+        re: r"\bgl(?:pat|oas|dt|rt|rtr|cbt|ptt|ft|imt|agent|soat|ffct|wt)-[A-Za-z0-9_.\-]{16,}|\bGR1348941[A-Za-z0-9_\-]{20}|\b_gitlab_session=[0-9a-f]{32}\b",
+        prefix: 6,
+    },
+    Format {
+        rule: "slack-token",
+        what: "Slack token",
+        re: r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        prefix: 5,
+    },
+    Format {
+        rule: "slack-webhook",
+        what: "Slack webhook URL",
+        re: r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}",
+        prefix: 33,
+    },
+    Format {
+        rule: "stripe-key",
+        what: "Stripe key",
+        re: r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}|\bwhsec_[A-Za-z0-9]{24,}",
+        prefix: 8,
+    },
+    Format {
+        rule: "google-credential",
+        what: "Google credential",
+        re: r"\bAIza[0-9A-Za-z_\-]{35}|\bGOCSPX-[A-Za-z0-9_\-]{20,}|\bya29\.[A-Za-z0-9_\-]{20,}|\b1//0[A-Za-z0-9_\-]{40,}",
+        prefix: 4,
+    },
+    Format {
+        rule: "hashicorp-token",
+        what: "HashiCorp Vault/Terraform token",
+        re: r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,}|\bhv[sbr]\.[A-Za-z0-9_\-]{24,}",
+        prefix: 4,
+    },
+    Format {
+        rule: "docker-token",
+        what: "Docker token",
+        re: r"\bdckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}|\bSWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}\b|\bSWMKEY-1-[A-Za-z0-9+/]{43}",
+        prefix: 9,
+    },
+    Format {
+        rule: "jwt",
+        what: "JSON Web Token",
+        re: r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}",
+        prefix: 3,
+    },
+    Format {
+        rule: "azure-client-secret",
+        what: "Azure client secret",
+        re: r"(?:^|[^A-Za-z0-9_~.\-])[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}(?:$|[^A-Za-z0-9_~.\-])",
+        prefix: 0,
+    },
+    Format {
+        rule: "aws-bedrock-key",
+        what: "Amazon Bedrock API key",
+        re: r"\bbedrock-api-key-[A-Za-z0-9+/=]{20,}|\bABSK[A-Za-z0-9+/]{100,}={0,2}",
+        prefix: 4,
+    },
+    Format {
+        rule: "aws-appsync-key",
+        what: "AWS AppSync API key",
+        re: r"\bda2-[a-z0-9]{26}\b",
+        prefix: 4,
+    },
+    Format {
+        rule: "grafana-token",
+        what: "Grafana token",
+        re: r"\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b|\beyJrIjoi[A-Za-z0-9+/=]{40,}|\bglc_[A-Za-z0-9+/=]{32,}",
+        prefix: 5,
+    },
+    Format {
+        rule: "openai-key",
+        what: "OpenAI API key",
+        re: r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{58,74}T3BlbkFJ[A-Za-z0-9_\-]{58,74}|\bsk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
+        prefix: 3,
+    },
+    Format {
+        rule: "dockerconfig",
+        what: "Docker registry credentials",
+        re: r#"\.docker(?:configjson|cfg)"?\s*[:=]\s*"?[A-Za-z0-9+/]{8,}={0,2}"#,
+        prefix: 0,
+    },
+];
+
+fn formats() -> &'static [(Regex, &'static Format)] {
+    static RES: OnceLock<Vec<(Regex, &'static Format)>> = OnceLock::new();
+    RES.get_or_init(|| {
+        FORMATS
+            .iter()
+            .map(|f| (Regex::new(f.re).expect("format regexes are valid"), f))
+            .collect()
+    })
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("detector regexes are valid"))
+}
+
+/// Candidate keys: identifiers, with `.`/`-` inside (`ANY.secret`, `api-key`).
+fn key_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"[A-Za-z][A-Za-z0-9_.\-]*")
+}
+
+/// What follows a key: closing quote or bracket, a separator (`=`, `:`, `:=`,
+/// `=>`, `==`, `!=`, `->`, or blanks), an optional quote, the value. Anchored
+/// at the key's end.
+fn value_after_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r#"(?x)^
+        ["'\]>]*[\t\ ]*
+        (?P<sep> := | => | == | != | -> | [=:(] | [\t\ ] )
+        [\t\ ]*\(?[\t\ ]*
+        (?:!![a-z]+[\t\ ]+)?                      # a YAML tag: !!binary, !!str
+        \\?(?P<q>["'`]?)
+        (?P<value>[^\s"'`,;)<>\\]+)
+    "#,
+    )
+}
+
+/// `<password>value</password>` and `<passphrase> value </passphrase>`.
+fn xml_element_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"<(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)(?:\s[^>]*)?>\s*(?P<value>[^<\s][^<]*?)\s*</",
+    )
+}
+
+fn private_key_begin() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY(?: BLOCK)?-----",
+    )
+}
+
+fn url_credentials() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^\s:/@'\x22]*):(?P<value>[^\s@/'\x22]+)@[A-Za-z0-9.\-\[]",
+    )
+}
+
+/// `Host=db;Username=app;Password=…;` (ADO.NET, JDBC properties, ODBC).
+fn connection_string_password() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"(?i)(?:^|;)\s*(?:password|pwd)\s*=\s*(?P<value>[^;]+)")
+}
+
+fn sql_identified_by() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r#"(?i)\bidentified\s+(?:with\s+'?\w+'?\s+)?(?:by|as)\s+["']?(?P<value>[^\s"';\\]+)"#,
+    )
+}
+
+fn cli_password() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    // `mysql -pSECRET`, `-passin pass:SECRET`, `curl -u user:SECRET`
+    re(
+        &R,
+        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|\bpass:(?P<passin>[^\s"']+)|\s-u\s+["']?[^\s:"'$]+:(?P<curl>[^\s"']+))"#,
+    )
+}
+
+/// Secret-sounding key components. A key is split at `_ . - space` and camel
+/// case; one component naming a secret makes the key secret.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "pswd",
+    "psswd",
+    "pswrd",
+    "psword",
+    "pssword",
+    "psswrd",
+    "paswd",
+    "paswrd",
+    "pasword",
+    "pw",
+    "pass",
+    "secret",
+    "secrets",
+    "token",
+    "apikey",
+    "credential",
+    "credentials",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "authkey",
+    "sercret",
+    "bearer",
+];
+
+/// Components that make a secret-sounding key about something else.
+const BENIGN_WORDS: &[&str] = &[
+    "id",
+    "ids",
+    "name",
+    "file",
+    "path",
+    "dir",
+    "url",
+    "uri",
+    "endpoint",
+    "length",
+    "len",
+    "min",
+    "max",
+    "policy",
+    "type",
+    "mode",
+    "enabled",
+    "enable",
+    "field",
+    "ref",
+    "arn",
+    "version",
+    "expiry",
+    "expires",
+    "expiration",
+    "ttl",
+    "format",
+    "header",
+    "prefix",
+    "hint",
+    "count",
+    "rotation",
+    "reset",
+    "required",
+    "kind",
+    "label",
+    "env",
+    "validity",
+    "size",
+    "regex",
+    "pattern",
+    "param",
+    "selector",
+    "manager",
+    "store",
+    "provider",
+    "strength",
+    "hash",
+    "digest",
+    "checksum",
+    "encrypted",
+    "hashed",
+    "salt",
+    "placeholder",
+    "spec",
+    "usage",
+    "algorithm",
+    "deletion",
+    "window",
+];
+
+fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Whether a key names a secret: `db_password`, `AwsSecretKey`, `MYSQLPASS`,
+/// `api-key`; not `password_length`, `token_url`, `passengers`.
+pub fn is_secret_key(key: &str) -> bool {
+    let words = key_words(key);
+    if words.is_empty() || words.iter().any(|w| BENIGN_WORDS.contains(&w.as_str())) {
+        return false;
+    }
+    let joined = words.concat();
+    let paired = words.windows(2).any(|w| {
+        matches!(
+            (w[0].as_str(), w[1].as_str()),
+            ("api", "key")
+                | ("access", "key")
+                | ("private", "key")
+                | ("secret", "key")
+                | ("auth", "key")
+                | ("client", "secret")
+                | ("access", "token")
+                | ("auth", "token")
+                | ("master", "key")
+                | ("encryption", "key")
+                | ("signing", "key")
+                | ("sec", "key")
+                | ("authentication", "key")
+                | ("session", "token")
+                | ("bearer", "token")
+        )
+    });
+    paired
+        || words
+            .iter()
+            .any(|w| SECRET_WORDS.contains(&w.as_str()) || w.starts_with("passw"))
+        // One run-together word: MYSQLPASS, X3PSWD, ANYsecret.
+        || (words.len() == 1
+            && ["pass", "password", "passwd", "pswd", "pwd", "secret", "token", "apikey"]
+                .iter()
+                .any(|s| joined.ends_with(s) && joined.len() > s.len()))
+}
+
+/// Words that, after a secret key in free text, are a type or a stand-in
+/// (`password: String`, `token = required`) rather than the value.
+const LITERALS: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "nil",
+    "none",
+    "undefined",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "required",
+    "optional",
+    "string",
+    "str",
+    "bool",
+    "int",
+    "secret",
+    "token",
+    "password",
+    "default",
+    "empty",
+    "unset",
+    "n/a",
+    "na",
+    "tbd",
+    "hidden",
+    "masked",
+    "sensitive",
+];
+
+/// The first quoted literal in a piece of a line.
+fn quoted_literal_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r#"["']([^"'\s]{6,})["']"#)
+}
+
+/// Values that stand for a secret without being one: references, templates,
+/// environment lookups, placeholders.
+pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    if v.is_empty() {
+        return true;
+    }
+    const STARTS: &[&str] = &[
+        "$",
+        "%(",
+        "%{",
+        "#{",
+        "{{",
+        "{",
+        "<",
+        "[",
+        "(",
+        "@",
+        "&",
+        "*",
+        "!",
+        "?",
+        "`",
+        "~/",
+        "/",
+        "./",
+        "../",
+        "vault:",
+        "vault/",
+        "secret/",
+        "ref+",
+        "arn:aws:secretsmanager",
+        "arn:aws:ssm",
+        "projects/",
+        "sm://",
+        "op://",
+        "awssm:",
+        "file:",
+        "env:",
+        "data.",
+        "var.",
+        "local.",
+        "module.",
+        "secretkeyref",
+        "valuefrom",
+        "keyvault",
+        "azurekeyvault",
+        "gcp:",
+        "aws:",
+        "encrypted:",
+        "enc[",
+        "ag==",
+        // Documentation's stand-ins: my-password, my_secret.
+        "my-",
+        "my_",
+    ];
+    if STARTS.iter().any(|s| lower.starts_with(s)) {
+        return true;
+    }
+    const WORDS: &[&str] = &[
+        "example",
+        "changeme",
+        "change_me",
+        "change-me",
+        "placeholder",
+        "dummy",
+        "redacted",
+        "your_",
+        "your-",
+        "yourpass",
+        "<",
+        "xxxx",
+        "****",
+        "....",
+        "mock_",
+        "mock-",
+        "fake",
+        "sample",
+        "test_pass",
+        "secret_value",
+        "replace",
+        "todo",
+        "insert",
+        "$(",
+        "${",
+        "{{",
+        "%%",
+    ];
+    if WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    if matches!(
+        lower.as_str(),
+        "true"
+            | "false"
+            | "null"
+            | "nil"
+            | "none"
+            | "undefined"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "missing"
+    ) {
+        return true;
+    }
+    // DB_PASSWORD = "DB_PASSWORD": the name standing in for the value.
+    if lower == key.to_ascii_lowercase() {
+        return true;
+    }
+    // One repeated character (`********`, `xxxxxxxx`).
+    let mut chars = v.chars();
+    let first = chars.next().unwrap_or(' ');
+    if chars.all(|c| c == first) {
+        return true;
+    }
+    // 0xDEADBEEF constants are not passwords.
+    if lower.starts_with("0x") && lower[2..].chars().all(|c| c.is_ascii_hexdigit()) {
+        return true;
+    }
+    false
+}
+
+/// Classes of characters in a value: lower, upper, digit, symbol.
+fn classes(v: &str) -> usize {
+    let mut c = [false; 4];
+    for ch in v.chars() {
+        if ch.is_ascii_lowercase() {
+            c[0] = true
+        } else if ch.is_ascii_uppercase() {
+            c[1] = true
+        } else if ch.is_ascii_digit() {
+            c[2] = true
+        } else {
+            c[3] = true
+        }
+    }
+    c.iter().filter(|b| **b).count()
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(v: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let bytes = v.as_bytes();
+    for b in bytes {
+        counts[*b as usize] += 1;
+    }
+    let n = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Whether free text (a line of a file) assigns this value in a way that looks
+/// like a real password rather than prose or a setting.
+fn plausible_in_text(value: &str) -> bool {
+    let n = value.chars().count();
+    if !(6..=200).contains(&n) {
+        return false;
+    }
+    let all_digits = value.chars().all(|c| c.is_ascii_digit());
+    if all_digits {
+        return false;
+    }
+    // Long values (keys, hex hashes) count as they are; short ones need mixed
+    // characters to read as a password rather than a word.
+    n >= 16 || classes(value) >= 2
+}
+
+/// Masks a value: a known public prefix stays, the rest is replaced.
+pub fn redact(value: &str, prefix: usize) -> String {
+    let shown: String = value
+        .chars()
+        .take(prefix.min(value.chars().count() / 2))
+        .collect();
+    format!("{shown}****")
+}
+
+fn format_finding(value: &str, line: Option<u32>, key: Option<&str>) -> Option<Finding> {
+    for (re, f) in formats() {
+        if let Some(m) = re.find(value) {
+            let text = m
+                .as_str()
+                .trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            // Documentation examples (AKIAIOSFODNN7EXAMPLE) are published, not
+            // secrets; a random token of that length is never digits only.
+            let random = &text[f.prefix.min(text.len())..];
+            if text.to_ascii_uppercase().contains("EXAMPLE")
+                || !random.chars().any(|c| c.is_ascii_alphabetic())
+            {
+                continue;
+            }
+            return Some(Finding {
+                rule: f.rule,
+                what: f.what,
+                key: key.map(str::to_string),
+                redacted: redact(text, f.prefix),
+                line,
+                end_line: None,
+            });
+        }
+    }
+    None
+}
+
+/// A value assigned to a key that names a secret.
+pub fn secret_key_finding(key: &str, value: &str) -> Finding {
+    Finding {
+        rule: "secret-key-value",
+        what: "plaintext value of a secret key",
+        key: Some(key.to_string()),
+        redacted: redact(value, 0),
+        line: None,
+        end_line: None,
+    }
+}
+
+/// Judges one key/value pair of structured data (plan values, helm values,
+/// manifests): a known credential format anywhere, or any non-placeholder
+/// value under a secret key.
+pub fn check_value(key: &str, value: &str) -> Option<Finding> {
+    if let Some(f) = format_finding(value, None, Some(key)) {
+        return Some(f);
+    }
+    if let Some(c) = url_credentials().captures(value) {
+        let pw = &c["value"];
+        if !is_reference_or_placeholder("", pw) {
+            return Some(Finding {
+                rule: "url-password",
+                what: "password in a URL",
+                key: Some(key.to_string()),
+                redacted: redact(pw, 0),
+                line: None,
+                end_line: None,
+            });
+        }
+    }
+    if let Some(c) = connection_string_password().captures(value) {
+        let pw = c["value"].trim();
+        if !is_reference_or_placeholder("", pw) {
+            return Some(Finding {
+                rule: "connection-string-password",
+                what: "password in a connection string",
+                key: Some(key.to_string()),
+                redacted: redact(pw, 0),
+                line: None,
+                end_line: None,
+            });
+        }
+    }
+    if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.trim().len() >= 4 {
+        return Some(secret_key_finding(key, value));
+    }
+    // A script or config file held in one value (user_data, ConfigMap data).
+    if value.contains('\n') {
+        return scan_text(value, Syntax::Text)
+            .into_iter()
+            .next()
+            .map(|f| Finding {
+                key: Some(match &f.key {
+                    Some(inner) => format!("{key}: {inner}"),
+                    None => key.to_string(),
+                }),
+                ..f
+            });
+    }
+    None
+}
+
+/// How strictly a file's `key = value` lines are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// Any text: a value under a secret key must look like a password.
+    Text,
+    /// `.env`, compose and YAML files: every literal under a secret key counts.
+    KeyValue,
+    /// `.tf` and `.tfvars`: only quoted literals count; bare words are expressions.
+    Terraform,
+}
+
+/// A `key = value` pair found on a line.
+struct Pair<'l> {
+    key: &'l str,
+    /// The rest of the line after the key.
+    rest: &'l str,
+    value: &'l str,
+    quoted: bool,
+    /// Separated by blanks only (`secret AIhq…`, `PASSWORD 'x'`), which prose does too.
+    loose: bool,
+}
+
+/// Every key on a line with the value that follows it. A key is taken only at
+/// a word start (not inside `M[@%]PW:…` uuencoded data or `abcdexoxb-…`).
+fn pairs(line: &str) -> Vec<Pair<'_>> {
+    let mut out = Vec::new();
+    for m in key_re().find_iter(line) {
+        let before = line[..m.start()].chars().next_back();
+        // Not `$PASSWORD` either: a variable reference, not a key.
+        if before.is_some_and(|c| !(c.is_whitespace() || "\"'{(,;-<[&?*/".contains(c))) {
+            continue;
+        }
+        let rest = &line[m.end()..];
+        if let Some(c) = value_after_re().captures(rest) {
+            out.push(Pair {
+                key: m.as_str(),
+                rest,
+                value: c.name("value").map_or("", |v| v.as_str()),
+                quoted: !c["q"].is_empty(),
+                loose: c["sep"].trim().is_empty() || &c["sep"] == "(",
+            });
+        }
+    }
+    out
+}
+
+/// Scans a file's text line by line; a private key block is one finding
+/// spanning its lines.
+pub fn scan_text(text: &str, syntax: Syntax) -> Vec<Finding> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    // A secret key whose value continues on the more indented lines below
+    // (`password:` then `  secure: …`; an ini value over several lines).
+    let mut parent: Option<(&str, usize)> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let no = i as u32 + 1;
+        let indent = line.len() - line.trim_start().len();
+        if parent.is_some_and(|(_, at)| indent <= at && !line.trim().is_empty()) {
+            parent = None;
+        }
+        // `# pragma: allowlist secret` (detect-secrets) and `# opsdeploy: allow-secret`.
+        if line.contains("pragma: allowlist secret") || line.contains("opsdeploy: allow-secret") {
+            i += 1;
+            continue;
+        }
+        if let Some((finding, end)) = private_key(&lines, i) {
+            out.push(finding);
+            i = end + 1;
+            continue;
+        }
+        let mut found = line_finding(line, no, syntax);
+        if found.is_none()
+            && let Some((key, _)) = parent
+        {
+            // A bare value, or one under a wrapper key (`secure:`, Travis).
+            let t = line.trim();
+            let value = match t.split_once([':', '=']) {
+                None => Some(t),
+                Some((k, v)) if matches!(k.trim(), "secure" | "value" | "default") => {
+                    Some(v.trim())
+                }
+                Some(_) => None,
+            };
+            if let Some(value) = value
+                && !is_reference_or_placeholder(key, value)
+                && plausible_in_text(value)
+            {
+                found = Some(Finding {
+                    rule: "secret-key-value",
+                    what: "plaintext value of a secret key",
+                    key: Some(key.to_string()),
+                    redacted: redact(value, 0),
+                    line: Some(no),
+                    end_line: None,
+                });
+            }
+        }
+        if let Some(f) = found {
+            out.push(f);
+        }
+        let trimmed = line.trim_end();
+        if let Some(key) = trimmed
+            .strip_suffix(':')
+            .or_else(|| trimmed.strip_suffix('='))
+            .map(|k| k.trim().trim_start_matches("- ").trim_matches(['"', '\'']))
+            .filter(|k| is_secret_key(k))
+        {
+            parent = Some((key, indent));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// One body line of a PEM block, without comment or string decoration
+/// (`  *  MIIB…`, `"MIIB…\n" +`); `None` for headers like `Version: …`.
+fn pem_body(line: &str) -> Option<&str> {
+    let l = line
+        .trim()
+        .trim_start_matches(['*', '/', '#', '+', '"', '\'', ' ', '\t'])
+        .trim_end_matches(['"', '\'', '+', ' ', ';', ','])
+        .trim_end_matches("\\n");
+    (!l.is_empty() && !l.contains(": ")).then_some(l)
+}
+
+/// A private key block starting at `lines[i]`: the finding and its last line.
+/// A header alone, a body with blanks or `...` inside (documentation), and a
+/// key encrypted with a passphrase are not plaintext keys.
+fn private_key(lines: &[&str], i: usize) -> Option<(Finding, usize)> {
+    let line = lines[i];
+    let begin = private_key_begin().captures(line)?;
+    if begin["kind"].contains("ENCRYPTED") {
+        return None;
+    }
+    let finding = |end: usize| Finding {
+        rule: "private-key",
+        what: "private key",
+        key: None,
+        redacted: "-----BEGIN … PRIVATE KEY-----****".into(),
+        line: Some(i as u32 + 1),
+        end_line: Some(end as u32 + 1),
+    };
+    let after = &line[begin.get(0).map_or(0, |m| m.end())..];
+    if let Some(end) = after.find("-----END") {
+        // The whole key on one line, `\n` escapes and all.
+        let body: String = after[..end].split("\\n").map(str::trim).collect();
+        return (body.len() >= 32 && !body.contains(' ')).then(|| (finding(i), i));
+    }
+    let end = i + lines[i..].iter().position(|l| l.contains("-----END"))?;
+    let body: Vec<&str> = lines[i + 1..end]
+        .iter()
+        .filter_map(|l| pem_body(l))
+        .collect();
+    if lines[i + 1..end]
+        .iter()
+        .any(|l| l.contains("Proc-Type: 4,ENCRYPTED"))
+    {
+        return None;
+    }
+    // Words among the base64 (`… not a real key …`) or an ellipsis mean an
+    // illustration, not a key.
+    let plain = body.iter().all(|b| {
+        !b.contains("...")
+            && !b
+                .split_whitespace()
+                .any(|w| w.len() <= 5 && w.chars().all(|c| c.is_ascii_alphabetic()))
+    });
+    let len: usize = body.iter().map(|b| b.len()).sum();
+    (plain && len >= 40).then(|| (finding(end), end))
+}
+
+/// The first finding on one line of text.
+fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
+    // `AKIAIOSFODNN7EXAMPLE` and friends: a line showing documented examples.
+    if !line.contains("EXAMPLE")
+        && let Some(f) = format_finding(line, Some(no), None)
+    {
+        return Some(f);
+    }
+    if let Some(f) = base64_private_key(line, no) {
+        return Some(f);
+    }
+    let found = |rule: &'static str, what: &'static str, key: Option<&str>, value: &str| Finding {
+        rule,
+        what,
+        key: key.map(str::to_string),
+        redacted: redact(value, 0),
+        line: Some(no),
+        end_line: None,
+    };
+    if let Some(c) = url_credentials().captures(line) {
+        let pw = &c["value"];
+        if !is_reference_or_placeholder(&c["user"], pw) {
+            return Some(found("url-password", "password in a URL", None, pw));
+        }
+    }
+    if let Some(c) = sql_identified_by().captures(line) {
+        let pw = c["value"].trim_start_matches('*');
+        if !is_reference_or_placeholder("", pw) && pw.len() >= 6 {
+            return Some(found(
+                "sql-password",
+                "password in a SQL statement",
+                None,
+                pw,
+            ));
+        }
+    }
+    if let Some(c) = cli_password().captures(line) {
+        let pw = c
+            .name("mysql")
+            .or_else(|| c.name("passin"))
+            .or_else(|| c.name("curl"))
+            .map_or("", |m| m.as_str());
+        if !is_reference_or_placeholder("", pw) && pw.len() >= 6 {
+            return Some(found(
+                "cli-password",
+                "password on a command line",
+                None,
+                pw,
+            ));
+        }
+    }
+    if let Some(c) = xml_element_re().captures(line) {
+        let (key, value) = (&c["key"], c["value"].trim());
+        if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.len() >= 6 {
+            return Some(found(
+                "secret-key-value",
+                "plaintext value of a secret key",
+                Some(key),
+                value,
+            ));
+        }
+    }
+    let pairs = pairs(line);
+    // `access key: …`, `Client secret …`: a key of two words.
+    let mut previous: Option<&str> = None;
+    for p in &pairs {
+        let two = previous.map(|w| format!("{w}_{}", p.key));
+        previous = Some(p.key);
+        // `access key`, `Authentication key`: "key" alone says nothing.
+        let two_words =
+            p.key.eq_ignore_ascii_case("key") && two.as_deref().is_some_and(is_secret_key);
+        if !(is_secret_key(p.key) || two_words) {
+            continue;
+        }
+        let key = p.key;
+        let mut value = p.value.trim_end_matches(['.', ']', '}']);
+        let mut quoted = p.quoted;
+        // `password: String = "…"`, `passwd: str = "…"`: a type between the
+        // key and the literal.
+        if LITERALS.contains(&value.to_ascii_lowercase().as_str())
+            && let Some(c) = quoted_literal_re().captures(p.rest)
+        {
+            value = c.get(1).map_or("", |m| m.as_str());
+            quoted = true;
+        }
+        if is_reference_or_placeholder(key, value)
+            || LITERALS.contains(&value.to_ascii_lowercase().as_str())
+        {
+            continue;
+        }
+        let plausible = match syntax {
+            // Prose puts words after "token" or "secret"; a value there needs digits.
+            Syntax::Text if p.loose && !quoted => {
+                plausible_in_text(value) && value.chars().any(|c| c.is_ascii_digit())
+            }
+            Syntax::Text => plausible_in_text(value),
+            Syntax::KeyValue => value.len() >= 4,
+            Syntax::Terraform => value.len() >= 4 && quoted,
+        };
+        if plausible {
+            return Some(found(
+                "secret-key-value",
+                "plaintext value of a secret key",
+                Some(key),
+                value,
+            ));
+        }
+    }
+    high_entropy(&pairs, no)
+}
+
+/// A long random-looking value assigned to any key (detect-secrets'
+/// high-entropy strings), with a threshold above what words, paths, versions
+/// and hex digests reach.
+fn high_entropy(pairs: &[Pair], no: u32) -> Option<Finding> {
+    for p in pairs.iter().filter(|p| !p.loose) {
+        let (key, value) = (p.key, p.value);
+        let words = key_words(key);
+        let benign = words.iter().any(|w| {
+            BENIGN_WORDS.contains(&w.as_str())
+                || matches!(
+                    w.as_str(),
+                    "sha"
+                        | "sha1"
+                        | "sha256"
+                        | "sha512"
+                        | "image"
+                        | "integrity"
+                        | "uuid"
+                        | "guid"
+                        | "commit"
+                        | "revision"
+                        | "href"
+                        | "src"
+                        | "data"
+                        | "tag"
+                        | "cert"
+                        | "certificate"
+                        | "ca"
+                        | "crt"
+                        | "pub"
+                        | "public"
+                        | "publickey"
+                        | "fingerprint"
+                        | "signature"
+                        | "nonce"
+                        | "ciphertext"
+                        | "encrypteddata"
+                        | "value"
+                        | "description"
+                        | "message"
+                        | "title"
+                )
+        });
+        if benign
+            || value.len() < 20
+            || value.len() > 200
+            || is_reference_or_placeholder(key, value)
+        {
+            continue;
+        }
+        let charset = value
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "+/=_-".contains(ch));
+        if charset && classes(value) >= 3 && entropy(value) >= 4.0 {
+            return Some(Finding {
+                rule: "high-entropy-value",
+                what: "high-entropy value",
+                key: Some(key.to_string()),
+                redacted: redact(value, 0),
+                line: Some(no),
+                end_line: None,
+            });
+        }
+    }
+    None
+}
+
+/// `LS0tLS1CRUdJTi...`: a private key that was base64-encoded (Kubernetes
+/// Secret data, CI variables) before landing in a file.
+fn base64_private_key(line: &str, no: u32) -> Option<Finding> {
+    let start = line.find("LS0t")?;
+    let token: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "+/=".contains(*c))
+        .collect();
+    let decoded = decode_base64(&token)?;
+    let text = String::from_utf8_lossy(&decoded);
+    let mut inner = scan_text(&text, Syntax::Text)
+        .into_iter()
+        .filter(|f| f.rule == "private-key");
+    inner.next().map(|_| Finding {
+        rule: "private-key",
+        what: "base64-encoded private key",
+        key: None,
+        redacted: "LS0t****".into(),
+        line: Some(no),
+        end_line: None,
+    })
+}
+
+/// Standard base64 (padding optional); `None` on anything else.
+pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().take_while(|b| *b != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<(&'static str, u32)> {
+        scan_text(text, Syntax::Text)
+            .into_iter()
+            .map(|f| (f.rule, f.line.unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_split_into_words() {
+        assert!(is_secret_key("db_password"));
+        assert!(is_secret_key("AwsSecretKey"));
+        assert!(is_secret_key("MYSQLPASS"));
+        assert!(is_secret_key("api-key"));
+        assert!(is_secret_key("X3_PSWD"));
+        assert!(!is_secret_key("password_length"));
+        assert!(!is_secret_key("token_url"));
+        assert!(!is_secret_key("passengers"));
+        assert!(!is_secret_key("pwdump"));
+        assert!(!is_secret_key("fp_tokenized_value"));
+    }
+
+    #[test]
+    fn references_and_placeholders_are_not_secrets() {
+        for v in [
+            "${DB_PASSWORD}",
+            "$(API_KEY)",
+            "{{ .Values.pw }}",
+            "vault:secret/db#pw",
+            "",
+            "changeme",
+            "********",
+            "0xdeadbeef",
+        ] {
+            assert!(is_reference_or_placeholder("password", v), "{v}");
+        }
+        assert!(is_reference_or_placeholder("DB_PASSWORD", "DB_PASSWORD"));
+        assert!(!is_reference_or_placeholder("password", "Aa1234321Bb"));
+    }
+
+    #[test]
+    fn formats_assignments_and_key_blocks_are_found_and_never_shown() {
+        let text = "AWS_ACCESS_KEY_ID=AKIA0123456789ABCDEF\nAWS_example=AKIAIOSFODNN7EXAMPLE\npassword = \"abc\"\ndb_password: Ce7shE0ENPiBlE\nurl: postgres://app:s3cr3tPw@db:5432/app\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAn7sG5Zt4dQ1XJw9gE2b1ZtFqQJ5v8r2nq3xk1L0pV7m4t9s\n-----END RSA PRIVATE KEY-----\n";
+        assert_eq!(
+            rules(text),
+            [
+                ("aws-access-key-id", 1),
+                ("secret-key-value", 4),
+                ("url-password", 5),
+                ("private-key", 6)
+            ]
+        );
+        let all = format!("{:?}", scan_text(text, Syntax::Text));
+        for secret in ["0123456789ABCDEF", "Ce7shE0ENPiBlE", "s3cr3tPw", "MIIEow"] {
+            assert!(!all.contains(secret), "{secret} leaked: {all}");
+        }
+    }
+
+    #[test]
+    fn base64_decodes() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert!(decode_base64("not base64!").is_none());
+    }
+}

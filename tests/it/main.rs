@@ -4,6 +4,7 @@ mod corpus;
 mod engine;
 mod gates;
 mod helm_workflow;
+mod hostile_scale;
 mod migrations;
 mod migrations_yardstick;
 mod policy_cli;

@@ -38,25 +38,25 @@ const FORMATS: &[Format] = &[
     Format {
         rule: "aws-access-key-id",
         what: "AWS access key id",
-        re: r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b",
+        re: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?-u:\b)",
         prefix: 4,
     },
     Format {
         rule: "github-token",
         what: "GitHub token",
-        re: r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,40}\b|github_pat_[A-Za-z0-9_]{82}",
+        re: r"(?-u:\b)(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,40}(?-u:\b)|github_pat_[A-Za-z0-9_]{82}",
         prefix: 4,
     },
     Format {
         rule: "gitlab-token",
         what: "GitLab token",
-        re: r"\bgl(?:pat|oas|dt|rt|rtr|cbt|ptt|ft|imt|agent|soat|ffct|wt)-[A-Za-z0-9_.\-]{16,}|\bGR1348941[A-Za-z0-9_\-]{20}|\b_gitlab_session=[0-9a-f]{32}\b",
+        re: r"(?-u:\b)gl(?:pat|oas|dt|rt|rtr|cbt|ptt|ft|imt|agent|soat|ffct|wt)-[A-Za-z0-9_.\-]{16,}|(?-u:\b)GR1348941[A-Za-z0-9_\-]{20}|(?-u:\b)_gitlab_session=[0-9a-f]{32}(?-u:\b)",
         prefix: 6,
     },
     Format {
         rule: "slack-token",
         what: "Slack token",
-        re: r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        re: r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}",
         prefix: 5,
     },
     Format {
@@ -68,31 +68,31 @@ const FORMATS: &[Format] = &[
     Format {
         rule: "stripe-key",
         what: "Stripe key",
-        re: r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}|\bwhsec_[A-Za-z0-9]{24,}",
+        re: r"(?-u:\b)(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}|(?-u:\b)whsec_[A-Za-z0-9]{24,}",
         prefix: 8,
     },
     Format {
         rule: "google-credential",
         what: "Google credential",
-        re: r"\bAIza[0-9A-Za-z_\-]{35}|\bGOCSPX-[A-Za-z0-9_\-]{20,}|\bya29\.[A-Za-z0-9_\-]{20,}|\b1//0[A-Za-z0-9_\-]{40,}",
+        re: r"(?-u:\b)AIza[0-9A-Za-z_\-]{35}|(?-u:\b)GOCSPX-[A-Za-z0-9_\-]{20,}|(?-u:\b)ya29\.[A-Za-z0-9_\-]{20,}|(?-u:\b)1//0[A-Za-z0-9_\-]{40,}",
         prefix: 4,
     },
     Format {
         rule: "hashicorp-token",
         what: "HashiCorp Vault/Terraform token",
-        re: r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,}|\bhv[sbr]\.[A-Za-z0-9_\-]{24,}",
+        re: r"(?-u:\b)[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,}|(?-u:\b)hv[sbr]\.[A-Za-z0-9_\-]{24,}",
         prefix: 4,
     },
     Format {
         rule: "docker-token",
         what: "Docker token",
-        re: r"\bdckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}|\bSWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}\b|\bSWMKEY-1-[A-Za-z0-9+/]{43}",
+        re: r"(?-u:\b)dckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}|(?-u:\b)SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}(?-u:\b)|(?-u:\b)SWMKEY-1-[A-Za-z0-9+/]{43}",
         prefix: 9,
     },
     Format {
         rule: "jwt",
         what: "JSON Web Token",
-        re: r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}",
+        re: r"(?-u:\b)eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}",
         prefix: 3,
     },
     Format {
@@ -104,25 +104,25 @@ const FORMATS: &[Format] = &[
     Format {
         rule: "aws-bedrock-key",
         what: "Amazon Bedrock API key",
-        re: r"\bbedrock-api-key-[A-Za-z0-9+/=]{20,}|\bABSK[A-Za-z0-9+/]{100,}={0,2}",
+        re: r"(?-u:\b)bedrock-api-key-[A-Za-z0-9+/=]{20,}|(?-u:\b)ABSK[A-Za-z0-9+/]{100,}={0,2}",
         prefix: 4,
     },
     Format {
         rule: "aws-appsync-key",
         what: "AWS AppSync API key",
-        re: r"\bda2-[a-z0-9]{26}\b",
+        re: r"(?-u:\b)da2-[a-z0-9]{26}(?-u:\b)",
         prefix: 4,
     },
     Format {
         rule: "grafana-token",
         what: "Grafana token",
-        re: r"\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b|\beyJrIjoi[A-Za-z0-9+/=]{40,}|\bglc_[A-Za-z0-9+/=]{32,}",
+        re: r"(?-u:\b)glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}(?-u:\b)|(?-u:\b)eyJrIjoi[A-Za-z0-9+/=]{40,}|(?-u:\b)glc_[A-Za-z0-9+/=]{32,}",
         prefix: 5,
     },
     Format {
         rule: "openai-key",
         what: "OpenAI API key",
-        re: r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{58,74}T3BlbkFJ[A-Za-z0-9_\-]{58,74}|\bsk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
+        re: r"(?-u:\b)sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{58,74}T3BlbkFJ[A-Za-z0-9_\-]{58,74}|(?-u:\b)sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
         prefix: 3,
     },
     Format {
@@ -141,6 +141,32 @@ fn formats() -> &'static [(Regex, &'static Format)] {
             .map(|f| (Regex::new(f.re).expect("format regexes are valid"), f))
             .collect()
     })
+}
+
+/// All formats in one pattern: most values match none, and one search of a
+/// combined automaton costs far less fuel than one per format.
+fn any_format() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        let all: Vec<String> = FORMATS.iter().map(|f| format!("(?:{})", f.re)).collect();
+        Regex::new(&all.join("|")).expect("format regexes are valid")
+    })
+}
+
+/// Whether a line can hold anything a rule looks for: a format, a secret
+/// word, a URL, a key block, a pragma. One pass instead of a dozen searches
+/// on the many lines of a script or config that hold nothing.
+fn interesting(line: &str) -> bool {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let re = R.get_or_init(|| {
+        let mut all: Vec<String> = FORMATS.iter().map(|f| format!("(?:{})", f.re)).collect();
+        all.push(
+            r"(?i:pas|pw|psw|ssw|secret|sercret|token|key|cred|auth|bearer|identified)|://|-----BEGIN |LS0t|</| -"
+                .to_string(),
+        );
+        Regex::new(&all.join("|")).expect("detector regexes are valid")
+    });
+    re.is_match(line) || line.split_whitespace().any(|w| w.len() >= 20)
 }
 
 fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
@@ -206,7 +232,7 @@ fn sql_identified_by() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(
         &R,
-        r#"(?i)\bidentified\s+(?:with\s+'?\w+'?\s+)?(?:by|as)\s+["']?(?P<value>[^\s"';\\]+)"#,
+        r#"(?i)(?-u:\b)identified\s+(?:with\s+'?\w+'?\s+)?(?:by|as)\s+["']?(?P<value>[^\s"';\\]+)"#,
     )
 }
 
@@ -215,7 +241,7 @@ fn cli_password() -> &'static Regex {
     // `mysql -pSECRET`, `-passin pass:SECRET`, `curl -u user:SECRET`
     re(
         &R,
-        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|\bpass:(?P<passin>[^\s"']+)|\s-u\s+["']?[^\s:"'$]+:(?P<curl>[^\s"']+))"#,
+        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|(?-u:\b)pass:(?P<passin>[^\s"']+)|\s-u\s+["']?[^\s:"'$]+:(?P<curl>[^\s"']+))"#,
     )
 }
 
@@ -249,6 +275,11 @@ const SECRET_WORDS: &[&str] = &[
     "authkey",
     "sercret",
     "bearer",
+];
+
+/// Substrings one of which every secret key contains (a cheap first test).
+const SECRET_HINTS: &[&str] = &[
+    "pas", "pw", "psw", "ssw", "secret", "sercret", "token", "key", "cred", "auth", "bearer",
 ];
 
 /// Components that make a secret-sounding key about something else.
@@ -341,6 +372,10 @@ fn key_words(key: &str) -> Vec<String> {
 /// Whether a key names a secret: `db_password`, `AwsSecretKey`, `MYSQLPASS`,
 /// `api-key`; not `password_length`, `token_url`, `passengers`.
 pub fn is_secret_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    if !SECRET_HINTS.iter().any(|h| lower.contains(h)) {
+        return false;
+    }
     let words = key_words(key);
     if words.is_empty() || words.iter().any(|w| BENIGN_WORDS.contains(&w.as_str())) {
         return false;
@@ -602,6 +637,9 @@ pub fn redact(value: &str, prefix: usize) -> String {
 }
 
 fn format_finding(value: &str, line: Option<u32>, key: Option<&str>) -> Option<Finding> {
+    if !any_format().is_match(value) {
+        return None;
+    }
     for (re, f) in formats() {
         if let Some(m) = re.find(value) {
             let text = m
@@ -647,7 +685,9 @@ pub fn check_value(key: &str, value: &str) -> Option<Finding> {
     if let Some(f) = format_finding(value, None, Some(key)) {
         return Some(f);
     }
-    if let Some(c) = url_credentials().captures(value) {
+    if value.contains("://")
+        && let Some(c) = url_credentials().captures(value)
+    {
         let pw = &c["value"];
         if !is_reference_or_placeholder("", pw) {
             return Some(Finding {
@@ -660,7 +700,10 @@ pub fn check_value(key: &str, value: &str) -> Option<Finding> {
             });
         }
     }
-    if let Some(c) = connection_string_password().captures(value) {
+    let lower = value.to_ascii_lowercase();
+    if (lower.contains("password") || lower.contains("pwd"))
+        && let Some(c) = connection_string_password().captures(value)
+    {
         let pw = c["value"].trim();
         if !is_reference_or_placeholder("", pw) {
             return Some(Finding {
@@ -754,6 +797,10 @@ pub fn scan_text(text: &str, syntax: Syntax) -> Vec<Finding> {
         if parent.is_some_and(|(_, at)| indent <= at && !line.trim().is_empty()) {
             parent = None;
         }
+        if parent.is_none() && !interesting(line) {
+            i += 1;
+            continue;
+        }
         // `# pragma: allowlist secret` (detect-secrets) and `# opsdeploy: allow-secret`.
         if line.contains("pragma: allowlist secret") || line.contains("opsdeploy: allow-secret") {
             i += 1;
@@ -824,6 +871,9 @@ fn pem_body(line: &str) -> Option<&str> {
 /// key encrypted with a passphrase are not plaintext keys.
 fn private_key(lines: &[&str], i: usize) -> Option<(Finding, usize)> {
     let line = lines[i];
+    if !line.contains("-----BEGIN ") {
+        return None;
+    }
     let begin = private_key_begin().captures(line)?;
     if begin["kind"].contains("ENCRYPTED") {
         return None;
@@ -884,13 +934,18 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
         line: Some(no),
         end_line: None,
     };
-    if let Some(c) = url_credentials().captures(line) {
+    if line.contains("://")
+        && let Some(c) = url_credentials().captures(line)
+    {
         let pw = &c["value"];
         if !is_reference_or_placeholder(&c["user"], pw) {
             return Some(found("url-password", "password in a URL", None, pw));
         }
     }
-    if let Some(c) = sql_identified_by().captures(line) {
+    let lower = line.to_ascii_lowercase();
+    if lower.contains("identified")
+        && let Some(c) = sql_identified_by().captures(line)
+    {
         let pw = c["value"].trim_start_matches('*');
         if !is_reference_or_placeholder("", pw) && pw.len() >= 6 {
             return Some(found(
@@ -901,7 +956,9 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             ));
         }
     }
-    if let Some(c) = cli_password().captures(line) {
+    if (line.contains(" -") || line.contains("pass:"))
+        && let Some(c) = cli_password().captures(line)
+    {
         let pw = c
             .name("mysql")
             .or_else(|| c.name("passin"))
@@ -916,7 +973,9 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             ));
         }
     }
-    if let Some(c) = xml_element_re().captures(line) {
+    if line.contains("</")
+        && let Some(c) = xml_element_re().captures(line)
+    {
         let (key, value) = (&c["key"], c["value"].trim());
         if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.len() >= 6 {
             return Some(found(
@@ -926,6 +985,11 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
                 value,
             ));
         }
+    }
+    // Only a secret word or a long token makes a pair worth judging.
+    let hint = SECRET_HINTS.iter().any(|h| lower.contains(h));
+    if !hint && !line.split_whitespace().any(|w| w.len() >= 20) {
+        return None;
     }
     let pairs = pairs(line);
     // `access key: …`, `Client secret …`: a key of two words.

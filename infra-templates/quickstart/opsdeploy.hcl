@@ -22,6 +22,18 @@ policy "expand-contract" {
   enforcement = "hard-mandatory"
 }
 
+policy "no-secrets" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+# The quickstart ships no container image; add `scan { images = [...] }` to an
+# environment and this policy judges trivy's report of each one.
+policy "image-scan" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
 policy "promotion" {
   builtin      = true
   enforcement  = "hard-mandatory"

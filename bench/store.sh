@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Store benchmark (benches/store.rs) against a throwaway PostgreSQL; not in CI.
+# Prints a Markdown table for BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg="$(mktemp -d)"
+trap 'scripts/pg.sh destroy "$pg/server"; rm -rf "$pg"' EXIT
+eval "$(scripts/pg.sh start "$pg/server")"
+cargo bench --locked --bench store

@@ -55,7 +55,9 @@ fn racing_appends(open: &(dyn Fn() -> Box<dyn Store> + Sync)) -> f64 {
             s.spawn(|| {
                 let store = open();
                 for i in 0..APPENDS / WRITERS {
-                    store.append(entry(EntryKind::ApplyStep, i)).expect("append");
+                    store
+                        .append(entry(EntryKind::ApplyStep, i))
+                        .expect("append");
                 }
             });
         }

@@ -52,7 +52,8 @@ impl FileStore {
             let path = entry.map_err(|e| StoreError::io("read", &dir, e))?.path();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             // Sealed bundles are named by their 64-hex digest; `.building-*` are not.
-            if let Some(name) = name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            if let Some(name) =
+                name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
                 && path.join(super::bundle::MANIFEST).is_file()
             {
                 out.push((name, path));
@@ -140,7 +141,6 @@ impl FileStore {
             });
         }
     }
-
 }
 
 /// Holds `locks/ENV.lock` until dropped.

@@ -10,9 +10,9 @@ mod postgres;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use self::postgres::PgStore;
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
-pub use postgres::PgStore;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]

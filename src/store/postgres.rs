@@ -49,9 +49,9 @@ impl PgStore {
     /// Connects to `url`, bringing the schema up to date. `bundles` is the local
     /// directory bundles are written out to (the same layout as the file store's).
     pub fn connect(url: &str, bundles: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| {
-            StoreError::Unavailable(format!("the database URL is not valid: {e}"))
-        })?;
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("the database URL is not valid: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -91,7 +91,9 @@ impl PgStore {
     /// log's head, in one transaction, each checked to link to the one before.
     pub fn import(&self, lines: &[String]) -> Result<usize, StoreError> {
         let mut client = self.client();
-        let mut tx = client.transaction().map_err(self.err("start a transaction on"))?;
+        let mut tx = client
+            .transaction()
+            .map_err(self.err("start a transaction on"))?;
         lock_log(&mut tx).map_err(self.err("lock the audit log of"))?;
         let (mut seq, mut prev) = head(&mut tx).map_err(self.err("read the audit log of"))?;
         for line in lines {
@@ -134,14 +136,16 @@ impl PgStore {
     /// Stores a sealed bundle directory (idempotent: a digest names one content).
     pub fn store_bundle(&self, dir: &Path, digest: &str) -> Result<(), StoreError> {
         let manifest_path = dir.join(super::bundle::MANIFEST);
-        let manifest_bytes = std::fs::read(&manifest_path)
-            .map_err(|e| StoreError::io("read", &manifest_path, e))?;
+        let manifest_bytes =
+            std::fs::read(&manifest_path).map_err(|e| StoreError::io("read", &manifest_path, e))?;
         let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| StoreError::io("read", &manifest_path, e.into()))?;
         let mut files = Vec::new();
         collect_files(dir, dir, &mut files)?;
         let mut client = self.client();
-        let mut tx = client.transaction().map_err(self.err("start a transaction on"))?;
+        let mut tx = client
+            .transaction()
+            .map_err(self.err("start a transaction on"))?;
         let field = |k: &str| manifest[k].as_str().unwrap_or_default().to_string();
         tx.execute(
             "INSERT INTO opsdeploy.bundles (digest, environment, planned_by, created_at, manifest)
@@ -250,8 +254,7 @@ fn insert_entry(
             &line,
         ],
     )?;
-    if let (EntryKind::Approval | EntryKind::Override, Some(digest)) = (entry.kind, &entry.digest)
-    {
+    if let (EntryKind::Approval | EntryKind::Override, Some(digest)) = (entry.kind, &entry.digest) {
         let text = |k: &str| entry.data.get(k).and_then(|v| v.as_str()).map(String::from);
         tx.execute(
             "INSERT INTO opsdeploy.approvals (seq, digest, kind, environment, actor, at, policy, reason, comment)
@@ -468,9 +471,7 @@ impl Store for PgStore {
         let mut tx = client.transaction().map_err(&err)?;
         let took_over = tx
             .query_opt(
-                &format!(
-                    "SELECT {HOLDER_COLUMNS} FROM opsdeploy.locks l WHERE l.environment = $1"
-                ),
+                &format!("SELECT {HOLDER_COLUMNS} FROM opsdeploy.locks l WHERE l.environment = $1"),
                 &[&environment],
             )
             .map_err(&err)?
@@ -501,8 +502,7 @@ impl Store for PgStore {
     }
 
     fn lock_holder(&self, environment: &str) -> Result<Option<LockHolder>, StoreError> {
-        query_holder(&mut *self.client(), environment, true)
-            .map_err(self.err("read the locks of"))
+        query_holder(&mut *self.client(), environment, true).map_err(self.err("read the locks of"))
     }
 
     fn stale_lock(&self, environment: &str) -> Option<LockHolder> {

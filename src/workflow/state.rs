@@ -90,11 +90,16 @@ pub fn migrate_to_postgres(config: &Config, url: &str) -> Result<Migrated, Workf
                 super::short(&checked.head)
             ),
             location: None,
-            hint: Some("run `opsdeploy audit verify` with the postgres backend to see which entry".into()),
+            hint: Some(
+                "run `opsdeploy audit verify` with the postgres backend to see which entry".into(),
+            ),
             class: ErrorClass::Error,
         });
     }
-    tracing::info!("copied {copied} audit entries and {} bundles", bundles.len());
+    tracing::info!(
+        "copied {copied} audit entries and {} bundles",
+        bundles.len()
+    );
     Ok(Migrated {
         target: target.shown().to_string(),
         copied,

@@ -12,7 +12,12 @@ use crate::workflow::{HealthServer, TestProject};
 
 /// A project without terraform, so an apply is quick: a health check, then a
 /// smoke test that sleeps `smoke` seconds.
-fn quick_project(backend: Backend, health: &HealthServer, smoke: &str, lock_timeout: &str) -> TestProject {
+fn quick_project(
+    backend: Backend,
+    health: &HealthServer,
+    smoke: &str,
+    lock_timeout: &str,
+) -> TestProject {
     TestProject::with_backend(
         &format!(
             r#"
@@ -38,7 +43,11 @@ environment "staging" {{
 }
 
 fn kinds(entries: &[serde_json::Value], kind: &str) -> Vec<serde_json::Value> {
-    entries.iter().filter(|e| e["kind"] == kind).cloned().collect()
+    entries
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
 }
 
 /// The chain as read back: every seq once, in order, verified by opsdeploy.
@@ -217,8 +226,16 @@ fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
     server.stop();
     let out = apply.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("error: the store is not reachable"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("hint: check that the PostgreSQL server is up"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: the store is not reachable"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("hint: check that the PostgreSQL server is up"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     p.run("bob@example.com", &["status"])
         .code(1)
@@ -226,13 +243,20 @@ fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
 
     server.restart();
     let after = assert_log_intact(&p);
-    assert_eq!(after, before, "nothing half-recorded: the log is what it was before the stop");
+    assert_eq!(
+        after, before,
+        "nothing half-recorded: the log is what it was before the stop"
+    );
     p.run("bob@example.com", &["status", "staging"])
         .success()
         .stdout(predicate::str::contains("INTERRUPTED apply of"))
-        .stdout(predicate::str::contains("stale lock left by alice@example.com"));
+        .stdout(predicate::str::contains(
+            "stale lock left by alice@example.com",
+        ));
     p.run("bob@example.com", &["apply", "staging", "--yes"])
         .success()
-        .stderr(predicate::str::contains("took over the lock on \"staging\" left by alice@example.com"));
+        .stderr(predicate::str::contains(
+            "took over the lock on \"staging\" left by alice@example.com",
+        ));
     assert_log_intact(&p);
 }

@@ -63,7 +63,9 @@ pub fn small_input(dir: &Path) -> PathBuf {
 pub enum Backend {
     File,
     /// A database of its own on the test server.
-    Postgres { url: String },
+    Postgres {
+        url: String,
+    },
 }
 
 impl Backend {

@@ -21,8 +21,11 @@ fn the_database_refuses_to_change_evidence_and_verify_names_an_entry_edited_behi
         return;
     };
     p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging", "--comment", "ok"])
-        .success();
+    p.run(
+        "alice@example.com",
+        &["approve", "staging", "--comment", "ok"],
+    )
+    .success();
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     for sql in [
         "UPDATE opsdeploy.audit_log SET actor = 'mallory' WHERE seq = 3",
@@ -31,12 +34,18 @@ fn the_database_refuses_to_change_evidence_and_verify_names_an_entry_edited_behi
         "DELETE FROM opsdeploy.approvals",
     ] {
         let err = db.batch_execute(sql).unwrap_err();
-        let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        let msg = err
+            .as_db_error()
+            .map(|e| e.message().to_string())
+            .unwrap_or_default();
         assert!(msg.contains("is append-only"), "{sql}: {err}");
     }
     // The approval is a row bound to the digest, too.
     let approvals: i64 = db
-        .query_one("SELECT count(*) FROM opsdeploy.approvals WHERE kind = 'approval'", &[])
+        .query_one(
+            "SELECT count(*) FROM opsdeploy.approvals WHERE kind = 'approval'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(approvals, 1);
@@ -48,7 +57,9 @@ fn the_database_refuses_to_change_evidence_and_verify_names_an_entry_edited_behi
     .unwrap();
     p.run("alice@example.com", &["audit", "verify"])
         .code(1)
-        .stderr(predicate::str::contains("audit log entry 3 (seq 3) is not valid"))
+        .stderr(predicate::str::contains(
+            "audit log entry 3 (seq 3) is not valid",
+        ))
         .stderr(predicate::str::contains("the entry was edited"))
         .stderr(predicate::str::contains("(table opsdeploy.audit_log):3"));
 }
@@ -61,10 +72,13 @@ fn a_plan_made_in_one_checkout_is_approved_and_applied_from_another() {
     };
     let digest = planner.plan("alice@example.com", "staging");
     // Another machine: the same project files, none of the first one's state.
-    let runner = TestProject::with_backend(&planner.read("opsdeploy.hcl"), Backend::Postgres { url });
+    let runner = TestProject::with_backend(&config(&health.url(), ""), Backend::Postgres { url });
     assert!(!runner.file(".opsdeploy").exists());
     runner
-        .run("alice@example.com", &["approve", "staging", "--plan", &digest[..10]])
+        .run(
+            "alice@example.com",
+            &["approve", "staging", "--plan", &digest[..10]],
+        )
         .success();
     runner
         .run("alice@example.com", &["apply", "staging", "--yes"])
@@ -73,7 +87,10 @@ fn a_plan_made_in_one_checkout_is_approved_and_applied_from_another() {
     planner
         .run("bob@example.com", &["status", "staging"])
         .success()
-        .stdout(predicate::str::contains(format!("deployed {}", &digest[..12])));
+        .stdout(predicate::str::contains(format!(
+            "deployed {}",
+            &digest[..12]
+        )));
 }
 
 #[test]
@@ -84,10 +101,14 @@ fn state_migrate_copies_the_file_history_unchanged_and_is_idempotent() {
     };
     let p = TestProject::new(&config(&health.url(), ""));
     p.plan_approved("alice@example.com", "staging");
-    p.run("alice@example.com", &["apply", "staging", "--yes"]).success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
     let pending = p.plan("alice@example.com", "production");
     let file_head = p
-        .run("alice@example.com", &["audit", "verify", "--format", "json"])
+        .run(
+            "alice@example.com",
+            &["audit", "verify", "--format", "json"],
+        )
         .success()
         .get_output()
         .stdout
@@ -95,37 +116,49 @@ fn state_migrate_copies_the_file_history_unchanged_and_is_idempotent() {
     let file_head: serde_json::Value = serde_json::from_slice(&file_head).unwrap();
     let n = file_head["entries"].as_u64().unwrap();
     let migrate = ["state", "migrate", "--to", "postgres"];
-    p.run_with("alice@example.com", &migrate, &[("OPSDEPLOY_DATABASE_URL", &url)])
-        .success()
-        .stdout(predicate::str::contains(format!("{n} entries copied, {n} in all")));
-    // Again: nothing to add, nothing changed.
-    p.run_with("alice@example.com", &migrate, &[("OPSDEPLOY_DATABASE_URL", &url)])
-        .success()
-        .stdout(predicate::str::contains(format!("0 entries copied, {n} in all")));
-
-    // Switch the project over; the local bundles go, the database has them.
-    std::fs::write(
-        p.file("opsdeploy.hcl"),
-        format!(
-            "{}{}",
-            p.read("opsdeploy.hcl"),
-            Backend::Postgres { url: url.clone() }.state_block()
-        ),
+    p.run_with(
+        "alice@example.com",
+        &migrate,
+        &[("OPSDEPLOY_DATABASE_URL", &url)],
     )
-    .unwrap();
-    std::fs::remove_dir_all(p.file(".opsdeploy")).unwrap();
-    let pg = TestProject::with_backend(&p.read("opsdeploy.hcl"), Backend::Postgres { url: url.clone() });
+    .success()
+    .stdout(predicate::str::contains(format!(
+        "{n} entries copied, {n} in all"
+    )));
+    // Again: nothing to add, nothing changed.
+    p.run_with(
+        "alice@example.com",
+        &migrate,
+        &[("OPSDEPLOY_DATABASE_URL", &url)],
+    )
+    .success()
+    .stdout(predicate::str::contains(format!(
+        "0 entries copied, {n} in all"
+    )));
+
+    // The project switched over, as on another machine: no local state, the
+    // database has the history and the bundles.
+    let pg = TestProject::with_backend(
+        &config(&health.url(), ""),
+        Backend::Postgres { url: url.clone() },
+    );
     let pg_head: serde_json::Value = serde_json::from_slice(
-        &pg.run("alice@example.com", &["audit", "verify", "--format", "json"])
-            .success()
-            .get_output()
-            .stdout
-            .clone(),
+        &pg.run(
+            "alice@example.com",
+            &["audit", "verify", "--format", "json"],
+        )
+        .success()
+        .get_output()
+        .stdout
+        .clone(),
     )
     .unwrap();
     assert_eq!(pg_head, file_head, "same entries, same chain head");
-    pg.run("bob@example.com", &["approve", "production", "--plan", &pending])
-        .success();
+    pg.run(
+        "bob@example.com",
+        &["approve", "production", "--plan", &pending],
+    )
+    .success();
     pg.run("bob@example.com", &["status", "production"])
         .success()
         .stdout(predicate::str::contains(format!(
@@ -138,9 +171,15 @@ fn state_migrate_copies_the_file_history_unchanged_and_is_idempotent() {
     let other = TestProject::new(&config(&health.url(), ""));
     other.plan("carol@example.com", "staging");
     other
-        .run_with("carol@example.com", &migrate, &[("OPSDEPLOY_DATABASE_URL", &url)])
+        .run_with(
+            "carol@example.com",
+            &migrate,
+            &[("OPSDEPLOY_DATABASE_URL", &url)],
+        )
         .code(1)
-        .stderr(predicate::str::contains("already holds a different audit history (entry 1 differs"))
+        .stderr(predicate::str::contains(
+            "already holds a different audit history (entry 1 differs",
+        ))
         .stderr(predicate::str::contains("nothing was copied"));
     pg.run("alice@example.com", &["audit", "verify"]).success();
 }
@@ -157,12 +196,17 @@ fn an_unreachable_server_is_a_clear_error_that_never_shows_the_password() {
         .arg("-C")
         .arg(p.path())
         .args(["status"])
-        .env("OPSDEPLOY_DATABASE_URL", "postgres://deploy:hunter2@127.0.0.1:9/shop")
+        .env(
+            "OPSDEPLOY_DATABASE_URL",
+            "postgres://deploy:hunter2@127.0.0.1:9/shop",
+        )
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
             "error: the store is not reachable: postgres://deploy@127.0.0.1:9/shop",
         ))
-        .stderr(predicate::str::contains("hint: check that the PostgreSQL server is up"))
+        .stderr(predicate::str::contains(
+            "hint: check that the PostgreSQL server is up",
+        ))
         .stderr(predicate::str::contains("hunter2").not());
 }

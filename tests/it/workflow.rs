@@ -190,7 +190,11 @@ impl TestProject {
     /// Waits (up to 30 s) until `opsdeploy status ENV` prints `text`.
     pub fn wait_for_status(&self, env: &str, text: &str) {
         for _ in 0..150 {
-            let out = self.run("auditor@example.com", &["status", env]).get_output().stdout.clone();
+            let out = self
+                .run("auditor@example.com", &["status", env])
+                .get_output()
+                .stdout
+                .clone();
             if String::from_utf8_lossy(&out).contains(text) {
                 return;
             }

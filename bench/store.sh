@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 pg="$(mktemp -d)"
 trap 'scripts/pg.sh destroy "$pg/server"; rm -rf "$pg"' EXIT
 eval "$(scripts/pg.sh start "$pg/server")"
-cargo bench --locked --bench store
+# The dev profile (dependencies at opt-level 2, as the tests build them): the
+# figures are fsync and round-trip bound, and it needs no second full build.
+cargo bench --locked --profile dev --bench store

@@ -38,3 +38,13 @@ PY
   .tools/bin/trivy --version | grep -q "Version: $TRIVY_VERSION" \
     || { echo "error: .tools/bin/trivy is not trivy $TRIVY_VERSION" >&2; exit 1; }
 fi
+
+# Team-mode tests start a throwaway PostgreSQL server (scripts/pg.sh).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "error: PostgreSQL server binaries not found; install postgresql (e.g. apt-get install postgresql-15)" >&2
+    exit 1
+  fi
+fi

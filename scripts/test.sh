@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # trivy installed by setup.sh comes first.
 export PATH="$PWD/.tools/bin:$PATH"
+# A throwaway PostgreSQL for the team-mode tests, stopped and removed on exit;
+# with OPSDEPLOY_REQUIRE_PG a test that finds no server fails instead of skipping.
+pg="$(mktemp -d)"
+trap 'scripts/pg.sh destroy "$pg/server"; rm -rf "$pg"' EXIT
+eval "$(scripts/pg.sh start "$pg/server")"
+export OPSDEPLOY_REQUIRE_PG=1
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

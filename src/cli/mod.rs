@@ -13,6 +13,7 @@ mod policy;
 mod project;
 mod promote;
 mod rollback;
+mod state;
 mod status;
 
 use std::io::IsTerminal;
@@ -87,6 +88,9 @@ enum Command {
     /// Check or print the tamper-evident audit log
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Move the store to another backend (file to PostgreSQL)
+    #[command(subcommand)]
+    State(state::StateCommand),
     /// Write, build, test and evaluate policies
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -170,6 +174,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Status(args) => status::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Audit(cmd) => audit::run(&ctx, &cmd),
+        Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Policy(cmd) => policy::run(&ctx, cmd),
         Command::Completions { shell } => completions::run(shell),
     }

@@ -34,6 +34,35 @@ impl FileStore {
         self
     }
 
+    /// The log's lines exactly as stored (what a migration copies).
+    pub fn lines(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.read_log()?.lines().map(String::from).collect())
+    }
+
+    /// Every sealed plan bundle: its digest and directory.
+    pub fn bundle_dirs(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
+        let dir = self.bundles_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("read", &dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| StoreError::io("read", &dir, e))?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            // Sealed bundles are named by their 64-hex digest; `.building-*` are not.
+            if let Some(name) =
+                name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                && path.join(super::bundle::MANIFEST).is_file()
+            {
+                out.push((name, path));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn log_path(&self) -> PathBuf {
         self.root.join("audit.jsonl")
     }
@@ -112,19 +141,6 @@ impl FileStore {
             });
         }
     }
-
-    fn render_markdown(&self) {
-        let Some(path) = &self.markdown else { return };
-        match self.entries() {
-            Ok(entries) => {
-                let md = crate::report::audit_markdown(&entries);
-                if let Err(e) = crate::fsutil::write_atomic(path, md.as_bytes()) {
-                    tracing::warn!("could not update {}: {e}", path.display());
-                }
-            }
-            Err(e) => tracing::warn!("could not render {}: {e}", path.display()),
-        }
-    }
 }
 
 /// Holds `locks/ENV.lock` until dropped.
@@ -181,7 +197,9 @@ impl Store for FileStore {
         log.write_all(line.as_bytes())
             .and_then(|()| log.sync_data())
             .map_err(|e| StoreError::io("append to", &path, e))?;
-        self.render_markdown();
+        if let Some(md) = &self.markdown {
+            super::render_markdown(self, md);
+        }
         drop(lock);
         Ok(entry)
     }

@@ -5,10 +5,12 @@
 pub mod audit;
 pub mod bundle;
 mod file;
+mod postgres;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use self::postgres::PgStore;
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,8 @@ pub enum StoreError {
     },
     #[error("the store is not reachable: {0}")]
     Unavailable(String),
+    #[error("{what}: {reason}")]
+    Database { what: String, reason: String },
 }
 
 impl StoreError {
@@ -105,14 +109,41 @@ pub trait Store: Send + Sync {
         None
     }
 
-    /// Directory holding plan bundles (shared between runners in team mode).
+    /// Directory holding plan bundles (in team mode, a local copy of those in
+    /// the database).
     fn bundles_dir(&self) -> PathBuf;
+
+    /// Keeps a sealed bundle where other runners find it; the file store's
+    /// bundles directory is that place already.
+    fn publish_bundle(&self, _dir: &Path, _digest: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Makes the bundles a digest (or prefix) names present in
+    /// [`Store::bundles_dir`], when they are kept elsewhere.
+    fn fetch_bundle(&self, _digest: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Where the people-readable rendering of the audit log goes.
     fn audit_markdown_path(&self) -> Option<PathBuf>;
 
     /// A name for messages: the log's path or database.
     fn describe(&self) -> String;
+}
+
+/// Rewrites the people-readable Markdown rendering of `store`'s log at `path`;
+/// a failure only warns (the log itself is already written).
+fn render_markdown(store: &dyn Store, path: &Path) {
+    match store.entries() {
+        Ok(entries) => {
+            let md = crate::report::audit_markdown(&entries);
+            if let Err(e) = crate::fsutil::write_atomic(path, md.as_bytes()) {
+                tracing::warn!("could not update {}: {e}", path.display());
+            }
+        }
+        Err(e) => tracing::warn!("could not render {}: {e}", path.display()),
+    }
 }
 
 /// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T20:15:03Z`.

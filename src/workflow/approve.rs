@@ -48,6 +48,7 @@ pub fn resolve_bundle(
                 environment: environment.to_string(),
             })?,
     };
+    project.store.fetch_bundle(&digest)?;
     let bundle = Bundle::open(&project.store.bundles_dir(), &digest)?;
     if bundle.manifest.environment != environment {
         return Err(WorkflowError::WrongEnvironment {

@@ -15,13 +15,14 @@ pub mod releases;
 pub mod rollback;
 pub mod scans;
 pub mod sources;
+pub mod state;
 pub mod status;
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError, StateConfig};
 use crate::store::bundle::BundleError;
-use crate::store::{FileStore, Store, StoreError};
+use crate::store::{FileStore, PgStore, Store, StoreError};
 pub use history::History;
 
 /// Which row of the exit-code table an error belongs to.
@@ -170,6 +171,10 @@ impl WorkflowError {
                 "run `opsdeploy audit verify` to see which entry; restore the log from a backup"
                     .into()
             }
+            WorkflowError::Store(StoreError::Unavailable(_)) => {
+                "check that the PostgreSQL server is up and that `state { url }` in opsdeploy.hcl points at it"
+                    .into()
+            }
             WorkflowError::Store(StoreError::Locked { .. }) => {
                 "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
             }
@@ -194,14 +199,10 @@ impl Project {
             StateConfig::File => Box::new(
                 FileStore::new(dir.join(".opsdeploy")).with_markdown(dir.join("AUDIT_LOG.md")),
             ),
-            StateConfig::Postgres { .. } => {
-                return Err(WorkflowError::Other {
-                    what: "state backend \"postgres\" is not available in this build".into(),
-                    location: Some("opsdeploy.hcl".into()),
-                    hint: Some("use `state { backend = \"file\" }` (the default)".into()),
-                    class: ErrorClass::Error,
-                });
-            }
+            StateConfig::Postgres { url } => Box::new(
+                PgStore::connect(url, dir.join(".opsdeploy/bundles"))?
+                    .with_markdown(dir.join("AUDIT_LOG.md")),
+            ),
         };
         Ok(Project {
             actor: identity::current(dir),

@@ -369,6 +369,7 @@ pub fn plan_with(
         decisions,
     };
     bundle.write_results(&serde_json::to_vec_pretty(&results).expect("results serialize"))?;
+    project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
     project.store.append(
         NewEntry::new(EntryKind::Plan, &project.actor, &env.name)

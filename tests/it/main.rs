@@ -1,7 +1,12 @@
 //! Integration tests: one binary (build once, link once), a module per area.
 
+// First: its macros are used by the modules below.
+#[macro_use]
+mod support;
+
 mod corpus;
 mod engine;
+mod faults;
 mod gates;
 mod helm_workflow;
 mod hostile_scale;
@@ -11,5 +16,5 @@ mod policy_cli;
 mod promotion;
 mod quickstart;
 mod secrets_corpus;
-mod support;
+mod team;
 mod workflow;

@@ -57,3 +57,159 @@ pub fn small_input(dir: &Path) -> PathBuf {
         br#"{"schema_version":1,"environment":{"name":"staging","project":"shop"}}"#,
     )
 }
+
+/// The store a test project keeps its state in.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    File,
+    /// A database of its own on the test server.
+    Postgres {
+        url: String,
+    },
+}
+
+impl Backend {
+    /// A fresh database on the test server (`OPSDEPLOY_TEST_DATABASE_URL`,
+    /// started by scripts/test.sh). Without a server: a failure under CI or
+    /// `OPSDEPLOY_REQUIRE_PG`, else `None` and a note (an ad hoc `cargo test`).
+    pub fn postgres() -> Option<Backend> {
+        test_server().map(|admin| Backend::Postgres {
+            url: create_database(&admin),
+        })
+    }
+
+    /// What opsdeploy.hcl says to use this backend.
+    pub fn state_block(&self) -> &'static str {
+        match self {
+            Backend::File => "",
+            Backend::Postgres { .. } => {
+                "\nstate {\n  backend = \"postgres\"\n  url     = env(\"OPSDEPLOY_DATABASE_URL\")\n}\n"
+            }
+        }
+    }
+
+    /// The environment opsdeploy needs to reach it.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::File => Vec::new(),
+            Backend::Postgres { url } => vec![("OPSDEPLOY_DATABASE_URL", url.clone())],
+        }
+    }
+}
+
+/// Defines `mod NAME { #[test] fn file(); #[test] fn postgres() }`, running
+/// the body once per store backend (the PostgreSQL one per [`Backend::postgres`]).
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($backend: $crate::support::Backend) $body
+
+            #[test]
+            fn file() {
+                run($crate::support::Backend::File)
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(backend) = $crate::support::Backend::postgres() {
+                    run(backend)
+                }
+            }
+        }
+    };
+}
+
+/// The test server's admin URL, per the rule in [`Backend::postgres`].
+pub fn test_server() -> Option<String> {
+    if let Ok(url) = std::env::var("OPSDEPLOY_TEST_DATABASE_URL") {
+        return Some(url);
+    }
+    let required = ["CI", "OPSDEPLOY_REQUIRE_PG"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    assert!(
+        !required,
+        "OPSDEPLOY_TEST_DATABASE_URL is not set, and PostgreSQL tests are required here (CI or OPSDEPLOY_REQUIRE_PG): run them with scripts/test.sh, which starts a server"
+    );
+    eprintln!(
+        "note: PostgreSQL test skipped: OPSDEPLOY_TEST_DATABASE_URL is not set (scripts/test.sh starts a throwaway server)"
+    );
+    None
+}
+
+/// Creates an empty database on the server at `admin` (a URL ending in
+/// `/DBNAME`, as scripts/pg.sh prints) and returns its URL: every test its
+/// own, so tests run in parallel.
+pub fn create_database(admin: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "it_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut client =
+        postgres::Client::connect(admin, postgres::NoTls).expect("connect to the test server");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    let (base, _) = admin.rsplit_once('/').expect("a URL ending in /DBNAME");
+    format!("{base}/{name}")
+}
+
+/// A PostgreSQL server of a test's own (scripts/pg.sh), for tests that stop
+/// it; removed on drop.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    /// The admin URL (database `postgres`).
+    pub url: String,
+}
+
+impl PgServer {
+    pub fn start() -> PgServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = pg_sh("start", dir.path())
+            .trim()
+            .strip_prefix("export OPSDEPLOY_TEST_DATABASE_URL=")
+            .expect("scripts/pg.sh start prints the URL")
+            .to_string();
+        PgServer { dir, url }
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected).
+    pub fn stop(&self) {
+        pg_sh("stop", self.dir.path());
+    }
+
+    /// Starts it again, same data and port.
+    pub fn restart(&self) {
+        pg_sh("start", self.dir.path());
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        // Best effort, and never a panic while a failed test unwinds.
+        let _ = std::process::Command::new(repo().join("scripts/pg.sh"))
+            .arg("destroy")
+            .arg(self.dir.path().join("server"))
+            .status();
+    }
+}
+
+fn pg_sh(cmd: &str, dir: &Path) -> String {
+    let out = std::process::Command::new(repo().join("scripts/pg.sh"))
+        .arg(cmd)
+        .arg(dir.join("server"))
+        .output()
+        .expect("run scripts/pg.sh");
+    assert!(
+        out.status.success(),
+        "scripts/pg.sh {cmd} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use predicates::prelude::*;
 
-use crate::support::opsdeploy;
+use crate::support::{Backend, opsdeploy};
 
 /// A health endpoint answering every request with one status.
 pub struct HealthServer {
@@ -47,6 +47,7 @@ impl HealthServer {
 pub struct TestProject {
     pub dir: tempfile::TempDir,
     pub cache: tempfile::TempDir,
+    pub backend: Backend,
 }
 
 pub const MAIN_TF: &str = r#"
@@ -64,14 +65,25 @@ resource "terraform_data" "web" {
 "#;
 
 impl TestProject {
+    /// A project keeping its state in files (the default backend).
     pub fn new(config: &str) -> Self {
+        Self::with_backend(config, Backend::File)
+    }
+
+    /// A project whose opsdeploy.hcl selects `backend`.
+    pub fn with_backend(config: &str, backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("infra")).unwrap();
         std::fs::write(dir.path().join("infra/main.tf"), MAIN_TF).unwrap();
-        std::fs::write(dir.path().join("opsdeploy.hcl"), config).unwrap();
+        std::fs::write(
+            dir.path().join("opsdeploy.hcl"),
+            format!("{config}{}", backend.state_block()),
+        )
+        .unwrap();
         TestProject {
             dir,
             cache: tempfile::tempdir().unwrap(),
+            backend,
         }
     }
 
@@ -83,10 +95,11 @@ impl TestProject {
         self.dir.path().join(rel)
     }
 
-    /// PATH with the fake helm first, its state kept in the project.
-    fn tool_env(&self) -> [(&'static str, String); 2] {
+    /// PATH with the fake helm first, its state kept in the project; the
+    /// store's settings.
+    fn tool_env(&self) -> Vec<(&'static str, String)> {
         let fake = crate::support::repo().join("tests/fake-bin");
-        [
+        let mut env = vec![
             (
                 "PATH",
                 format!(
@@ -99,7 +112,9 @@ impl TestProject {
                 "FAKE_HELM_STATE",
                 self.file(".fake-helm").display().to_string(),
             ),
-        ]
+        ];
+        env.extend(self.backend.env());
+        env
     }
 
     /// `opsdeploy -C PROJECT ARGS` as `user`.
@@ -134,26 +149,58 @@ impl TestProject {
 
     /// `opsdeploy -C PROJECT ARGS` as `user`, running in the background.
     pub fn spawn(&self, user: &str, args: &[&str]) -> std::process::Child {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"))
-            .arg("-C")
+        self.command(user, args).spawn().unwrap()
+    }
+
+    /// `opsdeploy -C PROJECT ARGS` as `user`, to start as the test needs.
+    pub fn command(&self, user: &str, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("opsdeploy"));
+        cmd.arg("-C")
             .arg(self.path())
             .args(args)
             .env("OPSDEPLOY_USER", user)
             .env("OPSDEPLOY_CACHE_DIR", self.cache.path())
-            .envs(self.tool_env())
-            .spawn()
-            .unwrap()
+            .env("NO_COLOR", "1")
+            .envs(self.tool_env());
+        cmd
     }
 
-    /// Waits (up to 30 s) until `rel` exists and `ready` accepts its content.
-    pub fn wait_for_file(&self, rel: &str, ready: impl Fn(&str) -> bool) {
-        for _ in 0..300 {
-            if std::fs::read_to_string(self.file(rel)).is_ok_and(|t| ready(&t)) {
+    /// The audit log's entries, as `opsdeploy audit log --format json` prints them.
+    pub fn audit_entries(&self) -> Vec<serde_json::Value> {
+        let out = self
+            .run("auditor@example.com", &["audit", "log", "--format", "json"])
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    /// Waits (up to 30 s) until the audit log satisfies `ready`, whatever the backend.
+    pub fn wait_for_audit(&self, ready: impl Fn(&[serde_json::Value]) -> bool) {
+        for _ in 0..150 {
+            if ready(&self.audit_entries()) {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        panic!("{rel} never became ready");
+        panic!("the audit log never became ready");
+    }
+
+    /// Waits (up to 30 s) until `opsdeploy status ENV` prints `text`.
+    pub fn wait_for_status(&self, env: &str, text: &str) {
+        for _ in 0..150 {
+            let out = self
+                .run("auditor@example.com", &["status", env])
+                .get_output()
+                .stdout
+                .clone();
+            if String::from_utf8_lossy(&out).contains(text) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("`opsdeploy status {env}` never showed {text:?}");
     }
 
     /// Plans `env` and approves it as the same user (self-approval).
@@ -223,183 +270,188 @@ environment "production" {{
     )
 }
 
-#[test]
-fn staging_plan_self_approve_apply_succeeds_and_is_recorded() {
-    let health = HealthServer::start(200);
-    let p = TestProject::new(&config(&health.url(), ""));
-    p.run("alice@example.com", &["plan", "staging"])
+on_both_backends! {
+    fn staging_plan_self_approve_apply_succeeds_and_is_recorded(backend) {
+        let health = HealthServer::start(200);
+        let p = TestProject::with_backend(&config(&health.url(), ""), backend);
+        p.run("alice@example.com", &["plan", "staging"])
+            .success()
+            .stdout(predicate::str::contains(
+                "2 to add, 0 to change, 0 to replace, 0 to destroy",
+            ))
+            .stdout(predicate::str::contains("hard-mandatory"))
+            .stderr(predicate::str::contains(
+                "next: opsdeploy approve staging --plan ",
+            ));
+        p.run(
+            "alice@example.com",
+            &["approve", "staging", "--comment", "first deploy"],
+        )
         .success()
-        .stdout(predicate::str::contains(
-            "2 to add, 0 to change, 0 to replace, 0 to destroy",
-        ))
-        .stdout(predicate::str::contains("hard-mandatory"))
-        .stderr(predicate::str::contains(
-            "next: opsdeploy approve staging --plan ",
-        ));
-    p.run(
-        "alice@example.com",
-        &["approve", "staging", "--comment", "first deploy"],
-    )
-    .success()
-    .stdout(predicate::str::contains("(1 of 1 approvals)"));
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .success()
-        .stdout(predicate::str::contains("ok   terraform"))
-        .stdout(predicate::str::contains("answered 200"));
-    p.run("alice@example.com", &["status", "staging"])
-        .success()
-        .stdout(predicate::str::contains("deployed"))
-        .stdout(predicate::str::contains("(healthy)"));
-    p.run("alice@example.com", &["audit", "verify"])
-        .success()
-        .stdout(predicate::str::contains("audit log ok"));
-    assert!(p.read("AUDIT_LOG.md").contains("approved: first deploy"));
-    assert!(p.read("PROJECT_STATE.md").contains("| staging | `"));
-    // Terraform really applied the saved plan.
-    assert!(p.read("infra/terraform.tfstate").contains("terraform_data"));
+        .stdout(predicate::str::contains("(1 of 1 approvals)"));
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .success()
+            .stdout(predicate::str::contains("ok   terraform"))
+            .stdout(predicate::str::contains("answered 200"));
+        p.run("alice@example.com", &["status", "staging"])
+            .success()
+            .stdout(predicate::str::contains("deployed"))
+            .stdout(predicate::str::contains("(healthy)"));
+        p.run("alice@example.com", &["audit", "verify"])
+            .success()
+            .stdout(predicate::str::contains("audit log ok"));
+        assert!(p.read("AUDIT_LOG.md").contains("approved: first deploy"));
+        assert!(p.read("PROJECT_STATE.md").contains("| staging | `"));
+        // Terraform really applied the saved plan.
+        assert!(p.read("infra/terraform.tfstate").contains("terraform_data"));
+    }
 }
 
-#[test]
-fn production_needs_an_approval_from_a_listed_approver_who_did_not_plan_it() {
-    let p = TestProject::new(&config("http://127.0.0.1:9/", ""));
-    let digest = p.plan("alice@example.com", "production");
-    p.run("carol@example.com", &["apply", "production", "--yes"])
+on_both_backends! {
+    fn production_needs_an_approval_from_a_listed_approver_who_did_not_plan_it(backend) {
+        let p = TestProject::with_backend(&config("http://127.0.0.1:9/", ""), backend);
+        let digest = p.plan("alice@example.com", "production");
+        p.run("carol@example.com", &["apply", "production", "--yes"])
+            .code(4)
+            .stderr(predicate::str::contains(
+                "has 0 valid approvals for \"production\"; it needs 1",
+            ))
+            .stderr(predicate::str::contains(
+                "hint: run `opsdeploy approve production --plan ",
+            ));
+        p.run("carol@example.com", &["approve", "production"])
+            .code(4)
+            .stderr(predicate::str::contains(
+                "carol@example.com may not approve plans for \"production\"",
+            ))
+            .stderr(predicate::str::contains(
+                "ask one of: alice@example.com, bob@example.com",
+            ));
+        p.run(
+            "alice@example.com",
+            &["approve", "production", "--plan", &digest[..8]],
+        )
         .code(4)
         .stderr(predicate::str::contains(
-            "has 0 valid approvals for \"production\"; it needs 1",
+            "does not allow approving your own plan",
         ))
-        .stderr(predicate::str::contains(
-            "hint: run `opsdeploy approve production --plan ",
-        ));
-    p.run("carol@example.com", &["approve", "production"])
-        .code(4)
-        .stderr(predicate::str::contains(
-            "carol@example.com may not approve plans for \"production\"",
-        ))
-        .stderr(predicate::str::contains(
-            "ask one of: alice@example.com, bob@example.com",
-        ));
-    p.run(
-        "alice@example.com",
-        &["approve", "production", "--plan", &digest[..8]],
-    )
-    .code(4)
-    .stderr(predicate::str::contains(
-        "does not allow approving your own plan",
-    ))
-    .stderr(predicate::str::contains("ask one of: bob@example.com"));
-    p.run(
-        "bob@example.com",
-        &["approve", "production", "--plan", &digest],
-    )
-    .success();
-    p.run(
-        "carol@example.com",
-        &["apply", "production", "--plan", &digest, "--yes"],
-    )
-    .success();
-}
-
-#[test]
-fn a_bundle_or_project_file_changed_after_approval_is_refused() {
-    let health = HealthServer::start(200);
-    let p = TestProject::new(&config(&health.url(), ""));
-    let digest = p.plan("alice@example.com", "staging");
-    p.run("alice@example.com", &["approve", "staging"])
+        .stderr(predicate::str::contains("ask one of: bob@example.com"));
+        p.run(
+            "bob@example.com",
+            &["approve", "production", "--plan", &digest],
+        )
         .success();
+        p.run(
+            "carol@example.com",
+            &["apply", "production", "--plan", &digest, "--yes"],
+        )
+        .success();
+    }
+}
 
-    let main_tf = p.read("infra/main.tf");
-    std::fs::write(
-        p.file("infra/main.tf"),
-        main_tf.replace("orders", "payments"),
-    )
-    .unwrap();
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .code(4)
-        .stderr(predicate::str::contains(format!(
-            "plan bundle {} does not match the files on disk",
-            &digest[..12]
-        )))
-        .stderr(predicate::str::contains(
-            "--> infra/main.tf changed after the plan was made",
-        ))
-        .stderr(predicate::str::contains(
-            "hint: run `opsdeploy plan staging` and ask for a new approval",
-        ));
-    std::fs::write(p.file("infra/main.tf"), main_tf).unwrap();
+on_both_backends! {
+    fn a_bundle_or_project_file_changed_after_approval_is_refused(backend) {
+        let health = HealthServer::start(200);
+        let p = TestProject::with_backend(&config(&health.url(), ""), backend);
+        let digest = p.plan("alice@example.com", "staging");
+        p.run("alice@example.com", &["approve", "staging"])
+            .success();
 
-    let bundle = std::fs::read_dir(p.file(".opsdeploy/bundles"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|d| {
-            d.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&digest)
-        })
+        let main_tf = p.read("infra/main.tf");
+        std::fs::write(
+            p.file("infra/main.tf"),
+            main_tf.replace("orders", "payments"),
+        )
         .unwrap();
-    let plan_json = bundle.join("plan.json");
-    let text = std::fs::read_to_string(&plan_json).unwrap();
-    std::fs::write(&plan_json, text.replace("orders", "evil")).unwrap();
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .code(4)
-        .stderr(predicate::str::contains(
-            "plan.json was changed after the plan",
-        ));
-    assert!(
-        !p.file("infra/terraform.tfstate").exists(),
-        "nothing was applied"
-    );
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .code(4)
+            .stderr(predicate::str::contains(format!(
+                "plan bundle {} does not match the files on disk",
+                &digest[..12]
+            )))
+            .stderr(predicate::str::contains(
+                "--> infra/main.tf changed after the plan was made",
+            ))
+            .stderr(predicate::str::contains(
+                "hint: run `opsdeploy plan staging` and ask for a new approval",
+            ));
+        std::fs::write(p.file("infra/main.tf"), main_tf).unwrap();
+
+        let bundle = std::fs::read_dir(p.file(".opsdeploy/bundles"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|d| {
+                d.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&digest)
+            })
+            .unwrap();
+        let plan_json = bundle.join("plan.json");
+        let text = std::fs::read_to_string(&plan_json).unwrap();
+        std::fs::write(&plan_json, text.replace("orders", "evil")).unwrap();
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .code(4)
+            .stderr(predicate::str::contains(
+                "plan.json was changed after the plan",
+            ));
+        assert!(
+            !p.file("infra/terraform.tfstate").exists(),
+            "nothing was applied"
+        );
+    }
 }
 
-#[test]
-fn a_failing_health_check_rolls_back_exits_5_and_the_next_plan_shows_the_incident() {
-    let health = HealthServer::start(503);
-    let p = TestProject::new(&config(&health.url(), ""));
-    p.plan_approved("alice@example.com", "staging");
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .code(5)
-        .stdout(predicate::str::contains("FAIL health"))
-        .stdout(predicate::str::contains(
-            "terraform changes were applied and are not rolled back automatically",
-        ))
-        .stderr(predicate::str::contains("failed and was rolled back"));
-    assert!(
-        p.read("CONTINUITY.md")
-            .contains("staging — deploy failed, rolled back")
-    );
-    p.run("alice@example.com", &["plan", "staging"])
-        .success()
-        .stdout(predicate::str::contains(
-            "incidents since the last successful deploy of staging",
-        ))
-        .stdout(predicate::str::contains("HTTP 503"));
-    p.run("alice@example.com", &["audit", "log", "--env", "staging"])
-        .success()
-        .stdout(predicate::str::contains("rollback"))
-        .stdout(predicate::str::contains("incident"));
+on_both_backends! {
+    fn a_failing_health_check_rolls_back_exits_5_and_the_next_plan_shows_the_incident(backend) {
+        let health = HealthServer::start(503);
+        let p = TestProject::with_backend(&config(&health.url(), ""), backend);
+        p.plan_approved("alice@example.com", "staging");
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .code(5)
+            .stdout(predicate::str::contains("FAIL health"))
+            .stdout(predicate::str::contains(
+                "terraform changes were applied and are not rolled back automatically",
+            ))
+            .stderr(predicate::str::contains("failed and was rolled back"));
+        assert!(
+            p.read("CONTINUITY.md")
+                .contains("staging — deploy failed, rolled back")
+        );
+        p.run("alice@example.com", &["plan", "staging"])
+            .success()
+            .stdout(predicate::str::contains(
+                "incidents since the last successful deploy of staging",
+            ))
+            .stdout(predicate::str::contains("HTTP 503"));
+        p.run("alice@example.com", &["audit", "log", "--env", "staging"])
+            .success()
+            .stdout(predicate::str::contains("rollback"))
+            .stdout(predicate::str::contains("incident"));
+    }
 }
 
-#[test]
-fn a_second_apply_waits_for_the_lock_then_fails_naming_the_holder() {
-    let health = HealthServer::start(200);
-    let p = TestProject::new(&with_staging(
-        &config(&health.url(), ""),
-        "  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }",
-    ));
-    p.plan_approved("alice@example.com", "staging");
-    let mut first = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
-    p.wait_for_file(".opsdeploy/locks/staging.lock", |t| !t.is_empty());
-    p.run("bob@example.com", &["status", "staging"])
-        .success()
-        .stdout(predicate::str::contains("locked by alice@example.com"));
-    p.run("bob@example.com", &["apply", "staging", "--yes"])
-        .code(1)
-        .stderr(predicate::str::contains(
-            "environment \"staging\" is locked by alice@example.com",
-        ));
-    assert!(first.wait().unwrap().success());
-    p.run("bob@example.com", &["audit", "verify"]).success();
+on_both_backends! {
+    fn a_second_apply_waits_for_the_lock_then_fails_naming_the_holder(backend) {
+        let health = HealthServer::start(200);
+        let p = TestProject::with_backend(
+            &with_staging(
+                &config(&health.url(), ""),
+                "  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }",
+            ),
+            backend,
+        );
+        p.plan_approved("alice@example.com", "staging");
+        let mut first = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
+        p.wait_for_status("staging", "locked by alice@example.com");
+        p.run("bob@example.com", &["apply", "staging", "--yes"])
+            .code(1)
+            .stderr(predicate::str::contains(
+                "environment \"staging\" is locked by alice@example.com",
+            ));
+        assert!(first.wait().unwrap().success());
+        p.run("bob@example.com", &["audit", "verify"]).success();
+    }
 }
 
 #[test]
@@ -427,93 +479,94 @@ fn an_audit_log_edited_by_hand_fails_verification_naming_the_entry() {
         .stderr(predicate::str::contains("audit.jsonl:3"));
 }
 
-#[test]
-fn mandatory_denials_block_and_only_soft_ones_can_be_overridden() {
-    let health = HealthServer::start(200);
-    let guard = r#"
-policy "guard-terraform-data" {
-  builtin     = true
-  enforcement = "soft-mandatory"
-  settings    = { extra_types = ["terraform_data"] }
-}"#
-    .replace("guard-terraform-data", "protected-deletes");
-    // Two blocks for the same built-in would be a duplicate: make the
-    // hard-mandatory one protect nothing of ours and the soft one protect terraform_data.
-    let cfg = config(&health.url(), "")
-        .replace(
-            "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
-            guard.trim(),
-        );
-    let p = TestProject::new(&cfg);
-    // Deploy version 15, then plan version 16: the database is replaced.
-    p.plan_approved("alice@example.com", "staging");
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .success();
-    std::fs::write(
-        p.file("infra/main.tf"),
-        MAIN_TF.replace("default = 15", "default = 16"),
-    )
-    .unwrap();
-    p.run("alice@example.com", &["plan", "staging"])
-        .code(3)
+on_both_backends! {
+    fn mandatory_denials_block_and_only_soft_ones_can_be_overridden(backend) {
+        let health = HealthServer::start(200);
+        let guard = r#"
+    policy "guard-terraform-data" {
+      builtin     = true
+      enforcement = "soft-mandatory"
+      settings    = { extra_types = ["terraform_data"] }
+    }"#
+        .replace("guard-terraform-data", "protected-deletes");
+        // Two blocks for the same built-in would be a duplicate: make the
+        // hard-mandatory one protect nothing of ours and the soft one protect terraform_data.
+        let cfg = config(&health.url(), "")
+            .replace(
+                "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
+                guard.trim(),
+            );
+        let p = TestProject::with_backend(&cfg, backend);
+        // Deploy version 15, then plan version 16: the database is replaced.
+        p.plan_approved("alice@example.com", "staging");
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .success();
+        std::fs::write(
+            p.file("infra/main.tf"),
+            MAIN_TF.replace("default = 15", "default = 16"),
+        )
+        .unwrap();
+        p.run("alice@example.com", &["plan", "staging"])
+            .code(3)
+            .stdout(predicate::str::contains(
+                "terraform_data.database would be destroyed and recreated",
+            ))
+            .stderr(predicate::str::contains(
+                "is blocked by policy: protected-deletes",
+            ))
+            .stderr(predicate::str::contains("--override protected-deletes"));
+        p.run("alice@example.com", &["approve", "staging"])
+            .success();
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .code(3)
+            .stderr(predicate::str::contains(
+                "blocked by policy: protected-deletes",
+            ));
+        p.run(
+            "alice@example.com",
+            &[
+                "approve",
+                "staging",
+                "--override",
+                "protected-deletes",
+                "--reason",
+                "engine upgrade, data restored from snapshot",
+            ],
+        )
+        .success()
         .stdout(predicate::str::contains(
-            "terraform_data.database would be destroyed and recreated",
-        ))
-        .stderr(predicate::str::contains(
-            "is blocked by policy: protected-deletes",
-        ))
-        .stderr(predicate::str::contains("--override protected-deletes"));
-    p.run("alice@example.com", &["approve", "staging"])
-        .success();
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
+            "override of policy protected-deletes",
+        ));
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .success();
+
+        // The same denial under hard-mandatory cannot be overridden.
+        let hard = p
+            .read("opsdeploy.hcl")
+            .replace("soft-mandatory", "hard-mandatory");
+        std::fs::write(p.file("opsdeploy.hcl"), hard).unwrap();
+        std::fs::write(
+            p.file("infra/main.tf"),
+            MAIN_TF.replace("default = 15", "default = 17"),
+        )
+        .unwrap();
+        p.run("alice@example.com", &["plan", "staging"]).code(3);
+        p.run(
+            "alice@example.com",
+            &[
+                "approve",
+                "staging",
+                "--override",
+                "protected-deletes",
+                "--reason",
+                "x",
+            ],
+        )
         .code(3)
         .stderr(predicate::str::contains(
-            "blocked by policy: protected-deletes",
+            "is hard-mandatory; it cannot be overridden",
         ));
-    p.run(
-        "alice@example.com",
-        &[
-            "approve",
-            "staging",
-            "--override",
-            "protected-deletes",
-            "--reason",
-            "engine upgrade, data restored from snapshot",
-        ],
-    )
-    .success()
-    .stdout(predicate::str::contains(
-        "override of policy protected-deletes",
-    ));
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .success();
-
-    // The same denial under hard-mandatory cannot be overridden.
-    let hard = p
-        .read("opsdeploy.hcl")
-        .replace("soft-mandatory", "hard-mandatory");
-    std::fs::write(p.file("opsdeploy.hcl"), hard).unwrap();
-    std::fs::write(
-        p.file("infra/main.tf"),
-        MAIN_TF.replace("default = 15", "default = 17"),
-    )
-    .unwrap();
-    p.run("alice@example.com", &["plan", "staging"]).code(3);
-    p.run(
-        "alice@example.com",
-        &[
-            "approve",
-            "staging",
-            "--override",
-            "protected-deletes",
-            "--reason",
-            "x",
-        ],
-    )
-    .code(3)
-    .stderr(predicate::str::contains(
-        "is hard-mandatory; it cannot be overridden",
-    ));
+    }
 }
 
 #[test]
@@ -545,50 +598,52 @@ fn configuration_mistakes_name_file_line_and_next_step() {
         .stderr(predicate::str::contains("hint: run `opsdeploy init`"));
 }
 
-#[test]
-fn promote_plans_only_what_is_healthy_on_the_source_environment() {
-    let health = HealthServer::start(200);
-    let p = TestProject::new(&config(&health.url(), ""));
-    p.run("alice@example.com", &["promote", "staging", "production"])
-        .code(3)
-        .stderr(predicate::str::contains(
-            "nothing is deployed on \"staging\" to promote",
-        ));
-    p.run("alice@example.com", &["promote", "production", "staging"])
-        .code(2)
-        .stderr(predicate::str::contains(
-            "\"staging\" does not promote from any environment",
-        ));
-    p.plan_approved("alice@example.com", "staging");
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .success();
-    p.run("alice@example.com", &["promote", "staging", "production"])
-        .success()
-        .stdout(predicate::str::contains("promoting staging ("))
-        .stderr(predicate::str::contains(
-            "next: opsdeploy approve production --plan ",
-        ));
-    p.run("bob@example.com", &["approve", "production"])
-        .success();
-    p.run("bob@example.com", &["apply", "production", "--yes"])
-        .success();
-    p.run("bob@example.com", &["audit", "log", "--env", "production"])
-        .success()
-        .stdout(predicate::str::contains("promotion from staging"));
+on_both_backends! {
+    fn promote_plans_only_what_is_healthy_on_the_source_environment(backend) {
+        let health = HealthServer::start(200);
+        let p = TestProject::with_backend(&config(&health.url(), ""), backend);
+        p.run("alice@example.com", &["promote", "staging", "production"])
+            .code(3)
+            .stderr(predicate::str::contains(
+                "nothing is deployed on \"staging\" to promote",
+            ));
+        p.run("alice@example.com", &["promote", "production", "staging"])
+            .code(2)
+            .stderr(predicate::str::contains(
+                "\"staging\" does not promote from any environment",
+            ));
+        p.plan_approved("alice@example.com", "staging");
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .success();
+        p.run("alice@example.com", &["promote", "staging", "production"])
+            .success()
+            .stdout(predicate::str::contains("promoting staging ("))
+            .stderr(predicate::str::contains(
+                "next: opsdeploy approve production --plan ",
+            ));
+        p.run("bob@example.com", &["approve", "production"])
+            .success();
+        p.run("bob@example.com", &["apply", "production", "--yes"])
+            .success();
+        p.run("bob@example.com", &["audit", "log", "--env", "production"])
+            .success()
+            .stdout(predicate::str::contains("promotion from staging"));
+    }
 }
 
-#[test]
-fn an_unhealthy_source_cannot_be_promoted() {
-    let health = HealthServer::start(500);
-    let p = TestProject::new(&config(&health.url(), ""));
-    p.plan_approved("alice@example.com", "staging");
-    p.run("alice@example.com", &["apply", "staging", "--yes"])
-        .code(5);
-    p.run("alice@example.com", &["promote", "staging", "production"])
-        .code(3)
-        .stderr(predicate::str::contains(
-            "nothing is deployed on \"staging\"",
-        ));
+on_both_backends! {
+    fn an_unhealthy_source_cannot_be_promoted(backend) {
+        let health = HealthServer::start(500);
+        let p = TestProject::with_backend(&config(&health.url(), ""), backend);
+        p.plan_approved("alice@example.com", "staging");
+        p.run("alice@example.com", &["apply", "staging", "--yes"])
+            .code(5);
+        p.run("alice@example.com", &["promote", "staging", "production"])
+            .code(3)
+            .stderr(predicate::str::contains(
+                "nothing is deployed on \"staging\"",
+            ));
+    }
 }
 
 #[test]
@@ -621,46 +676,48 @@ fn drift_exits_2_when_terraform_reports_changes_made_outside_it() {
         ));
 }
 
-#[test]
-fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over() {
-    let health = HealthServer::start(200);
-    let p = TestProject::new(&with_staging(
-        &config(&health.url(), ""),
-        "  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
-    ));
-    p.plan_approved("alice@example.com", "staging");
-    let mut apply = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
-    // Kill -9 once the smoke test runs (terraform and health check done).
-    p.wait_for_file(".opsdeploy/audit.jsonl", |t| {
-        t.contains("\"check\":\"health\"")
-    });
-    apply.kill().unwrap();
-    apply.wait().unwrap();
-    p.run("bob@example.com", &["status", "staging"])
-        .success()
-        .stdout(predicate::str::contains("INTERRUPTED apply of"))
-        .stdout(predicate::str::contains(
-            "stale lock left by alice@example.com",
-        ));
-    p.run("bob@example.com", &["audit", "verify"]).success();
-    // The next apply takes the lock over with a warning and records it.
-    std::fs::write(
-        p.file("opsdeploy.hcl"),
-        p.read("opsdeploy.hcl")
-            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
-    )
-    .unwrap();
-    p.plan_approved("bob@example.com", "staging");
-    p.run("bob@example.com", &["apply", "staging", "--yes"])
-        .success()
-        .stderr(predicate::str::contains(
-            "took over the lock on \"staging\" left by alice@example.com",
-        ));
-    p.run("bob@example.com", &["audit", "log"])
-        .success()
-        .stdout(predicate::str::contains(
-            "took over a lock left by alice@example.com",
-        ));
+on_both_backends! {
+    fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over(backend) {
+        let health = HealthServer::start(200);
+        let p = TestProject::with_backend(
+            &with_staging(
+                &config(&health.url(), ""),
+                "  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
+            ),
+            backend,
+        );
+        p.plan_approved("alice@example.com", "staging");
+        let mut apply = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
+        // Kill -9 once the smoke test runs (terraform and health check done).
+        p.wait_for_audit(|entries| entries.iter().any(|e| e["data"]["check"] == "health"));
+        apply.kill().unwrap();
+        apply.wait().unwrap();
+        p.run("bob@example.com", &["status", "staging"])
+            .success()
+            .stdout(predicate::str::contains("INTERRUPTED apply of"))
+            .stdout(predicate::str::contains(
+                "stale lock left by alice@example.com",
+            ));
+        p.run("bob@example.com", &["audit", "verify"]).success();
+        // The next apply takes the lock over with a warning and records it.
+        std::fs::write(
+            p.file("opsdeploy.hcl"),
+            p.read("opsdeploy.hcl")
+                .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
+        )
+        .unwrap();
+        p.plan_approved("bob@example.com", "staging");
+        p.run("bob@example.com", &["apply", "staging", "--yes"])
+            .success()
+            .stderr(predicate::str::contains(
+                "took over the lock on \"staging\" left by alice@example.com",
+            ));
+        p.run("bob@example.com", &["audit", "log"])
+            .success()
+            .stdout(predicate::str::contains(
+                "took over a lock left by alice@example.com",
+            ));
+    }
 }
 
 /// Records the bodies POSTed to it.

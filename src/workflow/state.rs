@@ -1,0 +1,143 @@
+//! `opsdeploy state migrate --to postgres`: copies the file store's history
+//! (audit log and plan bundles) into PostgreSQL, entry by entry and unchanged,
+//! so the chain and every hash stay what they were.
+
+use serde::Serialize;
+
+use super::{ErrorClass, WorkflowError};
+use crate::config::{Config, StateConfig};
+use crate::store::{FileStore, PgStore, Store};
+
+#[derive(Debug, Serialize)]
+pub struct Migrated {
+    /// The database, without its password.
+    pub target: String,
+    /// Entries copied by this run (0 when the target was already up to date).
+    pub copied: usize,
+    /// Entries in the target now, all verified.
+    pub entries: usize,
+    pub bundles: usize,
+    /// Hash of the last entry, the same in both stores.
+    pub head: String,
+}
+
+/// The URL to migrate to: `url` if given, else the configured team store.
+pub fn target_url(config: &Config, url: Option<&str>) -> Result<String, WorkflowError> {
+    match (url, &config.state) {
+        (Some(url), _) => Ok(url.to_string()),
+        (None, StateConfig::Postgres { url }) => Ok(url.clone()),
+        (None, StateConfig::File) => Err(WorkflowError::Other {
+            what: "no PostgreSQL database to migrate to".into(),
+            location: Some("opsdeploy.hcl".into()),
+            hint: Some(
+                "set OPSDEPLOY_DATABASE_URL (or pass --url), or add `state { backend = \"postgres\"  url = env(\"OPSDEPLOY_DATABASE_URL\") }`"
+                    .into(),
+            ),
+            class: ErrorClass::Usage,
+        }),
+    }
+}
+
+/// Copies what the project's `.opsdeploy/` holds into the database at `url`.
+/// Re-running after a partial or complete copy only adds what is missing; a
+/// database with a different history is refused untouched.
+pub fn migrate_to_postgres(config: &Config, url: &str) -> Result<Migrated, WorkflowError> {
+    let root = config.dir.join(".opsdeploy");
+    let source = FileStore::new(&root);
+    let checked = source.verify()?;
+    if let Some(bad) = checked.first_bad {
+        return Err(WorkflowError::Other {
+            what: format!(
+                "the audit log to migrate is damaged at entry {}: {}; nothing was copied",
+                bad.position, bad.reason
+            ),
+            location: Some(format!(".opsdeploy/audit.jsonl:{}", bad.position)),
+            hint: Some("run `opsdeploy audit verify` and restore the log from a backup".into()),
+            class: ErrorClass::Error,
+        });
+    }
+    let lines = source.lines()?;
+    let target = PgStore::connect(url, source.bundles_dir())?;
+    let existing = target.lines()?;
+    if let Some(position) = first_difference(&existing, &lines) {
+        return Err(WorkflowError::Other {
+            what: format!(
+                "{} already holds a different audit history (entry {position} differs from .opsdeploy/audit.jsonl); nothing was copied",
+                target.shown()
+            ),
+            location: Some(target.shown().to_string()),
+            hint: Some(
+                "migrate into an empty database (one per project), or point OPSDEPLOY_DATABASE_URL at this project's".into(),
+            ),
+            class: ErrorClass::Error,
+        });
+    }
+    // Bundles first: an approval copied below must find the plan it vouches for.
+    let bundles = source.bundle_dirs()?;
+    for (digest, dir) in &bundles {
+        target.store_bundle(dir, digest)?;
+    }
+    let copied = target.import(&lines[existing.len()..])?;
+    let after = target.verify()?;
+    if after.first_bad.is_some() || after.head != checked.head || after.entries != lines.len() {
+        return Err(WorkflowError::Other {
+            what: format!(
+                "the copy in {} does not verify against .opsdeploy/audit.jsonl ({} entries, head {}; expected {}, head {})",
+                target.shown(),
+                after.entries,
+                super::short(&after.head),
+                lines.len(),
+                super::short(&checked.head)
+            ),
+            location: None,
+            hint: Some(
+                "run `opsdeploy audit verify` with the postgres backend to see which entry".into(),
+            ),
+            class: ErrorClass::Error,
+        });
+    }
+    tracing::info!(
+        "copied {copied} audit entries and {} bundles",
+        bundles.len()
+    );
+    Ok(Migrated {
+        target: target.shown().to_string(),
+        copied,
+        entries: after.entries,
+        bundles: bundles.len(),
+        head: after.head,
+    })
+}
+
+/// The 1-based position where `existing` stops being a prefix of `source`.
+fn first_difference(existing: &[String], source: &[String]) -> Option<usize> {
+    existing
+        .iter()
+        .enumerate()
+        .find(|(i, line)| source.get(*i) != Some(line))
+        .map(|(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_target_that_is_a_prefix_of_the_source_can_be_completed() {
+        let source = lines(&["a", "b", "c"]);
+        assert_eq!(first_difference(&[], &source), None);
+        assert_eq!(first_difference(&lines(&["a", "b"]), &source), None);
+        assert_eq!(first_difference(&source, &source), None);
+    }
+
+    #[test]
+    fn a_different_or_longer_target_history_is_named_by_position() {
+        let source = lines(&["a", "b"]);
+        assert_eq!(first_difference(&lines(&["a", "x"]), &source), Some(2));
+        assert_eq!(first_difference(&lines(&["a", "b", "c"]), &source), Some(3));
+    }
+}

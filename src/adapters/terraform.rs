@@ -51,12 +51,54 @@ pub fn parse_plan_json(shown: &str, bytes: &[u8]) -> Result<Box<RawValue>, Terra
         path: shown.to_string(),
         reason: e.to_string(),
     })?;
+    // Raw JSON is checked without a depth limit, but every policy parses what
+    // it reads with serde_json's limit of 128: a value nested deeper would
+    // read as absent there, so it is refused here.
+    if let Some(at) = nested_deeper_than(raw.get(), MAX_NESTING) {
+        return Err(TerraformError::Json {
+            path: shown.to_string(),
+            reason: format!(
+                "values are nested deeper than {MAX_NESTING} levels (at byte {at}); terraform does not write such plans"
+            ),
+        });
+    }
     let plan: Plan = serde_json::from_str(raw.get()).map_err(|e| TerraformError::NotAPlan {
         path: shown.to_string(),
         reason: e.to_string(),
     })?;
     check_plan_shape(shown, &plan, raw.get())?;
     Ok(raw)
+}
+
+/// serde_json's recursion limit, which policies parse with.
+const MAX_NESTING: usize = 128;
+
+/// Byte offset where `json` (valid JSON) first nests deeper than `limit`.
+fn nested_deeper_than(json: &str, limit: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in json.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn check_plan_shape(shown: &str, plan: &Plan, text: &str) -> Result<(), TerraformError> {
@@ -254,6 +296,13 @@ impl Terraform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings() {
+        assert_eq!(nested_deeper_than(r#"{"a":[["[[["]]}"#, 3), None);
+        assert_eq!(nested_deeper_than(r#"{"a":[[[1]]]}"#, 3), Some(7));
+        assert_eq!(nested_deeper_than(r#"{"a":"\\\"[[[["}"#, 1), None);
+    }
 
     #[test]
     fn state_documents_and_trailing_data_are_refused() {

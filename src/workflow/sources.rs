@@ -128,8 +128,12 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
             add(config.resolve(f), None);
         }
     }
-    for p in files_in(&config.dir, false, &|p| kind_of(p) == Some("compose")) {
-        add(p, Some("compose"));
+    // Compose files and `.env` at the project root ship with the deployment too.
+    for p in files_in(&config.dir, false, &|p| {
+        matches!(kind_of(p), Some("compose" | "env"))
+    }) {
+        let kind = kind_of(&p);
+        add(p, kind);
     }
     paths
         .into_iter()

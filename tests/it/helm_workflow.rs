@@ -64,6 +64,7 @@ fn rolling_deploy_renders_manifests_into_the_plan_and_upgrades_atomically() {
     assert_eq!(manifests[0]["kind"], "Deployment");
     assert_eq!(manifests[0]["source"], "web/templates/deployment.yaml");
     assert_eq!(input["helm"][0]["values"]["replicas"], 1);
+    crate::scans::validate(&input);
     assert!(
         std::fs::read_to_string(bundle.join("helm/web.yaml"))
             .unwrap()

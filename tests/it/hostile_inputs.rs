@@ -1,0 +1,116 @@
+//! Hostile inputs never crash or hang opsdeploy: a 100 MB plan, JSON nested
+//! far deeper than any plan, bytes that are not UTF-8, HCL that refers to
+//! itself. Each ends with a clear message and the exit code DESIGN.md gives
+//! (1 for bad input; a policy that cannot cope is a denial, 3).
+
+use std::io::Write;
+
+use predicates::prelude::*;
+
+use crate::support::opsdeploy;
+
+fn eval(plan: &std::path::Path) -> assert_cmd::assert::Assert {
+    let cache = tempfile::tempdir().unwrap();
+    opsdeploy(cache.path())
+        .args([
+            "policy",
+            "eval",
+            "builtin:protected-deletes",
+            "--terraform-plan",
+        ])
+        .arg(plan)
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+}
+
+#[test]
+fn a_100_mb_plan_is_judged_or_denied_without_crashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.json");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    write!(
+        f,
+        r#"{{"format_version":"1.2","terraform_version":"1.11.0","resource_changes":["#
+    )
+    .unwrap();
+    let pad = "x".repeat(4_000);
+    let n = 25_000; // ~100 MB
+    for i in 0..n {
+        let sep = if i + 1 < n { "," } else { "" };
+        write!(
+            f,
+            r#"{{"address":"aws_db_instance.db[{i}]","type":"aws_db_instance","name":"db","change":{{"actions":["delete"],"before":{{"blob":"{pad}"}},"after":null}}}}{sep}"#
+        )
+        .unwrap();
+    }
+    write!(f, "]}}").unwrap();
+    f.flush().unwrap();
+    drop(f);
+    assert!(std::fs::metadata(&path).unwrap().len() > 100_000_000);
+    // 25,000 protected deletes: denied (exit 3), or, past the memory cap, a
+    // denial naming the limit. Never a crash (exit 101) or a hang.
+    let out = eval(&path).get_output().clone();
+    let code = out.status.code();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        code,
+        Some(3),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("25000 violations") || stdout.contains("memory"),
+        "{}",
+        stdout.chars().take(2_000).collect::<String>()
+    );
+}
+
+#[test]
+fn json_nested_100000_deep_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.json");
+    let deep = format!(
+        r#"{{"format_version":"1.2","resource_changes":[{{"address":"a.b","type":"a","name":"b","change":{{"actions":["create"],"after":{}{}}}}}]}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(&path, deep).unwrap();
+    eval(&path)
+        .code(1)
+        .stderr(predicate::str::contains("deep.json"))
+        .stderr(predicate::str::contains("nested deeper than 128 levels"));
+}
+
+#[test]
+fn a_plan_that_is_not_utf8_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.json");
+    std::fs::write(
+        &path,
+        b"{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"caf\xe9\"}]}",
+    )
+    .unwrap();
+    eval(&path)
+        .code(1)
+        .stderr(predicate::str::contains("latin1.json"));
+}
+
+#[test]
+fn hcl_that_refers_to_itself_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("opsdeploy.hcl"),
+        "project = local.name\nlocals {\n  name = local.other\n  other = local.name\n}\n",
+    )
+    .unwrap();
+    let out = opsdeploy(cache.path())
+        .arg("-C")
+        .arg(dir.path())
+        .args(["plan", "staging"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("opsdeploy.hcl:1"), "{stderr}");
+}

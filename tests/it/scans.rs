@@ -1,0 +1,235 @@
+//! Scans in a real plan: `trivy fs --scanners secret,misconfig` by the real
+//! trivy (installed by scripts/setup.sh), image scans replayed from a real
+//! recorded report by tests/fake-bin/trivy (trivy's vulnerability database
+//! cannot be downloaded here), the allowlist file, and the input document of
+//! such plans checked against schema/input-document.schema.json.
+
+use std::path::Path;
+
+use predicates::prelude::*;
+
+use crate::support::{corpus, repo};
+use crate::workflow::{HealthServer, TestProject, config, with_staging};
+
+const ALPINE_39: &str = "trivy/integration/testdata/alpine-39.json.golden";
+
+fn policies() -> &'static str {
+    "policy \"no-secrets\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}\npolicy \"image-scan\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}\n"
+}
+
+fn scan_project(health: &HealthServer, scan: &str) -> TestProject {
+    TestProject::new(&with_staging(&config(&health.url(), policies()), scan))
+}
+
+/// The input document of the bundle whose digest starts with `digest` (what
+/// `plan -q` prints).
+fn bundle_input(project: &Path, digest: &str) -> serde_json::Value {
+    let bundle = std::fs::read_dir(project.join(".opsdeploy/bundles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(digest))
+        .unwrap_or_else(|| panic!("no bundle {digest}"));
+    serde_json::from_slice(&std::fs::read(bundle.join("input.json")).unwrap()).unwrap()
+}
+
+/// Checks a document against schema/input-document.schema.json.
+pub fn validate(doc: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("schema/input-document.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| {
+            let message: String = e
+                .to_string()
+                .chars()
+                .rev()
+                .take(160)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("at {}: …{message}", e.instance_path())
+        })
+        .take(10)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "input document does not fit the schema: {errors:#?}"
+    );
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn real_trivy_fs_scan_finds_a_token_and_no_secrets_denies_it_and_the_env_file() {
+    let health = HealthServer::start(200);
+    let p = scan_project(&health, "  scan { paths = [\"app\"] }\n");
+    write(
+        p.path(),
+        "app/deploy.sh",
+        "#!/bin/sh\nexport GITHUB_PAT=ghp_R2x7Yh3Kq9Lm4Np8Vt1Wz6Bc5Df0Gj2Hs7Qe\n",
+    );
+    write(
+        p.path(),
+        "app/.env",
+        "DB_HOST=db\nDB_PASSWORD=8ae31cacf1416\n",
+    );
+    write(p.path(), "infra/prod.env", "DB_PASSWORD=8ae31cacf1416\n");
+    let out = p.run("alice@example.com", &["plan", "staging", "--no-color"]);
+    let out = out.code(3);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        stdout.contains(
+            "trivy found GitHub Personal Access Token (github-pat, CRITICAL) in deploy.sh"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("infra/prod.env line 1"), "{stdout}");
+    for secret in ["ghp_R2x7Yh3Kq9Lm4Np8Vt1Wz6Bc5Df0Gj2Hs7Qe", "8ae31cacf1416"] {
+        assert!(!stdout.contains(secret), "{secret} shown: {stdout}");
+    }
+    // trivy's own report is kept in the bundle as trivy wrote it.
+    let bundles = std::fs::read_dir(p.file(".opsdeploy/bundles")).unwrap();
+    let bundle = bundles.map(|b| b.unwrap().path()).next().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("scans/fs-0.json")).unwrap()).unwrap();
+    assert_eq!(report["SchemaVersion"], 2);
+    assert_eq!(report["Results"][0]["Secrets"][0]["RuleID"], "github-pat");
+}
+
+#[test]
+fn image_report_critical_is_denied_until_the_allowlist_accepts_it_and_documents_fit_the_schema() {
+    let health = HealthServer::start(200);
+    let scan = "  scan {\n    images    = [\"registry.example.com/base:3.9\"]\n    fail_on   = \"CRITICAL\"\n    allowlist = \".trivyignore.yaml\"\n  }\n";
+    let p = scan_project(&health, scan);
+    let report = corpus(ALPINE_39).display().to_string();
+    let env = [("FAKE_TRIVY_IMAGE_REPORT", report.as_str())];
+
+    write(p.path(), ".trivyignore.yaml", "vulnerabilities: []\n");
+    p.run_with("alice@example.com", &["plan", "staging", "--no-color"], &env)
+        .code(3)
+        .stdout(predicate::str::contains(
+            "registry.example.com/base:3.9: CVE-2019-14697 (CRITICAL, at or above fail_on CRITICAL) in musl 1.1.20-r4, fixed in 1.1.20-r5",
+        ));
+
+    write(
+        p.path(),
+        ".trivyignore.yaml",
+        "vulnerabilities:\n  - id: CVE-2019-14697\n    statement: musl's affected code is not reachable from the app\n    expired_at: 2099-12-31\n",
+    );
+    let out = p
+        .run_with("alice@example.com", &["plan", "staging", "-q"], &env)
+        .success();
+    let digest = String::from_utf8_lossy(&out.get_output().stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let doc = bundle_input(p.path(), &digest);
+    assert_eq!(doc["scans"]["allowlist"]["entries"][0]["line"], 2);
+    assert_eq!(
+        doc["scans"]["reports"][0]["report"]["ArtifactName"],
+        "registry.example.com/base:3.9"
+    );
+    validate(&doc);
+
+    // An entry without its reason is refused before any scan, naming the file.
+    write(
+        p.path(),
+        ".trivyignore.yaml",
+        "vulnerabilities:\n  - id: CVE-2019-14697\n    expired_at: 2099-12-31\n",
+    );
+    p.run_with("alice@example.com", &["plan", "staging"], &env)
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the scan allowlist .trivyignore.yaml is not valid: CVE-2019-14697 (line 2) has no `statement`",
+        ));
+}
+
+#[test]
+fn quickstart_input_document_with_every_section_fits_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let project = dir.path().join("shop");
+    crate::support::opsdeploy(cache.path())
+        .args(["init"])
+        .arg(&project)
+        .assert()
+        .success();
+    // A git revision, a scanned image and a scanned path on top of the
+    // template's terraform, migrations, gates and approvals.
+    for args in [
+        vec!["init", "-q"],
+        vec![
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+    ] {
+        assert!(
+            std::process::Command::new("git")
+                .args(&args)
+                .current_dir(&project)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let hcl = std::fs::read_to_string(project.join("opsdeploy.hcl")).unwrap().replacen(
+        "  approval { self_approve = true }",
+        "  approval { self_approve = true }\n  scan {\n    images = [\"registry.example.com/base:3.9\"]\n    paths  = [\"scripts\"]\n  }",
+        1,
+    );
+    std::fs::write(project.join("opsdeploy.hcl"), hcl).unwrap();
+    let fake = repo().join("tests/fake-bin");
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = crate::support::opsdeploy(cache.path())
+        .arg("-C")
+        .arg(&project)
+        .args(["plan", "staging", "-q"])
+        .env("PATH", path)
+        .env("OPSDEPLOY_USER", "alice@example.com")
+        .env(
+            "FAKE_TRIVY_IMAGE_REPORT",
+            corpus("trivy-action/test/data/with-trivy-yaml-cfg/report.json"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let digest = stdout.split_whitespace().nth(1).unwrap_or_else(|| {
+        panic!(
+            "no digest: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let doc = bundle_input(&project, digest);
+    for section in [
+        "terraform",
+        "scans",
+        "migrations",
+        "gates",
+        "approvals",
+        "git",
+        "files",
+    ] {
+        assert!(!doc[section].is_null(), "{section} missing");
+    }
+    validate(&doc);
+}

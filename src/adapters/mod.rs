@@ -6,6 +6,7 @@ pub mod helm;
 pub mod migrations;
 pub mod notify;
 pub mod process;
+pub mod progress;
 pub mod project_state;
 pub mod terraform;
 pub mod trivy;

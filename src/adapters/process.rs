@@ -91,7 +91,9 @@ impl Tool {
         let stdout = child.stdout.take().map(reader);
         let stderr = child.stderr.take().map(reader);
         let started = Instant::now();
+        let mut step = super::progress::Step::start(&shown);
         let status = loop {
+            step.tick();
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if started.elapsed() > timeout => {
@@ -111,6 +113,7 @@ impl Tool {
                 }
             }
         };
+        drop(step);
         let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
             h.and_then(|h| h.join().ok()).unwrap_or_default()
         };

@@ -127,6 +127,14 @@ pub fn main() -> std::process::ExitCode {
         anstream::ColorChoice::Never.write_global();
     }
     init_tracing(cli.verbose);
+    use opsdeploy::adapters::progress;
+    progress::set_mode(if cli.quiet {
+        progress::Mode::Off
+    } else if std::io::stderr().is_terminal() {
+        progress::Mode::Spinner
+    } else {
+        progress::Mode::Lines
+    });
     match run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {

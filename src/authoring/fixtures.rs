@@ -116,6 +116,8 @@ impl Expected {
 #[derive(Debug)]
 pub struct CaseResult {
     pub name: String,
+    /// The fixture file, as it was given (reports point at it).
+    pub file: PathBuf,
     pub description: Option<String>,
     /// Why it failed; `None` when it passed.
     pub failure: Option<String>,
@@ -217,6 +219,7 @@ pub fn run_fixture(
         if let Err(e) = policy.check_settings(&value) {
             return Ok(CaseResult {
                 name,
+                file: file.to_path_buf(),
                 description: fixture.description,
                 failure: Some(e.to_string()),
                 evaluation: None,
@@ -228,6 +231,7 @@ pub fn run_fixture(
     let failure = compare(&fixture.expect, &evaluation);
     Ok(CaseResult {
         name,
+        file: file.to_path_buf(),
         description: fixture.description,
         failure,
         evaluation: Some(evaluation),

@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 "not_rolled_back": applied.not_rolled_back,
             })
         ),
-        Format::Human if !ctx.quiet => {
+        _ if !ctx.quiet => {
             for s in &applied.steps {
                 println!(
                     "  {:<4} {:<11} {}",
@@ -88,7 +88,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 println!("  note  {n}");
             }
         }
-        Format::Human => {}
+        _ => {}
     }
     let env = &args.environment;
     match applied.status {

@@ -11,15 +11,20 @@ pub enum AuditCommand {
     #[command(after_help = "Example:\n  opsdeploy audit verify")]
     Verify,
     /// Print the audit log (human, json, or markdown as in AUDIT_LOG.md)
-    #[command(after_help = "Example:\n  opsdeploy audit log --env production --format json")]
+    #[command(
+        after_help = "Examples:\n  opsdeploy audit log --env production --format json\n  opsdeploy audit log --format markdown > AUDIT_LOG.md"
+    )]
     Log {
         /// Only entries of this environment
         #[arg(long, value_name = "ENV")]
         env: Option<String>,
-        /// Render as Markdown (AUDIT_LOG.md)
-        #[arg(long)]
-        markdown: bool,
     },
+}
+
+impl AuditCommand {
+    pub fn is_log(&self) -> bool {
+        matches!(self, AuditCommand::Log { .. })
+    }
 }
 
 pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
@@ -44,7 +49,7 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
                     "{}",
                     serde_json::json!({"valid": true, "entries": v.entries, "head": v.head})
                 ),
-                Format::Human => println!(
+                _ => println!(
                     "audit log ok: {} entries, chain head {}",
                     v.entries,
                     &v.head[..12]
@@ -52,7 +57,7 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
             }
             Ok(Exit::Ok)
         }
-        AuditCommand::Log { env, markdown } => {
+        AuditCommand::Log { env } => {
             let entries: Vec<_> = project
                 .store
                 .entries()
@@ -60,24 +65,21 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
                 .into_iter()
                 .filter(|e| env.is_none() || e.environment == *env)
                 .collect();
-            if *markdown {
-                print!("{}", report::audit_markdown(&entries));
-            } else {
-                match ctx.format {
-                    Format::Json => {
-                        println!("{}", serde_json::to_string_pretty(&entries).expect("json"))
-                    }
-                    Format::Human => {
-                        for e in &entries {
-                            println!(
-                                "{:>4}  {}  {:<12} {:<22} {}",
-                                e.seq,
-                                e.at,
-                                e.environment.as_deref().unwrap_or("-"),
-                                e.actor,
-                                report::describe_entry(e)
-                            );
-                        }
+            match ctx.format {
+                Format::Markdown => print!("{}", report::audit_markdown(&entries)),
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&entries).expect("json"))
+                }
+                _ => {
+                    for e in &entries {
+                        println!(
+                            "{:>4}  {}  {:<12} {:<22} {}",
+                            e.seq,
+                            e.at,
+                            e.environment.as_deref().unwrap_or("-"),
+                            e.actor,
+                            report::describe_entry(e)
+                        );
                     }
                 }
             }

@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> CliResult {
     let d = drift::drift(&project, &args.environment)?;
     match ctx.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&d).expect("json")),
-        Format::Human => {
+        _ => {
             if d.drifted {
                 println!("{} has drifted:", d.environment);
                 for f in &d.findings {

@@ -12,6 +12,7 @@ mod plan;
 mod policy;
 mod project;
 mod promote;
+mod report;
 mod rollback;
 mod state;
 mod status;
@@ -19,8 +20,9 @@ mod status;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 pub use error::{CliError, CliResult, Exit};
+pub use opsdeploy::report::Format;
 
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -41,7 +43,8 @@ pub struct Cli {
     #[arg(short = 'C', global = true, value_name = "DIR")]
     directory: Option<PathBuf>,
 
-    /// Output format of the result on stdout
+    /// Output format of the result on stdout (sarif, junit, markdown and html
+    /// for reports: plan, promote, report, policy eval, policy test)
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
 
@@ -59,12 +62,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +82,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Has the environment changed outside opsdeploy? (exit 2 when drifted)
     Drift(drift::DriftArgs),
+    /// Render a stored plan bundle as a report (sarif, junit, markdown, html, json)
+    Report(report::ReportArgs),
     /// Check or print the tamper-evident audit log
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -104,7 +103,8 @@ enum Command {
     },
 }
 
-/// What every command may consult.
+/// What every command may consult. A command that writes no report sees
+/// only `human` or `json`: [`run`] refuses the report formats for it.
 pub struct Context {
     pub format: Format,
     pub quiet: bool,
@@ -161,12 +161,34 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
+impl Command {
+    /// Whether the command writes `format` (the report formats are not for all).
+    fn writes(&self, format: Format) -> bool {
+        match self {
+            Command::Plan(_) | Command::Promote(_) | Command::Report(_) => true,
+            Command::Policy(cmd) => cmd.writes_reports(),
+            Command::Audit(cmd) => format == Format::Markdown && cmd.is_log(),
+            _ => false,
+        }
+    }
+}
+
 fn run(cli: Cli) -> CliResult {
     if let Some(dir) = &cli.directory {
         std::env::set_current_dir(dir).map_err(|e| {
             CliError::error(format!("cannot use -C {}: {e}", dir.display()))
                 .hint("pass an existing project directory")
         })?;
+    }
+    if cli.format.is_report_only() && !cli.command.writes(cli.format) {
+        return Err(CliError::new(
+            Exit::Usage,
+            format!("--format {} is for reports", cli.format.as_str()),
+        )
+        .hint(
+            "use it with `opsdeploy plan`, `promote`, `report`, `policy eval` or `policy test` \
+             (and `audit log --format markdown`); other commands write human or json",
+        ));
     }
     let ctx = Context {
         format: cli.format,
@@ -181,6 +203,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Rollback(args) => rollback::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
+        Command::Report(args) => report::run(&ctx, &args),
         Command::Audit(cmd) => audit::run(&ctx, &cmd),
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Policy(cmd) => policy::run(&ctx, cmd),

@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
                 "digest": digest,
                 "environment": env,
                 "manifest": planned.bundle.manifest,
-                "decisions": planned.results.decisions,
+                "decisions": super::report::scrubbed_decisions(&planned)?,
                 "incidents": planned.incidents,
                 "blocked": !blocking.is_empty(),
             }))
@@ -46,9 +46,13 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
             report::plan_human(
                 digest,
                 &planned.bundle.manifest,
-                &planned.results.decisions,
+                &super::report::scrubbed_decisions(&planned)?,
                 &planned.incidents
             )
+        ),
+        format => print!(
+            "{}",
+            super::report::planned_report(&project, &planned.bundle, format)?
         ),
     }
     if blocking.is_empty() {

@@ -80,6 +80,16 @@ pub enum PolicyCommand {
     },
 }
 
+impl PolicyCommand {
+    /// `eval` and `test` write reports (`--format sarif|junit|markdown|html`).
+    pub fn writes_reports(&self) -> bool {
+        matches!(
+            self,
+            PolicyCommand::Eval { .. } | PolicyCommand::Test { .. }
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Fuel (roughly: wasm instructions) per evaluation
@@ -209,7 +219,7 @@ fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&list).expect("json"));
         }
-        Format::Human => {
+        _ => {
             for (name, path) in &paths {
                 println!("{name}\t{}", path.display());
             }
@@ -317,6 +327,10 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
     match ctx.format {
         Format::Json => println!("{}", report::fixtures_json(&results)),
         Format::Human => anstream::print!("{}", report::fixtures_summary(&results)),
+        format => {
+            let written = report::write(&report::Report::from_fixtures(&results), format);
+            print!("{}", written.unwrap_or_default());
+        }
     }
     Ok(if failed == 0 { Exit::Ok } else { Exit::Error })
 }
@@ -405,6 +419,15 @@ fn eval(
             )
         }
         Format::Human => anstream::print!("{}", report::evaluation_human(&evaluation)),
+        format => {
+            let redactor = doc
+                .section(Section::Terraform)
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
+                .map(|t| report::Redactor::from_terraform_plan(&t["plan"]))
+                .unwrap_or_default();
+            let r = report::Report::from_evaluation(&evaluation, &redactor);
+            print!("{}", report::write(&r, format).unwrap_or_default());
+        }
     }
     Ok(if evaluation.denies() {
         Exit::BlockedByPolicy

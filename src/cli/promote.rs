@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 "from": args.from,
                 "from_digest": promoted.from_digest,
                 "environment": args.to,
-                "decisions": planned.results.decisions,
+                "decisions": super::report::scrubbed_decisions(planned)?,
             })
         ),
         Format::Human if ctx.quiet => println!("planned {}", short(&planned.bundle.digest)),
@@ -43,11 +43,15 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 report::plan_human(
                     &planned.bundle.digest,
                     &planned.bundle.manifest,
-                    &planned.results.decisions,
+                    &super::report::scrubbed_decisions(planned)?,
                     &planned.incidents
                 )
             );
         }
+        format => print!(
+            "{}",
+            super::report::planned_report(&project, &planned.bundle, format)?
+        ),
     }
     if planned.blocked() {
         return Err(super::plan::blocked_error(&args.to, planned));

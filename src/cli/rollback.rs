@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
                 "not_rolled_back": r.not_rolled_back,
             })
         ),
-        Format::Human if !ctx.quiet => {
+        _ if !ctx.quiet => {
             for (s, ok) in &r.steps {
                 println!("  {:<4} {s}", if *ok { "ok" } else { "FAIL" });
             }
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
                 println!("  note {n}");
             }
         }
-        Format::Human => {}
+        _ => {}
     }
     if r.ok {
         if ctx.format == Format::Human {

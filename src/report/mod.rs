@@ -1,8 +1,16 @@
-//! What people and tools read: policy results and fixture runs, for now as
-//! human text and JSON.
+//! What people and tools read. Human text is each command's own; every other
+//! format is written from one [`Report`] model (`model.rs`), one module per
+//! format.
 
 mod audit;
+pub mod bundle;
+mod html;
+mod junit;
+mod markdown;
+pub mod model;
 mod plan;
+pub mod redact;
+mod sarif;
 
 use std::fmt::Write as _;
 
@@ -12,7 +20,66 @@ use policy_sdk::Severity;
 use crate::authoring::fixtures::CaseResult;
 use crate::engine::{Evaluation, Outcome};
 pub use audit::{audit_markdown, describe as describe_entry};
+pub use markdown::LIMIT as MARKDOWN_LIMIT;
+pub use model::Report;
 pub use plan::plan_human;
+pub use redact::Redactor;
+
+/// What `--format` selects: the one list of output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Text for a terminal
+    Human,
+    /// The report model as JSON (stable; see `report::model`)
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning
+    Sarif,
+    /// JUnit XML, for CI test dashboards
+    Junit,
+    /// Markdown, for pull-request comments (under 65,000 characters)
+    Markdown,
+    /// One self-contained HTML file, for security review
+    Html,
+}
+
+impl Format {
+    /// Formats only reports have (`human` and `json` every command has).
+    pub fn is_report_only(self) -> bool {
+        !matches!(self, Format::Human | Format::Json)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+        }
+    }
+}
+
+/// The report in a machine or review format; `None` for [`Format::Human`],
+/// which each command writes in its own words.
+pub fn write(report: &Report, format: Format) -> Option<String> {
+    Some(match format {
+        Format::Human => return None,
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).expect("the report serializes");
+            s.push('\n');
+            s
+        }
+        Format::Sarif => {
+            let mut s = sarif::write(report);
+            s.push('\n');
+            s
+        }
+        Format::Junit => junit::write(report),
+        Format::Markdown => markdown::write(report),
+        Format::Html => html::write(report),
+    })
+}
 
 const RED: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))

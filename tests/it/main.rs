@@ -16,6 +16,7 @@ mod migrations_yardstick;
 mod policy_cli;
 mod promotion;
 mod quickstart;
+mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;

@@ -1,0 +1,151 @@
+//! `opsdeploy report BUNDLE_DIGEST_OR_DIR [-o FILE]`: a stored plan bundle as
+//! a report, in the `--format` asked for.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
+use opsdeploy::store::bundle::{Bundle, MANIFEST};
+use opsdeploy::workflow::policies::Decision;
+use opsdeploy::workflow::{Project, WorkflowError, short};
+
+use super::{CliError, CliResult, Context, Exit, project};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  opsdeploy report 3f9a1c --format sarif -o opsdeploy.sarif\n  opsdeploy report 3f9a1c --format markdown > comment.md\n  opsdeploy report .opsdeploy/bundles/3f9a1c... --format html -o report.html"
+)]
+pub struct ReportArgs {
+    /// The plan bundle: its digest (or a unique prefix, 6+ characters), or its directory
+    #[arg(value_name = "BUNDLE_DIGEST_OR_DIR")]
+    pub bundle: String,
+    /// Write the report to FILE instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn report_error(e: ReportError) -> CliError {
+    match e {
+        ReportError::Bundle(b) => WorkflowError::from(b).into(),
+        ReportError::Unreadable { ref digest, .. } => CliError::error(e.to_string())
+            .at(format!(".opsdeploy/bundles/{}", short(digest)))
+            .hint("plan again (`opsdeploy plan ENV`); the bundle's files were changed or lost"),
+    }
+}
+
+/// A fresh plan's decisions with secret values scrubbed, for human output.
+pub fn scrubbed_decisions(
+    planned: &opsdeploy::workflow::plan::Planned,
+) -> CliResult<Vec<Decision>> {
+    let redactor = report::bundle::redactor_for(&planned.bundle).map_err(report_error)?;
+    Ok(redactor.scrub_serde(&planned.results.decisions))
+}
+
+/// A fresh plan in a report format (no approvals yet).
+pub fn planned_report(project: &Project, bundle: &Bundle, format: Format) -> CliResult<String> {
+    let stored = StoredPlan::open(bundle.clone()).map_err(report_error)?;
+    let r = stored
+        .report(&[], &[], Some(project.dir()))
+        .map_err(report_error)?;
+    Ok(report::write(&r, format).unwrap_or_default())
+}
+
+fn open_bundle(arg: &str) -> CliResult<(Bundle, Option<Project>)> {
+    let dir = Path::new(arg);
+    if dir.join(MANIFEST).is_file() {
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!("{arg} is not a bundle directory"),
+            ));
+        };
+        let bundle = Bundle::open(parent, &name.to_string_lossy()).map_err(WorkflowError::from)?;
+        // Approvals live in the project's audit log, when the project is here.
+        return Ok((bundle, project::open().ok()));
+    }
+    let project = project::open()?;
+    let bundle = Bundle::open(&project.store.bundles_dir(), arg).map_err(|e| match e {
+        opsdeploy::store::bundle::BundleError::NotFound { .. } => CliError::new(
+            Exit::Usage,
+            format!("there is no plan bundle {arg} in this project"),
+        )
+        .at(".opsdeploy/bundles")
+        .hint("pass a digest `opsdeploy status` shows, or a bundle directory"),
+        e => WorkflowError::from(e).into(),
+    })?;
+    Ok((bundle, Some(project)))
+}
+
+pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
+    let (bundle, project) = open_bundle(&args.bundle)?;
+    let stored = StoredPlan::open(bundle).map_err(report_error)?;
+    let digest = stored.bundle.digest.clone();
+    let history = match &project {
+        Some(p) => Some(p.history()?),
+        None => None,
+    };
+    let approvals = history
+        .as_ref()
+        .map(|h| h.approvals(&digest))
+        .unwrap_or_default();
+    let overrides = history
+        .as_ref()
+        .map(|h| h.overrides(&digest))
+        .unwrap_or_default();
+    let text = match ctx.format {
+        Format::Human => {
+            let mut text =
+                report::plan_human(&digest, &stored.bundle.manifest, &stored.decisions(), &[]);
+            let env = &stored.bundle.manifest.environment;
+            if approvals.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "\napprovals: none yet (opsdeploy approve {env} --plan {})",
+                    short(&digest)
+                );
+            } else {
+                text.push_str("\napprovals\n");
+                for a in &approvals {
+                    let _ = writeln!(
+                        text,
+                        "  {} at {}{}",
+                        a.approver,
+                        a.at,
+                        a.comment
+                            .as_deref()
+                            .map(|c| format!(": {c}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            text
+        }
+        format => {
+            let r = stored
+                .report(&approvals, &overrides, project.as_ref().map(|p| p.dir()))
+                .map_err(report_error)?;
+            report::write(&r, format).unwrap_or_default()
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            opsdeploy::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
+                CliError::error(format!("could not write the report: {e}"))
+                    .at(path.display().to_string())
+                    .hint("choose a writable path for -o")
+            })?;
+            if !ctx.quiet {
+                anstream::eprintln!(
+                    "wrote {} ({} report of plan {})",
+                    path.display(),
+                    ctx.format.as_str(),
+                    short(&digest)
+                );
+            }
+        }
+        None if ctx.format == Format::Human => anstream::print!("{text}"),
+        None => print!("{text}"),
+    }
+    Ok(Exit::Ok)
+}

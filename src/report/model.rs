@@ -1,0 +1,614 @@
+//! The one report model every format is written from: what a plan bundle,
+//! a policy evaluation or a fixture run found, with locations, and without
+//! secret values.
+//!
+//! `--format json` is this model serialized; its shape is a contract
+//! (`schema` is bumped on any breaking change):
+//!
+//! ```text
+//! { "schema": 1,
+//!   "tool": {"name": "opsdeploy", "version": "0.1.0"},
+//!   "verdict": "pass" | "warn" | "blocked",
+//!   "bundle": null | {"digest", "project", "environment", "created_at", "planned_by",
+//!              "git_revision"?, "promoted_from"?, "changes": {...plan summary...},
+//!              "approvals": [{"approver", "at", "comment"?}],
+//!              "overrides": [{"policy", "approver", "reason", "at"}]},
+//!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed",
+//!                 "blocks", "failure"?, "findings": [{"rule", "severity": "deny"|"warn"|"info",
+//!                 "message", "address"?, "path"?, "line"?}]}],
+//!   "scans": [{"target", "kind": "image"|"fs", "file", "fail_on"?, "counts": {critical, high, medium, low, unknown},
+//!              "vulnerabilities": [{"id", "package", "installed"?, "fixed"?, "severity", "title"?, "url"?, "in"}],
+//!              "secrets": [{"rule", "category"?, "severity", "title"?, "path", "line"?}],
+//!              "misconfigurations": [{"id", "severity", "title"?, "message"?, "resolution"?, "url"?,
+//!                                     "path", "line"?, "resource"?}]}],
+//!   "tests": [{"policy", "case", "file", "passed", "failure"?}] }
+//! ```
+//!
+//! A finding's `path`/`line` are the policy's own, or, for a terraform resource
+//! address, where that resource is declared in the project. Secret findings
+//! carry the rule, file and line, never the matched text.
+
+use std::path::Path;
+
+use policy_sdk::Severity;
+use policy_sdk::scan::{ScanKind, Scans, SeverityCounts, TrivySeverity};
+use serde::{Deserialize, Serialize};
+
+use super::redact::Redactor;
+use crate::authoring::fixtures::CaseResult;
+use crate::config::Enforcement;
+use crate::engine::Evaluation;
+use crate::store::bundle::Manifest;
+use crate::workflow::history::{ApprovalRecord, OverrideRecord};
+use crate::workflow::policies::Decision;
+
+/// Version of the JSON shape above.
+pub const REPORT_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: u32,
+    pub tool: Tool,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleInfo>,
+    #[serde(default)]
+    pub policies: Vec<PolicyResult>,
+    #[serde(default)]
+    pub scans: Vec<ScanReport>,
+    #[serde(default)]
+    pub tests: Vec<TestCase>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing blocks and nothing warns.
+    Pass,
+    /// Something was reported, nothing blocks.
+    Warn,
+    /// A mandatory policy denies, or a fixture failed.
+    Blocked,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Blocked => "blocked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleInfo {
+    pub digest: String,
+    pub project: String,
+    pub environment: String,
+    pub created_at: String,
+    pub planned_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
+    /// The plan summary: terraform counts, helm releases, images, migrations.
+    pub changes: serde_json::Value,
+    pub approvals: Vec<Approval>,
+    pub overrides: Vec<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub approver: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub policy: String,
+    pub approver: String,
+    pub reason: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyStatus {
+    Pass,
+    /// Findings, none of them a denial (or the policy is advisory).
+    Warn,
+    Deny,
+    /// A soft-mandatory denial an approver overrode.
+    Overridden,
+    /// The policy could not run (trap, timeout, bad output): a denial.
+    Failed,
+}
+
+impl PolicyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyStatus::Pass => "pass",
+            PolicyStatus::Warn => "warn",
+            PolicyStatus::Deny => "deny",
+            PolicyStatus::Overridden => "overridden",
+            PolicyStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyResult {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<Enforcement>,
+    pub status: PolicyStatus,
+    /// The deploy may not go ahead because of this policy.
+    pub blocks: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl Finding {
+    /// Where it is, as people read it: the address, else `path:line`.
+    pub fn location(&self) -> Option<String> {
+        let file = self.path.as_ref().map(|p| match self.line {
+            Some(l) => format!("{p}:{l}"),
+            None => p.clone(),
+        });
+        match (&self.address, file) {
+            (Some(a), Some(f)) => Some(format!("{a} ({f})")),
+            (Some(a), None) => Some(a.clone()),
+            (None, f) => f,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub target: String,
+    pub kind: ScanKind,
+    /// The report trivy wrote, inside the bundle.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on: Option<TrivySeverity>,
+    /// Where the target is configured (`opsdeploy.hcl` line), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_at: Option<u32>,
+    pub counts: SeverityCounts,
+    pub vulnerabilities: Vec<Vulnerability>,
+    pub secrets: Vec<SecretFinding>,
+    pub misconfigurations: Vec<Misconfiguration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    pub id: String,
+    pub package: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+    pub severity: TrivySeverity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The part of the target it was found in (trivy's result target).
+    #[serde(rename = "in")]
+    pub found_in: String,
+}
+
+/// A secret trivy found: rule and place only; the matched text never leaves
+/// the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretFinding {
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub severity: TrivySeverity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Misconfiguration {
+    pub id: String,
+    pub severity: TrivySeverity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub policy: String,
+    pub case: String,
+    /// The fixture file.
+    pub file: String,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// Everything a report of a plan bundle is made from.
+pub struct BundleSource<'a> {
+    pub digest: &'a str,
+    pub manifest: &'a Manifest,
+    pub decisions: &'a [Decision],
+    /// The `scans` section of the bundle's input document.
+    pub scans: Option<Scans<'a>>,
+    pub approvals: &'a [ApprovalRecord],
+    pub overrides: &'a [OverrideRecord],
+    /// The project directory, to find where resources and images are declared.
+    pub project_dir: Option<&'a Path>,
+    pub redactor: &'a Redactor,
+}
+
+impl Report {
+    fn new(
+        bundle: Option<BundleInfo>,
+        policies: Vec<PolicyResult>,
+        scans: Vec<ScanReport>,
+        tests: Vec<TestCase>,
+    ) -> Report {
+        let blocked = policies.iter().any(|p| p.blocks) || tests.iter().any(|t| !t.passed);
+        let warned = policies.iter().any(|p| !p.findings.is_empty())
+            || scans.iter().any(|s| {
+                s.counts.total() > 0 || !s.secrets.is_empty() || !s.misconfigurations.is_empty()
+            });
+        Report {
+            schema: REPORT_SCHEMA,
+            tool: Tool {
+                name: "opsdeploy".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            verdict: if blocked {
+                Verdict::Blocked
+            } else if warned {
+                Verdict::Warn
+            } else {
+                Verdict::Pass
+            },
+            bundle,
+            policies,
+            scans,
+            tests,
+        }
+    }
+
+    /// The report of a plan bundle.
+    pub fn from_bundle(src: &BundleSource<'_>) -> Report {
+        let m = src.manifest;
+        let locator = src.project_dir.map(|d| Locator::new(d, m));
+        let policies = src
+            .decisions
+            .iter()
+            .map(|d| {
+                let mut p = PolicyResult::from_decision(d, src.overrides);
+                if let Some(loc) = &locator {
+                    p.findings.iter_mut().for_each(|f| loc.place(f));
+                }
+                p
+            })
+            .collect();
+        let scans = src
+            .scans
+            .as_ref()
+            .map(|s| scan_reports(s, locator.as_ref()))
+            .unwrap_or_default();
+        let bundle = BundleInfo {
+            digest: src.digest.to_string(),
+            project: m.project.clone(),
+            environment: m.environment.clone(),
+            created_at: m.created_at.clone(),
+            planned_by: m.planned_by.clone(),
+            git_revision: m.git_revision.clone(),
+            promoted_from: m.promoted_from.clone(),
+            changes: m.summary.clone(),
+            approvals: src
+                .approvals
+                .iter()
+                .map(|a| Approval {
+                    approver: a.approver.clone(),
+                    at: a.at.clone(),
+                    comment: a.comment.clone(),
+                })
+                .collect(),
+            overrides: src
+                .overrides
+                .iter()
+                .map(|o| Override {
+                    policy: o.policy.clone(),
+                    approver: o.approver.clone(),
+                    reason: o.reason.clone(),
+                    at: o.at.clone(),
+                })
+                .collect(),
+        };
+        Report::new(Some(bundle), policies, scans, Vec::new()).redacted(src.redactor)
+    }
+
+    /// The report of one `policy eval`.
+    pub fn from_evaluation(e: &Evaluation, redactor: &Redactor) -> Report {
+        let denied = e.denies();
+        let findings: Vec<Finding> = e.violations().into_iter().map(Finding::from).collect();
+        let status = match (e.failure(), denied, findings.is_empty()) {
+            (Some(_), ..) => PolicyStatus::Failed,
+            (None, true, _) => PolicyStatus::Deny,
+            (None, false, true) => PolicyStatus::Pass,
+            (None, false, false) => PolicyStatus::Warn,
+        };
+        let policy = PolicyResult {
+            name: e.policy.clone(),
+            sha256: e.sha256.clone(),
+            enforcement: None,
+            status,
+            // Outside a project nothing says how a denial is enforced; the
+            // command refuses (exit 3) on any denial, so it blocks here.
+            blocks: denied,
+            failure: e.failure().map(|f| f.reason.clone()),
+            findings,
+        };
+        Report::new(None, vec![policy], Vec::new(), Vec::new()).redacted(redactor)
+    }
+
+    /// The report of a `policy test` run.
+    pub fn from_fixtures(results: &[(String, CaseResult)]) -> Report {
+        let tests = results
+            .iter()
+            .map(|(policy, c)| TestCase {
+                policy: policy.clone(),
+                case: c.name.clone(),
+                file: c.file.display().to_string(),
+                passed: c.passed(),
+                failure: c.failure.clone(),
+            })
+            .collect();
+        Report::new(None, Vec::new(), Vec::new(), tests)
+    }
+
+    /// The report with every string scrubbed of the redactor's secrets.
+    fn redacted(self, redactor: &Redactor) -> Report {
+        if redactor.is_empty() {
+            return self;
+        }
+        redactor.scrub_serde(&self)
+    }
+}
+
+impl From<policy_sdk::Violation> for Finding {
+    fn from(v: policy_sdk::Violation) -> Self {
+        Finding {
+            rule: v.rule,
+            severity: v.severity,
+            message: v.message,
+            address: v.address,
+            path: v.path,
+            line: v.line,
+        }
+    }
+}
+
+impl PolicyResult {
+    /// `overrides` logged after the plan count: results.json holds the
+    /// decisions as planned, and an approver's override lifts a
+    /// soft-mandatory denial as it will at apply.
+    fn from_decision(d: &Decision, overrides: &[OverrideRecord]) -> PolicyResult {
+        let overridden = d.overridden_by.is_some()
+            || (d.enforcement == Enforcement::SoftMandatory
+                && overrides.iter().any(|o| o.policy == d.policy));
+        let failure = d.evaluation["status"]
+            .as_str()
+            .filter(|s| *s == "failed")
+            .map(|_| {
+                d.evaluation["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        let findings: Vec<Finding> = d.violations.iter().cloned().map(Finding::from).collect();
+        let status = if failure.is_some() {
+            PolicyStatus::Failed
+        } else if d.denied && overridden {
+            PolicyStatus::Overridden
+        } else if d.denied && d.enforcement != Enforcement::Advisory {
+            PolicyStatus::Deny
+        } else if findings.is_empty() {
+            PolicyStatus::Pass
+        } else {
+            PolicyStatus::Warn
+        };
+        PolicyResult {
+            name: d.policy.clone(),
+            sha256: d.sha256.clone(),
+            enforcement: Some(d.enforcement),
+            status,
+            blocks: d.blocks && !(overridden && d.enforcement == Enforcement::SoftMandatory),
+            failure,
+            findings,
+        }
+    }
+}
+
+fn scan_reports(scans: &Scans<'_>, locator: Option<&Locator>) -> Vec<ScanReport> {
+    let (mut images, mut dirs) = (0, 0);
+    scans
+        .reports
+        .iter()
+        .map(|s| {
+            // Named as `workflow::scans` stores them: images first, then paths.
+            let file = match s.kind {
+                ScanKind::Image => {
+                    images += 1;
+                    format!("scans/image-{}.json", images - 1)
+                }
+                ScanKind::Fs => {
+                    dirs += 1;
+                    format!("scans/fs-{}.json", dirs - 1)
+                }
+            };
+            let in_dir = |target: &str| match s.kind {
+                ScanKind::Fs => format!("{}/{target}", s.target.trim_end_matches('/')),
+                ScanKind::Image => target.to_string(),
+            };
+            let r = &s.report;
+            let vulnerabilities = r
+                .results
+                .iter()
+                .flat_map(|res| res.vulnerabilities.iter().map(move |v| (res, v)))
+                .map(|(res, v)| Vulnerability {
+                    id: v.vulnerability_id.to_string(),
+                    package: v.pkg_name.to_string(),
+                    installed: v.installed_version.as_deref().map(String::from),
+                    fixed: v
+                        .has_fix()
+                        .then(|| v.fixed_version.as_deref().unwrap_or_default().into()),
+                    severity: v.severity,
+                    title: v.title.as_deref().map(String::from),
+                    url: v.primary_url.as_deref().map(String::from),
+                    found_in: res.target.to_string(),
+                })
+                .collect();
+            let secrets = r
+                .results
+                .iter()
+                .flat_map(|res| res.secrets.iter().map(move |f| (res, f)))
+                .map(|(res, f)| SecretFinding {
+                    rule: f.rule_id.to_string(),
+                    category: f.category.as_deref().map(String::from),
+                    severity: f.severity,
+                    title: f.title.as_deref().map(String::from),
+                    path: in_dir(&res.target),
+                    line: f.start_line,
+                })
+                .collect();
+            let misconfigurations = r
+                .results
+                .iter()
+                .flat_map(|res| res.misconfigurations.iter().map(move |m| (res, m)))
+                .filter(|(_, m)| m.status.as_deref() != Some("PASS"))
+                .map(|(res, m)| Misconfiguration {
+                    id: m.id.to_string(),
+                    severity: m.severity,
+                    title: m.title.as_deref().map(String::from),
+                    message: m.message.as_deref().map(String::from),
+                    resolution: m.resolution.as_deref().map(String::from),
+                    url: m.primary_url.as_deref().map(String::from),
+                    path: in_dir(&res.target),
+                    line: m.cause_metadata.as_ref().and_then(|c| c.start_line),
+                    resource: m
+                        .cause_metadata
+                        .as_ref()
+                        .and_then(|c| c.resource.as_deref())
+                        .map(String::from),
+                })
+                .collect();
+            ScanReport {
+                target: s.target.to_string(),
+                kind: s.kind,
+                file,
+                fail_on: scans.fail_on,
+                configured_at: locator.and_then(|l| l.config_line(&s.target)),
+                counts: r.severity_counts(),
+                vulnerabilities,
+                secrets,
+                misconfigurations,
+            }
+        })
+        .collect()
+}
+
+/// Finds where things are declared in the project files the plan was made from.
+struct Locator {
+    /// (path relative to the project, text) of the plan's `.tf` sources.
+    terraform: Vec<(String, String)>,
+    config: Option<String>,
+}
+
+impl Locator {
+    fn new(dir: &Path, manifest: &Manifest) -> Locator {
+        let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
+        Locator {
+            terraform: manifest
+                .sources
+                .iter()
+                .filter(|s| s.path.ends_with(".tf"))
+                .filter_map(|s| Some((s.path.clone(), read(&s.path)?)))
+                .collect(),
+            config: read(crate::config::CONFIG_FILE),
+        }
+    }
+
+    /// Gives an address-only finding the file and line its resource is
+    /// declared at (`resource "TYPE" "NAME"`, the last two address parts).
+    fn place(&self, f: &mut Finding) {
+        if f.path.is_some() {
+            return;
+        }
+        let Some(address) = &f.address else { return };
+        let mut parts = address.split('.').rev().filter(|p| !p.is_empty());
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        // `aws_instance.web[0]` and `["key"]` instances are declared once.
+        let name = name.split('[').next().unwrap_or(name);
+        let needle = format!("resource \"{kind}\" \"{name}\"");
+        for (path, text) in &self.terraform {
+            if let Some(n) = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(&needle))
+            {
+                f.path = Some(path.clone());
+                f.line = Some(n as u32 + 1);
+                return;
+            }
+        }
+    }
+
+    /// The `opsdeploy.hcl` line that names a scan target.
+    fn config_line(&self, target: &str) -> Option<u32> {
+        let quoted = format!("\"{target}\"");
+        self.config
+            .as_deref()?
+            .lines()
+            .position(|l| l.contains(&quoted))
+            .map(|n| n as u32 + 1)
+    }
+}

@@ -35,7 +35,7 @@ dl.meta { display: grid; grid-template-columns: 160px 1fr; gap: 2px 12px; margin
 dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; word-break: break-all; }
 .muted { color: var(--muted); } .redacted { color: var(--muted); font-style: italic; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; }
-.charts { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
+.panel.chart { display: inline-block; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 "#;
 
@@ -272,11 +272,15 @@ pub fn write(report: &Report) -> String {
 
 fn scans_section(h: &mut String, scans: &[ScanReport]) {
     let totals = total_counts(scans);
-    h.push_str(
-        "<h2>Scan findings by image and severity</h2>\n<div class=\"charts\"><div class=\"panel\">",
+    h.push_str("<h2>Scan findings by image and severity</h2>\n<div class=\"panel chart\">");
+    let _ = write!(
+        h,
+        "<div class=\"muted\">Vulnerabilities by severity, {} scanned target{}</div>",
+        scans.len(),
+        if scans.len() == 1 { "" } else { "s" }
     );
     h.push_str(&severity_chart(&totals));
-    h.push_str("</div>\n<table style=\"flex:1; min-width: 520px\"><tr><th>scanned</th>");
+    h.push_str("</div>\n<table><tr><th>scanned</th>");
     for sev in TrivySeverity::ALL {
         let _ = write!(h, "<th class=\"n\">{}</th>", sev.as_str().to_lowercase());
     }
@@ -302,7 +306,7 @@ fn scans_section(h: &mut String, scans: &[ScanReport]) {
             stacked_bar(&s.counts)
         );
     }
-    h.push_str("</table></div>\n");
+    h.push_str("</table>\n");
 
     for s in scans {
         if s.vulnerabilities.is_empty() && s.secrets.is_empty() && s.misconfigurations.is_empty() {

@@ -1,5 +1,5 @@
 //! Reports of a real plan bundle — real terraform, trivy reports trivy wrote
-//! (served by tests/fake-bin/trivy), a careless policy that echoes a secret —
+//! (served by tests/fake-trivy/trivy), a careless policy that echoes a secret —
 //! in every format: SARIF validated against the official 2.1.0 schema, JUnit
 //! parsed back, Markdown under its limit, HTML self-contained, and no planted
 //! secret value anywhere.
@@ -20,29 +20,42 @@ const USER: &str = "alice@example.com";
 
 pub const FORMATS: [&str; 6] = ["human", "json", "sarif", "junit", "markdown", "html"];
 
-const CONFIG: &str = r#"
+/// The project: a hard- and a soft-mandatory policy, two images and the
+/// terraform directory scanned. The fake trivy is named in `tools`, so tests
+/// that use the real trivy on PATH are not affected.
+fn config() -> String {
+    let trivy = repo().join("tests/fake-trivy/trivy");
+    format!(
+        r#"
 project = "shop"
 
-policy "protected-deletes" {
+tools {{
+  trivy = "{}"
+}}
+
+policy "protected-deletes" {{
   builtin     = true
   enforcement = "hard-mandatory"
-}
+}}
 
-policy "careless" {
+policy "careless" {{
   source      = "policies/careless.wasm"
   enforcement = "soft-mandatory"
-}
+}}
 
-environment "staging" {
-  terraform { dir = "infra" }
-  scan {
+environment "staging" {{
+  terraform {{ dir = "infra" }}
+  scan {{
     images  = ["registry.example.com/shop/web:1.4.2", "alpine:3.10"]
     paths   = ["infra"]
     fail_on = "HIGH"
-  }
-  approval { self_approve = true }
+  }}
+  approval {{ self_approve = true }}
+}}
+"#,
+        trivy.display()
+    )
 }
-"#;
 
 /// A policy written carelessly: it quotes a sensitive value in a message. It
 /// also reports a file finding and markup that every format must escape.
@@ -105,7 +118,7 @@ pub struct ReportProject {
 
 impl ReportProject {
     pub fn new() -> Self {
-        let p = TestProject::new(CONFIG);
+        let p = TestProject::new(&config());
         let tf = format!(
             "{MAIN_TF}
 variable \"db_password\" {{
@@ -536,7 +549,7 @@ fn json_is_the_documented_report_model() {
     let web = &r["scans"][0];
     assert_eq!(web["counts"]["critical"], 2);
     assert_eq!(web["counts"]["medium"], 4);
-    let configured = CONFIG
+    let configured = config()
         .lines()
         .position(|l| l.contains("\"registry.example.com/shop/web:1.4.2\""))
         .unwrap()

@@ -95,8 +95,12 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         .unwrap_or_default();
     let text = match ctx.format {
         Format::Human => {
-            let mut text =
-                report::plan_human(&digest, &stored.bundle.manifest, &stored.decisions(), &[]);
+            let mut text = report::plan_human(
+                &digest,
+                &stored.bundle.manifest,
+                &stored.decisions(&overrides),
+                &[],
+            );
             let env = &stored.bundle.manifest.environment;
             if approvals.is_empty() {
                 let _ = writeln!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use policy_sdk::scan::Scans;
 use serde::Deserialize;
 
-use super::model::{BundleSource, Report};
+use super::model::{BundleSource, Report, with_overrides};
 use super::redact::Redactor;
 use crate::store::bundle::{Bundle, BundleError, RESULTS};
 use crate::workflow::history::{ApprovalRecord, OverrideRecord};
@@ -66,9 +66,11 @@ impl StoredPlan {
         })
     }
 
-    /// The policy decisions with secret values scrubbed, for human output.
-    pub fn decisions(&self) -> Vec<Decision> {
-        self.redactor.scrub_serde(&self.results.decisions)
+    /// The policy decisions with the overrides logged since the plan applied
+    /// and secret values scrubbed, for human output.
+    pub fn decisions(&self, overrides: &[OverrideRecord]) -> Vec<Decision> {
+        self.redactor
+            .scrub_serde(&with_overrides(&self.results.decisions, overrides))
     }
 
     /// The report, with the approvals and overrides logged for the bundle;
@@ -86,10 +88,11 @@ impl StoredPlan {
                 file: "input.json".into(),
                 reason: e.to_string(),
             })?;
+        let decisions = with_overrides(&self.results.decisions, overrides);
         Ok(Report::from_bundle(&BundleSource {
             digest: &self.bundle.digest,
             manifest: &self.bundle.manifest,
-            decisions: &self.results.decisions,
+            decisions: &decisions,
             scans: scans.scans,
             approvals,
             overrides,

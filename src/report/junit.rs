@@ -158,7 +158,9 @@ fn policy_suite(p: &PolicyResult) -> Suite {
                 )
             });
             let mut out: Vec<String> = others.iter().map(|f| line(f)).collect();
-            if p.status == PolicyStatus::Overridden {
+            if p.status == PolicyStatus::Overridden
+                && findings.iter().any(|f| f.severity == Severity::Deny)
+            {
                 out.push("denied, and overridden by an approver for this plan".into());
             }
             Case {

@@ -271,6 +271,7 @@ pub struct TestCase {
 pub struct BundleSource<'a> {
     pub digest: &'a str,
     pub manifest: &'a Manifest,
+    /// With the overrides logged since the plan applied ([`with_overrides`]).
     pub decisions: &'a [Decision],
     /// The `scans` section of the bundle's input document.
     pub scans: Option<Scans<'a>>,
@@ -321,7 +322,7 @@ impl Report {
             .decisions
             .iter()
             .map(|d| {
-                let mut p = PolicyResult::from_decision(d, src.overrides);
+                let mut p = PolicyResult::from_decision(d);
                 if let Some(loc) = &locator {
                     p.findings.iter_mut().for_each(|f| loc.place(f));
                 }
@@ -427,13 +428,7 @@ impl From<policy_sdk::Violation> for Finding {
 }
 
 impl PolicyResult {
-    /// `overrides` logged after the plan count: results.json holds the
-    /// decisions as planned, and an approver's override lifts a
-    /// soft-mandatory denial as it will at apply.
-    fn from_decision(d: &Decision, overrides: &[OverrideRecord]) -> PolicyResult {
-        let overridden = d.overridden_by.is_some()
-            || (d.enforcement == Enforcement::SoftMandatory
-                && overrides.iter().any(|o| o.policy == d.policy));
+    fn from_decision(d: &Decision) -> PolicyResult {
         let failure = d.evaluation["status"]
             .as_str()
             .filter(|s| *s == "failed")
@@ -446,7 +441,7 @@ impl PolicyResult {
         let findings: Vec<Finding> = d.violations.iter().cloned().map(Finding::from).collect();
         let status = if failure.is_some() {
             PolicyStatus::Failed
-        } else if d.denied && overridden {
+        } else if d.denied && d.overridden_by.is_some() {
             PolicyStatus::Overridden
         } else if d.denied && d.enforcement != Enforcement::Advisory {
             PolicyStatus::Deny
@@ -460,7 +455,7 @@ impl PolicyResult {
             sha256: d.sha256.clone(),
             enforcement: Some(d.enforcement),
             status,
-            blocks: d.blocks && !(overridden && d.enforcement == Enforcement::SoftMandatory),
+            blocks: d.blocks,
             failure,
             findings,
         }
@@ -611,4 +606,23 @@ impl Locator {
             .position(|l| l.contains(&quoted))
             .map(|n| n as u32 + 1)
     }
+}
+
+/// The decisions as they stand now: results.json holds them as planned, and an
+/// override an approver logged since lifts a soft-mandatory denial, as it will
+/// at apply.
+pub fn with_overrides(decisions: &[Decision], overrides: &[OverrideRecord]) -> Vec<Decision> {
+    decisions
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            let logged = overrides.iter().find(|o| o.policy == d.policy);
+            if let Some(o) = logged.filter(|_| d.enforcement == Enforcement::SoftMandatory) {
+                d.overridden_by.get_or_insert_with(|| o.approver.clone());
+                d.override_reason.get_or_insert_with(|| o.reason.clone());
+                d.blocks = false;
+            }
+            d
+        })
+        .collect()
 }

@@ -62,6 +62,18 @@ pub fn changes(manifest: &Manifest, out: &mut String) {
     }
     for i in s["images"].as_array().into_iter().flatten() {
         let c = |k: &str| i[k].as_u64().unwrap_or(0);
+        // `scan { paths }` are scanned for secrets and misconfigurations only.
+        if i["kind"] == "fs" {
+            let _ = writeln!(
+                out,
+                "  {:<11} {}  secrets {}  misconfigurations {}",
+                "files",
+                i["target"].as_str().unwrap_or_default(),
+                c("secrets"),
+                c("misconfigurations"),
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  {:<11} {}  critical {}  high {}  medium {}  low {}",

@@ -600,3 +600,29 @@ fn report_writes_to_a_file_and_refuses_report_formats_elsewhere() {
             "there is no plan bundle 0000000000",
         ));
 }
+
+/// What varies between runs: digests, module hashes, fingerprints, times and
+/// the terraform version.
+fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"[0-9a-f]{64}", "[DIGEST]"),
+        (r"[0-9a-f]{32}", "[FINGERPRINT]"),
+        (r"\b[0-9a-f]{12}\b", "[SHORT]"),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+        (
+            r#""terraform_version": "[^"]+""#,
+            r#""terraform_version": "[VERSION]""#,
+        ),
+    ]
+}
+
+#[test]
+fn every_format_of_a_real_bundle_matches_its_snapshot() {
+    let rp = ReportProject::new();
+    for format in FORMATS {
+        let out = rp.report(format);
+        insta::with_settings!({filters => snapshot_filters()}, {
+            insta::assert_snapshot!(format!("report_{format}"), out);
+        });
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("{tool} not found on PATH; install it or set {setting} in opsdeploy.hcl")]
+    #[error("{tool} is not installed: no `{tool}` on PATH and no {setting} in opsdeploy.hcl")]
     NotFound {
         tool: &'static str,
         setting: &'static str,
@@ -207,7 +207,7 @@ mod tests {
         let err = Tool::find("no-such-tool-opsdeploy", "tools.helm", None).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no-such-tool-opsdeploy not found on PATH; install it or set tools.helm in opsdeploy.hcl"
+            "no-such-tool-opsdeploy is not installed: no `no-such-tool-opsdeploy` on PATH and no tools.helm in opsdeploy.hcl"
         );
     }
 

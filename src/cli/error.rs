@@ -85,11 +85,22 @@ impl From<opsdeploy::workflow::WorkflowError> for CliError {
             ErrorClass::RolledBack => Exit::RolledBack,
             ErrorClass::RollbackFailed => Exit::RollbackFailed,
         };
+        let location = e.location();
+        let message = e.to_string();
+        // Configuration errors read `opsdeploy.hcl:3: what`; the `-->` line
+        // already says where, so the message says only what.
+        let message = match &location {
+            Some(loc) => message
+                .strip_prefix(&format!("{loc}: "))
+                .map(String::from)
+                .unwrap_or(message),
+            None => message,
+        };
         CliError {
             exit,
-            location: e.location(),
+            location,
             hint: e.hint(),
-            message: e.to_string(),
+            message,
         }
     }
 }

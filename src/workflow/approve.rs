@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::history::ApprovalRecord;
-use super::{History, Project, WorkflowError, short};
+use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
 use crate::store::bundle::{Bundle, RESULTS};
 use crate::store::{EntryKind, NewEntry};
@@ -114,6 +114,18 @@ fn check_may_approve(
 
 pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
     let env = project.config.require_environment(req.environment)?;
+    // An approval vouches for a person; one by nobody in particular vouches for nothing.
+    if project.actor == super::identity::UNKNOWN {
+        return Err(WorkflowError::Other {
+            what: "cannot tell who is approving: OPSDEPLOY_USER, `git config user.email` and $USER are all unset".into(),
+            location: None,
+            hint: Some(
+                "set OPSDEPLOY_USER=you@example.com, or run `git config --global user.email you@example.com`"
+                    .into(),
+            ),
+            class: ErrorClass::ApprovalMissing,
+        });
+    }
     let history = project.history()?;
     let bundle = resolve_bundle(project, &history, &env.name, req.digest)?;
     bundle.verify()?;

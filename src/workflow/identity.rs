@@ -3,6 +3,10 @@
 use std::path::Path;
 use std::process::Command;
 
+/// Who is acting when nothing says: an approval by nobody in particular is
+/// refused (see `approve`).
+pub const UNKNOWN: &str = "unknown";
+
 pub fn current(project: &Path) -> String {
     if let Some(u) = non_empty(std::env::var("OPSDEPLOY_USER").ok()) {
         return u;
@@ -17,7 +21,7 @@ pub fn current(project: &Path) -> String {
     if let Some(email) = non_empty(git) {
         return email;
     }
-    non_empty(std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into())
+    non_empty(std::env::var("USER").ok()).unwrap_or_else(|| UNKNOWN.into())
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {

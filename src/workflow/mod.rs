@@ -72,7 +72,8 @@ pub enum WorkflowError {
     #[error("policy \"{policy}\" {why}")]
     NothingToOverride { policy: String, why: String },
     #[error(
-        "plan {digest} has {have} valid approval{} for \"{environment}\"; it needs {need}",
+        "plan {} has {have} valid approval{} for \"{environment}\"; it needs {need}",
+        short(digest),
         if *have == 1 { "" } else { "s" }
     )]
     ApprovalMissing {
@@ -122,6 +123,14 @@ impl WorkflowError {
         Some(match self {
             WorkflowError::Config(ConfigError::NotFound { .. }) => {
                 "run `opsdeploy init` to create one, or `-C DIR` to point at a project".into()
+            }
+            WorkflowError::Config(ConfigError::Syntax { .. }) => {
+                "fix the HCL at that line (README.md has an opsdeploy.hcl reference)".into()
+            }
+            WorkflowError::Config(ConfigError::Invalid { .. }) => {
+                "fix it as README.md's opsdeploy.hcl reference shows; \
+                 `opsdeploy init --template quickstart DIR` writes a complete example"
+                    .into()
             }
             WorkflowError::Config(ConfigError::Unknown { known, .. }) => {
                 format!("known here: {}", known.join(", "))

@@ -6,6 +6,7 @@ mod support;
 
 mod corpus;
 mod engine;
+mod errors;
 mod faults;
 mod gates;
 mod helm_workflow;

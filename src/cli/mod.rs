@@ -29,11 +29,20 @@ const LONG_VERSION: &str = concat!(
     " (policy ABI v1, input schema v1, wasmtime 48)"
 );
 
+const EXAMPLES: &str = "Examples:
+  opsdeploy init shop --template quickstart && cd shop
+  opsdeploy plan staging
+  opsdeploy approve staging --comment \"reviewed\"
+  opsdeploy apply staging --yes
+  opsdeploy report 3f9a1c --format sarif -o opsdeploy.sarif
+
+Each command's --help has an example of its own.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "opsdeploy",
-    version,
-    long_version = LONG_VERSION,
+    version = LONG_VERSION,
+    after_help = EXAMPLES,
     about = "Deployment gate: terraform, helm and trivy behind sandboxed WebAssembly policies",
     propagate_version = true,
     max_term_width = 100
@@ -218,5 +227,49 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example_in_its_help() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let leaves: Vec<_> = cmd
+                .get_subcommands()
+                .filter(|c| c.get_name() != "help")
+                .collect();
+            if leaves.is_empty() {
+                let help = cmd
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                if !help.contains("Example") {
+                    missing.push(path);
+                }
+                return;
+            }
+            for sub in leaves {
+                check(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in --help: {missing:?}");
+    }
+
+    #[test]
+    fn the_version_names_the_policy_abi_and_input_schema_it_speaks() {
+        let v = super::LONG_VERSION;
+        assert!(v.starts_with(env!("CARGO_PKG_VERSION")), "{v}");
+        assert!(
+            v.contains(&format!("policy ABI v{}", policy_sdk::ABI_VERSION)),
+            "{v}"
+        );
+        assert!(
+            v.contains(&format!(
+                "input schema v{}",
+                policy_sdk::input::SCHEMA_VERSION
+            )),
+            "{v}"
+        );
     }
 }

@@ -30,7 +30,7 @@ pub use redact::Redactor;
 pub enum Format {
     /// Text for a terminal
     Human,
-    /// The report model as JSON (stable; see `report::model`)
+    /// JSON: each command's result; for reports, the documented report model
     Json,
     /// SARIF 2.1.0, for GitHub code scanning
     Sarif,

@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod cli_help;
 mod corpus;
 mod engine;
 mod errors;

@@ -577,7 +577,7 @@ fn configuration_mistakes_name_file_line_and_next_step() {
     p.run("alice@example.com", &["plan", "staging"])
         .code(1)
         .stderr(predicate::str::contains(
-            "error: opsdeploy.hcl:3: unknown block `healthcheck` in environment \"staging\"",
+            "error: unknown block `healthcheck` in environment \"staging\"\n  --> opsdeploy.hcl:3\n",
         ))
         .stderr(predicate::str::contains("hint: known here: "));
     let p = TestProject::new(&config("http://127.0.0.1:9/", ""));

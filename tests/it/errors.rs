@@ -113,7 +113,17 @@ fn every_first_mistake_says_what_is_wrong_and_what_to_do() {
     step(&mut t, p.path(), &[], &["apply", "staging", "--yes"]);
     step(&mut t, p.path(), &[], &["status", "--format", "junit"]);
 
+    // The lists of built-in policies name every one, and grow with them.
+    for (name, _) in opsdeploy::engine::BUILTIN_POLICIES {
+        assert!(
+            t.contains(&format!(", {name}")) || t.contains(&format!(": {name}")),
+            "{name}"
+        );
+        assert!(t.contains(&format!("builtin:{name}")), "{name}");
+    }
     insta::with_settings!({filters => vec![
+        (r"\(built in: [^)]*\)", "(built in: [BUILT-IN POLICIES])"),
+        (r"built-in policies: .*", "built-in policies: [BUILT-IN POLICIES]"),
         (r"\b[0-9a-f]{12}\b", "[SHORT]"),
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", "[TIME]"),
     ]}, {

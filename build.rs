@@ -17,6 +17,8 @@ fn main() {
         "policy-sdk/src",
         "policy-sdk/Cargo.toml",
         "Cargo.lock",
+        // Embedded by `opsdeploy init`: a template edit must reach the binary.
+        "infra-templates",
     ] {
         println!("cargo::rerun-if-changed={watched}");
     }

@@ -56,6 +56,20 @@ pub fn init(dir: &Path, name: &str) -> Result<Vec<String>, TemplateError> {
         }
         written.push(rel.to_string());
     }
+    // A template's policy crates build against the policy-sdk of this opsdeploy,
+    // vendored as `opsdeploy policy new` does outside a checkout.
+    for (_, rel, bytes, _) in TEMPLATE_FILES.iter().filter(|(t, ..)| *t == name) {
+        let Some(krate) = rel.strip_suffix("/Cargo.toml") else {
+            continue;
+        };
+        if krate.starts_with("policies/")
+            && String::from_utf8_lossy(bytes).contains("path = \"vendor/policy-sdk\"")
+        {
+            crate::authoring::scaffold::vendor_sdk(&dir.join(krate))
+                .map_err(|(path, source)| TemplateError::Write { path, source })?;
+            written.push(format!("{krate}/vendor/policy-sdk/"));
+        }
+    }
     Ok(written)
 }
 

@@ -106,16 +106,27 @@ pub fn new_policy(parent: &Path, name: &str) -> Result<Scaffolded, ScaffoldError
     write("README.md", &readme(name))?;
     write(".gitignore", "/target\n")?;
     if sdk_vendored {
-        for (rel, content) in SDK_FILES {
-            write(&format!("vendor/policy-sdk/{rel}"), content)?;
-        }
-        write("vendor/policy-sdk/Cargo.toml", SDK_MANIFEST)?;
+        vendor_sdk(&dir).map_err(|(path, source)| ScaffoldError::Write { path, source })?;
     }
     Ok(Scaffolded {
         dir,
         sdk,
         sdk_vendored,
     })
+}
+
+/// Writes this opsdeploy's policy-sdk into `crate_dir/vendor/policy-sdk`, for a
+/// policy crate outside an opsdeploy checkout.
+/// A failure names the file that could not be written.
+pub fn vendor_sdk(crate_dir: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    let write = |rel: &str, content: &str| {
+        let path = crate_dir.join("vendor/policy-sdk").join(rel);
+        write_atomic(&path, content.as_bytes()).map_err(|source| (path, source))
+    };
+    for (rel, content) in SDK_FILES {
+        write(rel, content)?;
+    }
+    write("Cargo.toml", SDK_MANIFEST)
 }
 
 /// A `policy-sdk` crate in `start` or one of its ancestors (an opsdeploy checkout).

@@ -1,0 +1,94 @@
+# opsdeploy for a containerised app on Kubernetes: terraform for what the app
+# needs around it, a helm chart for the app itself, trivy for its image.
+# Secrets never appear here or in values files: the chart reads them from a
+# Kubernetes Secret (secretKeyRef) your platform creates from the vault.
+
+project = "k8s-app"
+
+policy "no-secrets" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "protected-deletes" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+  settings = {
+    addresses = ["module.app.terraform_data.database"]
+  }
+}
+
+policy "image-scan" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "gates" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "promotion" {
+  builtin      = true
+  enforcement  = "hard-mandatory"
+  environments = ["production"]
+}
+
+# Your own policy (policies/replica-floor), built with `opsdeploy policy build
+# policies/ --out build/policies`; advisory until the team trusts it.
+# policy "replica-floor" {
+#   source      = "build/policies/replica_floor.wasm"
+#   enforcement = "advisory"
+#   settings    = { min = 2 }
+# }
+
+environment "staging" {
+  terraform { dir = "infra/staging" }
+  helm "app" {
+    chart     = "charts/app"
+    namespace = "app-staging"
+    values    = ["charts/app/values-staging.yaml"]
+  }
+  scan {
+    images  = ["registry.example.com/team/app:1.0.0"]
+    paths   = ["charts", "infra"]
+    fail_on = "HIGH"
+  }
+  health {
+    url     = "https://app.staging.example.com/healthz"
+    timeout = "120s"
+  }
+  smoke_test { command = ["sh", "scripts/smoke.sh", "https://app.staging.example.com"] }
+  approval { self_approve = true }
+}
+
+environment "production" {
+  promote_from = "staging"
+  strategy     = "blue-green"
+  terraform { dir = "infra/production" }
+  helm "app" {
+    chart     = "charts/app"
+    namespace = "app-production"
+    values    = ["charts/app/values-production.yaml"]
+  }
+  scan {
+    images  = ["registry.example.com/team/app:1.0.0"]
+    paths   = ["charts", "infra"]
+    fail_on = "MEDIUM"
+  }
+  health {
+    url     = "https://app.example.com/healthz"
+    timeout = "180s"
+  }
+  smoke_test { command = ["sh", "scripts/smoke.sh", "https://app.example.com"] }
+  approval {
+    approvers = ["lead@example.com", "oncall@example.com"]
+    min       = 1
+  }
+  rollback { runbook = "docs/ROLLBACK.md" }
+  monitor {
+    window           = "15m"
+    error_rate_query = ["sh", "scripts/error_rate.sh", "https://app.example.com"]
+    max_error_rate   = 0.01
+  }
+}

@@ -403,6 +403,13 @@ fn eval(
         Err(e) if e.is_policy_defect() => Evaluation::refused(&source, &e),
         Err(e) => return Err(engine_error(e)),
     };
+    // What the policy said, without the values the plan marks sensitive.
+    let redactor = doc
+        .section(Section::Terraform)
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
+        .map(|t| report::Redactor::from_terraform_plan(&t["plan"]))
+        .unwrap_or_default();
+    let evaluation = redactor.scrub_evaluation(&evaluation);
     match ctx.format {
         Format::Json => println!(
             "{}",
@@ -420,11 +427,6 @@ fn eval(
         }
         Format::Human => anstream::print!("{}", report::evaluation_human(&evaluation)),
         format => {
-            let redactor = doc
-                .section(Section::Terraform)
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-                .map(|t| report::Redactor::from_terraform_plan(&t["plan"]))
-                .unwrap_or_default();
             let r = report::Report::from_evaluation(&evaluation, &redactor);
             print!("{}", report::write(&r, format).unwrap_or_default());
         }

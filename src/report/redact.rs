@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use crate::engine::{Evaluation, Outcome};
+
 /// Shorter values are not scrubbed: replacing every `on` or `80` in a report
 /// would destroy it, and such values are not credentials.
 const MIN_SECRET_LEN: usize = 4;
@@ -97,6 +99,28 @@ impl Redactor {
         let mut json = serde_json::to_value(value).expect("the value serializes");
         self.scrub_json(&mut json);
         serde_json::from_value(json).expect("scrubbing strings keeps the shape")
+    }
+
+    /// An evaluation with its violations, failure reason and logs scrubbed.
+    pub fn scrub_evaluation(&self, e: &Evaluation) -> Evaluation {
+        let mut e = e.clone();
+        if self.is_empty() {
+            return e;
+        }
+        match &mut e.outcome {
+            Outcome::Completed { violations } => {
+                for v in violations {
+                    v.message = self.scrub(&v.message);
+                    v.address = v.address.as_deref().map(|a| self.scrub(a));
+                    v.path = v.path.as_deref().map(|p| self.scrub(p));
+                }
+            }
+            Outcome::Failed(f) => f.reason = self.scrub(&f.reason),
+        }
+        for log in &mut e.logs {
+            log.message = self.scrub(&log.message);
+        }
+        e
     }
 
     /// Scrubs every string (keys included) of a JSON tree in place.

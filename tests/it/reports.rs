@@ -274,6 +274,29 @@ fn every_format_of_a_real_bundle_is_well_formed_and_never_shows_a_secret() {
             );
         }
     }
+    // `policy eval` of the careless policy on the bundle's terraform plan.
+    let plan =
+        rp.p.file(&format!(".opsdeploy/bundles/{}/plan.json", rp.digest));
+    let wasm = rp.p.file("policies/careless.wasm");
+    for format in FORMATS {
+        let out = rp
+            .run(&[
+                "policy",
+                "eval",
+                wasm.to_str().unwrap(),
+                "--terraform-plan",
+                plan.to_str().unwrap(),
+                "--format",
+                format,
+            ])
+            .code(3);
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(stdout.contains("****(23 chars)"), "{format}: {stdout}");
+        assert!(
+            !stdout.contains(PLANTED_TF),
+            "policy eval --format {format} shows it"
+        );
+    }
     // The bundle still holds what trivy wrote: the secrets were there to leak.
     let raw = std::fs::read_to_string(
         rp.p.file(&format!(".opsdeploy/bundles/{}/scans/fs-0.json", rp.digest)),

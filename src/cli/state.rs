@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&m).expect("json")),
-        Format::Human => println!(
+        _ => println!(
             "migrated to {}: {} entries copied, {} in all, chain head {} verified; {} plan bundles",
             m.target,
             m.copied,

@@ -65,6 +65,11 @@ fn open_bundle(arg: &str) -> CliResult<(Bundle, Option<Project>)> {
         return Ok((bundle, project::open().ok()));
     }
     let project = project::open()?;
+    // Team mode keeps bundles in the database; this brings a copy here.
+    project
+        .store
+        .fetch_bundle(arg)
+        .map_err(WorkflowError::from)?;
     let bundle = Bundle::open(&project.store.bundles_dir(), arg).map_err(|e| match e {
         opsdeploy::store::bundle::BundleError::NotFound { .. } => CliError::new(
             Exit::Usage,

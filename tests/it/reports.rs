@@ -297,6 +297,14 @@ fn every_format_of_a_real_bundle_is_well_formed_and_never_shows_a_secret() {
             "policy eval --format {format} shows it"
         );
     }
+    // Nor does the audit log, or its rendering for people.
+    for log in [".opsdeploy/audit.jsonl", "AUDIT_LOG.md"] {
+        let text = rp.p.read(log);
+        assert!(!text.is_empty(), "{log} is written");
+        for planted in [PLANTED_TF, PLANTED_CODE, PLANTED_MATCH] {
+            assert!(!text.contains(planted), "{log} holds {planted}");
+        }
+    }
     // The bundle still holds what trivy wrote: the secrets were there to leak.
     let raw = std::fs::read_to_string(
         rp.p.file(&format!(".opsdeploy/bundles/{}/scans/fs-0.json", rp.digest)),

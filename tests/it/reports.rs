@@ -657,3 +657,33 @@ fn every_format_of_a_real_bundle_matches_its_snapshot() {
         });
     }
 }
+
+#[test]
+fn in_team_mode_a_report_is_made_from_another_checkout() {
+    let Some(crate::support::Backend::Postgres { url }) = crate::support::Backend::postgres()
+    else {
+        return;
+    };
+    let config = crate::workflow::config("http://127.0.0.1:9/", "");
+    let backend = || crate::support::Backend::Postgres { url: url.clone() };
+    let planner = TestProject::with_backend(&config, backend());
+    let digest = planner.plan(USER, "staging");
+    planner
+        .run(
+            USER,
+            &["approve", "staging", "--comment", "from the planner"],
+        )
+        .success();
+    // Another machine: the same project files, none of the first one's state.
+    let reviewer = TestProject::with_backend(&config, backend());
+    assert!(!reviewer.file(".opsdeploy").exists());
+    let out = reviewer
+        .run(USER, &["report", &digest[..10], "--format", "json"])
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(r["bundle"]["digest"].as_str().unwrap().starts_with(&digest));
+    assert_eq!(r["bundle"]["approvals"][0]["comment"], "from the planner");
+}

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use policy_sdk::scan::{SeverityCounts, TrivySeverity};
 
-use super::model::{PolicyStatus, Report, ScanReport, Verdict};
+use super::model::{PolicyStatus, Report, ScanReport};
 
 const CSS: &str = r#"
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --panel:#f6f8fa;
@@ -62,10 +62,6 @@ fn sev_color(s: TrivySeverity) -> &'static str {
         TrivySeverity::Low => "#0969da",
         TrivySeverity::Unknown => "#818b98",
     }
-}
-
-fn verdict_class(v: Verdict) -> &'static str {
-    v.as_str()
 }
 
 fn total_counts(scans: &[ScanReport]) -> SeverityCounts {
@@ -165,7 +161,7 @@ pub fn write(report: &Report) -> String {
         h,
         "<header><h1>{} <span class=\"badge {}\">{}</span></h1></header>",
         esc(&title),
-        verdict_class(report.verdict),
+        report.verdict.as_str(),
         report.verdict.as_str()
     );
     if let Some(b) = &report.bundle {

@@ -20,7 +20,6 @@ use policy_sdk::Severity;
 use crate::authoring::fixtures::CaseResult;
 use crate::engine::{Evaluation, Outcome};
 pub use audit::{audit_markdown, describe as describe_entry};
-pub use markdown::LIMIT as MARKDOWN_LIMIT;
 pub use model::Report;
 pub use plan::plan_human;
 pub use redact::Redactor;

@@ -72,12 +72,6 @@ impl Redactor {
         Redactor { secrets }
     }
 
-    /// Adds another source's secrets.
-    pub fn merge(mut self, other: Redactor) -> Self {
-        self.secrets.extend(other.secrets);
-        Self::from_values(self.secrets)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
@@ -144,7 +138,7 @@ impl Redactor {
 }
 
 /// How a secret is shown: `****` and its length in characters.
-pub fn mask(secret: &str) -> String {
+fn mask(secret: &str) -> String {
     format!("****({} chars)", secret.chars().count())
 }
 

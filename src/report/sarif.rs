@@ -38,7 +38,7 @@ fn policy_level(s: Severity) -> &'static str {
     }
 }
 
-pub fn trivy_level(s: TrivySeverity) -> &'static str {
+fn trivy_level(s: TrivySeverity) -> &'static str {
     match s {
         TrivySeverity::Critical | TrivySeverity::High => "error",
         TrivySeverity::Medium => "warning",

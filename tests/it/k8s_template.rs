@@ -9,10 +9,12 @@ use crate::support::{corpus, opsdeploy, repo};
 
 fn run(dir: &Path, reports: &Path, args: &[&str]) -> std::process::Output {
     let cache = tempfile::tempdir().unwrap();
+    // The replaying fake trivy first: tests/fake-bin has one that runs the
+    // real trivy for `fs`, and these reports are fixed.
     let path = format!(
         "{}:{}:{}",
-        repo().join("tests/fake-bin").display(),
         repo().join("tests/fake-trivy").display(),
+        repo().join("tests/fake-bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
     opsdeploy(cache.path())

@@ -815,9 +815,12 @@ pub fn scan_text(text: &str, syntax: Syntax) -> Vec<Finding> {
         if found.is_none()
             && let Some((key, _)) = parent
         {
-            // A bare value, or one under a wrapper key (`secure:`, Travis).
+            // A bare value, or one under a wrapper key (`secure:`, Travis); a
+            // YAML list item (`- app_db_password` under compose's `secrets:`)
+            // names a secret rather than holding one.
             let t = line.trim();
             let value = match t.split_once([':', '=']) {
+                _ if t.starts_with("- ") || t.starts_with('#') => None,
                 None => Some(t),
                 Some((k, v)) if matches!(k.trim(), "secure" | "value" | "default") => {
                     Some(v.trim())
@@ -846,7 +849,8 @@ pub fn scan_text(text: &str, syntax: Syntax) -> Vec<Finding> {
             .strip_suffix(':')
             .or_else(|| trimmed.strip_suffix('='))
             .map(|k| k.trim().trim_start_matches("- ").trim_matches(['"', '\'']))
-            .filter(|k| is_secret_key(k))
+            // `secrets:`, `credentials:`: a section of named entries, not one value.
+            .filter(|k| is_secret_key(k) && !k.ends_with('s'))
         {
             parent = Some((key, indent));
         }
@@ -1017,6 +1021,11 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
         if is_reference_or_placeholder(key, value)
             || LITERALS.contains(&value.to_ascii_lowercase().as_str())
         {
+            continue;
+        }
+        // In key/value and terraform files a value follows `=` or `:`; words
+        // after a secret word are a comment's prose.
+        if p.loose && syntax != Syntax::Text {
             continue;
         }
         let plausible = match syntax {
@@ -1214,6 +1223,14 @@ mod tests {
         for secret in ["0123456789ABCDEF", "Ce7shE0ENPiBlE", "s3cr3tPw", "MIIEow"] {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
+    }
+
+    #[test]
+    fn comments_and_compose_secret_lists_are_not_values() {
+        let compose = "services:\n  api:\n    # Secrets come from the secret store\n    secrets:\n      - app_db_password\n    environment:\n      DB_PASSWORD_FILE: /run/secrets/app_db_password\n";
+        assert_eq!(scan_text(compose, Syntax::KeyValue), []);
+        let tf = "# credentials from files under ~/.aws\nprovider \"aws\" {}\n";
+        assert_eq!(scan_text(tf, Syntax::Terraform), []);
     }
 
     #[test]

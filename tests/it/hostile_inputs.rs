@@ -114,3 +114,45 @@ fn hcl_that_refers_to_itself_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("opsdeploy.hcl:1"), "{stderr}");
 }
+
+#[test]
+fn a_reader_that_stops_early_does_not_make_opsdeploy_panic() {
+    let cache = tempfile::tempdir().unwrap();
+    // 5,000 denials: far more output than a pipe buffers.
+    let changes: Vec<String> = (0..5_000)
+        .map(|i| format!(r#"{{"address":"aws_db_instance.db[{i}]","type":"aws_db_instance","name":"db","change":{{"actions":["delete"],"before":{{}},"after":null}}}}"#))
+        .collect();
+    let plan = cache.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"{{"format_version":"1.2","resource_changes":[{}]}}"#,
+            changes.join(",")
+        ),
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("opsdeploy");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "policy",
+            "eval",
+            "builtin:protected-deletes",
+            "--format",
+            "json",
+            "--terraform-plan",
+        ])
+        .arg(&plan)
+        .env("OPSDEPLOY_CACHE_DIR", cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -c 1`: read a byte, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut byte).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

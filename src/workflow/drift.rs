@@ -1,9 +1,13 @@
 //! `opsdeploy drift ENV`: has the environment changed outside opsdeploy?
-//! Terraform's refresh-only plan says for infrastructure; exit 2 when drifted,
-//! like `terraform plan -detailed-exitcode`.
+//! Terraform's refresh-only plan says for infrastructure; helm's release
+//! history says for releases (the revision opsdeploy's last deployment left
+//! must still be the live one). Exit 2 when drifted, like
+//! `terraform plan -detailed-exitcode`.
 
 use super::plan::{terraform_for, tool_error};
+use super::releases::{helm_for, workload_name};
 use super::{Project, WorkflowError};
+use crate::config::Strategy;
 
 #[derive(Debug, serde::Serialize)]
 pub struct Drift {
@@ -47,7 +51,51 @@ pub fn drift(project: &Project, env_name: &str) -> Result<Drift, WorkflowError> 
         None => unchecked.push("no terraform block: infrastructure not checked".into()),
     }
     if !env.helm.is_empty() {
-        unchecked.push("helm releases: compared by `opsdeploy status` after each apply".into());
+        match project
+            .history()?
+            .current(&env.name)
+            .and_then(|a| a.deployed())
+        {
+            None => unchecked.push("helm releases: nothing deployed by opsdeploy yet".into()),
+            Some(deployed) => {
+                let helm = helm_for(project)?;
+                let hint = "check helm's access to the cluster, then run drift again";
+                for r in &env.helm {
+                    let mut names = vec![r.name.clone()];
+                    if env.strategy == Strategy::BlueGreen
+                        && let Some(color) = deployed.colors.get(&r.name)
+                    {
+                        names.push(workload_name(r, color));
+                    }
+                    for name in names {
+                        let Some(&left) = deployed.helm_revisions.get(&name) else {
+                            unchecked.push(format!(
+                                "helm: the last deployment recorded no revision of {name}"
+                            ));
+                            continue;
+                        };
+                        let history = helm
+                            .history(&name, &r.namespace)
+                            .map_err(|e| tool_error(e, hint))?;
+                        match history.iter().max_by_key(|rev| rev.revision) {
+                            None => findings.push(format!(
+                                "helm: release {name} is not installed in {} (opsdeploy left revision {left})",
+                                r.namespace
+                            )),
+                            Some(live) if live.revision != left => findings.push(format!(
+                                "helm: release {name} is at revision {} ({}, chart {}: {}); opsdeploy left revision {left}",
+                                live.revision, live.status, live.chart, live.description
+                            )),
+                            Some(live) if live.status != "deployed" => findings.push(format!(
+                                "helm: release {name} revision {left} is {}",
+                                live.status
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
     }
     Ok(Drift {
         environment: env.name.clone(),

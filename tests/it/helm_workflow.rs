@@ -202,6 +202,47 @@ fn blue_green_switches_colours_retires_the_old_one_and_rolls_back_to_it() {
 }
 
 #[test]
+fn drift_reports_a_release_changed_outside_opsdeploy() {
+    let health = HealthServer::start(200);
+    let p = helm_project(&health.url());
+    p.run("alice@example.com", &["plan", "staging"]).success();
+    p.run("alice@example.com", &["approve", "staging"])
+        .success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    p.run("alice@example.com", &["drift", "staging"]).success();
+    // Someone upgrades the release by hand.
+    let by_hand = std::process::Command::new(repo().join("tests/fake-bin/helm"))
+        .args([
+            "upgrade",
+            "--install",
+            "web",
+            "charts/web",
+            "--atomic",
+            "--wait",
+        ])
+        .args([
+            "--timeout",
+            "60s",
+            "--namespace",
+            "staging",
+            "--set",
+            "replicas=5",
+        ])
+        .env("FAKE_HELM_STATE", p.file(".fake-helm"))
+        .current_dir(p.path())
+        .status()
+        .unwrap();
+    assert!(by_hand.success());
+    p.run("alice@example.com", &["drift", "staging"])
+        .code(2)
+        .stdout(predicate::str::contains(
+            "helm: release web is at revision 2 (deployed, chart web-1.2.0",
+        ))
+        .stdout(predicate::str::contains("opsdeploy left revision 1"));
+}
+
+#[test]
 fn rollback_without_helm_releases_says_what_to_do_instead() {
     let health = HealthServer::start(200);
     let p = TestProject::new(&config(&health.url(), ""));

@@ -46,14 +46,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
+        // Checked: `n * 60` wraps (release) or panics (debug) on a huge
+        // number, and adding Durations panics on overflow in every build.
+        let too_large = || format!("`{s}` is too large a duration");
+        let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
         let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => Some(Duration::from_secs(n)),
+            "m" => secs(60),
+            "h" => secs(3600),
             _ => return Err(bad()),
-        };
-        total += unit;
+        }
+        .ok_or_else(too_large)?;
+        total = total.checked_add(unit).ok_or_else(too_large)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -79,5 +84,27 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("10").is_err());
+    }
+
+    /// Found reading the config reader for the config_hcl fuzz target:
+    /// `timeout = "..."` with a huge number panicked (Duration addition
+    /// overflow) or, in release, wrapped (`m`, `h`) instead of being refused.
+    #[test]
+    fn durations_too_large_are_errors_not_panics() {
+        let max = u64::MAX;
+        for s in [
+            format!("{max}s1s"),
+            format!("{max}s{max}s"),
+            format!("{max}m"),
+            format!("{max}h"),
+            format!("{}h", max / 3600 + 1),
+        ] {
+            let err = parse_duration(&s).unwrap_err();
+            assert!(err.contains("too large"), "{s}: {err}");
+        }
+        assert_eq!(
+            parse_duration(&format!("{}m", max / 60)).unwrap(),
+            Duration::from_secs(max / 60 * 60)
+        );
     }
 }

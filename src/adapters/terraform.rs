@@ -62,12 +62,65 @@ pub fn parse_plan_json(shown: &str, bytes: &[u8]) -> Result<Box<RawValue>, Terra
             ),
         });
     }
+    // Raw JSON skips over strings without decoding their escapes, so a lone
+    // surrogate (`"\ud800"`) passes it, yet a policy's serde_json::Value parse
+    // of the value holding it fails and the whole value reads as null (a
+    // secret in `after` would go unseen). Decode every string once here.
+    serde_json::from_str::<StringsDecode>(raw.get()).map_err(|e| TerraformError::Json {
+        path: shown.to_string(),
+        reason: e.to_string(),
+    })?;
     let plan: Plan = serde_json::from_str(raw.get()).map_err(|e| TerraformError::NotAPlan {
         path: shown.to_string(),
         reason: e.to_string(),
     })?;
     check_plan_shape(shown, &plan, raw.get())?;
     Ok(raw)
+}
+
+/// Walks a JSON document the way building a `serde_json::Value` would,
+/// decoding every string and key, without keeping any of it.
+struct StringsDecode;
+
+impl<'de> serde::Deserialize<'de> for StringsDecode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StringsDecode)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StringsDecode {
+    type Value = StringsDecode;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<StringsDecode>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_entry::<StringsDecode, StringsDecode>()?.is_some() {}
+        Ok(self)
+    }
 }
 
 /// serde_json's recursion limit, which policies parse with.
@@ -325,6 +378,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("format_version 2.0"), "{err}");
+    }
+
+    /// Found by the plan_json fuzz target: a lone surrogate escape in `after`
+    /// was accepted, and every policy then read that `after` as null.
+    #[test]
+    fn strings_policies_cannot_decode_are_refused() {
+        let plan = br#"{"format_version":"1.2","resource_changes":[{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],"after":{"password":"hunter2","note":"\ud800"}}}]}"#;
+        let err = parse_plan_json("p.json", plan).unwrap_err();
+        assert!(err.to_string().contains("hex escape"), "{err}");
+        let paired = br#"{"format_version":"1.2","planned_values":{"s":"\ud83d\ude00 \u00e9"}}"#;
+        assert!(parse_plan_json("p.json", paired).is_ok());
     }
 
     #[test]

@@ -154,14 +154,18 @@ pub fn parse_line(line: &str) -> Result<Entry, String> {
     if line.len() < TAIL + 2 || !line.ends_with("\"}") {
         return Err("it is not a complete entry (truncated line?)".into());
     }
-    let split = line.len() - TAIL;
-    let (body, tail) = line.split_at(split);
-    let Some(hash) = tail
-        .strip_prefix(",\"hash\":\"")
+    // A line of any text may have a multi-byte character where the tail
+    // should start: split_at would panic there, and so would slicing a
+    // non-ASCII "hash" for the message below.
+    let Some(hash) = line
+        .split_at_checked(line.len() - TAIL)
+        .and_then(|(_, tail)| tail.strip_prefix(",\"hash\":\""))
         .and_then(|t| t.strip_suffix("\"}"))
+        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
     else {
         return Err("it does not end with its hash".into());
     };
+    let body = &line[..line.len() - TAIL];
     let content_text = format!("{body}}}");
     let actual = hex::encode(Sha256::digest(content_text.as_bytes()));
     if actual != hash {
@@ -289,6 +293,27 @@ mod tests {
                 .position,
             1
         );
+    }
+
+    /// Found reading parse_line for the audit_log fuzz target: a line with a
+    /// multi-byte character where the hash should start panicked in
+    /// `split_at`, and one with a non-ASCII "hash" panicked slicing it for
+    /// the message.
+    #[test]
+    fn non_ascii_where_the_hash_goes_is_reported_not_panicked_on() {
+        // 83 bytes: the 76-byte tail would start in the middle of an "é".
+        let straddling = format!("{}y\"}}", "é".repeat(40));
+        // A well-placed tail whose 64-byte "hash" has an "é" across byte 12.
+        let non_ascii_hash = format!(
+            "{{\"seq\":1,\"hash\":\"{}é{}\"}}",
+            "a".repeat(11),
+            "b".repeat(51)
+        );
+        for bad in [straddling, non_ascii_hash] {
+            let err = parse_line(&bad).unwrap_err();
+            assert!(err.contains("does not end with its hash"), "{err}");
+            assert_eq!(verify([bad.as_str()]).first_bad.unwrap().position, 1);
+        }
     }
 
     #[test]

@@ -1,0 +1,82 @@
+# opsdeploy quickstart: runs offline. terraform_data stands in for cloud
+# resources, scripts/app.py for the deployed app, SQLite for the database.
+
+project = "quickstart"
+
+policy "protected-deletes" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+  settings = {
+    # terraform_data stands in for a database here; protect it like one.
+    addresses = ["module.app.terraform_data.database"]
+  }
+}
+
+policy "gates" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "expand-contract" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "no-secrets" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+# The quickstart ships no container image; add `scan { images = [...] }` to an
+# environment and this policy judges trivy's report of each one.
+policy "image-scan" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+}
+
+policy "promotion" {
+  builtin      = true
+  enforcement  = "hard-mandatory"
+  environments = ["production"]
+}
+
+environment "staging" {
+  terraform { dir = "infra/staging" }
+  migrations {
+    dir     = "db/migrations"
+    command = ["python3", "scripts/migrate.py", "staging", "{file}"]
+  }
+  health {
+    url      = "http://127.0.0.1:18081/healthz"
+    timeout  = "20s"
+    interval = "500ms"
+  }
+  smoke_test { command = ["sh", "scripts/smoke.sh", "staging", "18081"] }
+  approval { self_approve = true }
+}
+
+environment "production" {
+  promote_from = "staging"
+  terraform { dir = "infra/production" }
+  migrations {
+    dir     = "db/migrations"
+    command = ["python3", "scripts/migrate.py", "production", "{file}"]
+  }
+  health {
+    url      = "http://127.0.0.1:18082/healthz"
+    timeout  = "20s"
+    interval = "500ms"
+  }
+  smoke_test { command = ["sh", "scripts/smoke.sh", "production", "18082"] }
+  approval {
+    approvers = ["alice@example.com", "bob@example.com"]
+    min       = 1
+  }
+  rollback { runbook = "docs/ROLLBACK.md" }
+  monitor {
+    window           = "3s"
+    interval         = "1s"
+    error_rate_query = ["curl", "-fsS", "http://127.0.0.1:18082/error-rate"]
+    max_error_rate   = 0.01
+  }
+}

@@ -215,6 +215,14 @@ fn constants(expressions: &str, strict: bool) -> Vec<Finding> {
     out
 }
 
+/// Findings among the strings of a JSON tree, minus the keys settings ignore.
+fn tree_findings(tree: &Value, settings: &Settings) -> Vec<Finding> {
+    let mut found = Vec::new();
+    walk(tree, "", None, &mut |k, v| found.extend(check_value(k, v)));
+    found.retain(|f| !settings.ignores_key(f.key.as_deref().unwrap_or("")));
+    found
+}
+
 fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
     for release in &input.helm {
         let name = &release.release;
@@ -222,14 +230,7 @@ fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
             .values
             .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
         {
-            let mut found = Vec::new();
-            walk(&values, "", None, &mut |k, v| {
-                found.extend(check_value(k, v))
-            });
-            for f in found
-                .into_iter()
-                .filter(|f| !settings.ignores_key(f.key.as_deref().unwrap_or("")))
-            {
+            for f in tree_findings(&values, settings) {
                 out.push(
                     Violation::deny(
                         "plaintext-secret",
@@ -279,14 +280,7 @@ fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
                 }
                 continue;
             }
-            let mut found = Vec::new();
-            walk(&object, "", None, &mut |k, v| {
-                found.extend(check_value(k, v))
-            });
-            for f in found
-                .into_iter()
-                .filter(|f| !settings.ignores_key(f.key.as_deref().unwrap_or("")))
-            {
+            for f in tree_findings(&object, settings) {
                 out.push(
                     Violation::deny(
                         "plaintext-secret",

@@ -14,6 +14,7 @@ mod project;
 mod promote;
 mod report;
 mod rollback;
+mod scan;
 mod state;
 mod status;
 
@@ -53,7 +54,7 @@ pub struct Cli {
     directory: Option<PathBuf>,
 
     /// Output format of the result on stdout (sarif, junit, markdown and html
-    /// for reports: plan, promote, report, policy eval, policy test)
+    /// for reports: plan, promote, report, scan, policy eval, policy test)
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
 
@@ -91,6 +92,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Has the environment changed outside opsdeploy? (exit 2 when drifted)
     Drift(drift::DriftArgs),
+    /// Scan images (or an environment's scan block) with trivy and judge them by policy
+    Scan(scan::ScanArgs),
     /// Render a stored plan bundle as a report (sarif, junit, markdown, html, json)
     Report(report::ReportArgs),
     /// Check or print the tamper-evident audit log
@@ -174,7 +177,7 @@ impl Command {
     /// Whether the command writes `format` (the report formats are not for all).
     fn writes(&self, format: Format) -> bool {
         match self {
-            Command::Plan(_) | Command::Promote(_) | Command::Report(_) => true,
+            Command::Plan(_) | Command::Promote(_) | Command::Report(_) | Command::Scan(_) => true,
             Command::Policy(cmd) => cmd.writes_reports(),
             Command::Audit(cmd) => format == Format::Markdown && cmd.is_log(),
             _ => false,
@@ -195,7 +198,7 @@ fn run(cli: Cli) -> CliResult {
             format!("--format {} is for reports", cli.format.as_str()),
         )
         .hint(
-            "use it with `opsdeploy plan`, `promote`, `report`, `policy eval` or `policy test` \
+            "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval` or `policy test` \
              (and `audit log --format markdown`); other commands write human or json",
         ));
     }
@@ -212,6 +215,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Rollback(args) => rollback::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
+        Command::Scan(args) => scan::run(&ctx, &args),
         Command::Report(args) => report::run(&ctx, &args),
         Command::Audit(cmd) => audit::run(&ctx, &cmd),
         Command::State(cmd) => state::run(&ctx, &cmd),

@@ -137,7 +137,19 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
             report::write(&r, format).unwrap_or_default()
         }
     };
-    match &args.output {
+    emit(
+        ctx,
+        args.output.as_deref(),
+        &text,
+        &format!("plan {}", short(&digest)),
+    )?;
+    Ok(Exit::Ok)
+}
+
+/// Writes a report to `-o FILE` (atomically) or stdout; `what` names it in
+/// the confirmation.
+pub fn emit(ctx: &Context, output: Option<&Path>, text: &str, what: &str) -> CliResult<()> {
+    match output {
         Some(path) => {
             opsdeploy::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
                 CliError::error(format!("could not write the report: {e}"))
@@ -146,15 +158,14 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
             })?;
             if !ctx.quiet {
                 anstream::eprintln!(
-                    "wrote {} ({} report of plan {})",
+                    "wrote {} ({} report of {what})",
                     path.display(),
                     ctx.format.as_str(),
-                    short(&digest)
                 );
             }
         }
         None if ctx.format == Format::Human => anstream::print!("{text}"),
         None => print!("{text}"),
     }
-    Ok(Exit::Ok)
+    Ok(())
 }

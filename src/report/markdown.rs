@@ -363,7 +363,7 @@ mod tests {
                 ScanReport {
                     target: format!("registry.example.com/app-{s}:1.0"),
                     kind: ScanKind::Image,
-                    file: format!("scans/image-{s}.json"),
+                    file: Some(format!("scans/image-{s}.json")),
                     fail_on: None,
                     configured_at: None,
                     counts,

@@ -11,6 +11,7 @@ pub mod model;
 mod plan;
 pub mod redact;
 mod sarif;
+mod scan;
 
 use std::fmt::Write as _;
 
@@ -23,6 +24,7 @@ pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
 pub use plan::plan_human;
 pub use redact::Redactor;
+pub use scan::scan_human;
 
 /// What `--format` selects: the one list of output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

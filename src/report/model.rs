@@ -16,7 +16,7 @@
 //!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed",
 //!                 "blocks", "failure"?, "findings": [{"rule", "severity": "deny"|"warn"|"info",
 //!                 "message", "address"?, "path"?, "line"?}]}],
-//!   "scans": [{"target", "kind": "image"|"fs", "file", "fail_on"?, "counts": {critical, high, medium, low, unknown},
+//!   "scans": [{"target", "kind": "image"|"fs", "file"?, "fail_on"?, "counts": {critical, high, medium, low, unknown},
 //!              "vulnerabilities": [{"id", "package", "installed"?, "fixed"?, "severity", "title"?, "url"?, "in"}],
 //!              "secrets": [{"rule", "category"?, "severity", "title"?, "path", "line"?}],
 //!              "misconfigurations": [{"id", "severity", "title"?, "message"?, "resolution"?, "url"?,
@@ -191,8 +191,9 @@ impl Finding {
 pub struct ScanReport {
     pub target: String,
     pub kind: ScanKind,
-    /// The report trivy wrote, inside the bundle.
-    pub file: String,
+    /// The report trivy wrote, inside the plan bundle (none for `opsdeploy scan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_on: Option<TrivySeverity>,
     /// Where the target is configured (`opsdeploy.hcl` line), when known.
@@ -317,7 +318,15 @@ impl Report {
     /// The report of a plan bundle.
     pub fn from_bundle(src: &BundleSource<'_>) -> Report {
         let m = src.manifest;
-        let locator = src.project_dir.map(|d| Locator::new(d, m));
+        let locator = src.project_dir.map(|d| {
+            Locator::new(
+                d,
+                m.sources
+                    .iter()
+                    .map(|s| s.path.as_str())
+                    .filter(|p| p.ends_with(".tf")),
+            )
+        });
         let policies = src
             .decisions
             .iter()
@@ -332,7 +341,7 @@ impl Report {
         let scans = src
             .scans
             .as_ref()
-            .map(|s| scan_reports(s, locator.as_ref()))
+            .map(|s| scan_reports(s, true, locator.as_ref()))
             .unwrap_or_default();
         let bundle = BundleInfo {
             digest: src.digest.to_string(),
@@ -364,6 +373,23 @@ impl Report {
                 .collect(),
         };
         Report::new(Some(bundle), policies, scans, Vec::new()).redacted(src.redactor)
+    }
+
+    /// The report of `opsdeploy scan`: the scans and the policies that
+    /// judged them; `project_dir` places targets at their `opsdeploy.hcl` line.
+    pub fn from_scans(
+        decisions: &[Decision],
+        scans: &Scans<'_>,
+        project_dir: Option<&Path>,
+    ) -> Report {
+        let locator = project_dir.map(|d| Locator::new(d, std::iter::empty()));
+        let policies = decisions.iter().map(PolicyResult::from_decision).collect();
+        Report::new(
+            None,
+            policies,
+            scan_reports(scans, false, locator.as_ref()),
+            Vec::new(),
+        )
     }
 
     /// The report of one `policy eval`.
@@ -462,7 +488,8 @@ impl PolicyResult {
     }
 }
 
-fn scan_reports(scans: &Scans<'_>, locator: Option<&Locator>) -> Vec<ScanReport> {
+/// The scans as reports; `in_bundle` names the file each is kept in.
+fn scan_reports(scans: &Scans<'_>, in_bundle: bool, locator: Option<&Locator>) -> Vec<ScanReport> {
     let (mut images, mut dirs) = (0, 0);
     scans
         .reports
@@ -538,7 +565,7 @@ fn scan_reports(scans: &Scans<'_>, locator: Option<&Locator>) -> Vec<ScanReport>
             ScanReport {
                 target: s.target.to_string(),
                 kind: s.kind,
-                file,
+                file: in_bundle.then_some(file),
                 fail_on: scans.fail_on,
                 configured_at: locator.and_then(|l| l.config_line(&s.target)),
                 counts: r.severity_counts(),
@@ -558,14 +585,12 @@ struct Locator {
 }
 
 impl Locator {
-    fn new(dir: &Path, manifest: &Manifest) -> Locator {
+    /// `terraform`: the `.tf` files (relative to `dir`) resources are declared in.
+    fn new<'s>(dir: &Path, terraform: impl Iterator<Item = &'s str>) -> Locator {
         let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
         Locator {
-            terraform: manifest
-                .sources
-                .iter()
-                .filter(|s| s.path.ends_with(".tf"))
-                .filter_map(|s| Some((s.path.clone(), read(&s.path)?)))
+            terraform: terraform
+                .filter_map(|p| Some((p.to_string(), read(p)?)))
                 .collect(),
             config: read(crate::config::CONFIG_FILE),
         }

@@ -231,7 +231,7 @@ fn reevaluate(
     );
     let engine = PolicyEngine::with_default_cache()
         .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
-    let loaded = policies::load(project, &engine, &env.name)?;
+    let loaded = policies::load(&project.config, &engine, &env.name)?;
     for l in &loaded {
         let planned = bundle
             .manifest

@@ -284,7 +284,11 @@ pub fn plan_with(
             tool_versions.insert("helm".to_string(), v);
         }
     }
-    if let Some(scanned) = super::scans::scan(project, env, &mut builder)? {
+    if let Some(cfg) = &env.scan {
+        let scanned = super::scans::run(&(&project.config).into(), &cfg.into())?;
+        for (file, bytes) in &scanned.files {
+            builder.add_file(file, bytes)?;
+        }
         doc.set(Section::Scans, &scanned.section);
         summary["images"] = scanned.summary.into();
         if let Some(v) = scanned.trivy_version {
@@ -339,7 +343,7 @@ pub fn plan_with(
 
     let engine = PolicyEngine::with_default_cache()
         .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
-    let loaded = policies::load(project, &engine, &env.name)?;
+    let loaded = policies::load(&project.config, &engine, &env.name)?;
     tool_versions.insert("opsdeploy".into(), env!("CARGO_PKG_VERSION").into());
     let manifest = Manifest {
         schema: 1,

@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::history::OverrideRecord;
-use super::{ErrorClass, Project, WorkflowError};
-use crate::config::{Enforcement, PolicyConfig, PolicySource};
+use std::path::Path;
+
+use super::{ErrorClass, WorkflowError};
+use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
 use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
 use crate::input::InputDocument;
 use crate::store::bundle::PolicyEntry;
@@ -55,16 +57,27 @@ impl Loaded {
     }
 }
 
-/// Loads every policy that applies to the environment. Settings that do not
-/// match a policy's schema are a configuration error; a module that cannot be
-/// used is kept as a refusal, so evaluating it denies (fail closed).
+/// Loads every policy that applies to the environment.
 pub fn load(
-    project: &Project,
+    config: &Config,
     engine: &PolicyEngine,
     environment: &str,
 ) -> Result<Vec<Loaded>, WorkflowError> {
+    let configs: Vec<PolicyConfig> = config.policies_for(environment).cloned().collect();
+    load_configs(&configs, &config.dir, engine)
+}
+
+/// Loads policies as configured (file sources relative to `dir`). Settings
+/// that do not match a policy's schema are a configuration error; a module
+/// that cannot be used is kept as a refusal, so evaluating it denies (fail
+/// closed).
+pub fn load_configs(
+    configs: &[PolicyConfig],
+    dir: &Path,
+    engine: &PolicyEngine,
+) -> Result<Vec<Loaded>, WorkflowError> {
     let mut out = Vec::new();
-    for pc in project.config.policies_for(environment) {
+    for pc in configs {
         let source = match &pc.source {
             PolicySource::Builtin => {
                 ModuleSource::builtin(&pc.name).ok_or_else(|| EngineError::InvalidModule {
@@ -72,7 +85,7 @@ pub fn load(
                     reason: "no such built-in policy".into(),
                 })
             }
-            PolicySource::File(path) => ModuleSource::read(&project.config.resolve(path)),
+            PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
         };
         let (source, policy) = match source {
             Ok(source) => {

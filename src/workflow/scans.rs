@@ -1,19 +1,69 @@
-//! Scans at plan time: `trivy image` for every configured image and
-//! `trivy fs --scanners secret,misconfig` for configured paths. Reports are
-//! kept in the bundle as trivy wrote them; the input document gets the
-//! typed reports (which leave out the code excerpts trivy quotes around a
-//! secret) and the accepted findings of the allowlist file.
+//! Scans: `trivy image` for every image and `trivy fs --scanners
+//! secret,misconfig` for project paths — at plan time for the environment's
+//! `scan { }` block, or on their own (`opsdeploy scan`). Reports are kept as
+//! trivy wrote them; the input document gets the typed reports (which leave
+//! out the code excerpts trivy quotes around a secret) and the accepted
+//! findings of the allowlist file.
 
-use policy_sdk::scan::{Scan, ScanKind, Scans};
+use std::path::{Path, PathBuf};
+
+use policy_sdk::Section;
+use policy_sdk::input::Environment as EnvSection;
+use policy_sdk::scan::{Scan, ScanKind, Scans, TrivySeverity};
 use serde_json::json;
 
 use super::plan::tool_error;
-use super::{Project, WorkflowError};
+use super::policies::{self, Decision};
+use super::{ErrorClass, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
-use crate::config::Environment;
-use crate::store::bundle::BundleBuilder;
+use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};
+use crate::engine::PolicyEngine;
+use crate::input::InputDocument;
+use crate::store::now_rfc3339;
 
+/// What to scan and how to judge it.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub images: Vec<String>,
+    /// Paths relative to the base directory, scanned for secrets and
+    /// misconfigurations.
+    pub paths: Vec<PathBuf>,
+    pub fail_on: TrivySeverity,
+    pub allowlist: Option<PathBuf>,
+}
+
+impl From<&ScanConfig> for ScanRequest {
+    fn from(cfg: &ScanConfig) -> Self {
+        ScanRequest {
+            images: cfg.images.clone(),
+            paths: cfg.paths.clone(),
+            fail_on: cfg.fail_on,
+            allowlist: cfg.allowlist.clone(),
+        }
+    }
+}
+
+/// Where scans run: the directory paths are relative to, and trivy.
+pub struct Scanner<'a> {
+    pub dir: &'a Path,
+    /// `tools { trivy = "..." }`, else trivy on PATH.
+    pub trivy: Option<&'a Path>,
+}
+
+impl<'a> From<&'a Config> for Scanner<'a> {
+    fn from(config: &'a Config) -> Self {
+        Scanner {
+            dir: &config.dir,
+            trivy: config.tools.trivy.as_deref(),
+        }
+    }
+}
+
+/// The scans of one request.
 pub struct Scanned {
+    /// trivy's reports as it wrote them, named as a plan bundle keeps them
+    /// (`scans/image-0.json`, `scans/fs-0.json`).
+    pub files: Vec<(String, Vec<u8>)>,
     /// The `scans` section of the input document.
     pub section: serde_json::Value,
     /// Per-target severity counts for the plan summary.
@@ -21,62 +71,46 @@ pub struct Scanned {
     pub trivy_version: Option<String>,
 }
 
-pub fn scan(
-    project: &Project,
-    env: &Environment,
-    builder: &mut BundleBuilder,
-) -> Result<Option<Scanned>, WorkflowError> {
-    let Some(cfg) = &env.scan else {
-        return Ok(None);
-    };
-    // A broken allowlist is found before minutes of scanning, not after.
-    let allowlist = match &cfg.allowlist {
+/// Runs the request's scans; a broken allowlist is refused before minutes of
+/// scanning, not after.
+pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, WorkflowError> {
+    let allowlist = match &req.allowlist {
         Some(path) => Some(
-            read_allowlist(&project.config.resolve(path), &path.display().to_string()).map_err(
-                |e| {
-                    tool_error(
-                        e,
-                        "fix the allowlist file named in scan { allowlist = ... }",
-                    )
-                },
-            )?,
+            read_allowlist(&scanner.dir.join(path), &path.display().to_string()).map_err(|e| {
+                tool_error(
+                    e,
+                    "fix the allowlist file named in scan { allowlist = ... }",
+                )
+            })?,
         ),
         None => None,
     };
-    let trivy = Trivy::new(project.config.tools.trivy.as_deref()).map_err(|e| {
+    let trivy = Trivy::new(scanner.trivy).map_err(|e| {
         tool_error(
             e,
             "install trivy, or set its path: tools { trivy = \"...\" }",
         )
     })?;
-    let hint = "check the image reference and trivy's database, then plan again";
-    let mut raw: Vec<(String, ScanKind, String, Vec<u8>)> = Vec::new();
-    for (i, image) in cfg.images.iter().enumerate() {
+    let hint = "check the image reference and trivy's database, then scan again";
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut targets: Vec<(String, ScanKind)> = Vec::new();
+    for (i, image) in req.images.iter().enumerate() {
         tracing::info!("trivy image {image}");
         let bytes = trivy.image(image).map_err(|e| tool_error(e, hint))?;
-        raw.push((
-            image.clone(),
-            ScanKind::Image,
-            format!("scans/image-{i}.json"),
-            bytes,
-        ));
+        files.push((format!("scans/image-{i}.json"), bytes));
+        targets.push((image.clone(), ScanKind::Image));
     }
-    for (i, path) in cfg.paths.iter().enumerate() {
+    for (i, path) in req.paths.iter().enumerate() {
         tracing::info!("trivy fs {}", path.display());
         let bytes = trivy
-            .filesystem(&project.config.resolve(path))
+            .filesystem(&scanner.dir.join(path))
             .map_err(|e| tool_error(e, hint))?;
-        raw.push((
-            path.display().to_string(),
-            ScanKind::Fs,
-            format!("scans/fs-{i}.json"),
-            bytes,
-        ));
+        files.push((format!("scans/fs-{i}.json"), bytes));
+        targets.push((path.display().to_string(), ScanKind::Fs));
     }
     let mut reports = Vec::new();
     let mut summary = Vec::new();
-    for (target, kind, file, bytes) in &raw {
-        builder.add_file(file, bytes)?;
+    for ((file, bytes), (target, kind)) in files.iter().zip(&targets) {
         let report = check_report(file, bytes).map_err(|e| tool_error(e, hint))?;
         let counts = report.severity_counts();
         let secrets: usize = report.results.iter().map(|r| r.secrets.len()).sum();
@@ -104,14 +138,135 @@ pub fn scan(
         });
     }
     let section = serde_json::to_value(Scans {
-        fail_on: Some(cfg.fail_on),
+        fail_on: Some(req.fail_on),
         allowlist,
         reports,
     })
     .expect("scans serialize");
-    Ok(Some(Scanned {
+    Ok(Scanned {
         section,
         summary,
+        files,
         trivy_version: trivy.version().ok(),
-    }))
+    })
+}
+
+/// What `opsdeploy scan` asks for.
+#[derive(Debug, Default)]
+pub struct ScanOnly {
+    /// Images named on the command line; when empty, the environment's
+    /// `scan { images, paths }`.
+    pub images: Vec<String>,
+    /// The environment whose `scan` block (fail_on, allowlist) and policies judge.
+    pub environment: Option<String>,
+    /// Overrides the environment's `fail_on` (default CRITICAL).
+    pub fail_on: Option<TrivySeverity>,
+}
+
+/// A scan on its own, judged by the policies that read scans.
+pub struct ScanVerdict {
+    pub scanned: Scanned,
+    pub decisions: Vec<Decision>,
+}
+
+/// The policies a scan is judged by outside an environment.
+const DEFAULT_SCAN_POLICIES: [&str; 2] = ["image-scan", "no-secrets"];
+
+/// Scans and evaluates, without planning or storing anything. In a project
+/// with `--env`, the environment's policies that declare they read `scans`
+/// judge (with its settings and enforcement); otherwise the built-in
+/// image-scan and no-secrets, hard-mandatory.
+pub fn scan_only(
+    config: Option<&Config>,
+    base: &Path,
+    ask: &ScanOnly,
+) -> Result<ScanVerdict, WorkflowError> {
+    let env = match (&ask.environment, config) {
+        (Some(name), Some(config)) => Some(config.require_environment(name)?),
+        _ => None,
+    };
+    let configured = env.and_then(|e| e.scan.as_ref());
+    let mut req = match configured {
+        _ if !ask.images.is_empty() => ScanRequest {
+            images: ask.images.clone(),
+            paths: Vec::new(),
+            fail_on: configured.map_or(TrivySeverity::Critical, |c| c.fail_on),
+            allowlist: configured.and_then(|c| c.allowlist.clone()),
+        },
+        Some(cfg) => ScanRequest::from(cfg),
+        None => {
+            return Err(WorkflowError::Other {
+                what: match &ask.environment {
+                    Some(name) => format!("environment \"{name}\" has no scan block"),
+                    None => "nothing to scan".into(),
+                },
+                location: ask
+                    .environment
+                    .as_ref()
+                    .map(|_| crate::config::CONFIG_FILE.to_string()),
+                hint: Some(
+                    "name the images (`opsdeploy scan IMAGE...`), or add `scan { images = [...] }` \
+                     to the environment and run `opsdeploy scan --env ENV`"
+                        .into(),
+                ),
+                class: ErrorClass::Usage,
+            });
+        }
+    };
+    if let Some(f) = ask.fail_on {
+        req.fail_on = f;
+    }
+    let scanner = match config {
+        Some(c) => Scanner::from(c),
+        None => Scanner {
+            dir: base,
+            trivy: None,
+        },
+    };
+    let scanned = run(&scanner, &req)?;
+
+    let mut doc = InputDocument::new(&EnvSection {
+        name: env.map(|e| e.name.clone()).unwrap_or_default().into(),
+        project: config.map(|c| c.project.clone()).unwrap_or_default().into(),
+        strategy: None,
+        promote_from: None,
+        plan_digest: None,
+        rollback_runbook: None,
+        now: Some(now_rfc3339().into()),
+    });
+    doc.set(Section::Scans, &scanned.section);
+
+    let engine = PolicyEngine::with_default_cache()
+        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let loaded = match (config, env) {
+        (Some(config), Some(env)) => policies::load(config, &engine, &env.name)?
+            .into_iter()
+            .filter(|l| match &l.policy {
+                Ok(p) => p
+                    .reads
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&Section::Scans)),
+                // A module that cannot be used is a denial wherever it applies.
+                Err(_) => true,
+            })
+            .collect(),
+        _ => {
+            let defaults: Vec<PolicyConfig> = DEFAULT_SCAN_POLICIES
+                .iter()
+                .map(|name| PolicyConfig {
+                    name: name.to_string(),
+                    source: PolicySource::Builtin,
+                    enforcement: Enforcement::HardMandatory,
+                    settings: None,
+                    environments: Vec::new(),
+                    fuel: None,
+                    memory: None,
+                    timeout: None,
+                })
+                .collect();
+            policies::load_configs(&defaults, base, &engine)?
+        }
+    };
+    let decisions = policies::evaluate(&engine, &loaded, &doc, &[]);
+    Ok(ScanVerdict { scanned, decisions })
 }

@@ -63,6 +63,7 @@ fn every_first_mistake_says_what_is_wrong_and_what_to_do() {
     let empty_dir = tempfile::tempdir().unwrap();
     step(&mut t, empty_dir.path(), &[], &["plan", "staging"]);
     step(&mut t, empty_dir.path(), &[], &["status"]);
+    step(&mut t, empty_dir.path(), &[], &["scan"]);
 
     // An empty configuration, then one with only a project.
     let empty = project("");

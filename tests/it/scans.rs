@@ -12,6 +12,7 @@ use crate::support::{corpus, repo};
 use crate::workflow::{HealthServer, TestProject, config, with_staging};
 
 const ALPINE_39: &str = "trivy/integration/testdata/alpine-39.json.golden";
+const USER: &str = "alice@example.com";
 
 fn policies() -> &'static str {
     "policy \"no-secrets\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}\npolicy \"image-scan\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}\n"
@@ -232,4 +233,213 @@ fn quickstart_input_document_with_every_section_fits_the_schema() {
         assert!(!doc[section].is_null(), "{section} missing");
     }
     validate(&doc);
+}
+
+/// `opsdeploy ARGS` outside any project, with the fake trivy on PATH
+/// replaying `image_report` for image scans.
+fn scan_outside(dir: &Path, image_report: &str, args: &[&str]) -> std::process::Output {
+    let cache = dir.join(".cache");
+    let fake = repo().join("tests/fake-bin");
+    crate::support::opsdeploy(&cache)
+        .current_dir(dir)
+        .args(args)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                fake.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("FAKE_TRIVY_IMAGE_REPORT", corpus(image_report))
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn scan_of_an_image_is_judged_by_image_scan_in_every_report_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = "registry.example.com/base:3.9";
+
+    let human = scan_outside(dir.path(), ALPINE_39, &["scan", image]);
+    assert_eq!(human.status.code(), Some(3), "{}", text(&human.stderr));
+    let out = text(&human.stdout);
+    // One aligned row per target under its header, counts as trivy reported.
+    let header = out.lines().find(|l| l.contains("critical")).unwrap();
+    let row = out.lines().find(|l| l.contains(image)).unwrap();
+    assert_eq!(
+        header.find("critical").unwrap() + "critical".len(),
+        row.find(" 2 ").unwrap() + 2,
+        "counts right-aligned under their header:\n{out}"
+    );
+    assert!(out.contains("DENY       image-scan"), "{out}");
+    assert!(out.contains("CVE-2019-14697 (CRITICAL"), "{out}");
+    let err = text(&human.stderr);
+    assert!(
+        err.contains("error: the scan is blocked by policy: image-scan"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: rebuild with the fixed versions") && err.contains(image),
+        "{err}"
+    );
+
+    let quiet = scan_outside(dir.path(), ALPINE_39, &["scan", image, "-q"]);
+    assert_eq!(text(&quiet.stdout), "blocked\n");
+
+    let json = scan_outside(dir.path(), ALPINE_39, &["scan", image, "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["verdict"], "blocked");
+    assert_eq!(doc["scans"][0]["target"], image);
+    assert_eq!(doc["scans"][0]["counts"]["critical"], 2);
+    assert!(doc["scans"][0].get("file").is_none(), "no bundle: {doc}");
+    assert_eq!(doc["policies"][0]["name"], "image-scan");
+
+    let sarif = scan_outside(dir.path(), ALPINE_39, &["scan", image, "--format", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let errors = crate::reports::schema_errors(&crate::reports::sarif_validator(), &sarif);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let tools: Vec<&str> = sarif["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tool"]["driver"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["opsdeploy", "trivy"]);
+
+    // A stricter threshold on the command line counts the MEDIUM ones too.
+    let medium = scan_outside(
+        dir.path(),
+        ALPINE_39,
+        &["scan", image, "--fail-on", "medium", "--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&medium.stdout).unwrap();
+    assert_eq!(doc["policies"][0]["findings"].as_array().unwrap().len(), 3);
+
+    let md = dir.path().join("scan.md");
+    let written = scan_outside(
+        dir.path(),
+        ALPINE_39,
+        &[
+            "scan",
+            image,
+            "--format",
+            "markdown",
+            "-o",
+            md.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(written.status.code(), Some(3));
+    assert!(written.stdout.is_empty());
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("| image-scan | hard-mandatory | ❌ deny | 1 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn scan_env_uses_the_environments_paths_allowlist_and_policies_and_never_shows_a_secret() {
+    let health = HealthServer::start(200);
+    let scan = "  scan {\n    images    = [\"registry.example.com/base:3.9\"]\n    paths     = [\"app\"]\n    allowlist = \".trivyignore.yaml\"\n  }\n";
+    let p = scan_project(&health, scan);
+    let report = corpus(ALPINE_39).display().to_string();
+    let env = [("FAKE_TRIVY_IMAGE_REPORT", report.as_str())];
+    write(
+        p.path(),
+        ".trivyignore.yaml",
+        "vulnerabilities:\n  - id: CVE-2019-14697\n    statement: musl's affected code is not reachable from the app\n    expired_at: 2099-12-31\n",
+    );
+    write(p.path(), "app/run.sh", "#!/bin/sh\nexec ./server\n");
+    let out = p
+        .run_with(
+            USER,
+            &["scan", "--env", "staging", "--format", "json"],
+            &env,
+        )
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    // Accepted by the allowlist: findings remain visible, nothing blocks.
+    assert_eq!(doc["verdict"], "warn");
+    let targets: Vec<&str> = doc["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["registry.example.com/base:3.9", "app"]);
+    let hcl = std::fs::read_to_string(p.file("opsdeploy.hcl")).unwrap();
+    let images_line = hcl
+        .lines()
+        .position(|l| l.contains("\"registry.example.com/base:3.9\""))
+        .unwrap()
+        + 1;
+    assert_eq!(doc["scans"][0]["configured_at"], images_line, "{doc}");
+    // Scanning stores nothing: no bundle, no audit entry.
+    assert!(
+        !p.file(".opsdeploy/bundles").exists() || {
+            std::fs::read_dir(p.file(".opsdeploy/bundles"))
+                .unwrap()
+                .next()
+                .is_none()
+        }
+    );
+
+    let token = "ghp_R2x7Yh3Kq9Lm4Np8Vt1Wz6Bc5Df0Gj2Hs7Qe";
+    write(
+        p.path(),
+        "app/run.sh",
+        &format!("#!/bin/sh\nexport GITHUB_PAT={token}\nexec ./server\n"),
+    );
+    for format in crate::reports::FORMATS {
+        let out = p
+            .run_with(
+                USER,
+                &["scan", "--env", "staging", "--format", format],
+                &env,
+            )
+            .code(3);
+        let o = out.get_output();
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(!all.contains(token), "{format} shows the token:\n{all}");
+        assert!(all.contains("no-secrets"), "{format}:\n{all}");
+    }
+}
+
+#[test]
+fn scan_refuses_what_it_cannot_do_with_the_way_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let nothing = scan_outside(dir.path(), ALPINE_39, &["scan"]);
+    assert_eq!(nothing.status.code(), Some(2));
+    let err = text(&nothing.stderr);
+    assert!(err.contains("error: nothing to scan"), "{err}");
+    assert!(
+        err.contains("hint: name the images (`opsdeploy scan IMAGE...`)"),
+        "{err}"
+    );
+
+    let no_project = scan_outside(dir.path(), ALPINE_39, &["scan", "--env", "staging"]);
+    assert_eq!(no_project.status.code(), Some(1));
+    assert!(text(&no_project.stderr).contains("hint: run `opsdeploy init`"));
+
+    let health = HealthServer::start(200);
+    let p = scan_project(&health, "");
+    p.run(USER, &["scan", "--env", "staging"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "error: environment \"staging\" has no scan block",
+        ));
+    p.run(USER, &["scan", "--env", "prod", "x:1"])
+        .code(2)
+        .stderr(predicate::str::contains("staging"));
+
+    // trivy answering with something that is not a report names what ran.
+    let unknown = scan_outside(dir.path(), "does/not/exist.json", &["scan", "x:1"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let err = text(&unknown.stderr);
+    assert!(err.contains("error:") && err.contains("hint:"), "{err}");
 }

@@ -1,0 +1,94 @@
+//! `opsdeploy scan [IMAGE]... [--env ENV]`: trivy scans on their own, judged
+//! by the policies that read scans, in any report format.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use opsdeploy::config::Config;
+use opsdeploy::report::{self, Report};
+use opsdeploy::workflow::scans::{self, ScanOnly};
+use policy_sdk::scan::{Scans, TrivySeverity};
+
+use super::{CliError, CliResult, Context, Exit, Format};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  opsdeploy scan registry.example.com/api:1.2.0\n  opsdeploy scan --env staging --format sarif -o trivy.sarif\n  opsdeploy scan nginx:1.27 --fail-on HIGH --format markdown > scan.md"
+)]
+pub struct ScanArgs {
+    /// Images to scan (default: the environment's `scan { images, paths }`)
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Judge by this environment's scan block (fail_on, allowlist) and policies
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    /// Lowest severity that fails when a fix exists (overrides `scan { fail_on }`)
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<TrivySeverity>,
+    /// Write the report to FILE instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn parse_severity(s: &str) -> Result<TrivySeverity, String> {
+    TrivySeverity::parse(s).ok_or_else(|| "expected CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN".into())
+}
+
+pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
+    let dir = std::env::current_dir()
+        .map_err(|e| CliError::error(format!("cannot read the current directory: {e}")))?;
+    // The project's configuration judges when an environment is named; a bare
+    // image scan works anywhere (and uses `tools { trivy }` when there is one).
+    let config = match Config::load(&dir) {
+        Ok(c) => Some(c),
+        Err(opsdeploy::config::ConfigError::NotFound { .. }) if args.environment.is_none() => None,
+        Err(e) => return Err(opsdeploy::workflow::WorkflowError::from(e).into()),
+    };
+    let verdict = scans::scan_only(
+        config.as_ref(),
+        &dir,
+        &ScanOnly {
+            images: args.images.clone(),
+            environment: args.environment.clone(),
+            fail_on: args.fail_on,
+        },
+    )?;
+    let section = serde_json::to_string(&verdict.scanned.section).expect("json");
+    let parsed: Scans<'_> = serde_json::from_str(&section).expect("the section reads back");
+    let r = Report::from_scans(
+        &verdict.decisions,
+        &parsed,
+        config.as_ref().map(|c| c.dir.as_path()),
+    );
+    let text = match ctx.format {
+        Format::Human if ctx.quiet => format!("{}\n", r.verdict.as_str()),
+        Format::Human => report::scan_human(&r, &verdict.decisions),
+        format => report::write(&r, format).unwrap_or_default(),
+    };
+    let targets: Vec<&str> = r.scans.iter().map(|s| s.target.as_str()).collect();
+    super::report::emit(
+        ctx,
+        args.output.as_deref(),
+        &text,
+        &format!("the scan of {}", targets.join(", ")),
+    )?;
+    let blocking: Vec<&str> = verdict
+        .decisions
+        .iter()
+        .filter(|d| d.blocks)
+        .map(|d| d.policy.as_str())
+        .collect();
+    if blocking.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    let again = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    Err(CliError::new(
+        Exit::BlockedByPolicy,
+        format!("the scan is blocked by policy: {}", blocking.join(", ")),
+    )
+    .at(targets.join(", "))
+    .hint(format!(
+        "rebuild with the fixed versions (or accept a finding with a statement and expired_at \
+         in the scan allowlist), then run `opsdeploy {again}`"
+    )))
+}

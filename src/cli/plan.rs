@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
                 "digest": digest,
                 "environment": env,
                 "manifest": planned.bundle.manifest,
-                "decisions": super::report::scrubbed_decisions(&planned)?,
+                "decisions": planned.results.decisions,
                 "incidents": planned.incidents,
                 "blocked": !blocking.is_empty(),
             }))
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
             report::plan_human(
                 digest,
                 &planned.bundle.manifest,
-                &super::report::scrubbed_decisions(&planned)?,
+                &planned.results.decisions,
                 &planned.incidents
             )
         ),

@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 "from": args.from,
                 "from_digest": promoted.from_digest,
                 "environment": args.to,
-                "decisions": super::report::scrubbed_decisions(planned)?,
+                "decisions": planned.results.decisions,
             })
         ),
         Format::Human if ctx.quiet => println!("planned {}", short(&planned.bundle.digest)),
@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 report::plan_human(
                     &planned.bundle.digest,
                     &planned.bundle.manifest,
-                    &super::report::scrubbed_decisions(planned)?,
+                    &planned.results.decisions,
                     &planned.incidents
                 )
             );

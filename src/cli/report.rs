@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
 use opsdeploy::store::bundle::{Bundle, MANIFEST};
-use opsdeploy::workflow::policies::Decision;
 use opsdeploy::workflow::{Project, WorkflowError, short};
 
 use super::{CliError, CliResult, Context, Exit, project};
@@ -32,14 +31,6 @@ pub fn report_error(e: ReportError) -> CliError {
             .at(format!(".opsdeploy/bundles/{}", short(digest)))
             .hint("plan again (`opsdeploy plan ENV`); the bundle's files were changed or lost"),
     }
-}
-
-/// A fresh plan's decisions with secret values scrubbed, for human output.
-pub fn scrubbed_decisions(
-    planned: &opsdeploy::workflow::plan::Planned,
-) -> CliResult<Vec<Decision>> {
-    let redactor = report::bundle::redactor_for(&planned.bundle).map_err(report_error)?;
-    Ok(redactor.scrub_serde(&planned.results.decisions))
 }
 
 /// A fresh plan in a report format (no approvals yet).

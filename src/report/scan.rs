@@ -31,7 +31,7 @@ pub fn scan_human(report: &Report, decisions: &[Decision]) -> String {
         report.scans.len(),
         if report.scans.len() == 1 { "" } else { "s" },
         fail_on
-            .map(|f| format!(", failing on fixable {f} and above"))
+            .map(|f| format!(", fail_on {f}"))
             .unwrap_or_default()
     );
     let header = [

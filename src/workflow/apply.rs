@@ -248,7 +248,10 @@ fn reevaluate(
     let results = Results {
         digest: bundle.digest.clone(),
         evaluated_at: now_rfc3339(),
-        decisions: policies::evaluate(&engine, &loaded, &doc, &overrides),
+        decisions: policies::scrubbed(
+            bundle,
+            policies::evaluate(&engine, &loaded, &doc, &overrides),
+        )?,
     };
     project.store.append(
         NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)

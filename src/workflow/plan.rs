@@ -366,7 +366,7 @@ pub fn plan_with(
 
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
-    let decisions = policies::evaluate(&engine, &loaded, &doc, &[]);
+    let decisions = policies::scrubbed(&bundle, policies::evaluate(&engine, &loaded, &doc, &[]))?;
     let results = Results {
         digest: bundle.digest.clone(),
         evaluated_at: now_rfc3339(),

@@ -11,7 +11,8 @@ use super::{ErrorClass, WorkflowError};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
 use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
 use crate::input::InputDocument;
-use crate::store::bundle::PolicyEntry;
+use crate::report::bundle::ReportError;
+use crate::store::bundle::{Bundle, PolicyEntry};
 
 /// A configured policy, loaded (or refused, which is a denial when evaluated).
 pub struct Loaded {
@@ -175,6 +176,29 @@ pub fn evaluate(
             decide(l, eval, overrides)
         })
         .collect()
+}
+
+/// The decisions without the values the bundle's terraform plan marks
+/// sensitive: a careless policy may quote one in a message, and results are
+/// stored in the bundle, printed and summarised in the audit log.
+pub fn scrubbed(bundle: &Bundle, decisions: Vec<Decision>) -> Result<Vec<Decision>, WorkflowError> {
+    let redactor = crate::report::bundle::redactor_for(bundle).map_err(|e| match e {
+        ReportError::Bundle(b) => WorkflowError::Bundle(b),
+        e @ ReportError::Unreadable { .. } => WorkflowError::Other {
+            what: e.to_string(),
+            location: Some(format!(
+                ".opsdeploy/bundles/{}",
+                super::short(&bundle.digest)
+            )),
+            hint: Some("plan again; the bundle's files were changed or lost".into()),
+            class: ErrorClass::Error,
+        },
+    })?;
+    Ok(if redactor.is_empty() {
+        decisions
+    } else {
+        redactor.scrub_serde(&decisions)
+    })
 }
 
 fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decision {

@@ -305,6 +305,12 @@ fn every_format_of_a_real_bundle_is_well_formed_and_never_shows_a_secret() {
             assert!(!text.contains(planted), "{log} holds {planted}");
         }
     }
+    // Nor do the stored results: the careless policy's message is scrubbed
+    // before results.json is written (the saved plan itself must keep the
+    // value terraform needs).
+    let results = rp.p.read(&format!(".opsdeploy/bundles/{}/results.json", rp.digest));
+    assert!(results.contains("****(23 chars)"), "{results}");
+    assert!(!results.contains(PLANTED_TF), "results.json holds it");
     // The bundle still holds what trivy wrote: the secrets were there to leak.
     let raw = std::fs::read_to_string(
         rp.p.file(&format!(".opsdeploy/bundles/{}/scans/fs-0.json", rp.digest)),

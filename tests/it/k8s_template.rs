@@ -1,6 +1,6 @@
 //! `opsdeploy init --template k8s-app`: a project whose staging plan runs
 //! terraform, renders the chart (tests/fake-bin/helm), scans the image
-//! (tests/fake-trivy) and is held back only by the gates its checklist and
+//! (tests/fake-bin/trivy, replaying recorded reports) and is held back only by the gates its checklist and
 //! state file leave open — and passes once they are closed.
 
 use std::path::Path;
@@ -9,11 +9,9 @@ use crate::support::{corpus, opsdeploy, repo};
 
 fn run(dir: &Path, reports: &Path, args: &[&str]) -> std::process::Output {
     let cache = tempfile::tempdir().unwrap();
-    // The replaying fake trivy first: tests/fake-bin has one that runs the
-    // real trivy for `fs`, and these reports are fixed.
+    // With FAKE_TRIVY_REPORTS the fake trivy replays every scan.
     let path = format!(
-        "{}:{}:{}",
-        repo().join("tests/fake-trivy").display(),
+        "{}:{}",
         repo().join("tests/fake-bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );

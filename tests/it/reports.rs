@@ -1,5 +1,5 @@
 //! Reports of a real plan bundle — real terraform, trivy reports trivy wrote
-//! (served by tests/fake-trivy/trivy), a careless policy that echoes a secret —
+//! (replayed by tests/fake-bin/trivy), a careless policy that echoes a secret —
 //! in every format: SARIF validated against the official 2.1.0 schema, JUnit
 //! parsed back, Markdown under its limit, HTML self-contained, and no planted
 //! secret value anywhere.
@@ -24,7 +24,7 @@ pub const FORMATS: [&str; 6] = ["human", "json", "sarif", "junit", "markdown", "
 /// terraform directory scanned. The fake trivy is named in `tools`, so tests
 /// that use the real trivy on PATH are not affected.
 fn config() -> String {
-    let trivy = repo().join("tests/fake-trivy/trivy");
+    let trivy = repo().join("tests/fake-bin/trivy");
     format!(
         r#"
 project = "shop"

@@ -78,6 +78,13 @@ impl LockHolder {
 pub trait LockGuard: Send {
     /// The holder a dead process left behind, if this lock was taken over.
     fn took_over_from(&self) -> Option<&LockHolder>;
+
+    /// Whether the lock is still held, checked before each change an apply
+    /// makes. A file lock lives as long as the process; a PostgreSQL lock
+    /// goes with its connection, and then another apply may start.
+    fn still_held(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The operations the workflow needs from a store backend.

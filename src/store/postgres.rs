@@ -348,6 +348,30 @@ impl LockGuard for PgLock {
     fn took_over_from(&self) -> Option<&LockHolder> {
         self.took_over.as_ref()
     }
+
+    fn still_held(&mut self) -> Result<(), StoreError> {
+        let lost = |reason: String| StoreError::Database {
+            what: format!("lost the lock on \"{}\"", self.environment),
+            reason,
+        };
+        // On the lock's own connection: a closed connection is a lost lock.
+        let held: bool = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks k
+                  WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
+                    AND k.pid = pg_backend_pid()
+                    AND ((k.classid::bigint << 32) | k.objid::bigint) = $1)",
+                &[&lock_key(&self.environment)],
+            )
+            .map(|row| row.get(0))
+            .map_err(|e| lost(format!("its connection failed: {}", cause(&e))))?;
+        if held {
+            Ok(())
+        } else {
+            Err(lost("the server no longer holds it".into()))
+        }
+    }
 }
 
 impl Drop for PgLock {

@@ -21,7 +21,7 @@ use crate::config::{Environment, Strategy};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
-use crate::store::{EntryKind, LockHolder, NewEntry, now_rfc3339};
+use crate::store::{EntryKind, LockGuard, LockHolder, NewEntry, now_rfc3339};
 
 pub struct ApplyRequest<'a> {
     pub environment: &'a str,
@@ -75,7 +75,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
         since: now_rfc3339(),
         purpose: format!("apply {}", req.digest.unwrap_or("latest plan")),
     };
-    let lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
+    let mut lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
     if let Some(dead) = lock.took_over_from() {
         tracing::warn!(
             "took over the lock on \"{}\" left by {} (since {}); its apply was interrupted",
@@ -164,6 +164,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     let mut run = Run {
         project,
         env,
+        lock: &mut *lock,
         bundle: &bundle,
         apply_seq: start.seq,
         steps: Vec::new(),
@@ -264,6 +265,7 @@ fn reevaluate(
 struct Run<'a> {
     project: &'a Project,
     env: &'a Environment,
+    lock: &'a mut dyn LockGuard,
     bundle: &'a Bundle,
     apply_seq: u64,
     steps: Vec<StepReport>,
@@ -316,6 +318,8 @@ impl Run<'_> {
         extra: serde_json::Value,
         f: impl FnOnce() -> Result<String, String>,
     ) -> Result<(), Failure> {
+        self.ensure_locked(&format!("before the {step} step"))
+            .map_err(Failure::Store)?;
         let result = f();
         let ok = result.is_ok();
         let detail = match &result {
@@ -609,7 +613,22 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Stops the apply when its lock was lost: another apply may be running,
+    /// so nothing more is changed, not even rolled back.
+    fn ensure_locked(&mut self, when: &str) -> Result<(), WorkflowError> {
+        self.lock.still_held().map_err(|e| WorkflowError::Other {
+            what: format!("{e}; the apply stopped {when} and nothing was rolled back"),
+            location: None,
+            hint: Some(format!(
+                "run `opsdeploy status {}` to see which steps ran, then apply again once no other apply runs",
+                self.env.name
+            )),
+            class: ErrorClass::RollbackFailed,
+        })
+    }
+
     fn succeed(mut self) -> Result<Applied, WorkflowError> {
+        self.ensure_locked("before recording it as deployed")?;
         let history = self.project.history()?;
         // Everything that has run on this environment so far, for promotion checks.
         let mut ran: Vec<String> = history

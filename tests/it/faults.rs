@@ -260,3 +260,53 @@ fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
         ));
     assert_log_intact(&p);
 }
+
+#[test]
+fn apply_whose_lock_connection_is_killed_stops_and_records_no_deploy() {
+    let Some(admin) = test_server() else {
+        return;
+    };
+    let health = HealthServer::start(200);
+    let url = create_database(&admin);
+    let p = quick_project(Backend::Postgres { url: url.clone() }, &health, "3", "10s");
+    p.plan_approved("alice@example.com", "staging");
+    let apply = p
+        .command("alice@example.com", &["apply", "staging", "--yes", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the smoke test runs, the server drops the lock's connection (a
+    // failover or an idle-session timeout would): the lock goes with it.
+    p.wait_for_audit(|entries| entries.iter().any(|e| e["data"]["check"] == "health"));
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let killed: bool = db
+        .query_one(
+            "SELECT pg_terminate_backend(backend_pid) FROM opsdeploy.locks WHERE environment = 'staging'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed);
+    let out = apply.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("error: lost the lock on \"staging\""), "{err}");
+    assert!(err.contains("nothing was rolled back"), "{err}");
+    assert!(
+        err.contains("hint: run `opsdeploy status staging`"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let entries = assert_log_intact(&p);
+    assert!(
+        kinds(&entries, "apply_finish").is_empty(),
+        "not recorded as deployed"
+    );
+    p.run("bob@example.com", &["status", "staging"])
+        .success()
+        .stdout(predicate::str::contains("INTERRUPTED apply of"));
+    p.run("bob@example.com", &["apply", "staging", "--yes"])
+        .success();
+}

@@ -197,19 +197,14 @@ on_both_backends! {
     }
 }
 
-#[test]
-fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
-    if test_server().is_none() {
-        return;
-    }
-    // A server of its own: stopping the shared one would fail other tests.
-    let server = PgServer::start();
-    let health = HealthServer::start(200);
+/// A team-mode project on the database at `url` whose apply (spawned, its
+/// stderr piped) has passed its health check and runs a 3-second smoke test.
+fn apply_in_its_smoke_test(url: &str, health: &HealthServer) -> (TestProject, std::process::Child) {
     let p = quick_project(
         Backend::Postgres {
-            url: create_database(&server.url),
+            url: url.to_string(),
         },
-        &health,
+        health,
         "3",
         "10s",
     );
@@ -220,8 +215,20 @@ fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Stop it while the smoke test runs: the next append finds no server.
     p.wait_for_audit(|entries| entries.iter().any(|e| e["data"]["check"] == "health"));
+    (p, apply)
+}
+
+#[test]
+fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
+    if test_server().is_none() {
+        return;
+    }
+    // A server of its own: stopping the shared one would fail other tests.
+    let server = PgServer::start();
+    let health = HealthServer::start(200);
+    let (p, apply) = apply_in_its_smoke_test(&create_database(&server.url), &health);
+    // Stop it while the smoke test runs: the next append finds no server.
     let before = p.audit_entries();
     server.stop();
     let out = apply.wait_with_output().unwrap();
@@ -268,17 +275,9 @@ fn apply_whose_lock_connection_is_killed_stops_and_records_no_deploy() {
     };
     let health = HealthServer::start(200);
     let url = create_database(&admin);
-    let p = quick_project(Backend::Postgres { url: url.clone() }, &health, "3", "10s");
-    p.plan_approved("alice@example.com", "staging");
-    let apply = p
-        .command("alice@example.com", &["apply", "staging", "--yes", "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (p, apply) = apply_in_its_smoke_test(&url, &health);
     // While the smoke test runs, the server drops the lock's connection (a
     // failover or an idle-session timeout would): the lock goes with it.
-    p.wait_for_audit(|entries| entries.iter().any(|e| e["data"]["check"] == "health"));
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let killed: bool = db
         .query_one(

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use policy_sdk::scan::{SeverityCounts, TrivySeverity};
 
-use super::model::{PolicyStatus, Report, ScanReport};
+use super::model::{PolicyStatus, Report, ScanReport, location};
 
 const CSS: &str = r#"
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --panel:#f6f8fa;
@@ -411,7 +411,7 @@ fn policies_section(h: &mut String, report: &Report) {
                 "<tr><td><span class=\"sev {s}\">{s}</span></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
                 esc(&f.rule),
                 esc(&f.message),
-                esc(&f.location().unwrap_or_default()),
+                esc(&location(f).unwrap_or_default()),
                 s = f.severity.as_str()
             );
         }

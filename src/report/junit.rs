@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use policy_sdk::Severity;
 
-use super::model::{Finding, PolicyResult, PolicyStatus, Report, ScanReport};
+use super::model::{Finding, PolicyResult, PolicyStatus, Report, ScanReport, location};
 
 /// A test case before it is written.
 struct Case {
@@ -138,9 +138,7 @@ fn policy_suite(p: &PolicyResult) -> Suite {
                     f.severity,
                     f.rule,
                     f.message,
-                    f.location()
-                        .map(|l| format!(" --> {l}"))
-                        .unwrap_or_default()
+                    location(f).map(|l| format!(" --> {l}")).unwrap_or_default()
                 )
             };
             let (denies, others): (Vec<&&Finding>, Vec<&&Finding>) = findings

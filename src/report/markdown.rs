@@ -3,7 +3,7 @@
 //! large the plan (GitHub refuses comments over 65,536): what does not fit is
 //! counted ("… and N more").
 
-use super::model::{PolicyStatus, Report, Verdict};
+use super::model::{PolicyStatus, Report, Verdict, location};
 
 /// The most characters a comment gets.
 pub const LIMIT: usize = 65_000;
@@ -230,7 +230,7 @@ pub fn write(report: &Report) -> String {
                 f.severity,
                 cell(&f.rule),
                 cell(&f.message),
-                f.location()
+                location(f)
                     .map(|l| format!(" — `{}`", cell(&l)))
                     .unwrap_or_default()
             ));

@@ -14,8 +14,8 @@
 //!              "approvals": [{"approver", "at", "comment"?}],
 //!              "overrides": [{"policy", "approver", "reason", "at"}]},
 //!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed",
-//!                 "blocks", "failure"?, "findings": [{"rule", "severity": "deny"|"warn"|"info",
-//!                 "message", "address"?, "path"?, "line"?}]}],
+//!                 "blocks", "failure"?, "findings": [{"rule", "message", "severity": "deny"|"warn"|"info",
+//!                 "address"?, "path"?, "line"?}]}],
 //!   "scans": [{"target", "kind": "image"|"fs", "file"?, "fail_on"?, "counts": {critical, high, medium, low, unknown},
 //!              "vulnerabilities": [{"id", "package", "installed"?, "fixed"?, "severity", "title"?, "url"?, "in"}],
 //!              "secrets": [{"rule", "category"?, "severity", "title"?, "path", "line"?}],
@@ -30,7 +30,6 @@
 
 use std::path::Path;
 
-use policy_sdk::Severity;
 use policy_sdk::scan::{ScanKind, Scans, SeverityCounts, TrivySeverity};
 use serde::{Deserialize, Serialize};
 
@@ -159,31 +158,20 @@ pub struct PolicyResult {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    pub rule: String,
-    pub severity: Severity,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-}
+/// A policy's finding, as the policy reported it (its `path`/`line` filled in
+/// from the project when only an address was given).
+pub type Finding = policy_sdk::Violation;
 
-impl Finding {
-    /// Where it is, as people read it: the address, else `path:line`.
-    pub fn location(&self) -> Option<String> {
-        let file = self.path.as_ref().map(|p| match self.line {
-            Some(l) => format!("{p}:{l}"),
-            None => p.clone(),
-        });
-        match (&self.address, file) {
-            (Some(a), Some(f)) => Some(format!("{a} ({f})")),
-            (Some(a), None) => Some(a.clone()),
-            (None, f) => f,
-        }
+/// Where a finding is, as people read it: the address, else `path:line`.
+pub fn location(f: &Finding) -> Option<String> {
+    let file = f.path.as_ref().map(|p| match f.line {
+        Some(l) => format!("{p}:{l}"),
+        None => p.clone(),
+    });
+    match (&f.address, file) {
+        (Some(a), Some(f)) => Some(format!("{a} ({f})")),
+        (Some(a), None) => Some(a.clone()),
+        (None, f) => f,
     }
 }
 
@@ -395,7 +383,7 @@ impl Report {
     /// The report of one `policy eval`.
     pub fn from_evaluation(e: &Evaluation, redactor: &Redactor) -> Report {
         let denied = e.denies();
-        let findings: Vec<Finding> = e.violations().into_iter().map(Finding::from).collect();
+        let findings: Vec<Finding> = e.violations();
         let status = match (e.failure(), denied, findings.is_empty()) {
             (Some(_), ..) => PolicyStatus::Failed,
             (None, true, _) => PolicyStatus::Deny,
@@ -440,19 +428,6 @@ impl Report {
     }
 }
 
-impl From<policy_sdk::Violation> for Finding {
-    fn from(v: policy_sdk::Violation) -> Self {
-        Finding {
-            rule: v.rule,
-            severity: v.severity,
-            message: v.message,
-            address: v.address,
-            path: v.path,
-            line: v.line,
-        }
-    }
-}
-
 impl PolicyResult {
     fn from_decision(d: &Decision) -> PolicyResult {
         let failure = d.evaluation["status"]
@@ -464,7 +439,7 @@ impl PolicyResult {
                     .unwrap_or_default()
                     .to_string()
             });
-        let findings: Vec<Finding> = d.violations.iter().cloned().map(Finding::from).collect();
+        let findings: Vec<Finding> = d.violations.clone();
         let status = if failure.is_some() {
             PolicyStatus::Failed
         } else if d.denied && d.overridden_by.is_some() {

@@ -308,7 +308,8 @@ fn every_format_of_a_real_bundle_is_well_formed_and_never_shows_a_secret() {
     // Nor do the stored results: the careless policy's message is scrubbed
     // before results.json is written (the saved plan itself must keep the
     // value terraform needs).
-    let results = rp.p.read(&format!(".opsdeploy/bundles/{}/results.json", rp.digest));
+    let results =
+        rp.p.read(&format!(".opsdeploy/bundles/{}/results.json", rp.digest));
     assert!(results.contains("****(23 chars)"), "{results}");
     assert!(!results.contains(PLANTED_TF), "results.json holds it");
     // The bundle still holds what trivy wrote: the secrets were there to leak.

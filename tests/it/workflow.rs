@@ -431,17 +431,29 @@ on_both_backends! {
     }
 }
 
+/// A project (staging settings `extra`) planned and approved by alice, whose
+/// apply ends with a smoke test sleeping `seconds`: long enough to act on.
+fn approved_with_slow_smoke_test(
+    health: &HealthServer,
+    backend: Backend,
+    seconds: u32,
+    extra: &str,
+) -> TestProject {
+    let p = TestProject::with_backend(
+        &with_staging(
+            &config(&health.url(), ""),
+            &format!("{extra}  smoke_test {{\n    command = [\"sleep\", \"{seconds}\"]\n  }}"),
+        ),
+        backend,
+    );
+    p.plan_approved("alice@example.com", "staging");
+    p
+}
+
 on_both_backends! {
     fn a_second_apply_waits_for_the_lock_then_fails_naming_the_holder(backend) {
         let health = HealthServer::start(200);
-        let p = TestProject::with_backend(
-            &with_staging(
-                &config(&health.url(), ""),
-                "  lock_timeout = \"1s\"\n  smoke_test {\n    command = [\"sleep\", \"4\"]\n  }",
-            ),
-            backend,
-        );
-        p.plan_approved("alice@example.com", "staging");
+        let p = approved_with_slow_smoke_test(&health, backend, 4, "  lock_timeout = \"1s\"\n");
         let mut first = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
         p.wait_for_status("staging", "locked by alice@example.com");
         p.run("bob@example.com", &["apply", "staging", "--yes"])
@@ -679,14 +691,7 @@ fn drift_exits_2_when_terraform_reports_changes_made_outside_it() {
 on_both_backends! {
     fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over(backend) {
         let health = HealthServer::start(200);
-        let p = TestProject::with_backend(
-            &with_staging(
-                &config(&health.url(), ""),
-                "  smoke_test {\n    command = [\"sleep\", \"30\"]\n  }",
-            ),
-            backend,
-        );
-        p.plan_approved("alice@example.com", "staging");
+        let p = approved_with_slow_smoke_test(&health, backend, 30, "");
         let mut apply = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
         // Kill -9 once the smoke test runs (terraform and health check done).
         p.wait_for_audit(|entries| entries.iter().any(|e| e["data"]["check"] == "health"));

@@ -161,7 +161,9 @@ fn new(ctx: &Context, name: &str) -> CliResult {
             CliError::error(e.to_string()).at(path.display().to_string())
         }
     })?;
-    if !ctx.quiet {
+    if ctx.quiet {
+        println!("created {}", made.dir.display());
+    } else {
         let sdk = if made.sdk_vendored {
             "vendored copy of policy-sdk in vendor/policy-sdk".to_string()
         } else {
@@ -219,10 +221,13 @@ fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&list).expect("json"));
         }
+        _ if ctx.quiet => println!("built {}", paths.len()),
         _ => {
+            let mut table = report::table::Table::new(&["policy", "wasm"]).indent(0);
             for (name, path) in &paths {
-                println!("{name}\t{}", path.display());
+                table.row([name.clone(), path.display().to_string()]);
             }
+            anstream::print!("{}", table.render());
         }
     }
     Ok(Exit::Ok)
@@ -305,9 +310,10 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
     let mut results: Vec<(String, CaseResult)> = Vec::new();
     for (policy, fixtures_dir) in &suites {
         let files = fixtures::fixture_files(fixtures_dir).map_err(fixture_error)?;
-        if ctx.format == Format::Human && !ctx.quiet {
-            println!(
-                "\nrunning {} fixture{} for {} ({})",
+        if !ctx.quiet {
+            // Progress, on stderr: stdout carries the results table.
+            anstream::eprintln!(
+                "running {} fixture{} for {} ({})",
                 files.len(),
                 if files.len() == 1 { "" } else { "s" },
                 policy.name,
@@ -317,22 +323,33 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
         for file in files {
             let case =
                 fixtures::run_fixture(&engine, policy, &file, limits).map_err(fixture_error)?;
-            if ctx.format == Format::Human && !ctx.quiet {
-                anstream::println!("{}", report::fixture_line(&policy.name, &case));
-            }
             results.push((policy.name.clone(), case));
         }
     }
     let failed = results.iter().filter(|(_, c)| !c.passed()).count();
     match ctx.format {
         Format::Json => println!("{}", report::fixtures_json(&results)),
-        Format::Human => anstream::print!("{}", report::fixtures_summary(&results)),
+        Format::Human if ctx.quiet => println!("{}", if failed == 0 { "ok" } else { "failed" }),
+        Format::Human => anstream::print!(
+            "{}{}",
+            report::fixtures_table(&results),
+            report::fixtures_summary(&results)
+        ),
         format => {
             let written = report::write(&report::Report::from_fixtures(&results), format);
             print!("{}", written.unwrap_or_default());
         }
     }
-    Ok(if failed == 0 { Exit::Ok } else { Exit::Error })
+    if failed == 0 {
+        return Ok(Exit::Ok);
+    }
+    if !ctx.quiet {
+        super::error::print_hint(&format!(
+            "fix the policy or the fixture's expected violations, then run `opsdeploy policy test {}` again",
+            dir.display()
+        ));
+    }
+    Ok(Exit::Error)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use opsdeploy::report::table::Table;
 use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
 use opsdeploy::store::bundle::{Bundle, MANIFEST};
 use opsdeploy::workflow::policies::Decision;
@@ -98,7 +99,18 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         .as_ref()
         .map(|h| h.overrides(&digest))
         .unwrap_or_default();
+    // The `-q` line: the plan's verdict, whatever the report says in full.
+    let verdict = format!(
+        "{} {}",
+        if stored.decisions(&overrides).iter().any(|d| d.blocks) {
+            "blocked"
+        } else {
+            "planned"
+        },
+        short(&digest)
+    );
     let text = match ctx.format {
+        Format::Human if ctx.quiet && args.output.is_none() => format!("{verdict}\n"),
         Format::Human => {
             let mut text = report::plan_human(
                 &digest,
@@ -115,18 +127,15 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
                 );
             } else {
                 text.push_str("\napprovals\n");
+                let mut table = Table::new(&["approver", "at", "comment"]);
                 for a in &approvals {
-                    let _ = writeln!(
-                        text,
-                        "  {} at {}{}",
-                        a.approver,
-                        a.at,
-                        a.comment
-                            .as_deref()
-                            .map(|c| format!(": {c}"))
-                            .unwrap_or_default()
-                    );
+                    table.row([
+                        a.approver.as_str(),
+                        a.at.as_str(),
+                        a.comment.as_deref().unwrap_or("-"),
+                    ]);
                 }
+                text.push_str(&table.render());
             }
             text
         }
@@ -144,7 +153,9 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
                     .at(path.display().to_string())
                     .hint("choose a writable path for -o")
             })?;
-            if !ctx.quiet {
+            if ctx.quiet {
+                println!("{verdict}");
+            } else {
                 anstream::eprintln!(
                     "wrote {} ({} report of plan {})",
                     path.display(),

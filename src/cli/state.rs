@@ -40,6 +40,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&m).expect("json")),
+        _ if ctx.quiet => println!("migrated {}", short(&m.head)),
         _ => println!(
             "migrated to {}: {} entries copied, {} in all, chain head {} verified; {} plan bundles",
             m.target,

@@ -115,10 +115,10 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 short(&applied.digest)
             ),
         )
-        .at(applied.failure.unwrap_or_default())
         .hint(format!(
             "fix the cause (recorded in the continuity file), then `opsdeploy plan {env}`"
-        ))),
+        ))
+        .at_opt(applied.failure)),
         ApplyStatus::RollbackFailed => Err(CliError::new(
             Exit::RollbackFailed,
             format!(
@@ -126,8 +126,8 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 short(&applied.digest)
             ),
         )
-        .at(applied.failure.unwrap_or_default())
-        .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")),
+        .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")
+        .at_opt(applied.failure)),
     }
 }
 

@@ -55,6 +55,12 @@ impl CliError {
         self
     }
 
+    /// [`CliError::at`] when there is a location: no empty `-->` line.
+    pub fn at_opt(mut self, location: Option<String>) -> Self {
+        self.location = location;
+        self
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -59,7 +59,8 @@ fn open_bundle(arg: &str) -> CliResult<(Bundle, Option<Project>)> {
             return Err(CliError::new(
                 Exit::Usage,
                 format!("{arg} is not a bundle directory"),
-            ));
+            )
+            .hint("pass a digest `opsdeploy status` shows, or a directory under .opsdeploy/bundles"));
         };
         let bundle = Bundle::open(parent, &name.to_string_lossy()).map_err(WorkflowError::from)?;
         // Approvals live in the project's audit log, when the project is here.

@@ -96,3 +96,41 @@ fn overall(list: &[EnvironmentStatus]) -> &'static str {
         "ok"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opsdeploy::workflow::status::{DeploymentStatus, EnvironmentStatus, Interrupted};
+
+    fn env(healthy: Option<bool>) -> EnvironmentStatus {
+        EnvironmentStatus {
+            environment: "staging".into(),
+            deployed: healthy.map(|healthy| DeploymentStatus {
+                digest: "3f9a1c2b4d5e".into(),
+                at: "2026-01-01T00:00:00Z".into(),
+                by: "alice@example.com".into(),
+                healthy,
+            }),
+            pending: None,
+            lock: None,
+            stale_lock: None,
+            interrupted: Vec::new(),
+            last_failure: None,
+        }
+    }
+
+    #[test]
+    fn the_quiet_verdict_is_the_worst_state_shown() {
+        assert_eq!(super::overall(&[env(None), env(Some(true))]), "ok");
+        assert_eq!(super::overall(&[env(Some(false))]), "not healthy");
+        let mut failed = env(Some(true));
+        failed.last_failure = Some("health check".into());
+        assert_eq!(super::overall(&[env(Some(false)), failed]), "failed");
+        let mut cut = env(None);
+        cut.interrupted.push(Interrupted {
+            digest: "3f9a1c2b4d5e".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            by: "bob@example.com".into(),
+        });
+        assert_eq!(super::overall(&[cut, env(Some(false))]), "interrupted");
+    }
+}

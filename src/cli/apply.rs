@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
+use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::apply::{self, ApplyRequest};
 use opsdeploy::workflow::history::ApplyStatus;
 use opsdeploy::workflow::short;
@@ -67,34 +68,43 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 "not_rolled_back": applied.not_rolled_back,
             })
         ),
-        _ if !ctx.quiet => {
+        _ if ctx.quiet => println!(
+            "{} {}",
+            match applied.status {
+                ApplyStatus::Succeeded => "applied",
+                ApplyStatus::RolledBack | ApplyStatus::Failed => "rolled-back",
+                ApplyStatus::RollbackFailed => "rollback-failed",
+            },
+            short(&applied.digest)
+        ),
+        _ => {
+            let mut table = Table::new(&["result", "step", "detail"]);
             for s in &applied.steps {
-                println!(
-                    "  {:<4} {:<11} {}",
-                    if s.ok { "ok" } else { "FAIL" },
-                    s.step,
-                    s.detail
-                );
+                table.row([
+                    verdict(if s.ok { "ok" } else { "FAIL" }),
+                    Cell::from(&s.step),
+                    Cell::from(&s.detail),
+                ]);
             }
             for s in &applied.rollback {
-                println!(
-                    "  {:<4} {:<11} {}",
-                    if s.ok { "ok" } else { "FAIL" },
-                    format!("rollback {}", s.step),
-                    s.detail
-                );
+                table.row([
+                    verdict(if s.ok { "ok" } else { "FAIL" }),
+                    Cell::from(format!("rollback {}", s.step)),
+                    Cell::from(&s.detail),
+                ]);
             }
+            anstream::print!("{}", table.render());
             for n in &applied.not_rolled_back {
-                println!("  note  {n}");
+                println!("note: {n}");
             }
         }
-        _ => {}
     }
     let env = &args.environment;
     match applied.status {
         ApplyStatus::Succeeded => {
-            if ctx.format == Format::Human {
+            if ctx.format == Format::Human && !ctx.quiet {
                 println!("applied plan {} to {env}", short(&applied.digest));
+                anstream::eprintln!("next: {}", after_apply(&project, env));
             }
             Ok(Exit::Ok)
         }
@@ -105,10 +115,10 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 short(&applied.digest)
             ),
         )
-        .at(applied.failure.unwrap_or_default())
         .hint(format!(
             "fix the cause (recorded in the continuity file), then `opsdeploy plan {env}`"
-        ))),
+        ))
+        .at_opt(applied.failure)),
         ApplyStatus::RollbackFailed => Err(CliError::new(
             Exit::RollbackFailed,
             format!(
@@ -116,7 +126,19 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 short(&applied.digest)
             ),
         )
-        .at(applied.failure.unwrap_or_default())
-        .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")),
+        .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")
+        .at_opt(applied.failure)),
     }
+}
+
+/// What follows a successful apply: promoting to the environment that
+/// promotes from this one, else checking on it.
+fn after_apply(project: &opsdeploy::workflow::Project, env: &str) -> String {
+    project
+        .config
+        .environments
+        .iter()
+        .find(|e| e.promote_from.as_deref() == Some(env))
+        .map(|next| format!("opsdeploy promote {env} {}", next.name))
+        .unwrap_or_else(|| format!("opsdeploy status {env}"))
 }

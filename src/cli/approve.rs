@@ -37,12 +37,13 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
     };
     let outcome = approve::approve(&project, &req)?;
     let env = &args.environment;
-    let (line, next) = match &outcome {
+    let (verdict, line, next) = match &outcome {
         ApproveOutcome::Approved {
             digest,
             valid,
             needed,
         } => (
+            format!("approved {}", short(digest)),
             format!(
                 "approved plan {} for {env} as {} ({valid} of {needed} approvals)",
                 short(digest),
@@ -58,6 +59,7 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
             },
         ),
         ApproveOutcome::AlreadyApproved { digest } => (
+            format!("approved {}", short(digest)),
             format!(
                 "{} already approved plan {} for {env}",
                 project.actor,
@@ -66,18 +68,20 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
             format!("opsdeploy apply {env} --plan {}", short(digest)),
         ),
         ApproveOutcome::Overridden { digest, policy } => (
+            format!("overridden {}", short(digest)),
             format!(
                 "override of policy {policy} for plan {} recorded by {}",
                 short(digest),
                 project.actor
             ),
-            format!(
-                "opsdeploy approve {env} --plan {} (if not yet approved), then apply",
-                short(digest)
-            ),
+            // Approving an already approved plan is a no-op, so this is
+            // the one next command either way.
+            format!("opsdeploy approve {env} --plan {}", short(digest)),
         ),
     };
-    if !ctx.quiet {
+    if ctx.quiet {
+        println!("{verdict}");
+    } else {
         println!("{line}");
         anstream::eprintln!("next: {next}");
     }

@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use opsdeploy::report;
+use opsdeploy::report::table::Table;
 
 use super::{CliError, CliResult, Context, Exit, Format, project};
 
@@ -49,10 +50,11 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
                     "{}",
                     serde_json::json!({"valid": true, "entries": v.entries, "head": v.head})
                 ),
+                _ if ctx.quiet => println!("ok"),
                 _ => println!(
                     "audit log ok: {} entries, chain head {}",
                     v.entries,
-                    &v.head[..12]
+                    opsdeploy::workflow::short(&v.head)
                 ),
             }
             Ok(Exit::Ok)
@@ -70,17 +72,21 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
                 Format::Json => {
                     println!("{}", serde_json::to_string_pretty(&entries).expect("json"))
                 }
+                _ if ctx.quiet => println!("{} entries", entries.len()),
                 _ => {
+                    let mut table = Table::new(&["seq", "at", "environment", "actor", "event"])
+                        .indent(0)
+                        .right_align(0);
                     for e in &entries {
-                        println!(
-                            "{:>4}  {}  {:<12} {:<22} {}",
-                            e.seq,
-                            e.at,
-                            e.environment.as_deref().unwrap_or("-"),
-                            e.actor,
-                            report::describe_entry(e)
-                        );
+                        table.row([
+                            e.seq.to_string(),
+                            e.at.to_string(),
+                            e.environment.clone().unwrap_or_else(|| "-".into()),
+                            e.actor.clone(),
+                            report::describe_entry(e),
+                        ]);
                     }
+                    anstream::print!("{}", table.render());
                 }
             }
             Ok(Exit::Ok)

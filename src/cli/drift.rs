@@ -1,6 +1,7 @@
 //! `opsdeploy drift ENV`: exit 2 when drifted, like terraform's detailed exit code.
 
 use clap::Args;
+use opsdeploy::report::table::{Table, verdict};
 use opsdeploy::workflow::drift;
 
 use super::{CliResult, Context, Exit, Format, project};
@@ -19,22 +20,52 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> CliResult {
     let d = drift::drift(&project, &args.environment)?;
     match ctx.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&d).expect("json")),
+        _ if ctx.quiet => println!("{}", if d.drifted { "drifted" } else { "ok" }),
         _ => {
             if d.drifted {
                 println!("{} has drifted:", d.environment);
-                for f in &d.findings {
-                    println!("  {f}");
-                }
+                anstream::print!("{}", findings_table(&d.findings).render());
             } else {
                 println!("{}: no drift", d.environment);
             }
-            if !ctx.quiet {
-                for u in &d.unchecked {
-                    anstream::eprintln!("note: {u}");
-                }
+            for u in &d.unchecked {
+                anstream::eprintln!("note: {u}");
             }
         }
     }
+    if d.drifted && !ctx.quiet {
+        super::error::print_hint(&format!(
+            "run `opsdeploy plan {}` to put back what opsdeploy deployed, or change the configuration to match",
+            d.environment
+        ));
+    }
     // Exit 2 like `terraform plan -detailed-exitcode`, not a usage error.
     Ok(if d.drifted { Exit::Usage } else { Exit::Ok })
+}
+
+/// Findings read `tool: what`; the tool becomes a column of its own.
+fn findings_table(findings: &[String]) -> Table {
+    let mut table = Table::new(&["result", "source", "finding"]);
+    for f in findings {
+        let (source, what) = f.split_once(": ").unwrap_or(("-", f.as_str()));
+        table.row([verdict("drifted"), source.into(), what.into()]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn findings_are_split_into_source_and_finding() {
+        let t = super::findings_table(&[
+            "terraform: aws_s3_bucket.logs has changed".into(),
+            "helm: release web is at revision 3".into(),
+            "odd finding".into(),
+        ]);
+        let text = anstream::adapter::strip_str(&t.render()).to_string();
+        assert_eq!(
+            text,
+            "  result   source     finding\n  drifted  terraform  aws_s3_bucket.logs has changed\n  drifted  helm       release web is at revision 3\n  drifted  -          odd finding\n"
+        );
+    }
 }

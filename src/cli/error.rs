@@ -24,6 +24,10 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
+const HINT: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)))
+    .bold();
+
 #[derive(Debug)]
 pub struct CliError {
     pub exit: Exit,
@@ -51,6 +55,12 @@ impl CliError {
         self
     }
 
+    /// [`CliError::at`] when there is a location: no empty `-->` line.
+    pub fn at_opt(mut self, location: Option<String>) -> Self {
+        self.location = location;
+        self
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -60,16 +70,21 @@ impl CliError {
     pub fn render(&self) -> String {
         let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
         let blue = Style::new().fg_color(Some(AnsiColor::Blue.into())).bold();
-        let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
         let mut out = format!("{red}error{red:#}: {}\n", self.message);
         if let Some(loc) = &self.location {
             let _ = writeln!(out, "  {blue}-->{blue:#} {loc}");
         }
         if let Some(hint) = &self.hint {
-            let _ = writeln!(out, "{cyan}hint{cyan:#}: {hint}");
+            let _ = writeln!(out, "{HINT}hint{HINT:#}: {hint}");
         }
         out
     }
+}
+
+/// A `hint:` line on stderr, for a non-zero exit that is a result rather
+/// than an error (failed fixtures, drift), styled as [`CliError::render`] does.
+pub fn print_hint(hint: &str) {
+    anstream::eprintln!("{HINT}hint{HINT:#}: {hint}");
 }
 
 pub type CliResult<T = Exit> = Result<T, CliError>;

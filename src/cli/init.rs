@@ -27,11 +27,13 @@ pub fn run(ctx: &Context, args: &InitArgs) -> CliResult {
         TemplateError::Exists { dir, file } => CliError::error(e.to_string())
             .at(dir.join(file).display().to_string())
             .hint("run init in an empty directory: `opsdeploy init NEW_DIR`"),
-        TemplateError::Write { path, .. } => {
-            CliError::error(e.to_string()).at(path.display().to_string())
-        }
+        TemplateError::Write { path, .. } => CliError::error(e.to_string())
+            .at(path.display().to_string())
+            .hint("choose a writable directory: `opsdeploy init NEW_DIR`"),
     })?;
-    if !ctx.quiet {
+    if ctx.quiet {
+        println!("created {}", args.dir.display());
+    } else {
         println!(
             "created {} files from template {} in {}",
             written.len(),

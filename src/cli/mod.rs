@@ -135,10 +135,11 @@ pub fn main() -> std::process::ExitCode {
             .into();
         }
     };
-    if cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+    let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if no_color {
         anstream::ColorChoice::Never.write_global();
     }
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, no_color);
     use opsdeploy::adapters::progress;
     progress::set_mode(if cli.quiet {
         progress::Mode::Off
@@ -156,7 +157,7 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, no_color: bool) {
     let level = match verbose {
         0 => "warn",
         1 => "opsdeploy=debug,info",
@@ -167,7 +168,7 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .with_target(false)
         .without_time()
         .init();

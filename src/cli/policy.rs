@@ -157,11 +157,13 @@ fn new(ctx: &Context, name: &str) -> CliResult {
         ScaffoldError::Exists { ref path } => CliError::error(e.to_string())
             .at(path.display().to_string())
             .hint("choose another name or remove the directory"),
-        ScaffoldError::Write { ref path, .. } => {
-            CliError::error(e.to_string()).at(path.display().to_string())
-        }
+        ScaffoldError::Write { ref path, .. } => CliError::error(e.to_string())
+            .at(path.display().to_string())
+            .hint("run `opsdeploy policy new` in a directory you can write to"),
     })?;
-    if !ctx.quiet {
+    if ctx.quiet {
+        println!("created {}", made.dir.display());
+    } else {
         let sdk = if made.sdk_vendored {
             "vendored copy of policy-sdk in vendor/policy-sdk".to_string()
         } else {
@@ -181,13 +183,19 @@ fn build_error(e: BuildError) -> CliError {
         BuildError::NoCrates { ref dir } => CliError::error(e.to_string())
             .at(dir.display().to_string())
             .hint("create one with `opsdeploy policy new NAME`"),
-        BuildError::NotAPolicy { ref manifest, .. } => {
-            CliError::error(e.to_string()).at(manifest.display().to_string())
-        }
-        BuildError::Cargo { .. } => {
-            CliError::error(e.to_string()).hint("fix the compile errors above and build again")
-        }
-        _ => CliError::error(e.to_string()),
+        BuildError::NotAPolicy { ref manifest, .. } => CliError::error(e.to_string())
+            .at(manifest.display().to_string())
+            .hint("point at a crate made by `opsdeploy policy new NAME` (a cdylib depending on policy-sdk)"),
+        BuildError::Cargo { .. } => CliError::error(e.to_string())
+            .hint("fix the compile errors above, then run `opsdeploy policy build` again"),
+        BuildError::Spawn { .. } => CliError::error(e.to_string())
+            .hint("install Rust with rustup (https://rustup.rs) so `cargo` is on PATH"),
+        BuildError::Metadata { ref manifest, .. } => CliError::error(e.to_string())
+            .at(manifest.display().to_string())
+            .hint("fix the Cargo.toml (`cargo metadata` shows the error), then build again"),
+        BuildError::MissingArtifact { ref path } => CliError::error(e.to_string())
+            .at(path.display().to_string())
+            .hint("run `cargo clean` in the policy crate, then `opsdeploy policy build` again"),
     }
 }
 
@@ -204,6 +212,7 @@ fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
                     .map_err(|e| {
                         CliError::error(format!("could not copy the built module: {e}"))
                             .at(dest.display().to_string())
+                            .hint("pass a writable directory to --out")
                     })?;
                 dest
             }
@@ -219,17 +228,20 @@ fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&list).expect("json"));
         }
+        _ if ctx.quiet => println!("built {}", paths.len()),
         _ => {
+            let mut table = report::table::Table::new(&["policy", "wasm"]).indent(0);
             for (name, path) in &paths {
-                println!("{name}\t{}", path.display());
+                table.row([name.clone(), path.display().to_string()]);
             }
+            anstream::print!("{}", table.render());
         }
     }
     Ok(Exit::Ok)
 }
 
 fn engine() -> CliResult<PolicyEngine> {
-    PolicyEngine::with_default_cache().map_err(|e| CliError::error(e.to_string()))
+    PolicyEngine::with_default_cache().map_err(engine_error)
 }
 
 pub fn engine_error(e: EngineError) -> CliError {
@@ -258,15 +270,25 @@ pub fn engine_error(e: EngineError) -> CliError {
         EngineError::InvalidSettings { .. } => {
             CliError::error(e.to_string()).hint("fix the settings to match the policy's schema")
         }
-        EngineError::Engine(_) => CliError::error(e.to_string()),
+        EngineError::Engine(_) => CliError::error(e.to_string()).hint(
+            "the host refused memory or a thread; free some, then run the command again with -v",
+        ),
     }
 }
 
 fn fixture_error(e: FixtureError) -> CliError {
     match &e {
-        FixtureError::Read { path, .. } | FixtureError::Invalid { path, .. } => {
+        FixtureError::Read { path, .. } => {
             let at = path.display().to_string();
-            CliError::error(e.to_string()).at(at)
+            CliError::error(e.to_string()).at(at).hint(
+                "check the fixture's path and permissions, then run `opsdeploy policy test` again",
+            )
+        }
+        FixtureError::Invalid { path, .. } => {
+            let at = path.display().to_string();
+            CliError::error(e.to_string()).at(at).hint(
+                "a fixture is {\"input\": {...}, \"expect\": [...]}; compare with the one `opsdeploy policy new` writes",
+            )
         }
         FixtureError::Empty { dir } => {
             let at = dir.display().to_string();
@@ -305,9 +327,10 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
     let mut results: Vec<(String, CaseResult)> = Vec::new();
     for (policy, fixtures_dir) in &suites {
         let files = fixtures::fixture_files(fixtures_dir).map_err(fixture_error)?;
-        if ctx.format == Format::Human && !ctx.quiet {
-            println!(
-                "\nrunning {} fixture{} for {} ({})",
+        if !ctx.quiet {
+            // Progress, on stderr: stdout carries the results table.
+            anstream::eprintln!(
+                "running {} fixture{} for {} ({})",
                 files.len(),
                 if files.len() == 1 { "" } else { "s" },
                 policy.name,
@@ -317,22 +340,33 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
         for file in files {
             let case =
                 fixtures::run_fixture(&engine, policy, &file, limits).map_err(fixture_error)?;
-            if ctx.format == Format::Human && !ctx.quiet {
-                anstream::println!("{}", report::fixture_line(&policy.name, &case));
-            }
             results.push((policy.name.clone(), case));
         }
     }
     let failed = results.iter().filter(|(_, c)| !c.passed()).count();
     match ctx.format {
         Format::Json => println!("{}", report::fixtures_json(&results)),
-        Format::Human => anstream::print!("{}", report::fixtures_summary(&results)),
+        Format::Human if ctx.quiet => println!("{}", if failed == 0 { "ok" } else { "failed" }),
+        Format::Human => anstream::print!(
+            "{}{}",
+            report::fixtures_table(&results),
+            report::fixtures_summary(&results)
+        ),
         format => {
             let written = report::write(&report::Report::from_fixtures(&results), format);
             print!("{}", written.unwrap_or_default());
         }
     }
-    Ok(if failed == 0 { Exit::Ok } else { Exit::Error })
+    if failed == 0 {
+        return Ok(Exit::Ok);
+    }
+    if !ctx.quiet {
+        super::error::print_hint(&format!(
+            "fix the policy or the fixture's expected violations, then run `opsdeploy policy test {}` again",
+            dir.display()
+        ));
+    }
+    Ok(Exit::Error)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -448,7 +482,9 @@ fn read_settings(arg: &str) -> CliResult<Box<RawValue>> {
     let (text, source) = match arg.strip_prefix('@') {
         Some(path) => (
             std::fs::read_to_string(path).map_err(|e| {
-                CliError::error(format!("could not read settings file: {e}")).at(path.to_string())
+                CliError::error(format!("could not read settings file: {e}"))
+                    .at(path.to_string())
+                    .hint("pass an existing JSON file as --settings @FILE, or the JSON itself")
             })?,
             path.to_string(),
         ),

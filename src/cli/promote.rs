@@ -30,7 +30,15 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 "decisions": planned.results.decisions,
             })
         ),
-        Format::Human if ctx.quiet => println!("planned {}", short(&planned.bundle.digest)),
+        Format::Human if ctx.quiet => println!(
+            "{} {}",
+            if planned.blocked() {
+                "blocked"
+            } else {
+                "planned"
+            },
+            short(&planned.bundle.digest)
+        ),
         Format::Human => {
             println!(
                 "promoting {} ({}) to {}",

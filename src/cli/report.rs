@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use opsdeploy::report::table::Table;
 use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
 use opsdeploy::store::bundle::{Bundle, MANIFEST};
 use opsdeploy::workflow::{Project, WorkflowError, short};
@@ -49,7 +50,8 @@ fn open_bundle(arg: &str) -> CliResult<(Bundle, Option<Project>)> {
             return Err(CliError::new(
                 Exit::Usage,
                 format!("{arg} is not a bundle directory"),
-            ));
+            )
+            .hint("pass a digest `opsdeploy status` shows, or a directory under .opsdeploy/bundles"));
         };
         let bundle = Bundle::open(parent, &name.to_string_lossy()).map_err(WorkflowError::from)?;
         // Approvals live in the project's audit log, when the project is here.
@@ -89,7 +91,18 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         .as_ref()
         .map(|h| h.overrides(&digest))
         .unwrap_or_default();
+    // The `-q` line: the plan's verdict, whatever the report says in full.
+    let verdict = format!(
+        "{} {}",
+        if stored.decisions(&overrides).iter().any(|d| d.blocks) {
+            "blocked"
+        } else {
+            "planned"
+        },
+        short(&digest)
+    );
     let text = match ctx.format {
+        Format::Human if ctx.quiet && args.output.is_none() => format!("{verdict}\n"),
         Format::Human => {
             let mut text = report::plan_human(
                 &digest,
@@ -106,18 +119,15 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
                 );
             } else {
                 text.push_str("\napprovals\n");
+                let mut table = Table::new(&["approver", "at", "comment"]);
                 for a in &approvals {
-                    let _ = writeln!(
-                        text,
-                        "  {} at {}{}",
-                        a.approver,
-                        a.at,
-                        a.comment
-                            .as_deref()
-                            .map(|c| format!(": {c}"))
-                            .unwrap_or_default()
-                    );
+                    table.row([
+                        a.approver.as_str(),
+                        a.at.as_str(),
+                        a.comment.as_deref().unwrap_or("-"),
+                    ]);
                 }
+                text.push_str(&table.render());
             }
             text
         }
@@ -133,13 +143,20 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         args.output.as_deref(),
         &text,
         &format!("plan {}", short(&digest)),
+        &verdict,
     )?;
     Ok(Exit::Ok)
 }
 
 /// Writes a report to `-o FILE` (atomically) or stdout; `what` names it in
-/// the confirmation.
-pub fn emit(ctx: &Context, output: Option<&Path>, text: &str, what: &str) -> CliResult<()> {
+/// the confirmation, and `-q` prints only `verdict` when the report goes to a file.
+pub fn emit(
+    ctx: &Context,
+    output: Option<&Path>,
+    text: &str,
+    what: &str,
+    verdict: &str,
+) -> CliResult<()> {
     match output {
         Some(path) => {
             opsdeploy::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
@@ -147,7 +164,9 @@ pub fn emit(ctx: &Context, output: Option<&Path>, text: &str, what: &str) -> Cli
                     .at(path.display().to_string())
                     .hint("choose a writable path for -o")
             })?;
-            if !ctx.quiet {
+            if ctx.quiet {
+                println!("{verdict}");
+            } else {
                 anstream::eprintln!(
                     "wrote {} ({} report of {what})",
                     path.display(),

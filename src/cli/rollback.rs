@@ -1,6 +1,7 @@
 //! `opsdeploy rollback ENV`.
 
 use clap::Args;
+use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::{rollback, short};
 
 use super::{CliError, CliResult, Context, Exit, Format, project};
@@ -27,23 +28,37 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
                 "not_rolled_back": r.not_rolled_back,
             })
         ),
-        _ if !ctx.quiet => {
+        _ if ctx.quiet => println!(
+            "{} {}",
+            if r.ok {
+                "rolled-back"
+            } else {
+                "rollback-failed"
+            },
+            short(&r.restored)
+        ),
+        _ => {
+            let mut table = Table::new(&["result", "step"]);
             for (s, ok) in &r.steps {
-                println!("  {:<4} {s}", if *ok { "ok" } else { "FAIL" });
+                table.row([verdict(if *ok { "ok" } else { "FAIL" }), Cell::from(s)]);
             }
+            anstream::print!("{}", table.render());
             for n in &r.not_rolled_back {
-                println!("  note {n}");
+                println!("note: {n}");
             }
         }
-        _ => {}
     }
     if r.ok {
-        if ctx.format == Format::Human {
+        if ctx.format == Format::Human && !ctx.quiet {
             println!(
                 "rolled back {} from {} to {}",
                 args.environment,
                 short(&r.from),
                 short(&r.restored)
+            );
+            anstream::eprintln!(
+                "next: fix what the failed deploy broke, then `opsdeploy plan {}`",
+                args.environment
             );
         }
         Ok(Exit::Ok)

@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
         config.as_ref().map(|c| c.dir.as_path()),
     );
     let text = match ctx.format {
-        Format::Human if ctx.quiet => format!("{}\n", r.verdict.as_str()),
+        Format::Human if ctx.quiet && args.output.is_none() => format!("{}\n", r.verdict.as_str()),
         Format::Human => report::scan_human(&r, &verdict.decisions),
         format => report::write(&r, format).unwrap_or_default(),
     };
@@ -71,6 +71,7 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
         args.output.as_deref(),
         &text,
         &format!("the scan of {}", targets.join(", ")),
+        r.verdict.as_str(),
     )?;
     let blocking: Vec<&str> = verdict
         .decisions

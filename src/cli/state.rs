@@ -4,7 +4,7 @@ use clap::{Subcommand, ValueEnum};
 use opsdeploy::config::Config;
 use opsdeploy::workflow::{short, state};
 
-use super::{CliError, CliResult, Context, Exit, Format};
+use super::{CliResult, Context, Exit, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
@@ -33,13 +33,13 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
         to: Backend::Postgres,
         url,
     } = cmd;
-    let dir = std::env::current_dir()
-        .map_err(|e| CliError::error(format!("cannot read the current directory: {e}")))?;
+    let dir = super::project::current_dir()?;
     let config = Config::load(&dir).map_err(opsdeploy::workflow::WorkflowError::from)?;
     let url = state::target_url(&config, url.as_deref())?;
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&m).expect("json")),
+        _ if ctx.quiet => println!("migrated {}", short(&m.head)),
         _ => println!(
             "migrated to {}: {} entries copied, {} in all, chain head {} verified; {} plan bundles",
             m.target,

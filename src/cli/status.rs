@@ -1,6 +1,8 @@
 //! `opsdeploy status [ENV]`.
 
 use clap::Args;
+use opsdeploy::report::table::{Cell, Table, verdict};
+use opsdeploy::workflow::status::EnvironmentStatus;
 use opsdeploy::workflow::{short, status};
 
 use super::{CliResult, Context, Exit, Format, project};
@@ -15,55 +17,120 @@ pub struct StatusArgs {
 pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
     let project = project::open()?;
     let list = status::status(&project, args.environment.as_deref())?;
-    if ctx.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&list).expect("json"));
-        return Ok(Exit::Ok);
+    match ctx.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&list).expect("json")),
+        _ if ctx.quiet => println!("{}", overall(&list)),
+        _ => anstream::print!("{}", table(&list).render()),
     }
-    for s in &list {
+    Ok(Exit::Ok)
+}
+
+/// One row per environment; pending plans, locks and failures under it.
+fn table(list: &[EnvironmentStatus]) -> Table {
+    let mut table = Table::new(&["environment", "deployed", "health", "at", "by"]).indent(0);
+    for s in list {
         match &s.deployed {
-            Some(d) => println!(
-                "{:<12} deployed {} at {} by {} ({})",
-                s.environment,
-                short(&d.digest),
-                d.at,
-                d.by,
-                if d.healthy { "healthy" } else { "not healthy" }
-            ),
-            None => println!("{:<12} nothing deployed yet", s.environment),
-        }
-        let pad = "";
+            Some(d) => table.row([
+                Cell::from(&s.environment),
+                Cell::from(short(&d.digest)),
+                verdict(if d.healthy { "healthy" } else { "not healthy" }),
+                Cell::from(&d.at),
+                Cell::from(&d.by),
+            ]),
+            None => table.row([
+                Cell::from(&s.environment),
+                Cell::from("nothing yet"),
+                Cell::from("-"),
+                Cell::from("-"),
+                Cell::from("-"),
+            ]),
+        };
         if let Some(p) = &s.pending {
-            println!(
-                "{pad:<12} pending plan {} by {} at {}: {} of {} approvals{}",
+            table.detail(format!(
+                "pending plan {} by {} at {}: {} of {} approvals{}",
                 short(&p.digest),
                 p.planned_by,
                 p.planned_at,
                 p.approvals,
                 p.needed,
                 if p.blocked { ", blocked by policy" } else { "" }
-            );
+            ));
         }
         if let Some(l) = &s.lock {
-            println!("{pad:<12} locked by {} since {}", l.describe(), l.since);
+            table.detail(format!("locked by {} since {}", l.describe(), l.since));
         }
         if let Some(l) = &s.stale_lock {
-            println!(
-                "{pad:<12} stale lock left by {} since {} (the next apply takes it over)",
+            table.detail(format!(
+                "stale lock left by {} since {} (the next apply takes it over)",
                 l.describe(),
                 l.since
-            );
+            ));
         }
         for i in &s.interrupted {
-            println!(
-                "{pad:<12} INTERRUPTED apply of {} started {} by {} never finished",
+            table.detail(format!(
+                "INTERRUPTED apply of {} started {} by {} never finished",
                 short(&i.digest),
                 i.started_at,
                 i.by
-            );
+            ));
         }
         if let Some(f) = &s.last_failure {
-            println!("{pad:<12} last apply failed: {f}");
+            table.detail(format!("last apply failed: {f}"));
         }
     }
-    Ok(Exit::Ok)
+    table
+}
+
+/// The `-q` verdict: the worst state of any environment shown.
+fn overall(list: &[EnvironmentStatus]) -> &'static str {
+    if list.iter().any(|s| !s.interrupted.is_empty()) {
+        "interrupted"
+    } else if list.iter().any(|s| s.last_failure.is_some()) {
+        "failed"
+    } else if list
+        .iter()
+        .any(|s| s.deployed.as_ref().is_some_and(|d| !d.healthy))
+    {
+        "not healthy"
+    } else {
+        "ok"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opsdeploy::workflow::status::{DeploymentStatus, EnvironmentStatus, Interrupted};
+
+    fn env(healthy: Option<bool>) -> EnvironmentStatus {
+        EnvironmentStatus {
+            environment: "staging".into(),
+            deployed: healthy.map(|healthy| DeploymentStatus {
+                digest: "3f9a1c2b4d5e".into(),
+                at: "2026-01-01T00:00:00Z".into(),
+                by: "alice@example.com".into(),
+                healthy,
+            }),
+            pending: None,
+            lock: None,
+            stale_lock: None,
+            interrupted: Vec::new(),
+            last_failure: None,
+        }
+    }
+
+    #[test]
+    fn the_quiet_verdict_is_the_worst_state_shown() {
+        assert_eq!(super::overall(&[env(None), env(Some(true))]), "ok");
+        assert_eq!(super::overall(&[env(Some(false))]), "not healthy");
+        let mut failed = env(Some(true));
+        failed.last_failure = Some("health check".into());
+        assert_eq!(super::overall(&[env(Some(false)), failed]), "failed");
+        let mut cut = env(None);
+        cut.interrupted.push(Interrupted {
+            digest: "3f9a1c2b4d5e".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            by: "bob@example.com".into(),
+        });
+        assert_eq!(super::overall(&[cut, env(Some(false))]), "interrupted");
+    }
 }

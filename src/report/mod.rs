@@ -12,10 +12,11 @@ mod plan;
 pub mod redact;
 mod sarif;
 mod scan;
+pub mod table;
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Style};
+use anstyle::Style;
 use policy_sdk::Severity;
 
 use crate::authoring::fixtures::CaseResult;
@@ -82,16 +83,7 @@ pub fn write(report: &Report, format: Format) -> Option<String> {
     })
 }
 
-const RED: Style = Style::new()
-    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))
-    .bold();
-const YELLOW: Style = Style::new()
-    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
-    .bold();
-const GREEN: Style = Style::new()
-    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)))
-    .bold();
-const DIM: Style = Style::new().dimmed();
+use table::{Cell, DIM, GREEN, RED, Table, YELLOW, verdict};
 
 fn severity_style(s: Severity) -> Style {
     match s {
@@ -128,16 +120,13 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         thousands(e.fuel_used),
         e.duration_ms.as_secs_f64() * 1e3
     );
-    let rule_width = violations.iter().map(|v| v.rule.len()).max().unwrap_or(0);
+    let mut table = Table::new(&["severity", "rule", "message"]);
     for v in &violations {
-        let style = severity_style(v.severity);
-        let _ = writeln!(
-            out,
-            "  {style}{:<4}{style:#}  {:<rule_width$}  {}",
-            v.severity.as_str(),
-            v.rule,
-            v.message
-        );
+        table.row([
+            Cell::styled(v.severity.as_str(), severity_style(v.severity)),
+            Cell::from(&v.rule),
+            Cell::from(&v.message),
+        ]);
         let location = match (&v.address, &v.path, v.line) {
             (Some(a), _, _) => Some(a.clone()),
             (None, Some(p), Some(l)) => Some(format!("{p}:{l}")),
@@ -145,10 +134,13 @@ pub fn evaluation_human(e: &Evaluation) -> String {
             _ => None,
         };
         if let Some(loc) = location {
-            let _ = writeln!(out, "        {:<rule_width$}  {DIM}--> {loc}{DIM:#}", "");
+            table.detail(format!("{DIM}--> {loc}{DIM:#}"));
         }
     }
-    let verdict = match &e.outcome {
+    if !table.is_empty() {
+        out.push_str(&table.render());
+    }
+    let result = match &e.outcome {
         Outcome::Failed(_) => format!("{RED}denied{RED:#} (the policy failed; failing closed)"),
         Outcome::Completed { .. } if e.denies() => {
             let n = violations
@@ -159,18 +151,21 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         }
         Outcome::Completed { .. } => format!("{GREEN}allowed{GREEN:#}"),
     };
-    let _ = writeln!(out, "result: {verdict}");
+    let _ = writeln!(out, "result: {result}");
     out
 }
 
-/// `test policy::case ... ok`, as `cargo test` prints it.
-pub fn fixture_line(policy: &str, case: &CaseResult) -> String {
-    let verdict = if case.passed() {
-        format!("{GREEN}ok{GREEN:#}")
-    } else {
-        format!("{RED}FAILED{RED:#}")
-    };
-    format!("test {policy}::{} ... {verdict}", case.name)
+/// One row per fixture: its verdict, policy and case.
+pub fn fixtures_table(results: &[(String, CaseResult)]) -> String {
+    let mut table = Table::new(&["result", "policy", "fixture"]).indent(0);
+    for (policy, case) in results {
+        table.row([
+            verdict(if case.passed() { "ok" } else { "FAILED" }),
+            Cell::from(policy),
+            Cell::from(&case.name),
+        ]);
+    }
+    table.render()
 }
 
 /// Failure details and the totals line.

@@ -3,23 +3,10 @@
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Color, Style};
-
+use super::table::{BOLD, Cell, DIM, Table, YELLOW, verdict};
 use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
 use crate::workflow::policies::Decision;
-
-const RED: Style = Style::new()
-    .fg_color(Some(Color::Ansi(AnsiColor::Red)))
-    .bold();
-const YELLOW: Style = Style::new()
-    .fg_color(Some(Color::Ansi(AnsiColor::Yellow)))
-    .bold();
-const GREEN: Style = Style::new()
-    .fg_color(Some(Color::Ansi(AnsiColor::Green)))
-    .bold();
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
 
 /// The changes part: terraform counts, helm releases, images, migrations.
 pub fn changes(manifest: &Manifest, out: &mut String) {
@@ -99,7 +86,8 @@ pub fn changes(manifest: &Manifest, out: &mut String) {
     }
 }
 
-/// Policy decisions grouped by enforcement level, strictest first.
+/// Policy decisions as a table, strictest enforcement level first; each
+/// violation (and an override) on a line under its policy.
 pub fn decisions(decisions: &[Decision], out: &mut String) {
     if decisions.is_empty() {
         let _ = writeln!(
@@ -109,57 +97,51 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
         return;
     }
     let _ = writeln!(out, "\n{BOLD}policies{BOLD:#}");
-    let width = decisions.iter().map(|d| d.policy.len()).max().unwrap_or(0);
+    let mut table = Table::new(&["result", "policy", "enforcement", "findings"]).right_align(3);
     for level in [
         Enforcement::HardMandatory,
         Enforcement::SoftMandatory,
         Enforcement::Advisory,
     ] {
-        let group: Vec<&Decision> = decisions
-            .iter()
-            .filter(|d| d.enforcement == level)
-            .collect();
-        if group.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "  {}", level.as_str());
-        for d in group {
-            let (style, word) = if d.blocks {
-                (RED, "DENY")
-            } else if d.denied && d.overridden_by.is_some() {
-                (YELLOW, "overridden")
-            } else if d.denied {
-                (YELLOW, "warn")
-            } else {
-                (GREEN, "pass")
-            };
-            let _ = write!(out, "    {style}{word:<10}{style:#} {:<width$}", d.policy);
+        for d in decisions.iter().filter(|d| d.enforcement == level) {
+            table.row([
+                verdict(decision_word(d)),
+                Cell::from(&d.policy),
+                Cell::from(level.as_str()),
+                Cell::from(d.violations.len().to_string()),
+            ]);
             if let Some(by) = &d.overridden_by {
-                let _ = write!(
-                    out,
-                    "  {DIM}by {by}: {}{DIM:#}",
+                table.detail(format!(
+                    "{DIM}overridden by {by}: {}{DIM:#}",
                     d.override_reason.as_deref().unwrap_or_default()
-                );
+                ));
             }
-            out.push('\n');
             for v in &d.violations {
-                let at = v.address.clone().or_else(|| {
-                    v.path.clone().map(|p| match v.line {
-                        Some(l) => format!("{p}:{l}"),
-                        None => p,
-                    })
-                });
-                let _ = writeln!(
-                    out,
-                    "      {} {}: {}{}",
+                let at = super::model::location(v);
+                table.detail(format!(
+                    "{} {}: {}{}",
                     v.severity,
                     v.rule,
                     v.message,
                     at.map(|a| format!(" {DIM}--> {a}{DIM:#}"))
                         .unwrap_or_default()
-                );
+                ));
             }
         }
+    }
+    out.push_str(&table.render());
+}
+
+/// The verdict word of one decision, as the plan and report tables print it.
+pub fn decision_word(d: &Decision) -> &'static str {
+    if d.blocks {
+        "deny"
+    } else if d.denied && d.overridden_by.is_some() {
+        "overridden"
+    } else if d.denied {
+        "warn"
+    } else {
+        "pass"
     }
 }
 

@@ -4,20 +4,12 @@
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Color, Style};
+use anstyle::Style;
 use policy_sdk::scan::ScanKind;
 
 use super::model::Report;
+use super::table::{BOLD, Cell, DIM, RED, Table, YELLOW};
 use crate::workflow::policies::Decision;
-
-const RED: Style = Style::new()
-    .fg_color(Some(Color::Ansi(AnsiColor::Red)))
-    .bold();
-const YELLOW: Style = Style::new()
-    .fg_color(Some(Color::Ansi(AnsiColor::Yellow)))
-    .bold();
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
 
 /// Misconfigurations listed before "… and N more".
 const MISCONFIG_SHOWN: usize = 20;
@@ -34,7 +26,7 @@ pub fn scan_human(report: &Report, decisions: &[Decision]) -> String {
             .map(|f| format!(", fail_on {f}"))
             .unwrap_or_default()
     );
-    let header = [
+    let mut table = Table::new(&[
         "target",
         "kind",
         "critical",
@@ -44,63 +36,32 @@ pub fn scan_human(report: &Report, decisions: &[Decision]) -> String {
         "unknown",
         "secrets",
         "misconfig",
-    ];
-    let rows: Vec<[String; 9]> = report
-        .scans
-        .iter()
-        .map(|s| {
-            let c = &s.counts;
-            [
-                s.target.clone(),
-                match s.kind {
-                    ScanKind::Image => "image",
-                    ScanKind::Fs => "files",
-                }
-                .to_string(),
-                c.critical.to_string(),
-                c.high.to_string(),
-                c.medium.to_string(),
-                c.low.to_string(),
-                c.unknown.to_string(),
-                s.secrets.len().to_string(),
-                s.misconfigurations.len().to_string(),
-            ]
-        })
-        .collect();
-    let mut width = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    ]);
+    for column in 2..9 {
+        table = table.right_align(column);
     }
-    out.push_str("  ");
-    for (i, h) in header.iter().enumerate() {
-        let w = width[i];
-        // Names left, counts right, as in any table of numbers.
-        if i < 2 {
-            let _ = write!(out, "{BOLD}{h:<w$}{BOLD:#}  ");
-        } else {
-            let _ = write!(out, "{BOLD}{h:>w$}{BOLD:#}  ");
-        }
+    // A count that matters stands out; zero stays plain.
+    let count = |n: usize, style: Style| {
+        Cell::styled(n.to_string(), if n > 0 { style } else { Style::new() })
+    };
+    for s in &report.scans {
+        let c = &s.counts;
+        table.row([
+            Cell::from(&s.target),
+            Cell::from(match s.kind {
+                ScanKind::Image => "image",
+                ScanKind::Fs => "files",
+            }),
+            count(c.critical, RED),
+            count(c.high, YELLOW),
+            count(c.medium, Style::new()),
+            count(c.low, Style::new()),
+            count(c.unknown, Style::new()),
+            count(s.secrets.len(), RED),
+            count(s.misconfigurations.len(), YELLOW),
+        ]);
     }
-    trim_line(&mut out);
-    for row in &rows {
-        out.push_str("  ");
-        for (i, cell) in row.iter().enumerate() {
-            let w = width[i];
-            let style = match i {
-                2 | 7 if cell != "0" => RED,
-                3 | 8 if cell != "0" => YELLOW,
-                _ => Style::new(),
-            };
-            if i < 2 {
-                let _ = write!(out, "{cell:<w$}  ");
-            } else {
-                let _ = write!(out, "{style}{cell:>w$}{style:#}  ");
-            }
-        }
-        trim_line(&mut out);
-    }
+    out.push_str(&table.render());
 
     let misconfigs: Vec<_> = report
         .scans
@@ -109,19 +70,22 @@ pub fn scan_human(report: &Report, decisions: &[Decision]) -> String {
         .collect();
     if !misconfigs.is_empty() {
         let _ = writeln!(out, "\n{BOLD}misconfigurations{BOLD:#}");
+        let mut table = Table::new(&["severity", "id", "title", "where"]);
         for m in misconfigs.iter().take(MISCONFIG_SHOWN) {
-            let at = match m.line {
-                Some(l) => format!("{}:{l}", m.path),
-                None => m.path.clone(),
-            };
-            let _ = writeln!(
-                out,
-                "  {:<8} {} {} {DIM}--> {at}{DIM:#}",
-                m.severity.as_str(),
-                m.id,
-                m.title.as_deref().unwrap_or_default(),
-            );
+            table.row([
+                Cell::from(m.severity.as_str()),
+                Cell::from(&m.id),
+                Cell::from(m.title.as_deref().unwrap_or_default()),
+                Cell::styled(
+                    match m.line {
+                        Some(l) => format!("{}:{l}", m.path),
+                        None => m.path.clone(),
+                    },
+                    DIM,
+                ),
+            ]);
         }
+        out.push_str(&table.render());
         if misconfigs.len() > MISCONFIG_SHOWN {
             let _ = writeln!(
                 out,
@@ -132,11 +96,4 @@ pub fn scan_human(report: &Report, decisions: &[Decision]) -> String {
     }
     super::plan::decisions(decisions, &mut out);
     out
-}
-
-/// Ends a table line: no trailing blanks.
-fn trim_line(out: &mut String) {
-    let kept = out.trim_end_matches(' ').len();
-    out.truncate(kept);
-    out.push('\n');
 }

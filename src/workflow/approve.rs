@@ -169,6 +169,8 @@ fn record_override(
     let nothing = |why: &str| WorkflowError::NothingToOverride {
         policy: policy.to_string(),
         why: why.to_string(),
+        digest: bundle.digest.clone(),
+        environment: env.name.clone(),
     };
     let Some(entry) = bundle.manifest.policies.iter().find(|p| p.name == policy) else {
         return Err(nothing("was not evaluated for this plan"));
@@ -178,6 +180,7 @@ fn record_override(
             return Err(WorkflowError::HardMandatory {
                 policy: policy.to_string(),
                 digest: bundle.digest.clone(),
+                environment: env.name.clone(),
             });
         }
         Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),

@@ -68,9 +68,18 @@ pub enum WorkflowError {
         approvers: Vec<String>,
     },
     #[error("policy \"{policy}\" is hard-mandatory; it cannot be overridden")]
-    HardMandatory { policy: String, digest: String },
+    HardMandatory {
+        policy: String,
+        digest: String,
+        environment: String,
+    },
     #[error("policy \"{policy}\" {why}")]
-    NothingToOverride { policy: String, why: String },
+    NothingToOverride {
+        policy: String,
+        why: String,
+        digest: String,
+        environment: String,
+    },
     #[error(
         "plan {} has {have} valid approval{} for \"{environment}\"; it needs {need}",
         short(digest),
@@ -121,6 +130,11 @@ impl WorkflowError {
     /// The one command or edit that moves forward.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
+            WorkflowError::Config(ConfigError::Read { path, .. }) => format!(
+                "make {} readable by you (`ls -l {}` shows its owner and mode)",
+                path.display(),
+                path.display()
+            ),
             WorkflowError::Config(ConfigError::NotFound { .. }) => {
                 "run `opsdeploy init` to create one, or `-C DIR` to point at a project".into()
             }
@@ -159,9 +173,17 @@ impl WorkflowError {
                     format!("ask one of: {}", approvers.join(", "))
                 }
             }
-            WorkflowError::HardMandatory { .. } => {
-                "change the plan so the policy passes, then plan again".into()
+            WorkflowError::HardMandatory { environment, .. } => {
+                format!("change the plan so the policy passes, then run `opsdeploy plan {environment}`")
             }
+            WorkflowError::NothingToOverride {
+                environment,
+                digest,
+                ..
+            } => format!(
+                "no override is needed: approve the plan as it is (`opsdeploy approve {environment} --plan {}`)",
+                short(digest)
+            ),
             WorkflowError::ApprovalMissing {
                 environment,
                 digest,
@@ -176,6 +198,19 @@ impl WorkflowError {
             WorkflowError::Bundle(BundleError::NotFound { .. }) => {
                 "`opsdeploy status` lists the plans; or plan again".into()
             }
+            WorkflowError::Bundle(BundleError::Ambiguous { .. }) => {
+                "pass more of the digest (`opsdeploy status` shows the plans)".into()
+            }
+            WorkflowError::Bundle(BundleError::Io { path, .. })
+            | WorkflowError::Store(StoreError::Io { path, .. }) => format!(
+                "check that {} is readable and writable by you (`ls -ld {}`), then run the command again",
+                path.display(),
+                path.display()
+            ),
+            WorkflowError::Store(StoreError::Database { .. }) => {
+                "check the PostgreSQL server's log, then `opsdeploy audit verify` to check the stored log"
+                    .into()
+            }
             WorkflowError::Store(StoreError::Damaged { .. }) => {
                 "run `opsdeploy audit verify` to see which entry; restore the log from a backup"
                     .into()
@@ -187,8 +222,9 @@ impl WorkflowError {
             WorkflowError::Store(StoreError::Locked { .. }) => {
                 "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
             }
+            // Every construction of `Other` passes a hint; `None` is a bug
+            // the error-path sweep test would show.
             WorkflowError::Other { hint, .. } => return hint.clone(),
-            _ => return None,
         })
     }
 }

@@ -114,6 +114,23 @@ fn every_first_mistake_says_what_is_wrong_and_what_to_do() {
     step(&mut t, p.path(), &[], &["apply", "staging", "--yes"]);
     step(&mut t, p.path(), &[], &["status", "--format", "junit"]);
 
+    // Overriding what cannot be, or need not be, overridden.
+    let override_ = |policy| {
+        [
+            "approve",
+            "staging",
+            "--override",
+            policy,
+            "--reason",
+            "hotfix",
+        ]
+    };
+    step(&mut t, p.path(), &[], &override_("protected-deletes"));
+    step(&mut t, p.path(), &[], &override_("cost-guard"));
+
+    // A digest prefix that names no plan.
+    step(&mut t, p.path(), &[], &["report", "000000"]);
+
     // The lists of built-in policies name every one, and grow with them.
     for (name, _) in opsdeploy::engine::BUILTIN_POLICIES {
         assert!(

@@ -4,7 +4,7 @@
 
 use predicates::prelude::*;
 
-use crate::support::repo;
+use crate::support::{repo, row};
 use crate::workflow::{HealthServer, TestProject, config};
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -75,9 +75,7 @@ fn rolling_deploy_renders_manifests_into_the_plan_and_upgrades_atomically() {
         .success();
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success()
-        .stdout(predicate::str::contains(
-            "ok   helm        release web upgraded",
-        ));
+        .stdout(row("ok helm release web upgraded"));
     assert!(helm_calls(&p).contains("upgrade --install web charts/web --atomic --wait --timeout 120s --namespace staging --values values/web.yaml"));
     assert_eq!(history(&p, "staging", "web").len(), 1);
 }
@@ -100,8 +98,8 @@ fn a_failed_health_check_rolls_the_release_back_to_its_previous_revision() {
     p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .code(5)
-        .stdout(predicate::str::contains(
-            "ok   rollback helm release web rolled back to revision 1",
+        .stdout(row(
+            "ok rollback helm release web rolled back to revision 1",
         ));
     let revs = history(&p, "staging", "web");
     assert_eq!(revs.len(), 3);
@@ -116,7 +114,7 @@ fn a_failed_health_check_rolls_the_release_back_to_its_previous_revision() {
         &[("FAKE_HELM_FAIL_ROLLBACK", "1")],
     )
     .code(6)
-    .stdout(predicate::str::contains("FAIL rollback helm"))
+    .stdout(row("FAIL rollback helm"))
     .stderr(predicate::str::contains(
         "the rollback failed too: manual action needed",
     ));
@@ -236,8 +234,8 @@ fn drift_reports_a_release_changed_outside_opsdeploy() {
     assert!(by_hand.success());
     p.run("alice@example.com", &["drift", "staging"])
         .code(2)
-        .stdout(predicate::str::contains(
-            "helm: release web is at revision 2 (deployed, chart web-1.2.0",
+        .stdout(row(
+            "drifted helm release web is at revision 2 (deployed, chart web-1.2.0",
         ))
         .stdout(predicate::str::contains("opsdeploy left revision 1"));
 }

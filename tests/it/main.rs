@@ -13,6 +13,7 @@ mod gates;
 mod helm_workflow;
 mod hostile_inputs;
 mod hostile_scale;
+mod human_output;
 mod k8s_template;
 mod migrations;
 mod migrations_yardstick;

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use predicates::prelude::*;
 
-use crate::support::{abi_module, corpus, opsdeploy, repo, small_input, write};
+use crate::support::{abi_module, corpus, opsdeploy, repo, row, small_input, write};
 
 fn terraform(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("terraform")
@@ -291,9 +291,7 @@ fn scaffolded_policy_builds_passes_its_fixture_and_panics_cleanly() {
         .args(["policy", "test", "cost-guard"])
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "test cost-guard::deny_forbidden_type ... ok",
-        ))
+        .stdout(row("ok cost-guard deny_forbidden_type"))
         .stdout(predicate::str::contains("1 passed; 0 failed"));
 
     // Make it panic on a given environment, rebuild, evaluate.

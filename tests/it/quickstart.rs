@@ -3,7 +3,7 @@
 
 use predicates::prelude::*;
 
-use crate::support::opsdeploy;
+use crate::support::{opsdeploy, row};
 
 #[test]
 fn quickstart_init_plan_approve_apply_staging_offline() {
@@ -44,17 +44,15 @@ fn quickstart_init_plan_approve_apply_staging_offline() {
         .stdout(predicate::str::contains(
             "migration   0001_create_orders (expand)",
         ))
-        .stdout(predicate::str::contains("pass       expand-contract"));
+        .stdout(row("pass expand-contract hard-mandatory"));
     run(&["approve", "staging"]).success();
     let applied = run(&["apply", "staging", "--yes"]);
     let _ = app.kill();
     let _ = app.wait();
     applied
         .success()
-        .stdout(predicate::str::contains(
-            "ok   migration   ran 0002_add_order_note",
-        ))
-        .stdout(predicate::str::contains("ok   smoke_test"));
+        .stdout(row("ok migration ran 0002_add_order_note"))
+        .stdout(row("ok smoke_test"));
     assert!(
         dir.join("staging.db").is_file(),
         "the migrations ran against SQLite"

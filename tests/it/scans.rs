@@ -276,7 +276,10 @@ fn scan_of_an_image_is_judged_by_image_scan_in_every_report_format() {
         row.find(" 2 ").unwrap() + 2,
         "counts right-aligned under their header:\n{out}"
     );
-    assert!(out.contains("DENY       image-scan"), "{out}");
+    assert!(
+        crate::support::has_row(&out, "deny image-scan hard-mandatory 1"),
+        "{out}"
+    );
     assert!(out.contains("CVE-2019-14697 (CRITICAL"), "{out}");
     let err = text(&human.stderr);
     assert!(

@@ -21,6 +21,23 @@ pub fn opsdeploy(cache: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// Whether a line of `text` holds `row`'s words in order, however the table
+/// around them pads its columns (widths follow the content).
+pub fn has_row(text: &str, row: &str) -> bool {
+    let row = row.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.lines().any(|l| {
+        l.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains(&row)
+    })
+}
+
+/// `has_row` as a predicate over a command's stdout.
+pub fn row(row: &'static str) -> impl predicates::Predicate<str> {
+    predicates::function::function(move |text: &str| has_row(text, row))
+}
+
 /// A minimal ABI v1 module whose `opsdeploy_evaluate` body is `evaluate`;
 /// `extra` adds imports, data or functions. Memory: 1 page, input at 1024.
 pub fn abi_module(evaluate: &str, extra: &str) -> Vec<u8> {

@@ -4,7 +4,7 @@
 
 use predicates::prelude::*;
 
-use crate::support::{Backend, opsdeploy};
+use crate::support::{Backend, opsdeploy, row};
 use crate::workflow::{HealthServer, TestProject, config};
 
 fn postgres_project(config: &str) -> Option<(TestProject, String)> {
@@ -83,7 +83,7 @@ fn a_plan_made_in_one_checkout_is_approved_and_applied_from_another() {
     runner
         .run("alice@example.com", &["apply", "staging", "--yes"])
         .success()
-        .stdout(predicate::str::contains("ok   terraform"));
+        .stdout(row("ok terraform"));
     planner
         .run("bob@example.com", &["status", "staging"])
         .success()

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use predicates::prelude::*;
 
-use crate::support::{Backend, opsdeploy};
+use crate::support::{Backend, opsdeploy, row};
 
 /// A health endpoint answering every request with one status.
 pub struct HealthServer {
@@ -291,12 +291,13 @@ on_both_backends! {
         .stdout(predicate::str::contains("(1 of 1 approvals)"));
         p.run("alice@example.com", &["apply", "staging", "--yes"])
             .success()
-            .stdout(predicate::str::contains("ok   terraform"))
+            .stdout(row("ok terraform"))
             .stdout(predicate::str::contains("answered 200"));
         p.run("alice@example.com", &["status", "staging"])
             .success()
             .stdout(predicate::str::contains("deployed"))
-            .stdout(predicate::str::contains("(healthy)"));
+            .stdout(row("healthy"))
+            .stdout(predicate::str::contains("not healthy").not());
         p.run("alice@example.com", &["audit", "verify"])
             .success()
             .stdout(predicate::str::contains("audit log ok"));
@@ -409,7 +410,7 @@ on_both_backends! {
         p.plan_approved("alice@example.com", "staging");
         p.run("alice@example.com", &["apply", "staging", "--yes"])
             .code(5)
-            .stdout(predicate::str::contains("FAIL health"))
+            .stdout(row("FAIL health"))
             .stdout(predicate::str::contains(
                 "terraform changes were applied and are not rolled back automatically",
             ))
@@ -683,9 +684,14 @@ fn drift_exits_2_when_terraform_reports_changes_made_outside_it() {
     std::fs::write(p.file("opsdeploy.hcl"), cfg).unwrap();
     p.run("alice@example.com", &["drift", "staging"])
         .code(2)
-        .stdout(predicate::str::contains(
-            "terraform: terraform_data.database has changed",
+        .stdout(row("drifted terraform terraform_data.database has changed"))
+        .stderr(predicate::str::contains(
+            "hint: run `opsdeploy plan staging`",
         ));
+    p.run("alice@example.com", &["drift", "staging", "-q"])
+        .code(2)
+        .stdout("drifted\n")
+        .stderr("");
 }
 
 on_both_backends! {

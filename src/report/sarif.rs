@@ -180,7 +180,7 @@ fn policy_run(report: &Report) -> Value {
                 i,
                 policy_level(f.severity),
                 f.message.clone(),
-                finding_location(f),
+                finding_location(f, &report.scans),
                 &[
                     &id,
                     f.address.as_deref().unwrap_or(""),
@@ -234,13 +234,31 @@ fn policy_run(report: &Report) -> Value {
     run
 }
 
-/// A policy finding's place: its file and line, or the project configuration
-/// (which chose the policy) when it names only an address or nothing.
-fn finding_location(f: &Finding) -> Value {
+/// A policy finding's place: its file and line; for a scanned image, where
+/// the image is (see [`image_place`]); else the project configuration (which
+/// chose the policy).
+fn finding_location(f: &Finding, scans: &[ScanReport]) -> Value {
     let logical = f.address.as_deref().map(|a| (a, "resource"));
-    match &f.path {
-        Some(p) => location(p, f.line, logical),
-        None => location(CONFIG_FILE, None, logical),
+    let image = scans
+        .iter()
+        .find(|s| s.kind == ScanKind::Image && f.address.as_deref() == Some(&s.target));
+    match (&f.path, image) {
+        (Some(p), _) => location(p, f.line, logical),
+        (None, Some(s)) => {
+            let (uri, line) = image_place(s);
+            location(uri, line, logical)
+        }
+        (None, None) => location(CONFIG_FILE, None, logical),
+    }
+}
+
+/// An image is named in the configuration, not in a file of its own: its
+/// `opsdeploy.hcl` line when known, else the image itself, as trivy's own
+/// SARIF places image findings.
+fn image_place(s: &ScanReport) -> (&str, Option<u32>) {
+    match s.configured_at {
+        Some(line) => (CONFIG_FILE, Some(line)),
+        None => (&s.target, None),
     }
 }
 
@@ -303,8 +321,10 @@ fn scan_results(s: &ScanReport, rules: &mut Rules, results: &mut Vec<Value>) {
             s.target
         );
         let loc = match s.kind {
-            // An image is named in the configuration, not in a file of its own.
-            ScanKind::Image => location(CONFIG_FILE, s.configured_at, Some((&logical, "module"))),
+            ScanKind::Image => {
+                let (uri, line) = image_place(s);
+                location(uri, line, Some((&logical, "module")))
+            }
             ScanKind::Fs => location(&s.target, None, Some((&logical, "module"))),
         };
         results.push(result(

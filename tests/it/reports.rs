@@ -641,7 +641,7 @@ fn report_writes_to_a_file_and_refuses_report_formats_elsewhere() {
 
 /// What varies between runs: digests, module hashes, fingerprints, times and
 /// the terraform version.
-fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+pub fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"[0-9a-f]{64}", "[DIGEST]"),
         (r"[0-9a-f]{32}", "[FINGERPRINT]"),

@@ -346,6 +346,22 @@ fn scan_of_an_image_is_judged_by_image_scan_in_every_report_format() {
 }
 
 #[test]
+fn scan_output_in_every_format_matches_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in crate::reports::FORMATS {
+        let out = scan_outside(
+            dir.path(),
+            ALPINE_39,
+            &["scan", "registry.example.com/base:3.9", "--format", format],
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        insta::with_settings!({filters => crate::reports::snapshot_filters()}, {
+            insta::assert_snapshot!(format!("scan_{format}"), text(&out.stdout));
+        });
+    }
+}
+
+#[test]
 fn scan_env_uses_the_environments_paths_allowlist_and_policies_and_never_shows_a_secret() {
     let health = HealthServer::start(200);
     let scan = "  scan {\n    images    = [\"registry.example.com/base:3.9\"]\n    paths     = [\"app\"]\n    allowlist = \".trivyignore.yaml\"\n  }\n";

@@ -84,13 +84,14 @@ fn a_plan_made_in_one_checkout_is_approved_and_applied_from_another() {
         .run("alice@example.com", &["apply", "staging", "--yes"])
         .success()
         .stdout(row("ok terraform"));
-    planner
+    let status = planner
         .run("bob@example.com", &["status", "staging"])
-        .success()
-        .stdout(predicate::str::contains(format!(
-            "deployed {}",
-            &digest[..12]
-        )));
+        .success();
+    let status = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    assert!(
+        crate::support::has_row(&status, &format!("staging {} healthy", &digest[..12])),
+        "{status}"
+    );
 }
 
 #[test]

@@ -465,11 +465,16 @@ fn eval(
             print!("{}", report::write(&r, format).unwrap_or_default());
         }
     }
-    Ok(if evaluation.denies() {
-        Exit::BlockedByPolicy
-    } else {
-        Exit::Ok
-    })
+    if !evaluation.denies() {
+        return Ok(Exit::Ok);
+    }
+    if !ctx.quiet {
+        super::error::print_hint(&format!(
+            "change the input as the violations say (or the policy, if it is wrong), then run `{}` again",
+            super::error::this_command()
+        ));
+    }
+    Ok(Exit::BlockedByPolicy)
 }
 
 fn input_error(e: InputError, path: &Path) -> CliError {

@@ -82,7 +82,6 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
     if blocking.is_empty() {
         return Ok(Exit::Ok);
     }
-    let again = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     Err(CliError::new(
         Exit::BlockedByPolicy,
         format!("the scan is blocked by policy: {}", blocking.join(", ")),
@@ -90,6 +89,7 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
     .at(targets.join(", "))
     .hint(format!(
         "rebuild with the fixed versions (or accept a finding with a statement and expired_at \
-         in the scan allowlist), then run `opsdeploy {again}`"
+         in the scan allowlist), then run `{}` again",
+        super::error::this_command()
     )))
 }

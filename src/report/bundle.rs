@@ -70,7 +70,7 @@ impl StoredPlan {
     /// and secret values scrubbed, for human output.
     pub fn decisions(&self, overrides: &[OverrideRecord]) -> Vec<Decision> {
         self.redactor
-            .scrub_serde(&with_overrides(&self.results.decisions, overrides))
+            .scrub_decisions(&with_overrides(&self.results.decisions, overrides))
     }
 
     /// The report, with the approvals and overrides logged for the bundle;

@@ -419,12 +419,40 @@ impl Report {
         Report::new(None, Vec::new(), Vec::new(), tests)
     }
 
-    /// The report with every string scrubbed of the redactor's secrets.
-    fn redacted(self, redactor: &Redactor) -> Report {
+    /// The report with its free text scrubbed of the redactor's secrets:
+    /// findings, failures, tool titles and messages, approval comments.
+    fn redacted(mut self, redactor: &Redactor) -> Report {
         if redactor.is_empty() {
             return self;
         }
-        redactor.scrub_serde(&self)
+        let scrub = |t: &mut String| *t = redactor.scrub(t);
+        let scrub_opt = |t: &mut Option<String>| {
+            if let Some(t) = t {
+                *t = redactor.scrub(t);
+            }
+        };
+        for p in &mut self.policies {
+            redactor.scrub_violations(&mut p.findings);
+            scrub_opt(&mut p.failure);
+        }
+        if let Some(b) = &mut self.bundle {
+            b.approvals
+                .iter_mut()
+                .for_each(|a| scrub_opt(&mut a.comment));
+            b.overrides.iter_mut().for_each(|o| scrub(&mut o.reason));
+        }
+        for s in &mut self.scans {
+            s.vulnerabilities
+                .iter_mut()
+                .for_each(|v| scrub_opt(&mut v.title));
+            s.secrets.iter_mut().for_each(|f| scrub_opt(&mut f.title));
+            for m in &mut s.misconfigurations {
+                for t in [&mut m.title, &mut m.message, &mut m.resolution] {
+                    scrub_opt(t);
+                }
+            }
+        }
+        self
     }
 }
 

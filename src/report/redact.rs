@@ -7,7 +7,10 @@
 
 use serde_json::Value;
 
+use policy_sdk::Violation;
+
 use crate::engine::{Evaluation, Outcome};
+use crate::workflow::policies::Decision;
 
 /// Shorter values are not scrubbed: replacing every `on` or `80` in a report
 /// would destroy it, and such values are not credentials.
@@ -88,11 +91,46 @@ impl Redactor {
         out
     }
 
-    /// A copy of `value` with every string scrubbed.
-    pub fn scrub_serde<T: serde::Serialize + serde::de::DeserializeOwned>(&self, value: &T) -> T {
-        let mut json = serde_json::to_value(value).expect("the value serializes");
-        self.scrub_json(&mut json);
-        serde_json::from_value(json).expect("scrubbing strings keeps the shape")
+    /// Scrubs the free text of violations: message, address and path. Only
+    /// free text is scrubbed anywhere: a short secret (`cafe`, `2024`) would
+    /// otherwise also mask part of a module's sha256, a policy name or an
+    /// enum word, and corrupt the record.
+    pub fn scrub_violations(&self, violations: &mut [Violation]) {
+        for v in violations {
+            v.message = self.scrub(&v.message);
+            v.address = v.address.as_deref().map(|a| self.scrub(a));
+            v.path = v.path.as_deref().map(|p| self.scrub(p));
+        }
+    }
+
+    /// Decisions with their violations and the free text of their recorded
+    /// evaluation (violations, failure reason, logs) scrubbed.
+    pub fn scrub_decisions(&self, decisions: &[Decision]) -> Vec<Decision> {
+        let mut decisions = decisions.to_vec();
+        if self.is_empty() {
+            return decisions;
+        }
+        for d in &mut decisions {
+            self.scrub_violations(&mut d.violations);
+            let e = &mut d.evaluation;
+            self.scrub_at(&mut e["reason"]);
+            for v in e["violations"].as_array_mut().into_iter().flatten() {
+                for field in ["message", "address", "path"] {
+                    self.scrub_at(&mut v[field]);
+                }
+            }
+            for log in e["logs"].as_array_mut().into_iter().flatten() {
+                self.scrub_at(&mut log["message"]);
+            }
+        }
+        decisions
+    }
+
+    /// Scrubs `value` if it is a string (a missing field stays missing).
+    pub fn scrub_at(&self, value: &mut Value) {
+        if let Value::String(s) = value {
+            *s = self.scrub(s);
+        }
     }
 
     /// An evaluation with its violations, failure reason and logs scrubbed.
@@ -102,38 +140,13 @@ impl Redactor {
             return e;
         }
         match &mut e.outcome {
-            Outcome::Completed { violations } => {
-                for v in violations {
-                    v.message = self.scrub(&v.message);
-                    v.address = v.address.as_deref().map(|a| self.scrub(a));
-                    v.path = v.path.as_deref().map(|p| self.scrub(p));
-                }
-            }
+            Outcome::Completed { violations } => self.scrub_violations(violations),
             Outcome::Failed(f) => f.reason = self.scrub(&f.reason),
         }
         for log in &mut e.logs {
             log.message = self.scrub(&log.message);
         }
         e
-    }
-
-    /// Scrubs every string (keys included) of a JSON tree in place.
-    pub fn scrub_json(&self, value: &mut Value) {
-        if self.secrets.is_empty() {
-            return;
-        }
-        match value {
-            Value::String(s) => *s = self.scrub(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
-            Value::Object(map) => {
-                let entries = std::mem::take(map);
-                for (k, mut v) in entries {
-                    self.scrub_json(&mut v);
-                    map.insert(self.scrub(&k), v);
-                }
-            }
-            _ => {}
-        }
     }
 }
 
@@ -223,14 +236,47 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_containing_another_is_replaced_whole_and_keys_are_scrubbed() {
+    fn a_secret_containing_another_is_replaced_whole() {
         let r = Redactor::from_values(["abcd".to_string(), "abcdefgh".to_string(), "ab".into()]);
         assert_eq!(
             r.scrub("x abcdefgh y abcd ab"),
             "x ****(8 chars) y ****(4 chars) ab"
         );
-        let mut v = json!({"abcd": ["abcdefgh", 1]});
-        r.scrub_json(&mut v);
-        assert_eq!(v, json!({"****(4 chars)": ["****(8 chars)", 1]}));
+    }
+
+    #[test]
+    fn short_secrets_mask_free_text_but_never_hashes_names_or_enum_words() {
+        // Sensitive values that also occur in a sha256, a policy name and the
+        // severity and status words of the record.
+        let r = Redactor::from_values(["cafe", "deny", "secrets", "failed"].map(String::from));
+        let mut v = Violation::deny("rule", "password cafe is in the clear");
+        v.address = Some("aws_db_instance.cafe".into());
+        let d = Decision {
+            policy: "no-secrets".into(),
+            enforcement: crate::config::Enforcement::HardMandatory,
+            sha256: format!("{}cafe", "0".repeat(60)),
+            denied: true,
+            overridden_by: None,
+            override_reason: None,
+            blocks: true,
+            evaluation: json!({"policy": "no-secrets", "status": "failed", "reason": "trap near cafe",
+                "logs": [{"level": "info", "message": "saw cafe"}]}),
+            violations: vec![v],
+        };
+        let out = r.scrub_decisions(std::slice::from_ref(&d)).remove(0);
+        assert_eq!(out.policy, "no-secrets");
+        assert_eq!(out.sha256, d.sha256);
+        assert_eq!(out.violations[0].severity, policy_sdk::Severity::Deny);
+        assert_eq!(
+            out.violations[0].message,
+            "password ****(4 chars) is in the clear"
+        );
+        assert_eq!(
+            out.violations[0].address.as_deref(),
+            Some("aws_db_instance.****(4 chars)")
+        );
+        assert_eq!(out.evaluation["status"], "failed");
+        assert_eq!(out.evaluation["reason"], "trap near ****(4 chars)");
+        assert_eq!(out.evaluation["logs"][0]["message"], "saw ****(4 chars)");
     }
 }

@@ -194,11 +194,7 @@ pub fn scrubbed(bundle: &Bundle, decisions: Vec<Decision>) -> Result<Vec<Decisio
             class: ErrorClass::Error,
         },
     })?;
-    Ok(if redactor.is_empty() {
-        decisions
-    } else {
-        redactor.scrub_serde(&decisions)
-    })
+    Ok(redactor.scrub_decisions(&decisions))
 }
 
 fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decision {

@@ -159,6 +159,14 @@ pub fn emit(
 ) -> CliResult<()> {
     match output {
         Some(path) => {
+            // A file is not a terminal: human text goes there without colour.
+            let plain;
+            let text = if ctx.format == Format::Human {
+                plain = anstream::adapter::strip_str(text).to_string();
+                plain.as_str()
+            } else {
+                text
+            };
             opsdeploy::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
                 CliError::error(format!("could not write the report: {e}"))
                     .at(path.display().to_string())

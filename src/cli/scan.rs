@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use opsdeploy::config::Config;
 use opsdeploy::report::{self, Report};
+use opsdeploy::workflow::policies::Decision;
 use opsdeploy::workflow::scans::{self, ScanOnly};
 use policy_sdk::scan::{Scans, TrivySeverity};
 
@@ -35,8 +36,7 @@ fn parse_severity(s: &str) -> Result<TrivySeverity, String> {
 }
 
 pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
-    let dir = std::env::current_dir()
-        .map_err(|e| CliError::error(format!("cannot read the current directory: {e}")))?;
+    let dir = super::project::current_dir()?;
     // The project's configuration judges when an environment is named; a bare
     // image scan works anywhere (and uses `tools { trivy }` when there is one).
     let config = match Config::load(&dir) {
@@ -54,7 +54,10 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
         },
     )?;
     let section = serde_json::to_string(&verdict.scanned.section).expect("json");
-    let parsed: Scans<'_> = serde_json::from_str(&section).expect("the section reads back");
+    let parsed: Scans<'_> = serde_json::from_str(&section).map_err(|e| {
+        CliError::error(format!("trivy's reports could not be read back: {e}"))
+            .hint("run with -v and report this as a bug in opsdeploy")
+    })?;
     let r = Report::from_scans(
         &verdict.decisions,
         &parsed,
@@ -73,23 +76,34 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
         &format!("the scan of {}", targets.join(", ")),
         r.verdict.as_str(),
     )?;
-    let blocking: Vec<&str> = verdict
-        .decisions
-        .iter()
-        .filter(|d| d.blocks)
-        .map(|d| d.policy.as_str())
-        .collect();
-    if blocking.is_empty() {
+    let blocking: Vec<&Decision> = verdict.decisions.iter().filter(|d| d.blocks).collect();
+    let Some(first) = blocking.first() else {
         return Ok(Exit::Ok);
-    }
+    };
+    let names: Vec<&str> = blocking.iter().map(|d| d.policy.as_str()).collect();
+    let again = super::error::this_command();
+    let hint = if first.evaluation["status"] == "failed" {
+        format!(
+            "policy `{}` could not run (see its finding); fix it or its limits in opsdeploy.hcl, then run `{again}` again",
+            first.policy
+        )
+    } else if first.policy == "image-scan" && args.environment.is_some() {
+        format!(
+            "rebuild the image with the fixed versions, or accept the finding in the scan allowlist \
+             (a statement and an expired_at date), then run `{again}` again"
+        )
+    } else if first.policy == "image-scan" {
+        format!("rebuild the image with the fixed versions, then run `{again}` again")
+    } else {
+        format!(
+            "fix what the findings of `{}` name, then run `{again}` again",
+            first.policy
+        )
+    };
     Err(CliError::new(
         Exit::BlockedByPolicy,
-        format!("the scan is blocked by policy: {}", blocking.join(", ")),
+        format!("the scan is blocked by policy: {}", names.join(", ")),
     )
     .at(targets.join(", "))
-    .hint(format!(
-        "rebuild with the fixed versions (or accept a finding with a statement and expired_at \
-         in the scan allowlist), then run `{}` again",
-        super::error::this_command()
-    )))
+    .hint(hint))
 }

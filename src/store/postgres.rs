@@ -35,6 +35,8 @@ const MIGRATION_LOCK: i64 = 0x6f70_7364_6d69_6772;
 
 /// How long a connect may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// TCP keepalive idle time of a lock's connection.
+const LOCK_KEEPALIVE: Duration = Duration::from_secs(60);
 
 pub struct PgStore {
     config: postgres::Config,
@@ -304,13 +306,18 @@ fn lock_key(environment: &str) -> i64 {
 
 const HOLDER_COLUMNS: &str = "l.actor, l.host, l.pid, l.since, l.purpose";
 
-/// Whether the row's backend still holds the environment's advisory lock
-/// (a bigint key shows in pg_locks as classid = high half, objid = low half).
-const HELD: &str = "EXISTS (SELECT 1 FROM pg_locks k
-     WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
-       AND k.pid = l.backend_pid
-       AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND ((k.classid::bigint << 32) | k.objid::bigint) = $2)";
+/// Whether backend `pid` (an SQL expression) holds the environment lock whose
+/// key is `key` (a parameter): a bigint key shows in pg_locks as classid =
+/// high half, objid = low half.
+fn held_by(pid: &str, key: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_locks k
+          WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
+            AND k.pid = {pid}
+            AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND ((k.classid::bigint << 32) | k.objid::bigint) = {key})"
+    )
+}
 
 fn holder_from(row: &postgres::Row) -> LockHolder {
     LockHolder {
@@ -328,8 +335,9 @@ fn query_holder(
     held: bool,
 ) -> Result<Option<LockHolder>, postgres::Error> {
     let sql = format!(
-        "SELECT {HOLDER_COLUMNS} FROM opsdeploy.locks l WHERE l.environment = $1 AND {}{HELD}",
-        if held { "" } else { "NOT " }
+        "SELECT {HOLDER_COLUMNS} FROM opsdeploy.locks l WHERE l.environment = $1 AND {}{}",
+        if held { "" } else { "NOT " },
+        held_by("l.backend_pid", "$2")
     );
     Ok(client
         .query_opt(&sql, &[&environment, &lock_key(environment)])?
@@ -358,10 +366,7 @@ impl LockGuard for PgLock {
         let held: bool = self
             .client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks k
-                  WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
-                    AND k.pid = pg_backend_pid()
-                    AND ((k.classid::bigint << 32) | k.objid::bigint) = $1)",
+                &format!("SELECT {}", held_by("pg_backend_pid()", "$1")),
                 &[&lock_key(&self.environment)],
             )
             .map(|row| row.get(0))
@@ -446,7 +451,19 @@ impl Store for PgStore {
         wait: Duration,
     ) -> Result<Box<dyn LockGuard>, StoreError> {
         let key = lock_key(environment);
-        let mut client = open(&self.config, &self.shown)?;
+        // The lock lives as long as this connection, which sits idle while
+        // terraform or a monitor window runs: probe a dead peer within
+        // minutes, and keep the server's idle-session timeout (PostgreSQL
+        // 14+) from closing it.
+        let mut config = self.config.clone();
+        config.keepalives_idle(config.get_keepalives_idle().min(LOCK_KEEPALIVE));
+        let mut client = open(&config, &self.shown)?;
+        if let Err(e) = client.batch_execute("SET idle_session_timeout = 0") {
+            tracing::debug!(
+                "idle_session_timeout not set on the lock connection: {}",
+                cause(&e)
+            );
+        }
         let err = self.err("take a lock in");
         let started = Instant::now();
         let got: bool = client

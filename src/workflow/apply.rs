@@ -359,7 +359,11 @@ impl Run<'_> {
             self.migrate(m)?;
         }
         self.verify_health()?;
-        self.retire(retire);
+        if !retire.is_empty() {
+            self.ensure_locked("before retiring the old colour")
+                .map_err(Failure::Store)?;
+            self.retire(retire);
+        }
         Ok(())
     }
 
@@ -661,12 +665,14 @@ impl Run<'_> {
         })
     }
 
-    fn roll_back(self, failure: Failure) -> Result<Applied, WorkflowError> {
+    fn roll_back(mut self, failure: Failure) -> Result<Applied, WorkflowError> {
         let message = match failure {
             Failure::Step(m) => m,
             // The store itself failed: record nothing more, report as an error.
             Failure::Store(e) => return Err(e),
         };
+        // Undoing without the lock could undo another apply's work.
+        self.ensure_locked(&format!("after `{message}`, before rolling back"))?;
         let mut rollback: Vec<StepReport> = Vec::new();
         let mut not_rolled_back = Vec::new();
         let helm = releases::helm_for(self.project);

@@ -13,7 +13,7 @@ use policy_sdk::scan::{Scan, ScanKind, Scans, TrivySeverity};
 use serde_json::json;
 
 use super::plan::tool_error;
-use super::policies::{self, Decision};
+use super::policies::{self, Decision, Loaded};
 use super::{ErrorClass, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};
@@ -173,9 +173,9 @@ pub struct ScanVerdict {
 const DEFAULT_SCAN_POLICIES: [&str; 2] = ["image-scan", "no-secrets"];
 
 /// Scans and evaluates, without planning or storing anything. In a project
-/// with `--env`, the environment's policies that declare they read `scans`
-/// judge (with its settings and enforcement); otherwise the built-in
-/// image-scan and no-secrets, hard-mandatory.
+/// with `--env`, the environment's policies that read `scans` judge (with
+/// its settings and enforcement); otherwise, or when none of them reads
+/// scans, the built-in image-scan and no-secrets, hard-mandatory.
 pub fn scan_only(
     config: Option<&Config>,
     base: &Path,
@@ -238,34 +238,44 @@ pub fn scan_only(
 
     let engine = PolicyEngine::with_default_cache()
         .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
-    let loaded = match (config, env) {
+    let configured: Vec<Loaded> = match (config, env) {
         (Some(config), Some(env)) => policies::load(config, &engine, &env.name)?
             .into_iter()
             .filter(|l| match &l.policy {
-                Ok(p) => p
-                    .reads
-                    .as_ref()
-                    .is_some_and(|r| r.contains(&Section::Scans)),
+                // Without metadata a policy reads every section, scans included.
+                Ok(p) => p.reads.as_ref().is_none_or(|r| r.contains(&Section::Scans)),
                 // A module that cannot be used is a denial wherever it applies.
                 Err(_) => true,
             })
             .collect(),
-        _ => {
-            let defaults: Vec<PolicyConfig> = DEFAULT_SCAN_POLICIES
-                .iter()
-                .map(|name| PolicyConfig {
-                    name: name.to_string(),
-                    source: PolicySource::Builtin,
-                    enforcement: Enforcement::HardMandatory,
-                    settings: None,
-                    environments: Vec::new(),
-                    fuel: None,
-                    memory: None,
-                    timeout: None,
-                })
-                .collect();
-            policies::load_configs(&defaults, base, &engine)?
+        _ => Vec::new(),
+    };
+    // Outside an environment, or in one none of whose policies reads scans,
+    // the built-in scan policies judge: a scan is never passed unjudged.
+    let loaded = if configured.is_empty() {
+        if let Some(env) = env {
+            tracing::warn!(
+                "no policy of \"{}\" reads scans; judging by the built-in {}",
+                env.name,
+                DEFAULT_SCAN_POLICIES.join(" and ")
+            );
         }
+        let defaults: Vec<PolicyConfig> = DEFAULT_SCAN_POLICIES
+            .iter()
+            .map(|name| PolicyConfig {
+                name: name.to_string(),
+                source: PolicySource::Builtin,
+                enforcement: Enforcement::HardMandatory,
+                settings: None,
+                environments: Vec::new(),
+                fuel: None,
+                memory: None,
+                timeout: None,
+            })
+            .collect();
+        policies::load_configs(&defaults, base, &engine)?
+    } else {
+        configured
     };
     let decisions = policies::evaluate(&engine, &loaded, &doc, &[]);
     Ok(ScanVerdict { scanned, decisions })

@@ -10,8 +10,8 @@ use predicates::prelude::*;
 use crate::support::{Backend, PgServer, create_database, test_server};
 use crate::workflow::{HealthServer, TestProject};
 
-/// A project without terraform, so an apply is quick: a health check, then a
-/// smoke test that sleeps `smoke` seconds.
+/// A project without terraform, so an apply is quick: a health check, then
+/// the smoke test shell script `smoke` (e.g. `sleep 3`).
 fn quick_project(
     backend: Backend,
     health: &HealthServer,
@@ -30,7 +30,7 @@ environment "staging" {{
     interval = "100ms"
   }}
   smoke_test {{
-    command = ["sleep", "{smoke}"]
+    command = ["sh", "-c", "{smoke}"]
   }}
   approval {{ self_approve = true }}
   lock_timeout = "{lock_timeout}"
@@ -69,7 +69,7 @@ fn stderr(o: &Output) -> String {
 on_both_backends! {
     fn eight_applies_at_once_run_exactly_one_and_the_others_name_the_holder(backend) {
         let health = HealthServer::start(200);
-        let p = quick_project(backend, &health, "3", "500ms");
+        let p = quick_project(backend, &health, "sleep 3", "500ms");
         let digest = p.plan_approved("alice@example.com", "staging");
         let before = p.audit_entries().len();
         let runners: Vec<_> = (0..8)
@@ -114,7 +114,7 @@ on_both_backends! {
 on_both_backends! {
     fn eight_approvals_at_once_are_all_recorded_once_on_one_chain(backend) {
         let health = HealthServer::start(200);
-        let p = quick_project(backend, &health, "0", "0s");
+        let p = quick_project(backend, &health, "sleep 0", "0s");
         let digest = p.plan("alice@example.com", "staging");
         let approvers: Vec<_> = (0..8)
             .map(|i| {
@@ -157,7 +157,7 @@ impl Lcg {
 on_both_backends! {
     fn applies_killed_at_random_points_leave_a_consistent_store(backend) {
         let health = HealthServer::start(200);
-        let p = quick_project(backend, &health, "1", "10s");
+        let p = quick_project(backend, &health, "sleep 1", "10s");
         p.plan_approved("alice@example.com", "staging");
         let mut rng = Lcg(0x0D5E_ED00_2026);
         for run in 0..20 {
@@ -198,14 +198,18 @@ on_both_backends! {
 }
 
 /// A team-mode project on the database at `url` whose apply (spawned, its
-/// stderr piped) has passed its health check and runs a 3-second smoke test.
-fn apply_in_its_smoke_test(url: &str, health: &HealthServer) -> (TestProject, std::process::Child) {
+/// stderr piped) has passed its health check and runs the smoke test `smoke`.
+fn apply_in_its_smoke_test(
+    url: &str,
+    health: &HealthServer,
+    smoke: &str,
+) -> (TestProject, std::process::Child) {
     let p = quick_project(
         Backend::Postgres {
             url: url.to_string(),
         },
         health,
-        "3",
+        smoke,
         "10s",
     );
     p.plan_approved("alice@example.com", "staging");
@@ -227,7 +231,7 @@ fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
     // A server of its own: stopping the shared one would fail other tests.
     let server = PgServer::start();
     let health = HealthServer::start(200);
-    let (p, apply) = apply_in_its_smoke_test(&create_database(&server.url), &health);
+    let (p, apply) = apply_in_its_smoke_test(&create_database(&server.url), &health, "sleep 3");
     // Stop it while the smoke test runs: the next append finds no server.
     let before = p.audit_entries();
     server.stop();
@@ -274,38 +278,45 @@ fn apply_whose_lock_connection_is_killed_stops_and_records_no_deploy() {
         return;
     };
     let health = HealthServer::start(200);
-    let url = create_database(&admin);
-    let (p, apply) = apply_in_its_smoke_test(&url, &health);
-    // While the smoke test runs, the server drops the lock's connection (a
-    // failover or an idle-session timeout would): the lock goes with it.
-    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let killed: bool = db
-        .query_one(
-            "SELECT pg_terminate_backend(backend_pid) FROM opsdeploy.locks WHERE environment = 'staging'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert!(killed);
-    let out = apply.wait_with_output().unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(6), "{err}");
-    assert!(err.contains("error: lost the lock on \"staging\""), "{err}");
-    assert!(err.contains("nothing was rolled back"), "{err}");
-    assert!(
-        err.contains("hint: run `opsdeploy status staging`"),
-        "{err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
+    // The smoke test passes (the lock is checked before the deploy is
+    // recorded), or fails (checked before rolling back: undoing without the
+    // lock could undo another apply's work).
+    for (smoke, stopped) in [
+        ("sleep 3", "stopped before recording it as deployed"),
+        ("sleep 3; exit 1", "before rolling back"),
+    ] {
+        let url = create_database(&admin);
+        let (p, apply) = apply_in_its_smoke_test(&url, &health, smoke);
+        // While the smoke test runs, the server drops the lock's connection
+        // (a failover or an idle-session timeout would): the lock goes with it.
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let killed: bool = db
+            .query_one(
+                "SELECT pg_terminate_backend(backend_pid) FROM opsdeploy.locks WHERE environment = 'staging'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(killed);
+        let out = apply.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(6), "{err}");
+        assert!(err.contains("error: lost the lock on \"staging\""), "{err}");
+        assert!(err.contains(stopped), "{smoke}: {err}");
+        assert!(err.contains("nothing was rolled back"), "{err}");
+        assert!(
+            err.contains("hint: run `opsdeploy status staging`"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
 
-    let entries = assert_log_intact(&p);
-    assert!(
-        kinds(&entries, "apply_finish").is_empty(),
-        "not recorded as deployed"
-    );
-    p.run("bob@example.com", &["status", "staging"])
-        .success()
-        .stdout(predicate::str::contains("INTERRUPTED apply of"));
-    p.run("bob@example.com", &["apply", "staging", "--yes"])
-        .success();
+        let entries = assert_log_intact(&p);
+        assert!(
+            kinds(&entries, "apply_finish").is_empty() && kinds(&entries, "rollback").is_empty(),
+            "neither recorded as deployed nor rolled back"
+        );
+        p.run("bob@example.com", &["status", "staging"])
+            .success()
+            .stdout(predicate::str::contains("INTERRUPTED apply of"));
+    }
 }

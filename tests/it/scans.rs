@@ -8,11 +8,13 @@ use std::path::Path;
 
 use predicates::prelude::*;
 
-use crate::support::{corpus, repo};
+use crate::support::{corpus, has_row, repo};
 use crate::workflow::{HealthServer, TestProject, config, with_staging};
 
 const ALPINE_39: &str = "trivy/integration/testdata/alpine-39.json.golden";
 const USER: &str = "alice@example.com";
+/// Real JSON that is not a trivy report: a terraform plan.
+const NOT_A_REPORT: &str = "terraform-json/testdata/120_basic/plan.json";
 
 fn policies() -> &'static str {
     "policy \"no-secrets\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}\npolicy \"image-scan\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}\n"
@@ -287,7 +289,7 @@ fn scan_of_an_image_is_judged_by_image_scan_in_every_report_format() {
         "{err}"
     );
     assert!(
-        err.contains("hint: rebuild with the fixed versions") && err.contains(image),
+        err.contains("hint: rebuild the image with the fixed versions") && err.contains(image),
         "{err}"
     );
 
@@ -339,6 +341,18 @@ fn scan_of_an_image_is_judged_by_image_scan_in_every_report_format() {
     assert_eq!(written.status.code(), Some(3));
     assert!(written.stdout.is_empty());
     let md = std::fs::read_to_string(md).unwrap();
+    // Human text written to a file carries no colour codes.
+    let txt = dir.path().join("scan.txt");
+    scan_outside(
+        dir.path(),
+        ALPINE_39,
+        &["scan", image, "-o", txt.to_str().unwrap()],
+    );
+    let txt = std::fs::read_to_string(txt).unwrap();
+    assert!(
+        txt.contains("image-scan") && !txt.contains('\x1b'),
+        "{txt:?}"
+    );
     assert!(
         md.contains("| image-scan | hard-mandatory | ❌ deny | 1 |"),
         "{md}"
@@ -407,6 +421,10 @@ fn scan_env_uses_the_environments_paths_allowlist_and_policies_and_never_shows_a
                 .is_none()
         }
     );
+    assert!(
+        p.audit_entries().is_empty(),
+        "scanning wrote to the audit log"
+    );
 
     let token = "ghp_R2x7Yh3Kq9Lm4Np8Vt1Wz6Bc5Df0Gj2Hs7Qe";
     write(
@@ -456,9 +474,72 @@ fn scan_refuses_what_it_cannot_do_with_the_way_forward() {
         .code(2)
         .stderr(predicate::str::contains("staging"));
 
-    // trivy answering with something that is not a report names what ran.
-    let unknown = scan_outside(dir.path(), "does/not/exist.json", &["scan", "x:1"]);
-    assert_eq!(unknown.status.code(), Some(1));
-    let err = text(&unknown.stderr);
-    assert!(err.contains("error:") && err.contains("hint:"), "{err}");
+    // trivy answering with JSON that is not a report names what ran.
+    let not_a_report = scan_outside(dir.path(), NOT_A_REPORT, &["scan", "x:1"]);
+    assert_eq!(not_a_report.status.code(), Some(1));
+    let err = text(&not_a_report.stderr);
+    assert!(
+        err.contains("error: trivy image x:1 is not a trivy JSON report: it has no SchemaVersion"),
+        "{err}"
+    );
+    assert!(err.contains("hint: check the image reference"), "{err}");
+}
+
+/// A policy without metadata reads every section, scans included, so it
+/// judges a scan; an environment none of whose policies reads scans is judged
+/// by the built-in ones rather than passed.
+#[test]
+fn scan_env_is_judged_by_every_policy_that_may_read_scans_and_never_unjudged() {
+    let health = HealthServer::start(200);
+    let scan = "  scan {\n    images    = [\"registry.example.com/base:3.9\"]\n    allowlist = \".trivyignore.yaml\"\n  }\n";
+    let legacy = "policy \"legacy\" {\n  source      = \"legacy.wasm\"\n  enforcement = \"hard-mandatory\"\n}\n";
+    let p = TestProject::new(&with_staging(
+        &config(&health.url(), &format!("{}{legacy}", policies())),
+        scan,
+    ));
+    std::fs::write(
+        p.file("legacy.wasm"),
+        crate::support::abi_module("unreachable", ""),
+    )
+    .unwrap();
+    write(
+        p.path(),
+        ".trivyignore.yaml",
+        "vulnerabilities:\n  - id: CVE-2019-14697\n    statement: not reachable\n    expired_at: 2099-12-31\n",
+    );
+    let report = corpus(ALPINE_39).display().to_string();
+    let env = [("FAKE_TRIVY_IMAGE_REPORT", report.as_str())];
+    let out = p
+        .run_with(USER, &["scan", "--env", "staging"], &env)
+        .code(3);
+    let o = out.get_output();
+    assert!(
+        has_row(&text(&o.stdout), "deny legacy hard-mandatory"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stderr).contains("hint: policy `legacy` could not run"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Only protected-deletes (terraform) here: the built-in scan policies judge.
+    let bare = TestProject::new(&with_staging(&config(&health.url(), ""), scan));
+    write(bare.path(), ".trivyignore.yaml", "vulnerabilities: []\n");
+    let out = bare
+        .run_with(USER, &["scan", "--env", "staging"], &env)
+        .code(3);
+    let o = out.get_output();
+    assert!(
+        text(&o.stderr).contains(
+            "no policy of \"staging\" reads scans; judging by the built-in image-scan and no-secrets"
+        ),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(has_row(
+        &text(&o.stdout),
+        "deny image-scan hard-mandatory 1"
+    ));
 }

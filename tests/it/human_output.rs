@@ -1,22 +1,9 @@
 //! Human output (issue 6): aligned tables, colour only where it is wanted,
 //! and `-q` printing the verdict alone.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::opsdeploy;
-
-/// A quickstart project (offline) and a module cache.
-fn quickstart() -> (tempfile::TempDir, PathBuf, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("shop");
-    opsdeploy(cache.path())
-        .arg("init")
-        .arg(&dir)
-        .assert()
-        .success();
-    (tmp, dir, cache)
-}
+use crate::support::{opsdeploy, quickstart};
 
 /// `opsdeploy -C dir ARGS` with `env` (a value of "" removes the variable),
 /// stdout captured (a pipe: not a terminal); returns (stdout, stderr).

@@ -3,18 +3,11 @@
 
 use predicates::prelude::*;
 
-use crate::support::{opsdeploy, row};
+use crate::support::{opsdeploy, quickstart, row};
 
 #[test]
 fn quickstart_init_plan_approve_apply_staging_offline() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("shop");
-    opsdeploy(cache.path())
-        .arg("init")
-        .arg(&dir)
-        .assert()
-        .success();
+    let (_tmp, dir, cache) = quickstart();
     // The template's stand-in app, on a free port instead of the template's 18081.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -38,6 +38,20 @@ pub fn row(row: &'static str) -> impl predicates::Predicate<str> {
     predicates::function::function(move |text: &str| has_row(text, row))
 }
 
+/// `opsdeploy init` of the quickstart template (offline): (the temp dir, the
+/// project directory in it, a module cache).
+pub fn quickstart() -> (tempfile::TempDir, PathBuf, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    opsdeploy(cache.path())
+        .arg("init")
+        .arg(&dir)
+        .assert()
+        .success();
+    (tmp, dir, cache)
+}
+
 /// A minimal ABI v1 module whose `opsdeploy_evaluate` body is `evaluate`;
 /// `extra` adds imports, data or functions. Memory: 1 page, input at 1024.
 pub fn abi_module(evaluate: &str, extra: &str) -> Vec<u8> {

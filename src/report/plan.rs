@@ -134,7 +134,11 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
 
 /// The verdict word of one decision, as the plan and report tables print it.
 pub fn decision_word(d: &Decision) -> &'static str {
-    if d.blocks {
+    // A policy that could not run denies (fail closed) and says so, as the
+    // report model's status does.
+    if d.evaluation["status"] == "failed" {
+        "failed"
+    } else if d.blocks {
         "deny"
     } else if d.denied && d.overridden_by.is_some() {
         "overridden"

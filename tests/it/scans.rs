@@ -514,7 +514,7 @@ fn scan_env_is_judged_by_every_policy_that_may_read_scans_and_never_unjudged() {
         .code(3);
     let o = out.get_output();
     assert!(
-        has_row(&text(&o.stdout), "deny legacy hard-mandatory"),
+        has_row(&text(&o.stdout), "failed legacy hard-mandatory"),
         "{}",
         text(&o.stdout)
     );

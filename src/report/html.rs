@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use policy_sdk::scan::{SeverityCounts, TrivySeverity};
 
+// The one markup escaper (XML's, whose entities HTML5 shares).
+use super::junit::escape as esc;
 use super::model::{PolicyStatus, Report, ScanReport, location};
 
 const CSS: &str = r#"
@@ -38,21 +40,6 @@ dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; word-break: break-al
 .panel.chart { display: inline-block; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 "#;
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn sev_color(s: TrivySeverity) -> &'static str {
     match s {
@@ -427,7 +414,7 @@ mod tests {
     fn text_is_escaped_for_html() {
         assert_eq!(
             esc("<script>\"x\" & 'y'"),
-            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;"
+            "&lt;script&gt;&quot;x&quot; &amp; &apos;y&apos;"
         );
     }
 

@@ -53,8 +53,7 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
             fail_on: args.fail_on,
         },
     )?;
-    let section = serde_json::to_string(&verdict.scanned.section).expect("json");
-    let parsed: Scans<'_> = serde_json::from_str(&section).map_err(|e| {
+    let parsed: Scans<'_> = serde_json::from_str(verdict.scanned.section.get()).map_err(|e| {
         CliError::error(format!("trivy's reports could not be read back: {e}"))
             .hint("run with -v and report this as a bug in opsdeploy")
     })?;

@@ -289,7 +289,7 @@ pub fn plan_with(
         for (file, bytes) in &scanned.files {
             builder.add_file(file, bytes)?;
         }
-        doc.set(Section::Scans, &scanned.section);
+        doc.set_raw(Section::Scans, scanned.section);
         summary["images"] = scanned.summary.into();
         if let Some(v) = scanned.trivy_version {
             tool_versions.insert("trivy".to_string(), v);

@@ -11,6 +11,7 @@ use policy_sdk::Section;
 use policy_sdk::input::Environment as EnvSection;
 use policy_sdk::scan::{Scan, ScanKind, Scans, TrivySeverity};
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::plan::tool_error;
 use super::policies::{self, Decision, Loaded};
@@ -64,8 +65,8 @@ pub struct Scanned {
     /// trivy's reports as it wrote them, named as a plan bundle keeps them
     /// (`scans/image-0.json`, `scans/fs-0.json`).
     pub files: Vec<(String, Vec<u8>)>,
-    /// The `scans` section of the input document.
-    pub section: serde_json::Value,
+    /// The `scans` section of the input document, as JSON.
+    pub section: Box<RawValue>,
     /// Per-target severity counts for the plan summary.
     pub summary: Vec<serde_json::Value>,
     pub trivy_version: Option<String>,
@@ -137,7 +138,7 @@ pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, Workflow
             report,
         });
     }
-    let section = serde_json::to_value(Scans {
+    let section = serde_json::value::to_raw_value(&Scans {
         fail_on: Some(req.fail_on),
         allowlist,
         reports,
@@ -234,7 +235,7 @@ pub fn scan_only(
         rollback_runbook: None,
         now: Some(now_rfc3339().into()),
     });
-    doc.set(Section::Scans, &scanned.section);
+    doc.set_raw(Section::Scans, scanned.section.clone());
 
     let engine = PolicyEngine::with_default_cache()
         .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;

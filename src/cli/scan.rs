@@ -86,13 +86,21 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
             "policy `{}` could not run (see its finding); fix it or its limits in opsdeploy.hcl, then run `{again}` again",
             first.policy
         )
-    } else if first.policy == "image-scan" && args.environment.is_some() {
-        format!(
-            "rebuild the image with the fixed versions, or accept the finding in the scan allowlist \
-             (a statement and an expired_at date), then run `{again}` again"
-        )
     } else if first.policy == "image-scan" {
-        format!("rebuild the image with the fixed versions, then run `{again}` again")
+        let mut ways = vec!["rebuild the image with the fixed versions"];
+        if first
+            .violations
+            .iter()
+            .any(|v| v.rule == "image-not-pinned")
+        {
+            ways.push("reference it by digest (name@sha256:...)");
+        }
+        if args.environment.is_some() {
+            ways.push(
+                "accept a finding in the scan allowlist (a statement and an expired_at date)",
+            );
+        }
+        format!("{}, then run `{again}` again", ways.join(", or "))
     } else {
         format!(
             "fix what the findings of `{}` name, then run `{again}` again",

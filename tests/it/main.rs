@@ -6,6 +6,7 @@ mod support;
 
 mod cli_help;
 mod corpus;
+mod corpus_fetch;
 mod engine;
 mod errors;
 mod faults;

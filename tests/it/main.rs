@@ -25,4 +25,5 @@ mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;
+mod test_helm;
 mod workflow;

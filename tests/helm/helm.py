@@ -54,6 +54,8 @@ GLOBAL_VALUED = ["--namespace", "--kube-context", "--kubeconfig"]
 GLOBAL_BOOLS = ["--debug"]
 # Flags whose value is optional (pflag NoOptDefVal): `--wait` means `--wait=watcher`.
 OPTIONAL_VALUE = {"--wait": "watcher"}
+# Helm 3 names Helm 4 still accepts, with pflag's warning.
+DEPRECATED = {"--atomic": "use --rollback-on-failure instead", "--force": "use --force-replace instead"}
 
 
 @dataclass
@@ -90,6 +92,8 @@ def parse(argv, valued=(), bools=()):
             if name not in SHORT:
                 raise Fail(f"unknown shorthand flag: '{name[1:2]}' in {arg}")
             name = SHORT[name]
+        if name in DEPRECATED and (name in bools or name in valued):
+            sys.stderr.write(f"Flag {name} has been deprecated, {DEPRECATED[name]}\n")
         if name in OPTIONAL_VALUE:
             out.flags[name] = value if eq else OPTIONAL_VALUE[name]
         elif name in bools:
@@ -267,7 +271,8 @@ def table(header, rows):
         print("\t".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def print_status(rev, name, namespace, show_notes=True):
+def print_status(rev, name, namespace):
+    """helm's status block (the table output of upgrade and status)."""
     print(f"NAME: {name}")
     print(f"LAST DEPLOYED: {ansic(rev['updated'])}")
     print(f"NAMESPACE: {namespace}")
@@ -275,9 +280,8 @@ def print_status(rev, name, namespace, show_notes=True):
     print(f"REVISION: {rev['revision']}")
     print(f"DESCRIPTION: {rev['description']}")
     print("TEST SUITE: None")
-    if show_notes and rev.get("notes"):
-        print("NOTES:")
-        sys.stdout.write(rev["notes"])
+    if rev.get("notes"):
+        print(f"NOTES:\n{rev['notes'].strip()}")
 
 
 # --- the release store -------------------------------------------------------
@@ -454,7 +458,7 @@ def cmd_upgrade(argv):
         # Without a cluster, namespaces, jobs and replaced objects are not modelled.
         bools=[
             "--install", "--atomic", "--rollback-on-failure", "--create-namespace",
-            "--reset-values", "--cleanup-on-fail", "--force", "--wait-for-jobs",
+            "--reset-values", "--cleanup-on-fail", "--force", "--force-replace", "--wait-for-jobs",
         ],
     )
     arity(args, "upgrade", "upgrade [RELEASE] [CHART] [flags]", 2)

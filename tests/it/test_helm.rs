@@ -208,7 +208,8 @@ fn an_upgrade_that_never_becomes_ready_is_undone_as_rollback_on_failure_says() {
     let err = h.err(&[&upgrade[..], &["--atomic"]].concat(), &fail);
     assert_eq!(
         err,
-        "Error: release web failed, and has been uninstalled due to rollback-on-failure being set: context deadline exceeded\n"
+        "Flag --atomic has been deprecated, use --rollback-on-failure instead\n\
+         Error: release web failed, and has been uninstalled due to rollback-on-failure being set: context deadline exceeded\n"
     );
     h.err(&["history", "web", "-n", "staging"], &[]);
     // An upgrade: recorded as failed, then rolled back by helm.
@@ -320,6 +321,7 @@ fn lint_show_version_and_dependency_build_are_helms_own() {
         String::from_utf8_lossy(&out.stderr),
         "Error: 1 chart(s) linted, 1 chart(s) failed\n"
     );
+    std::fs::remove_file(h.dir.path().join("web/templates/broken.yaml")).unwrap();
 
     let chart = h.ok(&["show", "chart", "api"]);
     assert!(

@@ -184,7 +184,10 @@ pub struct Environment<'a> {
     /// When the evaluation happens (RFC 3339, UTC), set by the host: policies
     /// have no clock, and expiry dates (allowlists) need one.
     #[serde(borrow, default)]
-    pub now: Option<Cow<'a, str>>,
+    pub now: Option<Cow<'a, str>>,    /// `promote { allow_unverified = true }`: a source environment without a
+    /// health check may be promoted from.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unverified: bool,
 }
 
 /// The `terraform` section: the plan and where it came from.
@@ -197,6 +200,12 @@ pub struct Terraform<'a> {
     pub workspace: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub var_files: Vec<Cow<'a, str>>,
+    /// Fingerprint of the terraform configuration planned (local module
+    /// sources and the root module's settings, without what is
+    /// environment-specific): equal on two environments when they run the
+    /// same configuration.
+    #[serde(borrow, default)]
+    pub config_digest: Option<Cow<'a, str>>,
     /// `terraform show -json` of the saved plan, as terraform wrote it.
     #[serde(borrow)]
     pub plan: Plan<'a>,
@@ -350,9 +359,17 @@ pub struct Deployment<'a> {
     /// `succeeded`, `failed`, `rolled_back`, `interrupted`.
     #[serde(borrow)]
     pub status: Cow<'a, str>,
-    /// Health checks, smoke test and monitor window all passed.
+    /// A health check verified it, and the smoke test and monitor window
+    /// (where configured) passed.
     #[serde(default)]
     pub healthy: bool,
+    /// `healthy`, `unverified` (every configured check passed, but the
+    /// environment has no health check) or `unhealthy`.
+    #[serde(borrow, default)]
+    pub health: Option<Cow<'a, str>>,
+    /// Fingerprint of the terraform configuration it deployed.
+    #[serde(borrow, default)]
+    pub terraform_config: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub images: Vec<Image<'a>>,
     #[serde(borrow, default)]

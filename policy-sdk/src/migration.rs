@@ -23,9 +23,15 @@ pub struct Migration<'a> {
     pub sha256: Cow<'a, str>,
     #[serde(borrow)]
     pub sql: Cow<'a, str>,
-    /// Declared phase from the file name or a `-- opsdeploy: phase=...` header.
+    /// When it runs: the phase the file name or a `-- opsdeploy: phase=...`
+    /// header declares, else (with `phase_default`) the configured default.
+    /// opsdeploy runs every migration by this phase, so a policy judges what
+    /// will happen by reading it.
     #[serde(default)]
     pub phase: Option<Phase>,
+    /// The file declares no phase; `phase` is the configured default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub phase_default: bool,
     /// Statements as the host's SQL parser classified them.
     #[serde(borrow, default)]
     pub statements: Vec<Statement<'a>>,
@@ -135,4 +141,9 @@ pub struct Run<'a> {
     pub bundle: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub at: Option<Cow<'a, str>>,
+    /// Whether the environment now runs, healthy, a deployment made with this
+    /// migration in place (the release that ran it, or a later one); `false`
+    /// after that release failed or was rolled back. Unknown when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_healthy: Option<bool>,
 }

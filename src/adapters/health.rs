@@ -2,7 +2,7 @@
 //! error-rate command watched over the monitor window.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +76,8 @@ pub fn run_command(
     let (program, args) = command
         .split_first()
         .ok_or_else(|| fail("empty command".into()))?;
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
+    let mut child = super::child::command(program.as_ref(), args, Some(dir))
+        .map_err(|e| fail(format!("could not start it: {e}")))?
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,8 +109,7 @@ pub fn run_command(
                 )));
             }
             Ok(None) if started.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
+                super::child::kill_group(&mut child);
                 return Err(fail(format!("timed out after {timeout:?}")));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
@@ -120,8 +118,28 @@ pub fn run_command(
     }
 }
 
-/// Runs the error-rate command every `interval` for `window`; fails as soon as
-/// a reading is above `max`. The command prints one number (0.0 to 1.0).
+/// When the readings of a monitor window are taken, from its start: every
+/// `interval`, and the last one at the end of the window itself.
+pub fn reading_times(window: Duration, interval: Duration) -> Vec<Duration> {
+    let mut times = vec![Duration::ZERO];
+    if interval.is_zero() {
+        times.push(window);
+        return times;
+    }
+    let mut t = interval;
+    while t < window {
+        times.push(t);
+        t += interval;
+    }
+    if window > Duration::ZERO {
+        times.push(window);
+    }
+    times
+}
+
+/// Runs the error-rate command at every [`reading_times`] of `window`;
+/// fails as soon as a reading is above `max`. The command prints one number
+/// (0.0 to 1.0). The window lasts `window`, however long each reading takes.
 pub fn watch_error_rate(
     dir: &Path,
     command: &[String],
@@ -131,7 +149,10 @@ pub fn watch_error_rate(
 ) -> Result<Vec<f64>, CheckError> {
     let started = Instant::now();
     let mut readings = Vec::new();
-    loop {
+    for at in reading_times(window, interval) {
+        if let Some(wait) = at.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
         let out = run_command(dir, command, interval.max(Duration::from_secs(30)))?;
         let rate: f64 = out.trim().parse().map_err(|_| CheckError::Command {
             command: command.join(" "),
@@ -145,9 +166,40 @@ pub fn watch_error_rate(
                 max,
             });
         }
-        if started.elapsed() + interval > window {
-            return Ok(readings);
-        }
-        std::thread::sleep(interval);
+    }
+    Ok(readings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_monitor_window_reads_every_interval_including_its_end() {
+        let s = Duration::from_secs;
+        // The default: 15 minutes every 30 s is 31 readings, the last at 15:00.
+        let times = reading_times(s(900), s(30));
+        assert_eq!(times.len(), 31);
+        assert_eq!(times.last(), Some(&s(900)));
+        assert_eq!(reading_times(s(3), s(1)), vec![s(0), s(1), s(2), s(3)]);
+        // A window that is not a multiple of the interval still ends at its end.
+        assert_eq!(reading_times(s(5), s(2)), vec![s(0), s(2), s(4), s(5)]);
+        assert_eq!(reading_times(s(0), s(1)), vec![s(0)]);
+    }
+
+    #[test]
+    fn a_watched_window_lasts_the_configured_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let readings = watch_error_rate(
+            dir.path(),
+            &["echo".into(), "0.001".into()],
+            Duration::from_millis(1200),
+            Duration::from_millis(400),
+            0.01,
+        )
+        .unwrap();
+        assert_eq!(readings.len(), 4);
+        assert!(started.elapsed() >= Duration::from_millis(1200));
     }
 }

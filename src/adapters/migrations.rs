@@ -162,6 +162,7 @@ pub fn migrations_from_sources(
             sha256: hex::encode(Sha256::digest(source.bytes)).into(),
             sql: text.to_string().into(),
             phase,
+            phase_default: false,
             statements,
             ran_on: Vec::new(),
         });
@@ -407,6 +408,7 @@ mod tests {
                 sha256: "abc".into(),
                 bundle: None,
                 at: None,
+                release_healthy: None,
             }],
         );
         let ms = read_migrations(tmp.path(), "", &ran).unwrap();

@@ -3,7 +3,7 @@
 //! and their failure summarised in our error.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,16 +73,17 @@ impl Tool {
     ) -> Result<Output, ToolError> {
         let shown = self.shown(args);
         tracing::debug!(command = %shown, "running");
-        let mut cmd = Command::new(&self.path);
-        cmd.args(args)
-            .stdin(Stdio::null())
+        let mut cmd = super::child::command(self.path.as_os_str(), args, dir).map_err(|e| {
+            ToolError::Spawn {
+                command: shown.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1");
-        if let Some(d) = dir {
-            cmd.current_dir(d);
-        }
         let mut child = cmd.spawn().map_err(|e| ToolError::Spawn {
             command: shown.clone(),
             reason: e.to_string(),
@@ -97,8 +98,7 @@ impl Tool {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if started.elapsed() > timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    super::child::kill_group(&mut child);
                     return Err(ToolError::TimedOut {
                         command: shown,
                         timeout,

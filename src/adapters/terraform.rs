@@ -281,12 +281,21 @@ impl Terraform {
 
     /// `plan -out=FILE` with the configured var files and vars.
     pub fn plan(&self, out: &Path) -> Result<(), ToolError> {
+        self.plan_to(out, false)
+    }
+
+    /// [`Self::plan`], or with `destroy` a plan that destroys everything the
+    /// configuration manages.
+    pub fn plan_to(&self, out: &Path, destroy: bool) -> Result<(), ToolError> {
         let mut args = vec![
             "plan".into(),
             "-input=false".into(),
             "-no-color".into(),
             format!("-out={}", out.display()),
         ];
+        if destroy {
+            args.push("-destroy".into());
+        }
         self.var_args(&mut args);
         self.run(args).map(|_| ())
     }

@@ -62,17 +62,21 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 "digest": applied.digest,
                 "environment": args.environment,
                 "status": applied.status,
-                "steps": applied.steps.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
+                "steps": applied.steps,
                 "failure": applied.failure,
-                "rollback": applied.rollback.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                "not_rolled_back": applied.not_rolled_back,
+                "rollback": applied.undone.steps,
+                "undone": applied.undone.undone,
+                "kept": applied.undone.kept,
+                "not_undone": applied.undone.not_undone,
+                "health_after_rollback": applied.undone.health,
             })
         ),
         _ if ctx.quiet => println!(
             "{} {}",
             match applied.status {
                 ApplyStatus::Succeeded => "applied",
-                ApplyStatus::RolledBack | ApplyStatus::Failed => "rolled-back",
+                ApplyStatus::Failed => "failed",
+                ApplyStatus::RolledBack => "rolled-back",
                 ApplyStatus::RollbackFailed => "rollback-failed",
             },
             short(&applied.digest)
@@ -86,7 +90,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                     Cell::from(&s.detail),
                 ]);
             }
-            for s in &applied.rollback {
+            for s in &applied.undone.steps {
                 table.row([
                     verdict(if s.ok { "ok" } else { "FAIL" }),
                     Cell::from(format!("rollback {}", s.step)),
@@ -94,12 +98,23 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
                 ]);
             }
             anstream::print!("{}", table.render());
-            for n in &applied.not_rolled_back {
-                println!("note: {n}");
+            let u = &applied.undone;
+            for line in &u.undone {
+                println!("undone: {line}");
+            }
+            for line in &u.kept {
+                println!("kept: {line}");
+            }
+            for line in &u.not_undone {
+                println!("NOT undone: {line}");
+            }
+            if let Some(h) = u.health {
+                println!("after the rollback, {} is {}", args.environment, h.as_str());
             }
         }
     }
     let env = &args.environment;
+    let u = &applied.undone;
     match applied.status {
         ApplyStatus::Succeeded => {
             if ctx.format == Format::Human && !ctx.quiet {
@@ -108,11 +123,28 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
             }
             Ok(Exit::Ok)
         }
-        ApplyStatus::RolledBack | ApplyStatus::Failed => Err(CliError::new(
+        ApplyStatus::Failed => Err(CliError::new(
+            Exit::Error,
+            format!(
+                "deploy of plan {} to {env} failed before changing anything",
+                short(&applied.digest)
+            ),
+        )
+        .hint(format!(
+            "fix the cause (recorded in the continuity file), then `opsdeploy plan {env}`"
+        ))
+        .at_opt(applied.failure)),
+        ApplyStatus::RolledBack => Err(CliError::new(
             Exit::RolledBack,
             format!(
-                "deploy of plan {} to {env} failed and was rolled back",
-                short(&applied.digest)
+                "deploy of plan {} to {env} failed and was rolled back: {} undone{}",
+                short(&applied.digest),
+                u.undone.len(),
+                if u.kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} kept as compatible by design", u.kept.len())
+                }
             ),
         )
         .hint(format!(
@@ -122,8 +154,13 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
         ApplyStatus::RollbackFailed => Err(CliError::new(
             Exit::RollbackFailed,
             format!(
-                "deploy of plan {} to {env} failed and the rollback failed too: manual action needed",
-                short(&applied.digest)
+                "deploy of plan {} to {env} failed and the rollback is incomplete: manual action needed for {}",
+                short(&applied.digest),
+                if u.not_undone.is_empty() {
+                    "the failed rollback steps above".to_string()
+                } else {
+                    u.not_undone.join("; ")
+                }
             ),
         )
         .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")

@@ -412,6 +412,7 @@ fn eval(
                 plan_digest: None,
                 rollback_runbook: None,
                 now: Some(opsdeploy::store::now_rfc3339().into()),
+                allow_unverified: false,
             });
             doc.set_raw(Section::Terraform, section);
             doc

@@ -1,31 +1,53 @@
-//! `opsdeploy rollback ENV`.
+//! `opsdeploy rollback ENV [--to DIGEST]`.
 
 use clap::Args;
 use opsdeploy::report::table::{Cell, Table, verdict};
-use opsdeploy::workflow::{rollback, short};
+use opsdeploy::workflow::rollback::{self, Plan, RollbackRequest};
+use opsdeploy::workflow::short;
 
 use super::{CliError, CliResult, Context, Exit, Format, project};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  opsdeploy rollback production")]
+#[command(
+    after_help = "Examples:\n  opsdeploy rollback production\n  opsdeploy rollback staging --to 3f9a1c2b4d5e"
+)]
 pub struct RollbackArgs {
     /// Environment, as named in opsdeploy.hcl
     pub environment: String,
+    /// An earlier successful deployment to return to (digest or unique
+    /// prefix); default: the one before the current deployment
+    #[arg(long, value_name = "DIGEST")]
+    pub to: Option<String>,
 }
 
 pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
     let project = project::open()?;
-    let r = rollback::rollback(&project, &args.environment)?;
+    let human = ctx.format == Format::Human && !ctx.quiet;
+    let show = |plan: &Plan| {
+        if human {
+            print_plan(plan);
+        }
+    };
+    let r = rollback::rollback(
+        &project,
+        &RollbackRequest {
+            environment: &args.environment,
+            to: args.to.as_deref(),
+            show: &show,
+        },
+    )?;
     match ctx.format {
         Format::Json => println!(
             "{}",
             serde_json::json!({
                 "environment": args.environment,
-                "from": r.from,
-                "restored": r.restored,
+                "plan": r.plan,
                 "ok": r.ok,
-                "steps": r.steps.iter().map(|(s, ok)| serde_json::json!({"step": s, "ok": ok})).collect::<Vec<_>>(),
-                "not_rolled_back": r.not_rolled_back,
+                "steps": r.steps,
+                "undone": r.undone,
+                "kept": r.plan.kept,
+                "not_undone": r.not_undone,
+                "health": r.health,
             })
         ),
         _ if ctx.quiet => println!(
@@ -35,41 +57,70 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
             } else {
                 "rollback-failed"
             },
-            short(&r.restored)
+            short(&r.plan.to)
         ),
         _ => {
-            let mut table = Table::new(&["result", "step"]);
-            for (s, ok) in &r.steps {
-                table.row([verdict(if *ok { "ok" } else { "FAIL" }), Cell::from(s)]);
+            let mut table = Table::new(&["result", "step", "detail"]);
+            for s in &r.steps {
+                table.row([
+                    verdict(if s.ok { "ok" } else { "FAIL" }),
+                    Cell::from(&s.step),
+                    Cell::from(&s.detail),
+                ]);
             }
             anstream::print!("{}", table.render());
-            for n in &r.not_rolled_back {
-                println!("note: {n}");
+            for n in &r.not_undone {
+                println!("NOT undone: {n}");
             }
         }
     }
+    let env = &args.environment;
     if r.ok {
-        if ctx.format == Format::Human && !ctx.quiet {
+        if human {
             println!(
-                "rolled back {} from {} to {}",
-                args.environment,
-                short(&r.from),
-                short(&r.restored)
+                "rolled back {env} from {} to {}",
+                short(&r.plan.from),
+                short(&r.plan.to)
             );
             anstream::eprintln!(
-                "next: fix what the failed deploy broke, then `opsdeploy plan {}`",
-                args.environment
+                "next: fix what the failed deploy broke, then `opsdeploy plan {env}`"
             );
         }
         Ok(Exit::Ok)
     } else {
         Err(CliError::new(
             Exit::RollbackFailed,
-            format!(
-                "rollback of {} did not complete: manual action needed",
-                args.environment
-            ),
+            format!("rollback of {env} did not complete: manual action needed"),
         )
+        .at_opt(r.not_undone.first().cloned().or_else(|| {
+            r.steps
+                .iter()
+                .find(|s| !s.ok)
+                .map(|s| format!("{}: {}", s.step, s.detail))
+        }))
         .hint("follow the rollback runbook; `opsdeploy status` shows what is recorded as deployed"))
+    }
+}
+
+/// The plan, before anything changes.
+fn print_plan(plan: &Plan) {
+    println!(
+        "rolling back {} from {} to {}",
+        plan.environment,
+        short(&plan.from),
+        short(&plan.to)
+    );
+    println!("  approval    {}", plan.approval);
+    if let Some(t) = &plan.terraform {
+        println!("  terraform   {t}");
+    }
+    for h in &plan.helm {
+        println!("  helm        {h}");
+    }
+    for k in &plan.kept {
+        println!("  kept        {k}");
+    }
+    for n in &plan.not_undone {
+        println!("  NOT undone  {n}");
     }
 }

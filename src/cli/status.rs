@@ -32,8 +32,17 @@ fn table(list: &[EnvironmentStatus]) -> Table {
         match &s.deployed {
             Some(d) => table.row([
                 Cell::from(&s.environment),
-                Cell::from(short(&d.digest)),
-                verdict(if d.healthy { "healthy" } else { "not healthy" }),
+                Cell::from(if d.restored {
+                    format!("{} (restored)", short(&d.digest))
+                } else {
+                    short(&d.digest).to_string()
+                }),
+                verdict(match d.health.as_str() {
+                    "healthy" => "healthy",
+                    "unverified" => "unverified",
+                    "rollback incomplete" => "ROLLBACK INCOMPLETE",
+                    _ => "not healthy",
+                }),
                 Cell::from(&d.at),
                 Cell::from(&d.by),
             ]),
@@ -77,6 +86,28 @@ fn table(list: &[EnvironmentStatus]) -> Table {
         if let Some(f) = &s.last_failure {
             table.detail(format!("last apply failed: {f}"));
         }
+        if let Some(r) = &s.last_rollback {
+            table.detail(format!(
+                "rollback at {} ({}): {}",
+                r.at,
+                if r.status == "succeeded" {
+                    "complete"
+                } else {
+                    "INCOMPLETE"
+                },
+                if r.undone.is_empty() {
+                    "nothing undone".to_string()
+                } else {
+                    format!("undone: {}", r.undone.join("; "))
+                }
+            ));
+            for k in &r.kept {
+                table.detail(format!("kept: {k}"));
+            }
+            for n in &r.not_undone {
+                table.detail(format!("NOT undone: {n}"));
+            }
+        }
     }
     table
 }
@@ -89,7 +120,7 @@ fn overall(list: &[EnvironmentStatus]) -> &'static str {
         "failed"
     } else if list
         .iter()
-        .any(|s| s.deployed.as_ref().is_some_and(|d| !d.healthy))
+        .any(|s| s.deployed.as_ref().is_some_and(|d| d.health == "unhealthy" || d.health == "rollback incomplete"))
     {
         "not healthy"
     } else {
@@ -109,12 +140,15 @@ mod tests {
                 at: "2026-01-01T00:00:00Z".into(),
                 by: "alice@example.com".into(),
                 healthy,
+                health: if healthy { "healthy" } else { "unhealthy" }.into(),
+                restored: false,
             }),
             pending: None,
             lock: None,
             stale_lock: None,
             interrupted: Vec::new(),
             last_failure: None,
+            last_rollback: None,
         }
     }
 

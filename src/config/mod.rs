@@ -200,6 +200,7 @@ pub struct Environment {
     pub monitor: Option<MonitorConfig>,
     pub approval: ApprovalConfig,
     pub rollback: Option<RollbackConfig>,
+    pub promote: PromoteConfig,
     pub notify: Option<Notify>,
 }
 
@@ -210,6 +211,9 @@ pub struct TerraformConfig {
     pub vars: Vec<(String, String)>,
     pub workspace: Option<String>,
     pub binary: Option<PathBuf>,
+    /// Module arguments and variables that differ between environments by
+    /// design; promotion compares configurations without them.
+    pub environment_vars: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -239,7 +243,7 @@ pub struct ScanConfig {
 pub struct MigrationsConfig {
     pub dir: PathBuf,
     /// Runs one migration file; `{file}` is replaced by its path.
-    pub command: Option<Vec<String>>,
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +279,14 @@ pub struct ApprovalConfig {
 #[derive(Debug, Clone)]
 pub struct RollbackConfig {
     pub runbook: PathBuf,
+}
+
+/// `promote { ... }`: what promoting into this environment accepts.
+#[derive(Debug, Clone, Default)]
+pub struct PromoteConfig {
+    /// The source environment may have no health check (its deployments are
+    /// then unverified); recorded with every promotion.
+    pub allow_unverified: bool,
 }
 
 impl Config {
@@ -505,6 +517,7 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
                 vars: t.string_map("vars")?.unwrap_or_default(),
                 workspace: t.string("workspace")?,
                 binary: t.string("binary")?.map(PathBuf::from),
+                environment_vars: t.strings("environment_vars")?.unwrap_or_default(),
             };
             t.finish()?;
             Some(tf)
@@ -549,9 +562,13 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
     let migrations = match b.block("migrations")? {
         None => None,
         Some(mut m) => {
+            let dir = m.required_string("dir")?.into();
+            // Apply runs every pending file with it: missing, it is a
+            // configuration error now rather than a failed deploy later.
+            let command = s_strings(&mut m, "command")?;
             let mig = MigrationsConfig {
-                dir: m.required_string("dir")?.into(),
-                command: m.strings("command")?,
+                dir,
+                command: non_empty_command(&m, command)?,
             };
             m.finish()?;
             Some(mig)
@@ -561,8 +578,10 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
         None => None,
         Some(mut h) => {
             let status = h.u64("expect_status")?.unwrap_or(200);
+            let url = h.required_string("url")?;
+            check_health_url(&h, &url, strategy)?;
             let health = HealthConfig {
-                url: h.required_string("url")?,
+                url,
                 timeout: h.duration("timeout")?.unwrap_or(Duration::from_secs(60)),
                 interval: h.duration("interval")?.unwrap_or(Duration::from_secs(2)),
                 expect_status: u16::try_from(status).map_err(|_| {
@@ -589,11 +608,15 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
         None => None,
         Some(mut m) => {
             let query = s_strings(&mut m, "error_rate_query")?;
+            let interval = m.duration("interval")?.unwrap_or(Duration::from_secs(30));
+            if interval.is_zero() {
+                return Err(m.error(format!("`interval` in {} must be longer than 0s", m.what())));
+            }
             let mon = MonitorConfig {
                 window: m
                     .duration("window")?
                     .unwrap_or(Duration::from_secs(15 * 60)),
-                interval: m.duration("interval")?.unwrap_or(Duration::from_secs(30)),
+                interval,
                 error_rate_query: non_empty_command(&m, query)?,
                 max_error_rate: m.f64("max_error_rate")?.unwrap_or(0.01),
             };
@@ -641,6 +664,22 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
             Some(rb)
         }
     };
+    let promote = match b.block("promote")? {
+        None => PromoteConfig::default(),
+        Some(mut p) => {
+            let promote = PromoteConfig {
+                allow_unverified: p.bool("allow_unverified")?.unwrap_or(false),
+            };
+            p.finish()?;
+            promote
+        }
+    };
+    if strategy == Strategy::BlueGreen && helm.is_empty() {
+        return Err(b.error(format!(
+            "{} has `strategy = \"blue-green\"` but no `helm` release: blue-green switches helm releases between two colours; add a `helm \"NAME\" {{ ... }}` block or remove the strategy",
+            b.what()
+        )));
+    }
     let notify = read_notify(&mut b)?;
     b.finish()?;
     Ok(Environment {
@@ -657,8 +696,30 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
         monitor,
         approval,
         rollback,
+        promote,
         notify,
     })
+}
+
+/// A health URL opsdeploy can request: http(s) with a host; `{color}` only
+/// where there is a colour to put in it.
+fn check_health_url(b: &BodyReader, url: &str, strategy: Strategy) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        return Err(b.error(format!(
+            "`url` in {} is \"{url}\"; it must be an http:// or https:// URL with a host",
+            b.what()
+        )));
+    }
+    if url.contains("{color}") && strategy != Strategy::BlueGreen {
+        return Err(b.error(format!(
+            "`url` in {} names `{{color}}`, which only a `strategy = \"blue-green\"` environment has; remove it or deploy blue-green",
+            b.what()
+        )));
+    }
+    Ok(())
 }
 
 fn paths(list: Option<Vec<String>>) -> Vec<PathBuf> {
@@ -694,7 +755,8 @@ mod tests {
     }
 
     /// DESIGN.md's sketch, with one argument per line: HCL (like terraform)
-    /// allows a single argument only in a one-line block.
+    /// allows a single argument only in a one-line block. Blue-green needs a
+    /// helm release and migrations their runner, so those are added.
     const SKETCH: &str = r#"
 project = "shop"
 
@@ -725,7 +787,10 @@ environment "staging" {
     images  = ["registry.example.com/api:1.2.0"]
     fail_on = "CRITICAL"
   }
-  migrations { dir = "db/migrations" }
+  migrations {
+    dir     = "db/migrations"
+    command = ["psql", "-f", "{file}"]
+  }
   health {
     url     = "http://127.0.0.1:8080/healthz"
     timeout = "60s"
@@ -737,6 +802,7 @@ environment "staging" {
 environment "production" {
   promote_from = "staging"
   strategy     = "blue-green"
+  helm "api" { chart = "charts/api" }
   approval {
     approvers = ["alice@example.com", "bob@example.com"]
     min       = 1
@@ -804,7 +870,7 @@ environment "production" {
             "{err}"
         );
         let err = parse(
-            "project = \"p\"\nenvironment \"s\" {\n health {\n url = \"u\"\n timeout = 60\n }\n}",
+            "project = \"p\"\nenvironment \"s\" {\n health {\n url = \"http://u\"\n timeout = 60\n }\n}",
         )
         .unwrap_err();
         assert!(err.to_string().contains("opsdeploy.hcl:5"), "{err}");
@@ -838,6 +904,33 @@ environment "production" {
                 .contains("advisory, soft-mandatory, hard-mandatory"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn what_apply_would_need_is_checked_when_the_configuration_is_read() {
+        let env = |body: &str| parse(&format!("project = \"p\"\nenvironment \"prod\" {{\n{body}\n}}\n"));
+        let err = env("  migrations { dir = \"db\" }").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("migrations block of environment \"prod\" needs `command`"),
+            "{err}"
+        );
+        let err = env("  strategy = \"blue-green\"").unwrap_err();
+        assert!(
+            err.to_string().contains("but no `helm` release"),
+            "{err}"
+        );
+        let err = env("  health { url = \"http://{color}.app/healthz\" }").unwrap_err();
+        assert!(
+            err.to_string().contains("names `{color}`, which only a `strategy = \"blue-green\"`"),
+            "{err}"
+        );
+        let err = env("  health { url = \"localhost:8080/healthz\" }").unwrap_err();
+        assert!(err.to_string().contains("must be an http:// or https:// URL"), "{err}");
+        let err = env("  monitor {\n error_rate_query = [\"x\"]\n interval = \"0s\"\n }").unwrap_err();
+        assert!(err.to_string().contains("must be longer than 0s"), "{err}");
+        let c = env("  promote { allow_unverified = true }").unwrap();
+        assert!(c.environments[0].promote.allow_unverified);
     }
 
     #[test]

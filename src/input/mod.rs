@@ -170,8 +170,20 @@ pub fn terraform_section_from_file(
 
 /// The `terraform` section around terraform's own plan JSON, kept byte for byte.
 pub fn terraform_section(dir: &str, plan: &RawValue) -> Box<RawValue> {
+    configured_terraform_section(dir, plan, None)
+}
+
+/// [`terraform_section`] with the fingerprint of the configuration planned.
+pub fn configured_terraform_section(
+    dir: &str,
+    plan: &RawValue,
+    config_digest: Option<&str>,
+) -> Box<RawValue> {
     let dir = serde_json::to_string(dir).expect("a string serializes");
-    let json = format!("{{\"dir\":{dir},\"plan\":{}}}", plan.get());
+    let digest = config_digest
+        .map(|d| format!(",\"config_digest\":{}", serde_json::to_string(d).expect("a string")))
+        .unwrap_or_default();
+    let json = format!("{{\"dir\":{dir}{digest},\"plan\":{}}}", plan.get());
     RawValue::from_string(json).expect("a JSON object around valid JSON")
 }
 

@@ -64,9 +64,9 @@ impl From<&String> for Cell {
 pub fn verdict(word: &str) -> Cell {
     let style = match word {
         "pass" | "ok" | "allowed" | "healthy" | "applied" | "approved" => GREEN,
-        "warn" | "overridden" | "info" | "note" | "pending" => YELLOW,
+        "warn" | "overridden" | "info" | "note" | "pending" | "unverified" => YELLOW,
         "deny" | "denied" | "blocked" | "FAIL" | "FAILED" | "failed" | "not healthy"
-        | "interrupted" | "drifted" => RED,
+        | "interrupted" | "drifted" | "ROLLBACK INCOMPLETE" => RED,
         _ => Style::new(),
     };
     Cell::styled(word, style)

@@ -1,16 +1,19 @@
 //! `opsdeploy apply ENV`: under the environment's lock, check that the bundle
-//! is what was planned and approved, re-evaluate the policies, then run the
-//! deploy steps in order; on failure roll back what can be rolled back.
+//! is what was planned and approved (and never applied before), re-evaluate
+//! the policies, then run the deploy steps in order; on failure undo what it
+//! changed (`undo`) and say exactly what was and was not undone.
 
 use std::time::Duration;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approval, Approvals, Override};
+use policy_sdk::migration::Phase;
 use serde_json::json;
 
 use super::approve::{check_approved, resolve_bundle};
 use super::continuity::{self, Incident};
-use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage};
+use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage, Health};
+use super::undo::{Change, Undone};
 use super::plan::{environment_section, results_entry, terraform_for, tool_error};
 use super::policies::{self, Results};
 use super::releases;
@@ -31,7 +34,7 @@ pub struct ApplyRequest<'a> {
 }
 
 /// One deploy step's result, as recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
     pub step: String,
     pub ok: bool,
@@ -43,27 +46,10 @@ pub struct Applied {
     pub digest: String,
     pub status: ApplyStatus,
     pub steps: Vec<StepReport>,
-    /// What failed and what was (or could not be) rolled back.
+    /// What failed.
     pub failure: Option<String>,
-    pub rollback: Vec<StepReport>,
-    /// Changes that cannot be rolled back automatically (terraform, migrations).
-    pub not_rolled_back: Vec<String>,
-}
-
-/// What has been changed so far, to undo in reverse on failure.
-enum Undo {
-    /// Terraform applied: reported, never guessed at.
-    Terraform(String),
-    /// A migration ran: reported (schema changes are rolled forward).
-    Migration(String),
-    /// A release was upgraded or installed: back to its previous revision,
-    /// or removed when there was none.
-    Release {
-        name: String,
-        namespace: String,
-        timeout: Duration,
-        previous: Option<u64>,
-    },
+    /// What undoing the failed deploy did (empty when it succeeded).
+    pub undone: Undone,
 }
 
 pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowError> {
@@ -91,6 +77,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     // Read the past only now: another apply may have finished while we waited.
     let history = project.history()?;
     let bundle = resolve_bundle(project, &history, &env.name, req.digest)?;
+    refuse_applied_before(&history, &env.name, &bundle)?;
     bundle.verify()?;
     let changed = bundle.changed_sources(project.dir());
     if let Some(first) = changed.first() {
@@ -121,6 +108,8 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
         });
     }
     let approvals = check_approved(env, &history, &bundle)?;
+    // What apply needs can have gone since the plan: say so before changing anything.
+    super::preflight::check(project, env)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
     let blocking = results.blocking();
     if !blocking.is_empty() {
@@ -159,7 +148,11 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     let start = project.store.append(
         NewEntry::new(EntryKind::ApplyStart, &project.actor, &env.name)
             .digest(&bundle.digest)
-            .data(json!({"summary": super::plan::summary_line(&bundle.manifest.summary)})),
+            .data(json!({
+                "summary": super::plan::summary_line(&bundle.manifest.summary),
+                // Which configuration this apply tried, for promotion's account.
+                "terraform_config": super::tfconfig::read(&bundle)?.map(|s| s.fingerprint.digest),
+            })),
     )?;
     let mut run = Run {
         project,
@@ -167,8 +160,9 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
         lock: &mut *lock,
         bundle: &bundle,
         apply_seq: start.seq,
+        last_good: history.current(&env.name).map(|c| c.digest.clone()),
         steps: Vec::new(),
-        undo: Vec::new(),
+        changes: Vec::new(),
         deployed: Deployed::default(),
     };
     let outcome = run.steps(&history);
@@ -178,6 +172,38 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     };
     drop(lock);
     Ok(applied)
+}
+
+/// A bundle is applied once: applying it again would repeat (or, after an
+/// interruption, resume blindly) what it already did to the environment.
+fn refuse_applied_before(history: &History, env: &str, bundle: &Bundle) -> Result<(), WorkflowError> {
+    let Some(before) = history
+        .applies(env)
+        .into_iter()
+        .rfind(|a| a.digest == bundle.digest)
+    else {
+        return Ok(());
+    };
+    let how = match before.status() {
+        Some(status) => format!(
+            "finished {} at {}",
+            status.as_str(),
+            before.finish.map(|f| f.at.as_str()).unwrap_or("-")
+        ),
+        None => "was interrupted".to_string(),
+    };
+    Err(WorkflowError::Other {
+        what: format!(
+            "plan {} was already applied to \"{env}\" at {} ({how}); plan again",
+            short(&bundle.digest),
+            before.start.at
+        ),
+        location: Some(format!(".opsdeploy/bundles/{}", short(&bundle.digest))),
+        hint: Some(format!(
+            "run `opsdeploy plan {env}` for a new plan of what is there now (`opsdeploy status {env}` shows it)"
+        )),
+        class: ErrorClass::Error,
+    })
 }
 
 fn hostname() -> String {
@@ -203,33 +229,7 @@ fn reevaluate(
         .map_err(|e| tool_error(e, "plan again"))?;
     doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
     let overrides = history.overrides(&bundle.digest);
-    doc.set(
-        Section::Approvals,
-        &Approvals {
-            approvals: approvals
-                .iter()
-                .map(|a| Approval {
-                    approver: a.approver.clone().into(),
-                    digest: bundle.digest.clone().into(),
-                    at: a.at.clone().into(),
-                    comment: a.comment.clone().map(Into::into),
-                })
-                .collect(),
-            overrides: overrides
-                .iter()
-                .map(|o| Override {
-                    policy: o.policy.clone().into(),
-                    approver: o.approver.clone().into(),
-                    digest: bundle.digest.clone().into(),
-                    reason: o.reason.clone().into(),
-                    at: o.at.clone().into(),
-                })
-                .collect(),
-            planned_by: Some(bundle.manifest.planned_by.clone().into()),
-            required: env.approval.min,
-            self_approve: env.approval.self_approve,
-        },
-    );
+    set_approvals(&mut doc, env, bundle, approvals, &overrides);
     let engine = PolicyEngine::with_default_cache()
         .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
@@ -262,14 +262,55 @@ fn reevaluate(
     Ok(results)
 }
 
+/// The approvals section of a document judged for `bundle`: its approvals
+/// and the overrides that count.
+pub(crate) fn set_approvals(
+    doc: &mut InputDocument,
+    env: &Environment,
+    bundle: &Bundle,
+    approvals: &[super::history::ApprovalRecord],
+    overrides: &[super::history::OverrideRecord],
+) {
+    doc.set(
+        Section::Approvals,
+        &Approvals {
+            approvals: approvals
+                .iter()
+                .map(|a| Approval {
+                    approver: a.approver.clone().into(),
+                    digest: bundle.digest.clone().into(),
+                    at: a.at.clone().into(),
+                    comment: a.comment.clone().map(Into::into),
+                })
+                .collect(),
+            overrides: overrides
+                .iter()
+                .map(|o| Override {
+                    policy: o.policy.clone().into(),
+                    approver: o.approver.clone().into(),
+                    digest: bundle.digest.clone().into(),
+                    reason: o.reason.clone().into(),
+                    at: o.at.clone().into(),
+                })
+                .collect(),
+            planned_by: Some(bundle.manifest.planned_by.clone().into()),
+            required: env.approval.min,
+            self_approve: env.approval.self_approve,
+        },
+    );
+}
+
 struct Run<'a> {
     project: &'a Project,
     env: &'a Environment,
     lock: &'a mut dyn LockGuard,
     bundle: &'a Bundle,
     apply_seq: u64,
+    /// The deployment that ran before this apply: what a failure returns to.
+    last_good: Option<String>,
     steps: Vec<StepReport>,
-    undo: Vec<Undo>,
+    /// What this apply changed so far, in order.
+    changes: Vec<Change>,
     deployed: Deployed,
 }
 
@@ -344,12 +385,21 @@ impl Run<'_> {
             let tf = tf.map_err(|e| Failure::Step(e.to_string()))?;
             let planfile = self.bundle.path("tfplan");
             let summary = super::plan::summary_line(&self.bundle.manifest.summary);
-            self.step("terraform", json!({}), || {
+            let applying = std::cell::Cell::new(false);
+            let shown = summary.clone();
+            let result = self.step("terraform", json!({}), || {
                 tf.init().map_err(|e| e.to_string())?;
+                applying.set(true);
                 tf.apply(&planfile).map_err(|e| e.to_string())?;
-                Ok(format!("applied the saved plan: {summary}"))
-            })?;
-            self.undo.push(Undo::Terraform(summary));
+                Ok(format!("applied the saved plan: {shown}"))
+            });
+            // A failed apply may have changed part of the plan; a stale plan
+            // (or a failed init) changed nothing.
+            let stale = matches!(&result, Err(Failure::Step(m)) if m.contains("Saved plan is stale"));
+            if applying.get() && !stale {
+                self.changes.push(Change::Terraform { summary });
+            }
+            result?;
         }
         let retire = self.deploy_releases(history)?;
         for m in migrations
@@ -446,7 +496,7 @@ impl Run<'_> {
                 ))
             },
         )?;
-        self.undo.push(Undo::Release {
+        self.changes.push(Change::Release {
             name: name.clone(),
             namespace: spec.namespace.clone(),
             timeout: spec.timeout,
@@ -531,9 +581,9 @@ impl Run<'_> {
     }
 
     fn migrate(&mut self, m: &PendingMigration) -> Result<(), Failure> {
-        let Some(command) = self.env.migrations.as_ref().and_then(|c| c.command.clone()) else {
+        let Some(command) = self.env.migrations.as_ref().map(|c| c.command.clone()) else {
             return Err(Failure::Step(format!(
-                "migration {} is pending but `migrations {{ command = [...] }}` is not configured for \"{}\"",
+                "migration {} is pending but \"{}\" has no `migrations` block to run it",
                 m.id, self.env.name
             )));
         };
@@ -552,7 +602,7 @@ impl Run<'_> {
             .collect();
         let dir = self.project.dir().to_path_buf();
         let id = m.id.clone();
-        self.step(
+        let result = self.step(
             "migration",
             json!({"migration": m.id, "sha256": m.sha256, "phase": m.phase}),
             || {
@@ -560,8 +610,15 @@ impl Run<'_> {
                     .map(|_| format!("ran {id}"))
                     .map_err(|e| e.to_string())
             },
-        )?;
-        self.undo.push(Undo::Migration(m.id.clone()));
+        );
+        if !matches!(result, Err(Failure::Store(_))) {
+            self.changes.push(Change::Migration {
+                id: m.id.clone(),
+                phase: m.phase.unwrap_or(Phase::Expand),
+                completed: result.is_ok(),
+            });
+        }
+        result?;
         self.deployed.migrations.push(m.id.clone());
         Ok(())
     }
@@ -644,12 +701,23 @@ impl Run<'_> {
         ran.sort();
         self.deployed.migrations = ran;
         self.deployed.images = deployed_images(self.bundle);
+        self.deployed.terraform_config = super::tfconfig::read(self.bundle)
+            .ok()
+            .flatten()
+            .map(|s| s.fingerprint.digest);
+        // Only a health check verifies a deployment; without one it is unverified.
+        let health = if self.env.health.is_some() {
+            Health::Healthy
+        } else {
+            Health::Unverified
+        };
         self.project.store.append(
             NewEntry::new(EntryKind::ApplyFinish, &self.project.actor, &self.env.name)
                 .digest(&self.bundle.digest)
                 .data(json!({
                     "status": ApplyStatus::Succeeded,
-                    "healthy": true,
+                    "healthy": health == Health::Healthy,
+                    "health": health,
                     "apply_seq": self.apply_seq,
                     "deployed": self.deployed,
                 })),
@@ -660,8 +728,7 @@ impl Run<'_> {
             status: ApplyStatus::Succeeded,
             steps: self.steps,
             failure: None,
-            rollback: Vec::new(),
-            not_rolled_back: Vec::new(),
+            undone: Undone::default(),
         })
     }
 
@@ -673,62 +740,46 @@ impl Run<'_> {
         };
         // Undoing without the lock could undo another apply's work.
         self.ensure_locked(&format!("after `{message}`, before rolling back"))?;
-        let mut rollback: Vec<StepReport> = Vec::new();
-        let mut not_rolled_back = Vec::new();
-        let helm = releases::helm_for(self.project);
-        for undo in self.undo.iter().rev() {
-            match undo {
-                Undo::Release {
-                    name,
-                    namespace,
-                    timeout,
-                    previous,
-                } => {
-                    let result = helm.as_ref().map_err(|e| e.to_string()).and_then(|h| match previous {
-                        Some(rev) => h
-                            .rollback(name, namespace, *rev, *timeout)
-                            .map(|()| format!("release {name} rolled back to revision {rev}"))
-                            .map_err(|e| e.to_string()),
-                        None => h
-                            .uninstall(name, namespace, *timeout)
-                            .map(|()| format!("release {name} removed (it was new)"))
-                            .map_err(|e| e.to_string()),
-                    });
-                    let (ok, detail) = match result {
-                        Ok(d) => (true, d),
-                        Err(e) => (false, e),
-                    };
-                    rollback.push(StepReport {
-                        step: "helm".into(),
-                        ok,
-                        detail,
-                    });
-                }
-                Undo::Terraform(summary) => not_rolled_back.push(format!(
-                    "terraform changes were applied and are not rolled back automatically: {summary}"
-                )),
-                Undo::Migration(id) => not_rolled_back.push(format!(
-                    "migration {id} ran; schema changes are rolled forward, not back"
-                )),
-            }
-        }
-        let rollback_ok = rollback.iter().all(|s| s.ok);
-        let status = if rollback_ok {
+        let undone = super::undo::undo(
+            self.project,
+            self.env,
+            self.bundle,
+            self.last_good.as_deref(),
+            &self.changes,
+        )?;
+        let status = if self.changes.is_empty() {
+            ApplyStatus::Failed
+        } else if undone.complete() {
             ApplyStatus::RolledBack
         } else {
             ApplyStatus::RollbackFailed
         };
-        self.project.store.append(
-            NewEntry::new(EntryKind::Rollback, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": if rollback_ok { "succeeded" } else { "failed" },
-                    "reason": message,
-                    "steps": rollback.iter().map(|s| json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                    "not_rolled_back": not_rolled_back,
-                    "apply_seq": self.apply_seq,
-                })),
-        )?;
+        if !self.changes.is_empty() {
+            let mut data = json!({
+                "status": if status == ApplyStatus::RolledBack { "succeeded" } else { "failed" },
+                "reason": message,
+                "steps": undone.steps,
+                "undone": undone.undone,
+                "kept": undone.kept,
+                "not_undone": undone.not_undone,
+                "apply_seq": self.apply_seq,
+            });
+            // History reads these: what runs now, how it answered, what helm holds.
+            if let Some(restored) = &undone.restored {
+                data["restored"] = json!(restored);
+            }
+            if let Some(h) = undone.health {
+                data["health"] = json!(h);
+            }
+            if let Some(live) = &undone.live {
+                data["live"] = json!(live);
+            }
+            self.project.store.append(
+                NewEntry::new(EntryKind::Rollback, &self.project.actor, &self.env.name)
+                    .digest(&self.bundle.digest)
+                    .data(data),
+            )?;
+        }
         self.project.store.append(
             NewEntry::new(EntryKind::ApplyFinish, &self.project.actor, &self.env.name)
                 .digest(&self.bundle.digest)
@@ -739,18 +790,18 @@ impl Run<'_> {
                     "failure": message,
                 })),
         )?;
-        let title = if rollback_ok {
-            "deploy failed, rolled back"
-        } else {
-            "deploy failed, rollback failed: manual action needed"
+        let title = match status {
+            ApplyStatus::Failed => "deploy failed before changing anything",
+            ApplyStatus::RolledBack => "deploy failed, rolled back",
+            _ => "deploy failed, rollback incomplete: manual action needed",
         };
         let mut details = vec![format!("failed: {message}")];
-        details.extend(
-            rollback
-                .iter()
-                .map(|s| format!("rollback {}: {}", s.step, s.detail)),
-        );
-        details.extend(not_rolled_back.iter().cloned());
+        details.extend(undone.undone.iter().map(|u| format!("undone: {u}")));
+        details.extend(undone.kept.iter().map(|k| format!("kept: {k}")));
+        details.extend(undone.not_undone.iter().map(|n| format!("NOT undone: {n}")));
+        if let Some(h) = undone.health {
+            details.push(format!("after the rollback: {}", h.as_str()));
+        }
         let at = now_rfc3339();
         if let Err(e) = continuity::record(
             self.project,
@@ -773,20 +824,45 @@ impl Run<'_> {
             self.project,
             self.env,
             &format!(
-                ":x: {} {}: {title} ({message})",
-                self.project.config.project, self.env.name
+                ":x: {} {}: {title} ({message}){}",
+                self.project.config.project,
+                self.env.name,
+                account(&undone)
             ),
-            json!({"event": "deploy_failed", "environment": self.env.name, "digest": self.bundle.digest, "status": status}),
+            json!({
+                "event": "deploy_failed",
+                "environment": self.env.name,
+                "digest": self.bundle.digest,
+                "status": status,
+                "failure": message,
+                "undone": undone.undone,
+                "kept": undone.kept,
+                "not_undone": undone.not_undone,
+            }),
         );
         Ok(Applied {
             digest: self.bundle.digest.clone(),
             status,
             steps: self.steps,
             failure: Some(message),
-            rollback,
-            not_rolled_back,
+            undone,
         })
     }
+}
+
+/// `; undone: ...; kept: ...; NOT undone: ...` for one-line messages.
+fn account(u: &Undone) -> String {
+    let mut out = String::new();
+    for (label, list) in [
+        ("undone", &u.undone),
+        ("kept", &u.kept),
+        ("NOT undone", &u.not_undone),
+    ] {
+        if !list.is_empty() {
+            out.push_str(&format!("; {label}: {}", list.join("; ")));
+        }
+    }
+    out
 }
 
 enum Failure {

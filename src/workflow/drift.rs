@@ -1,8 +1,8 @@
 //! `opsdeploy drift ENV`: has the environment changed outside opsdeploy?
 //! Terraform's refresh-only plan says for infrastructure; helm's release
-//! history says for releases (the revision opsdeploy's last deployment left
-//! must still be the live one). Exit 2 when drifted, like
-//! `terraform plan -detailed-exitcode`.
+//! history says for releases (the revision opsdeploy last left — by a
+//! deploy, or by a rollback since — must still be the live one). Exit 2 when
+//! drifted, like `terraform plan -detailed-exitcode`.
 
 use super::plan::{terraform_for, tool_error};
 use super::releases::{helm_for, workload_name};
@@ -51,11 +51,7 @@ pub fn drift(project: &Project, env_name: &str) -> Result<Drift, WorkflowError> 
         None => unchecked.push("no terraform block: infrastructure not checked".into()),
     }
     if !env.helm.is_empty() {
-        match project
-            .history()?
-            .current(&env.name)
-            .and_then(|a| a.deployed())
-        {
+        match project.history()?.live_releases(&env.name) {
             None => unchecked.push("helm releases: nothing deployed by opsdeploy yet".into()),
             Some(deployed) => {
                 let helm = helm_for(project)?;

@@ -30,6 +30,51 @@ impl ApplyStatus {
     }
 }
 
+/// How a deployment was last found: a health check answered (`Healthy`),
+/// every configured check passed but the environment has no health check
+/// (`Unverified`), or a check failed (`Unhealthy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Unverified,
+    Unhealthy,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unverified => "unverified",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// The health an entry records (`health`, else the older `healthy` flag).
+    fn of(data: &serde_json::Value) -> Option<Health> {
+        if let Some(h) = data.get("health") {
+            return serde_json::from_value(h.clone()).ok();
+        }
+        data.get("healthy").and_then(|h| h.as_bool()).map(|h| {
+            if h {
+                Health::Healthy
+            } else {
+                Health::Unhealthy
+            }
+        })
+    }
+}
+
+/// Helm releases as opsdeploy last left them: the revision of each release
+/// and, blue-green, the colour serving.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveReleases {
+    #[serde(default)]
+    pub helm_revisions: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub colors: BTreeMap<String, String>,
+}
+
 /// What a successful apply put in place, recorded in its `apply_finish` entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployed {
@@ -45,6 +90,9 @@ pub struct Deployed {
     /// Blue-green: the colour now serving, per release.
     #[serde(default)]
     pub colors: BTreeMap<String, String>,
+    /// Fingerprint of the terraform configuration deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_config: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +132,8 @@ pub struct ApplyRecord<'a> {
     pub digest: String,
     pub start: &'a Entry,
     pub finish: Option<&'a Entry>,
+    /// The `rollback` entry that made this deployment current again.
+    pub restored_by: Option<&'a Entry>,
 }
 
 impl ApplyRecord<'_> {
@@ -97,11 +147,18 @@ impl ApplyRecord<'_> {
         serde_json::from_value(f.data.get("deployed")?.clone()).ok()
     }
 
+    /// How it was last found: by the rollback that restored it, when one
+    /// checked, else by its own apply.
+    pub fn health(&self) -> Health {
+        self.restored_by
+            .and_then(|r| Health::of(&r.data))
+            .or_else(|| self.finish.and_then(|f| Health::of(&f.data)))
+            .unwrap_or(Health::Unhealthy)
+    }
+
+    /// A health check verified it.
     pub fn healthy(&self) -> bool {
-        self.finish
-            .and_then(|f| f.data.get("healthy"))
-            .and_then(|h| h.as_bool())
-            .unwrap_or(false)
+        self.health() == Health::Healthy
     }
 }
 
@@ -113,6 +170,8 @@ pub struct MigrationRun {
     pub sha256: String,
     pub bundle: String,
     pub at: String,
+    /// The `seq` of the `apply_start` of the apply that ran it.
+    pub apply_seq: Option<u64>,
 }
 
 pub struct History {
@@ -190,6 +249,7 @@ impl History {
                     digest: e.digest.clone().unwrap_or_default(),
                     start: e,
                     finish: None,
+                    restored_by: None,
                 }),
                 EntryKind::ApplyFinish => {
                     let run = e.data.get("apply_seq").and_then(|s| s.as_u64());
@@ -212,6 +272,7 @@ impl History {
     pub fn current<'a>(&'a self, env: &'a str) -> Option<ApplyRecord<'a>> {
         let applies = self.applies(env);
         let mut current: Option<usize> = None;
+        let mut restored_by = None;
         for e in self
             .entries
             .iter()
@@ -226,6 +287,7 @@ impl History {
                         && applies[i].status() == Some(ApplyStatus::Succeeded)
                     {
                         current = Some(i);
+                        restored_by = None;
                     }
                 }
                 EntryKind::Rollback if e.data.get("restored").is_some() => {
@@ -233,19 +295,77 @@ impl History {
                     current = applies.iter().rposition(|a| {
                         a.digest == restored && a.status() == Some(ApplyStatus::Succeeded)
                     });
+                    restored_by = Some(e);
                 }
                 _ => {}
             }
         }
-        applies.into_iter().nth(current?)
+        let mut record = applies.into_iter().nth(current?)?;
+        record.restored_by = restored_by;
+        Some(record)
     }
 
-    /// Applies that started and never finished (the process died).
+    /// Applies that started and never finished (the process died), since
+    /// the last successful one: a later successful deploy supersedes them.
     pub fn interrupted<'a>(&'a self, env: &'a str) -> Vec<ApplyRecord<'a>> {
-        self.applies(env)
+        let applies = self.applies(env);
+        let since = applies
+            .iter()
+            .rposition(|a| a.status() == Some(ApplyStatus::Succeeded))
+            .map_or(0, |i| i + 1);
+        applies
             .into_iter()
+            .skip(since)
             .filter(|a| a.finish.is_none())
             .collect()
+    }
+
+    /// The helm releases as opsdeploy last left them on `env`: by its last
+    /// successful apply, or by a rollback since (each records what it left).
+    pub fn live_releases(&self, env: &str) -> Option<LiveReleases> {
+        let mut live = None;
+        for e in self
+            .entries
+            .iter()
+            .filter(|e| e.environment.as_deref() == Some(env))
+        {
+            match e.kind {
+                EntryKind::ApplyFinish
+                    if e.data.get("status").and_then(|s| s.as_str()) == Some("succeeded") =>
+                {
+                    if let Some(d) = e
+                        .data
+                        .get("deployed")
+                        .and_then(|d| serde_json::from_value::<Deployed>(d.clone()).ok())
+                    {
+                        live = Some(LiveReleases {
+                            helm_revisions: d.helm_revisions,
+                            colors: d.colors,
+                        });
+                    }
+                }
+                EntryKind::Rollback => {
+                    if let Some(l) = e
+                        .data
+                        .get("live")
+                        .and_then(|l| serde_json::from_value::<LiveReleases>(l.clone()).ok())
+                    {
+                        live = Some(l);
+                    }
+                }
+                _ => {}
+            }
+        }
+        live
+    }
+
+    /// Whether `run` is vouched for: its environment now runs, healthy, the
+    /// deployment that ran it or a later one.
+    pub fn release_healthy(&self, run: &MigrationRun) -> bool {
+        let Some(current) = self.current(&run.environment) else {
+            return false;
+        };
+        current.healthy() && run.apply_seq.is_some_and(|s| current.start.seq >= s)
     }
 
     /// Migrations that ran, by id, from successful migration steps.
@@ -262,6 +382,7 @@ impl History {
                 sha256: str_field(e, "sha256"),
                 bundle: e.digest.clone().unwrap_or_default(),
                 at: e.at.clone(),
+                apply_seq: e.data.get("apply_seq").and_then(|s| s.as_u64()),
             });
         }
         runs

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod plan;
 pub mod policies;
 pub mod post_deploy;
+pub mod preflight;
 pub mod promote;
 pub mod releases;
 pub mod rollback;
@@ -17,6 +18,9 @@ pub mod scans;
 pub mod sources;
 pub mod state;
 pub mod status;
+pub mod tfconfig;
+pub mod tfreturn;
+pub mod undo;
 
 use std::path::{Path, PathBuf};
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approvals, Deployments, Environment as EnvSection, Git};
+use policy_sdk::migration::Phase;
 use serde_json::json;
 
 use super::history::ApplyRecord;
@@ -13,7 +14,7 @@ use super::{ErrorClass, History, Project, WorkflowError, sources};
 use crate::adapters::terraform::{Terraform, TerraformOptions};
 use crate::config::Environment;
 use crate::engine::PolicyEngine;
-use crate::input::{InputDocument, terraform_section};
+use crate::input::{InputDocument, configured_terraform_section};
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
 use crate::store::{EntryKind, NewEntry, now_rfc3339};
 
@@ -23,6 +24,9 @@ pub struct Planned {
     pub results: Results,
     /// Incidents from the continuity file that concern this environment.
     pub incidents: Vec<String>,
+    /// What the configuration lacks that the deploy would want (no monitor
+    /// window for production, ...): shown, never blocking.
+    pub warnings: Vec<super::preflight::Warning>,
 }
 
 impl Planned {
@@ -57,6 +61,7 @@ pub fn environment_section(
             .as_ref()
             .map(|r| r.runbook.display().to_string().into()),
         now: Some(now_rfc3339().into()),
+        allow_unverified: env.promote.allow_unverified,
     }
 }
 
@@ -77,6 +82,8 @@ fn deployment_section(record: &ApplyRecord) -> policy_sdk::input::Deployment<'st
             .unwrap_or("interrupted")
             .into(),
         healthy: record.healthy(),
+        health: Some(record.health().as_str().into()),
+        terraform_config: deployed.terraform_config.map(Into::into),
         images: deployed
             .images
             .into_iter()
@@ -167,6 +174,7 @@ fn ran_on(history: &History) -> crate::adapters::migrations::RanOn {
             let runs = runs
                 .into_iter()
                 .map(|r| policy_sdk::migration::Run {
+                    release_healthy: Some(history.release_healthy(&r)),
                     environment: r.environment.into(),
                     sha256: r.sha256.into(),
                     bundle: Some(r.bundle.into()),
@@ -208,7 +216,7 @@ fn gates_section(
 }
 
 /// Resource counts by action, for summaries.
-fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
+pub(crate) fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
     let Ok(plan) = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json) else {
         return serde_json::Value::Null;
     };
@@ -228,6 +236,18 @@ fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
     })
 }
 
+/// The phase of a migration file that declares none: expand-contract's
+/// `default_phase` setting (expand unless it says contract).
+pub fn default_phase(config: &crate::config::Config, env: &str) -> Phase {
+    config
+        .policies_for(env)
+        .find(|p| p.name == "expand-contract" && p.source == crate::config::PolicySource::Builtin)
+        .and_then(|p| p.settings.as_ref())
+        .and_then(|s| s.get("default_phase"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or(Phase::Expand)
+}
+
 /// Variations of a plan.
 #[derive(Debug, Default)]
 pub struct PlanOptions {
@@ -245,6 +265,7 @@ pub fn plan_with(
     opts: &PlanOptions,
 ) -> Result<Planned, WorkflowError> {
     let env = project.config.require_environment(env_name)?;
+    let warnings = super::preflight::check(project, env)?;
     let history = project.history()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
     let mut doc = InputDocument::new(&environment_section(project, env, None));
@@ -268,9 +289,15 @@ pub fn plan_with(
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
         }
+        // What a later rollback to this deployment plans again.
+        let kept = super::tfconfig::keep(project, env, tf_cfg, raw.get(), &mut builder)?;
         doc.set_raw(
             Section::Terraform,
-            terraform_section(&tf_cfg.dir.display().to_string(), &raw),
+            configured_terraform_section(
+                &tf_cfg.dir.display().to_string(),
+                &raw,
+                Some(&kept.fingerprint.digest),
+            ),
         );
     }
 
@@ -299,8 +326,16 @@ pub fn plan_with(
     if let Some(m) = &env.migrations {
         let ran_on = ran_on(&history);
         let dir = m.dir.display().to_string();
-        let migrations = crate::adapters::migrations::read_migrations(project.dir(), &dir, &ran_on)
-            .map_err(|e| tool_error(e, "fix the migration file, then plan again"))?;
+        let mut migrations =
+            crate::adapters::migrations::read_migrations(project.dir(), &dir, &ran_on)
+                .map_err(|e| tool_error(e, "fix the migration file, then plan again"))?;
+        // The phase every migration runs in is decided here, once: apply runs
+        // by it and policies judge it from the same input document.
+        let default = default_phase(&project.config, &env.name);
+        for m in migrations.iter_mut().filter(|m| m.phase.is_none()) {
+            m.phase = Some(default);
+            m.phase_default = true;
+        }
         for mig in &migrations {
             let name = mig.path.rsplit('/').next().unwrap_or(&mig.path).to_string();
             builder.add_file(&format!("migrations/{name}"), mig.sql.as_bytes())?;
@@ -393,6 +428,7 @@ pub fn plan_with(
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,
+        warnings,
     })
 }
 

@@ -1,10 +1,13 @@
 //! `opsdeploy promote FROM TO`: plan TO with exactly what is deployed and
-//! healthy on FROM — the same images (by digest), chart versions, and only
-//! migrations that already ran on FROM — or refuse, saying what differs.
+//! healthy on FROM — the same terraform configuration (by fingerprint:
+//! `tfconfig`), images (by digest), chart versions, and only migrations that
+//! already ran on FROM — or refuse, saying what differs. FROM's deployment
+//! must have passed a health check (or TO must accept an unverified source:
+//! `promote { allow_unverified = true }`), and FROM must answer it now.
 
 use serde_json::json;
 
-use super::history::Deployed;
+use super::history::{Deployed, Health, History};
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{ErrorClass, Project, WorkflowError, short};
 use crate::store::{EntryKind, NewEntry};
@@ -54,16 +57,53 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
             format!("deploy to {from} first: `opsdeploy plan {from}`"),
         ));
     };
-    if !current.healthy() {
+    let allow_unverified = match current.health() {
+        Health::Healthy => false,
+        Health::Unverified if to_env.promote.allow_unverified => true,
+        Health::Unverified => {
+            return Err(refuse(
+                format!(
+                    "the deployment on \"{from}\" ({}) is unverified: \"{from}\" has no health check, so nothing showed it healthy",
+                    short(&current.digest)
+                ),
+                format!(
+                    "add a `health {{ url = ... }}` block to \"{from}\" and deploy it again, or accept it in \"{to}\" with `promote {{ allow_unverified = true }}`"
+                ),
+            ));
+        }
+        Health::Unhealthy => {
+            return Err(refuse(
+                format!(
+                    "the deployment on \"{from}\" ({}) is not healthy; it cannot be promoted",
+                    short(&current.digest)
+                ),
+                format!(
+                    "fix {from} and deploy it again; `opsdeploy status {from}` shows its state"
+                ),
+            ));
+        }
+    };
+    let from_env = project.config.require_environment(from)?;
+    if let Some(h) = &from_env.health
+        && let Err(e) = crate::adapters::health::wait_healthy(
+            &h.url.replace("{color}", &live_color(&history, from_env)),
+            h.expect_status,
+            h.timeout,
+            h.interval,
+        )
+    {
         return Err(refuse(
+            format!("\"{from}\" does not answer its health check now: {e}"),
             format!(
-                "the deployment on \"{from}\" ({}) is not healthy; it cannot be promoted",
-                short(&current.digest)
+                "find out why {from} is down (`opsdeploy status {from}`), fix it, then promote again"
             ),
-            format!("fix {from} and deploy it again; `opsdeploy status {from}` shows its state"),
         ));
     }
     let from_digest = current.digest.clone();
+    let from_terraform = super::tfconfig::read(&{
+        project.store.fetch_bundle(&from_digest)?;
+        crate::store::bundle::Bundle::open(&project.store.bundles_dir(), &from_digest)?
+    })?;
     let deployed = current.deployed().unwrap_or_default();
     let runs = history.migration_runs();
     let planned = plan_with(
@@ -73,7 +113,14 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
             promoted_from: Some(from.to_string()),
         },
     )?;
-    let differences = differences(&planned, &deployed, &runs, from);
+    let mut differences = terraform_differences(
+        &history,
+        &planned,
+        from_terraform.as_ref(),
+        from,
+        to,
+    )?;
+    differences.extend(self::differences(&planned, &deployed, &runs, from));
     let status = if differences.is_empty() {
         "planned"
     } else {
@@ -82,7 +129,8 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
     project.store.append(
         NewEntry::new(EntryKind::Promotion, &project.actor, to)
             .digest(&planned.bundle.digest)
-            .data(json!({"from": from, "from_digest": from_digest, "status": status, "differences": differences})),
+            .data(json!({"from": from, "from_digest": from_digest, "status": status, "differences": differences,
+                         "allow_unverified": allow_unverified})),
     )?;
     if let Some(first) = differences.first() {
         let more = if differences.len() > 1 {
@@ -104,6 +152,60 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
         planned,
         from_digest,
     })
+}
+
+/// The colour serving on `env` (blue-green), for a `{color}` health URL.
+fn live_color(history: &History, env: &crate::config::Environment) -> String {
+    history
+        .live_releases(&env.name)
+        .and_then(|l| env.helm.iter().find_map(|r| l.colors.get(&r.name).cloned()))
+        .unwrap_or_default()
+}
+
+/// How the terraform configuration TO plans differs from the one FROM runs,
+/// and what became of FROM's last deploy of TO's configuration.
+fn terraform_differences(
+    history: &History,
+    planned: &Planned,
+    from_terraform: Option<&super::tfconfig::Snapshot>,
+    from: &str,
+    to: &str,
+) -> Result<Vec<String>, WorkflowError> {
+    let Some(ours) = super::tfconfig::read(&planned.bundle)? else {
+        return Ok(Vec::new());
+    };
+    let Some(theirs) = from_terraform else {
+        return Ok(vec![format!(
+            "the terraform configuration: {from}'s deployment keeps none to compare with"
+        )]);
+    };
+    let mut out: Vec<String> = ours
+        .fingerprint
+        .differences(&theirs.fingerprint, to, from)
+        .into_iter()
+        .map(|d| format!("terraform: {d}"))
+        .collect();
+    if !out.is_empty() {
+        let attempt = history.applies(from).into_iter().rev().find(|a| {
+            a.start.data.get("terraform_config").and_then(|c| c.as_str())
+                == Some(ours.fingerprint.digest.as_str())
+        });
+        if let Some(a) = attempt {
+            out.insert(
+                0,
+                format!(
+                    "terraform: {from}'s deploy of this configuration (plan {}, {}) {}",
+                    short(&a.digest),
+                    a.start.at,
+                    match a.status() {
+                        Some(s) => format!("ended {}", s.as_str()),
+                        None => "was interrupted".into(),
+                    }
+                ),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// What the TO plan deploys that FROM does not run.

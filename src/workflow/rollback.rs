@@ -1,35 +1,70 @@
-//! `opsdeploy rollback ENV`: put the previous successful deployment back —
-//! helm releases to the revisions it recorded (blue-green: its colour back in
-//! service). Terraform changes and migrations are reported, not reverted.
+//! `opsdeploy rollback ENV [--to DIGEST]`: return an environment to its
+//! previous (or a named earlier) successful deployment — terraform to that
+//! deployment's configuration (planned against the live state and judged by
+//! the environment's policies, `tfreturn`), helm releases to the revisions it
+//! recorded (blue-green: its colour back in service) — with the plan shown
+//! first and health checks after. Migrations are not reverted: expands are
+//! kept (compatible with the earlier version by design), contracts listed.
 
 use serde_json::json;
 
-use super::history::{ApplyStatus, Deployed};
-use super::{ErrorClass, Project, WorkflowError, releases, short};
+use super::apply::StepReport;
+use super::continuity::{self, Incident};
+use super::history::{ApplyStatus, Deployed, Health, LiveReleases};
+use super::tfreturn::{self, ReturnPlan, Target};
+use super::{ErrorClass, History, Project, WorkflowError, releases, short};
 use crate::adapters::health;
-use crate::config::Strategy;
+use crate::config::{Environment, Strategy};
+use crate::store::bundle::Bundle;
 use crate::store::{EntryKind, LockHolder, NewEntry, now_rfc3339};
+
+pub struct RollbackRequest<'a> {
+    pub environment: &'a str,
+    /// `--to`: a digest (or prefix) of an earlier successful deployment.
+    pub to: Option<&'a str>,
+    /// Shown the plan before anything changes.
+    pub show: &'a dyn Fn(&Plan),
+}
+
+/// What the rollback will do, shown before it does it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub environment: String,
+    pub from: String,
+    pub to: String,
+    /// How the rollback is approved (the target's approvals, reused).
+    pub approval: String,
+    /// The terraform return plan's summary, when there is terraform.
+    pub terraform: Option<String>,
+    /// What happens to each helm release.
+    pub helm: Vec<String>,
+    /// Migrations that ran since `to`, left in place as compatible by design.
+    pub kept: Vec<String>,
+    /// Migrations that ran since `to` and cannot be undone.
+    pub not_undone: Vec<String>,
+}
 
 #[derive(Debug)]
 pub struct RolledBack {
-    pub from: String,
-    pub restored: String,
-    pub steps: Vec<(String, bool)>,
-    pub not_rolled_back: Vec<String>,
+    pub plan: Plan,
+    pub steps: Vec<StepReport>,
+    pub undone: Vec<String>,
+    pub not_undone: Vec<String>,
+    pub health: Health,
     pub ok: bool,
 }
 
-fn refuse(what: String, hint: String) -> WorkflowError {
+fn refuse(what: String, hint: String, class: ErrorClass) -> WorkflowError {
     WorkflowError::Other {
         what,
         location: None,
         hint: Some(hint),
-        class: ErrorClass::Error,
+        class,
     }
 }
 
-pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, WorkflowError> {
-    let env = project.config.require_environment(env_name)?;
+pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, WorkflowError> {
+    let env = project.config.require_environment(req.environment)?;
     let holder = LockHolder {
         actor: project.actor.clone(),
         host: std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
@@ -37,55 +72,337 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         since: now_rfc3339(),
         purpose: "rollback".into(),
     };
-    let _lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
+    let mut lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
     let history = project.history()?;
     let Some(current) = history.current(&env.name) else {
         return Err(refuse(
             format!("nothing is deployed on \"{}\" to roll back", env.name),
             format!("`opsdeploy status {}` shows what happened there", env.name),
+            ErrorClass::Error,
         ));
     };
-    let applies = history.applies(&env.name);
-    let Some(previous) = applies
-        .iter()
-        .rev()
-        .filter(|a| a.status() == Some(ApplyStatus::Succeeded) && a.digest != current.digest)
-        .find(|a| a.start.seq < current.start.seq)
-    else {
-        return Err(refuse(
+    let target = target(&history, &env.name, &current.digest, current.start.seq, req.to)?;
+    project.store.fetch_bundle(&target.digest)?;
+    let bundle = Bundle::open(&project.store.bundles_dir(), &target.digest)?;
+    bundle.verify()?;
+    // The target was approved for this environment when it was deployed;
+    // those approvals count again when they still satisfy its rules.
+    let approvals = super::approve::check_approved(env, &history, &bundle).map_err(|e| {
+        refuse(
             format!(
-                "\"{}\" has no earlier successful deployment than {} to go back to",
-                env.name,
-                short(&current.digest)
-            ),
-            "follow the rollback runbook".into(),
-        ));
-    };
-    if env.helm.is_empty() {
-        return Err(refuse(
-            format!(
-                "\"{}\" has no helm releases; opsdeploy does not revert terraform changes or migrations",
+                "plan {} no longer has the approvals \"{}\" needs: {e}",
+                short(&bundle.digest),
                 env.name
             ),
-            env.rollback
-                .as_ref()
-                .map(|r| format!("follow the runbook: {}", r.runbook.display()))
-                .unwrap_or_else(|| {
-                    "revert the change in code and deploy it (`opsdeploy plan`)".into()
-                }),
-        ));
+            format!(
+                "ask an approver to run `opsdeploy approve {} --plan {}`, then roll back again",
+                env.name,
+                short(&bundle.digest)
+            ),
+            ErrorClass::ApprovalMissing,
+        )
+    })?;
+    let approval = format!(
+        "plan {} was already approved for {} by {}; those approvals are reused",
+        short(&bundle.digest),
+        env.name,
+        approvals
+            .iter()
+            .map(|a| format!("{} at {}", a.approver, a.at))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let return_plan = match &env.terraform {
+        Some(_) => Some(tfreturn::plan(project, env, Target::Deployment(&bundle))?),
+        None => None,
+    };
+    if let Some(p) = &return_plan {
+        let decisions = tfreturn::judge(project, env, &history, &bundle, p)?;
+        if let Some(d) = decisions.iter().find(|d| d.blocks) {
+            let why = d
+                .violations
+                .iter()
+                .find(|v| v.severity == policy_sdk::Severity::Deny)
+                .map(|v| v.message.clone())
+                .unwrap_or_else(|| "the policy could not run".into());
+            return Err(WorkflowError::Other {
+                what: format!(
+                    "returning \"{}\" to plan {} ({}) is blocked by policy: {}",
+                    env.name,
+                    short(&bundle.digest),
+                    p.summary(),
+                    d.policy
+                ),
+                location: Some(why),
+                hint: Some(format!(
+                    "nothing was changed; fix forward with `opsdeploy plan {}`, or return by hand as the runbook says",
+                    env.name
+                )),
+                class: ErrorClass::BlockedByPolicy,
+            });
+        }
+    }
+    let wanted: Deployed = target.deployed().unwrap_or_default();
+    let live = history.live_releases(&env.name).unwrap_or_default();
+    let (kept, migrations_not_undone) = migrations_since(&history, &env.name, target.start.seq);
+    let plan = Plan {
+        environment: env.name.clone(),
+        from: current.digest.clone(),
+        to: bundle.digest.clone(),
+        approval,
+        terraform: return_plan.as_ref().map(ReturnPlan::summary),
+        helm: env
+            .helm
+            .iter()
+            .map(|r| helm_intent(env, r, &wanted, &live))
+            .collect(),
+        kept,
+        not_undone: migrations_not_undone,
+    };
+    (req.show)(&plan);
+    lock.still_held()?;
+
+    let mut steps = Vec::new();
+    let mut undone = Vec::new();
+    let mut not_undone = plan.not_undone.clone();
+    if let Some(p) = &return_plan {
+        let to = format!("plan {}", short(&bundle.digest));
+        let (ok, detail) = if !p.changes() {
+            (true, format!("nothing to change: already at {to}"))
+        } else {
+            match p.apply() {
+                Ok(()) => (true, format!("returned to {to}: {}", p.summary())),
+                Err(e) => (false, format!("the return to {to} failed: {e}")),
+            }
+        };
+        if ok {
+            undone.push(format!("terraform: {detail}"));
+        } else {
+            not_undone.push(format!("terraform: {detail}"));
+        }
+        steps.push(StepReport {
+            step: "terraform".into(),
+            ok,
+            detail,
+        });
+    }
+    let live = roll_back_releases(project, env, &wanted, live, &mut steps, &mut undone)?;
+    let back = steps.iter().all(|s| s.ok);
+    let color = env
+        .helm
+        .iter()
+        .find_map(|r| live.colors.get(&r.name).cloned());
+    let health = super::undo::check_health(env, &color);
+    steps.push(StepReport {
+        step: "health".into(),
+        ok: health != Health::Unhealthy,
+        detail: format!("{} is {}", env.name, health.as_str()),
+    });
+    if let Some(s) = &env.smoke_test {
+        let result = health::run_command(project.dir(), &s.command, s.timeout);
+        steps.push(StepReport {
+            step: "smoke_test".into(),
+            ok: result.is_ok(),
+            detail: match result {
+                Ok(_) => format!("`{}` passed", s.command.join(" ")),
+                Err(e) => e.to_string(),
+            },
+        });
+    }
+    let ok = steps.iter().all(|s| s.ok) && not_undone.is_empty();
+    let mut data = json!({
+        "status": if ok { "succeeded" } else { "failed" },
+        "from": current.digest,
+        "approval": plan.approval,
+        "steps": steps,
+        "undone": undone,
+        "kept": plan.kept,
+        "not_undone": not_undone,
+        "health": health,
+        "live": live,
+    });
+    if back {
+        // History reads this: the earlier deployment is what runs now.
+        data["restored"] = json!(bundle.digest);
+    }
+    project.store.append(
+        NewEntry::new(EntryKind::Rollback, &project.actor, &env.name)
+            .digest(&bundle.digest)
+            .data(data),
+    )?;
+    record_incident(project, env, &plan, &steps, &undone, &not_undone, ok)?;
+    super::post_deploy::notify(
+        project,
+        env,
+        &format!(
+            ":rewind: {} {}: rolled back from {} to {} ({}); undone: {}{}",
+            project.config.project,
+            env.name,
+            short(&current.digest),
+            short(&bundle.digest),
+            if ok { "succeeded" } else { "INCOMPLETE" },
+            if undone.is_empty() {
+                "nothing".to_string()
+            } else {
+                undone.join("; ")
+            },
+            if not_undone.is_empty() {
+                String::new()
+            } else {
+                format!("; NOT undone: {}", not_undone.join("; "))
+            }
+        ),
+        json!({"event": "rollback", "environment": env.name, "from": current.digest, "to": bundle.digest,
+               "ok": ok, "undone": undone, "kept": plan.kept, "not_undone": not_undone}),
+    );
+    if let Err(e) = super::post_deploy::update_state_file(project) {
+        tracing::warn!("could not update the project state file: {e}");
+    }
+    Ok(RolledBack {
+        plan,
+        steps,
+        undone,
+        not_undone,
+        health,
+        ok,
+    })
+}
+
+/// The deployment to return to: `--to`, or the last successful one before
+/// the current one.
+fn target<'h>(
+    history: &'h History,
+    env: &'h str,
+    current: &str,
+    current_seq: u64,
+    to: Option<&str>,
+) -> Result<super::history::ApplyRecord<'h>, WorkflowError> {
+    let earlier: Vec<_> = history
+        .applies(env)
+        .into_iter()
+        .filter(|a| a.status() == Some(ApplyStatus::Succeeded) && a.digest != current)
+        .collect();
+    let listed = || {
+        let list: Vec<String> = earlier
+            .iter()
+            .map(|a| format!("{} ({})", short(&a.digest), a.start.at))
+            .collect();
+        if list.is_empty() {
+            "follow the rollback runbook".to_string()
+        } else {
+            format!("earlier successful deployments: {}", list.join(", "))
+        }
+    };
+    match to {
+        Some(prefix) => {
+            let found: Vec<_> = earlier
+                .iter()
+                .filter(|a| a.digest.starts_with(prefix) && prefix.len() >= 6)
+                .collect();
+            match found.last() {
+                Some(a) => Ok((*a).clone()),
+                None => Err(refuse(
+                    format!(
+                        "{prefix} is not an earlier successful deployment of \"{env}\" (the current one is {})",
+                        short(current)
+                    ),
+                    listed(),
+                    ErrorClass::Usage,
+                )),
+            }
+        }
+        None => earlier
+            .iter()
+            .rfind(|a| a.start.seq < current_seq)
+            .cloned()
+            .ok_or_else(|| {
+                refuse(
+                    format!(
+                        "\"{env}\" has no earlier successful deployment than {} to go back to",
+                        short(current)
+                    ),
+                    listed(),
+                    ErrorClass::Error,
+                )
+            }),
+    }
+}
+
+/// Migrations that ran on `env` since the apply that started at `since`:
+/// (kept, not undone).
+fn migrations_since(history: &History, env: &str, since: u64) -> (Vec<String>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut not_undone = Vec::new();
+    for e in history.entries().iter().filter(|e| {
+        e.kind == EntryKind::ApplyStep
+            && e.environment.as_deref() == Some(env)
+            && e.seq > since
+            && e.data["step"] == "migration"
+            && e.data["status"] == "succeeded"
+    }) {
+        let id = e.data["migration"].as_str().unwrap_or_default();
+        if e.data["phase"] == "contract" {
+            not_undone.push(format!(
+                "migration {id} (contract) ran since and cannot be undone: the earlier version may need what it removed"
+            ));
+        } else {
+            kept.push(format!(
+                "migration {id} (expand): kept: compatible with the previous version by design"
+            ));
+        }
+    }
+    (kept, not_undone)
+}
+
+/// What the rollback does to one release, for the plan.
+fn helm_intent(
+    env: &Environment,
+    r: &crate::config::HelmRelease,
+    wanted: &Deployed,
+    live: &LiveReleases,
+) -> String {
+    match env.strategy {
+        Strategy::Rolling => match wanted.helm_revisions.get(&r.name) {
+            Some(rev) => format!("release {} back to revision {rev}", r.name),
+            None => format!("release {}: no revision recorded to go back to", r.name),
+        },
+        Strategy::BlueGreen => match (wanted.colors.get(&r.name), live.colors.get(&r.name)) {
+            (Some(old), Some(cur)) if old != cur => {
+                format!("traffic of {} back to {old}, {cur} retired", r.name)
+            }
+            (Some(old), _) => format!("{} stays on {old}", r.name),
+            _ => format!("release {}: no colour recorded to go back to", r.name),
+        },
+    }
+}
+
+/// Puts every release back as `wanted` recorded it; returns the releases as
+/// left (recorded for drift).
+fn roll_back_releases(
+    project: &Project,
+    env: &Environment,
+    wanted: &Deployed,
+    mut live: LiveReleases,
+    steps: &mut Vec<StepReport>,
+    undone: &mut Vec<String>,
+) -> Result<LiveReleases, WorkflowError> {
+    if env.helm.is_empty() {
+        return Ok(live);
     }
     let helm = releases::helm_for(project)?;
-    let wanted: Deployed = previous.deployed().unwrap_or_default();
-    let now: Deployed = current.deployed().unwrap_or_default();
-    let mut steps = Vec::new();
     let mut run = |what: String, result: Result<(), String>| {
         let ok = result.is_ok();
-        let line = match result {
-            Ok(()) => what,
-            Err(e) => format!("{what}: {e}"),
-        };
-        steps.push((line, ok));
+        if ok {
+            undone.push(format!("helm: {what}"));
+        }
+        steps.push(StepReport {
+            step: "helm".into(),
+            ok,
+            detail: match result {
+                Ok(()) => what,
+                Err(e) => format!("{what}: {e}"),
+            },
+        });
         ok
     };
     for r in &env.helm {
@@ -107,7 +424,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
                 }
             },
             Strategy::BlueGreen => {
-                let (Some(old), Some(cur)) = (wanted.colors.get(&r.name), now.colors.get(&r.name))
+                let (Some(old), Some(cur)) = (wanted.colors.get(&r.name), live.colors.get(&r.name).cloned())
                 else {
                     run(
                         format!("release {}", r.name),
@@ -138,70 +455,77 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
                         Err("no recorded revision".into()),
                     ),
                 };
-                if switched && old != cur {
-                    let idle = releases::workload_name(r, cur);
-                    run(
-                        format!("retired {idle}"),
-                        helm.uninstall(&idle, &r.namespace, r.timeout)
-                            .map_err(|e| e.to_string()),
-                    );
+                if switched {
+                    live.colors.insert(r.name.clone(), old.clone());
+                    if *old != cur {
+                        let idle = releases::workload_name(r, &cur);
+                        if run(
+                            format!("retired {idle}"),
+                            helm.uninstall(&idle, &r.namespace, r.timeout)
+                                .map_err(|e| e.to_string()),
+                        ) {
+                            live.helm_revisions.remove(&idle);
+                        }
+                    }
                 }
             }
         }
+        // What helm holds now is what drift compares with next.
+        let mut names = vec![r.name.clone()];
+        if let Some(c) = live.colors.get(&r.name) {
+            names.push(releases::workload_name(r, c));
+        }
+        for name in names {
+            if let Ok(Some(rev)) = helm.deployed_revision(&name, &r.namespace) {
+                live.helm_revisions.insert(name, rev);
+            }
+        }
     }
-    if let Some(h) = &env.health {
-        let url = match wanted.colors.values().next() {
-            Some(c) => h.url.replace("{color}", c),
-            None => h.url.clone(),
-        };
-        run(
-            format!("health {url}"),
-            health::wait_healthy(&url, h.expect_status, h.timeout, h.interval)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-        );
-    }
-    let ok = steps.iter().all(|(_, ok)| *ok);
-    let not_rolled_back = vec![format!(
-        "terraform changes and migrations of {} stay in place: opsdeploy does not revert them",
-        short(&current.digest)
-    )];
-    let mut data = json!({
-        "status": if ok { "succeeded" } else { "failed" },
-        "from": current.digest,
-        "steps": steps.iter().map(|(s, ok)| json!({"step": s, "ok": ok})).collect::<Vec<_>>(),
-        "not_rolled_back": not_rolled_back,
-    });
-    if ok {
-        // History reads this: the previous deployment is what runs now.
-        data["restored"] = json!(previous.digest);
+    Ok(live)
+}
+
+fn record_incident(
+    project: &Project,
+    env: &Environment,
+    plan: &Plan,
+    steps: &[StepReport],
+    undone: &[String],
+    not_undone: &[String],
+    ok: bool,
+) -> Result<(), WorkflowError> {
+    let title = if ok {
+        "rolled back"
+    } else {
+        "rollback incomplete: manual action needed"
+    };
+    let mut details = vec![format!("from {} to {}", short(&plan.from), short(&plan.to))];
+    details.push(format!("approval: {}", plan.approval));
+    details.extend(undone.iter().map(|u| format!("undone: {u}")));
+    details.extend(plan.kept.iter().map(|k| format!("kept: {k}")));
+    details.extend(not_undone.iter().map(|n| format!("NOT undone: {n}")));
+    details.extend(
+        steps
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| format!("failed: {} {}", s.step, s.detail)),
+    );
+    let at = now_rfc3339();
+    if let Err(e) = continuity::record(
+        project,
+        &Incident {
+            at: &at,
+            environment: &env.name,
+            title,
+            digest: &plan.to,
+            details: details.clone(),
+        },
+    ) {
+        tracing::warn!("could not record the rollback in the continuity file: {e}");
     }
     project.store.append(
-        NewEntry::new(EntryKind::Rollback, &project.actor, &env.name)
-            .digest(&previous.digest)
-            .data(data),
+        NewEntry::new(EntryKind::Incident, &project.actor, &env.name)
+            .digest(&plan.to)
+            .data(json!({"what": title, "details": details})),
     )?;
-    super::post_deploy::notify(
-        project,
-        env,
-        &format!(
-            ":rewind: {} {}: rolled back from {} to {} ({})",
-            project.config.project,
-            env.name,
-            short(&current.digest),
-            short(&previous.digest),
-            if ok { "succeeded" } else { "FAILED" }
-        ),
-        json!({"event": "rollback", "environment": env.name, "from": current.digest, "to": previous.digest, "ok": ok}),
-    );
-    if ok {
-        let _ = super::post_deploy::update_state_file(project);
-    }
-    Ok(RolledBack {
-        from: current.digest.clone(),
-        restored: previous.digest.clone(),
-        steps,
-        not_rolled_back,
-        ok,
-    })
+    Ok(())
 }

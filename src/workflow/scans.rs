@@ -234,6 +234,7 @@ pub fn scan_only(
         plan_digest: None,
         rollback_runbook: None,
         now: Some(now_rfc3339().into()),
+        allow_unverified: false,
     });
     doc.set_raw(Section::Scans, scanned.section.clone());
 

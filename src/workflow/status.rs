@@ -17,6 +17,20 @@ pub struct EnvironmentStatus {
     pub stale_lock: Option<LockHolder>,
     pub interrupted: Vec<Interrupted>,
     pub last_failure: Option<String>,
+    /// What the last failed apply (or `opsdeploy rollback`) since the
+    /// current deployment undid, kept and could not undo.
+    pub last_rollback: Option<RollbackAccount>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RollbackAccount {
+    pub digest: String,
+    pub at: String,
+    /// `succeeded`, or `failed` when something was not undone.
+    pub status: String,
+    pub undone: Vec<String>,
+    pub kept: Vec<String>,
+    pub not_undone: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -25,6 +39,11 @@ pub struct DeploymentStatus {
     pub at: String,
     pub by: String,
     pub healthy: bool,
+    /// `healthy`, `unverified` (no health check), `unhealthy`, or
+    /// `rollback incomplete` when a failed deploy since left changes in place.
+    pub health: String,
+    /// It runs again because a rollback restored it.
+    pub restored: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,14 +78,23 @@ pub fn status(
         .filter(|e| only.is_none_or(|o| o == e.name))
         .map(|env| {
             let lock = project.store.lock_holder(&env.name)?;
+            let last_rollback = last_rollback(&history, &env.name);
+            let incomplete = last_rollback.as_ref().is_some_and(|r| r.status != "succeeded");
             Ok(EnvironmentStatus {
                 environment: env.name.clone(),
                 deployed: history.current(&env.name).map(|c| DeploymentStatus {
                     digest: c.digest.clone(),
                     at: c.finish.map(|f| f.at.clone()).unwrap_or_default(),
                     by: c.start.actor.clone(),
-                    healthy: c.healthy(),
+                    healthy: c.healthy() && !incomplete,
+                    health: if incomplete {
+                        "rollback incomplete".into()
+                    } else {
+                        c.health().as_str().into()
+                    },
+                    restored: c.restored_by.is_some(),
                 }),
+                last_rollback,
                 pending: pending(&history, env),
                 interrupted: {
                     let mut list = history.interrupted(&env.name);
@@ -105,6 +133,34 @@ pub fn status(
             })
         })
         .collect()
+}
+
+/// The last rollback on `env` since its current deployment was made (or
+/// restored).
+fn last_rollback(history: &History, env: &str) -> Option<RollbackAccount> {
+    let since = history.current(env).map(|c| match c.restored_by {
+        Some(r) => r.seq,
+        None => c.start.seq,
+    });
+    let e = history.entries().iter().rev().find(|e| {
+        e.kind == EntryKind::Rollback
+            && e.environment.as_deref() == Some(env)
+            && since.is_none_or(|s| e.seq >= s)
+    })?;
+    let list = |key: &str| -> Vec<String> {
+        e.data
+            .get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    Some(RollbackAccount {
+        digest: e.digest.clone().unwrap_or_default(),
+        at: e.at.clone(),
+        status: e.data["status"].as_str().unwrap_or("failed").to_string(),
+        undone: list("undone"),
+        kept: list("kept"),
+        not_undone: list("not_undone"),
+    })
 }
 
 fn pending(history: &History, env: &crate::config::Environment) -> Option<PendingPlan> {

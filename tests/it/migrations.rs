@@ -124,6 +124,7 @@ fn migrations_section(dir: &Dir) -> Value {
                 sha256: m.sha256.clone(),
                 bundle: None,
                 at: Some("2025-03-01T09:00:00Z".into()),
+                release_healthy: None,
             });
         }
         for (_, env) in dir.edited.iter().filter(|(id, _)| *id == m.id) {
@@ -132,6 +133,7 @@ fn migrations_section(dir: &Dir) -> Value {
                 sha256: "0000000000000000000000000000000000000000000000000000000000000000".into(),
                 bundle: None,
                 at: Some("2025-02-20T09:00:00Z".into()),
+                release_healthy: None,
             });
         }
     }
@@ -429,6 +431,7 @@ fn reading_a_real_directory_orders_classifies_and_attaches_runs() {
             sha256: "x".into(),
             bundle: Some("b".into()),
             at: None,
+            release_healthy: None,
         }],
     );
     let ms = read_migrations(tmp.path(), "db/migrations", &ran).unwrap();
@@ -611,6 +614,7 @@ fn expand_contract_on_a_10000_resource_plan_stays_within_default_limits() {
             sha256: sha.into(),
             bundle: None,
             at: None,
+            release_healthy: None,
         });
     }
     let env: policy_sdk::input::Environment =

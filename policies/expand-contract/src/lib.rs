@@ -12,6 +12,10 @@
 //!   uses (rename, type change, SET NOT NULL, NOT NULL column without default);
 //! - `contract-same-release`: a contract statement on a table this same
 //!   release expands — it must wait for the next release;
+//! - `expand-not-healthy`: a contract statement on a table whose expand ran
+//!   in a release that is not healthy on every environment it reached (it
+//!   failed, or was rolled back): the version running there still uses the
+//!   old shape;
 //! - `not-run-on-source`: a migration not yet run on the environment this one
 //!   is promoted from;
 //! - `changed-after-run`: a migration file edited after it ran anywhere;
@@ -35,8 +39,9 @@ pub enum HazardLevel {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// The phase of a migration that declares none (it runs before the app
-    /// deploy unless the workflow is told otherwise).
+    /// The phase of a migration that declares none. opsdeploy resolves it
+    /// from this same setting when it plans, and runs the migration by it;
+    /// the policy only falls back to it for inputs made elsewhere.
     default_phase: Phase,
     /// What a lock or rewrite hazard is.
     hazards: HazardLevel,
@@ -121,7 +126,8 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
     }
 
     let ran_here = |m: &Migration| m.ran_on.iter().any(|r| r.environment == env);
-    let release = Release::new(migrations.iter().filter(|m| !ran_here(m)).collect());
+    let mut release = Release::new(migrations.iter().filter(|m| !ran_here(m)).collect());
+    release.ran = migrations.iter().filter(|m| !m.ran_on.is_empty()).collect();
     let last_ran = migrations.iter().rposition(ran_here);
 
     for (i, m) in migrations.iter().enumerate() {
@@ -170,11 +176,12 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
             ));
         }
         let phase = m.phase.unwrap_or(settings.default_phase);
-        let when = match (m.phase, phase) {
-            (None, Phase::Expand) => "declares no phase, so it runs before the app deploy",
-            (Some(_), Phase::Expand) => "is an expand migration, run before the app deploy",
-            (None, Phase::Contract) => "declares no phase, so it runs after the app deploy",
-            (Some(_), Phase::Contract) => "is a contract migration, run after the app deploy",
+        let declared = m.phase.is_some() && !m.phase_default;
+        let when = match (declared, phase) {
+            (false, Phase::Expand) => "declares no phase, so it runs before the app deploy",
+            (true, Phase::Expand) => "is an expand migration, run before the app deploy",
+            (false, Phase::Contract) => "declares no phase, so it runs after the app deploy",
+            (true, Phase::Contract) => "is a contract migration, run after the app deploy",
         };
         for s in &m.statements {
             check_statement(&settings, &release, m, s, phase, when, &mut out);
@@ -221,6 +228,22 @@ fn check_statement(
             Some(s),
         )),
         (StatementKind::Contract, Phase::Contract) => {
+            if let Some((em, es, env)) = release.unhealthy_expand(s) {
+                out.push(located(
+                    Violation::deny(
+                        "expand-not-healthy",
+                        format!(
+                            "{} at {} contracts `{}`, which {} expanded in a release that is not healthy on {env} (it failed there or was rolled back): the version running on {env} may still use the old shape; contract once that release, or a later one, runs healthy on every environment it reached",
+                            what(s),
+                            at(m, s),
+                            s.table.as_deref().unwrap_or(""),
+                            at(em, es),
+                        ),
+                    ),
+                    m,
+                    Some(s),
+                ));
+            }
             if let Some((em, es)) = release.expand_before(m, s) {
                 out.push(located(
                     Violation::deny(
@@ -291,6 +314,8 @@ type Position = (usize, u32);
 /// each table, so each contract or hazard is checked with one lookup.
 #[derive(Default)]
 struct Release<'p, 'a> {
+    /// Migrations that already ran somewhere, for the health of their releases.
+    ran: Vec<&'p Migration<'a>>,
     pending: Vec<&'p Migration<'a>>,
     first_expand: BTreeMap<&'p str, (Position, &'p Migration<'a>, &'p Statement<'a>)>,
     first_create: BTreeMap<&'p str, Position>,
@@ -315,6 +340,23 @@ impl<'p, 'a> Release<'p, 'a> {
             }
         }
         release
+    }
+
+    /// An expand of `s`'s table that ran in a release not healthy on an
+    /// environment it reached: (migration, statement, environment).
+    fn unhealthy_expand(
+        &self,
+        s: &Statement,
+    ) -> Option<(&'p Migration<'a>, &'p Statement<'a>, &'p str)> {
+        let table = s.table.as_deref()?;
+        self.ran.iter().rev().find_map(|m| {
+            let es = m
+                .statements
+                .iter()
+                .find(|e| e.kind == StatementKind::Expand && e.table.as_deref() == Some(table))?;
+            let run = m.ran_on.iter().find(|r| r.release_healthy == Some(false))?;
+            Some((*m, es, run.environment.as_ref()))
+        })
     }
 
     fn position(&self, m: &Migration, s: &Statement) -> Position {
@@ -446,6 +488,39 @@ mod tests {
             (Some("db/1.sql"), Some(1))
         );
         assert!(run("staging", None, &ms, r#"{"default_phase":"contract"}"#).is_empty());
+        // The host resolved the default: the phase given is what runs.
+        let resolved = [mig("1", r#""contract","phase_default":true"#, &[("contract", "DROP TABLE", "t")], &[])];
+        assert!(run("staging", None, &resolved, "null").is_empty());
+    }
+
+    #[test]
+    fn a_contract_waits_until_the_release_of_its_expand_runs_healthy_everywhere_it_went() {
+        let expand = |healthy: &str| {
+            mig(
+                "1_add",
+                r#""expand""#,
+                &[("expand", "ADD COLUMN", "orders")],
+                &[("staging", "sha-1_add")],
+            )
+            .replace(
+                r#""sha256":"sha-1_add"}"#,
+                &format!(r#""sha256":"sha-1_add","release_healthy":{healthy}}}"#),
+            )
+        };
+        let contract = mig(
+            "2_drop",
+            r#""contract""#,
+            &[("contract", "DROP COLUMN", "orders")],
+            &[],
+        );
+        let v = run("staging", None, &[expand("false"), contract.clone()], "null");
+        assert_eq!(rules(&v), vec!["expand-not-healthy"]);
+        assert!(
+            v[0].message.contains("which db/1_add.sql:1 expanded in a release that is not healthy on staging"),
+            "{}",
+            v[0].message
+        );
+        assert!(run("staging", None, &[expand("true"), contract], "null").is_empty());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! promotion: an environment with `promote_from` (production) deploys only
-//! what is deployed and healthy there (staging) — the same image digests, the
-//! same chart versions, and no migration that did not run as part of that
-//! deployment. Anything that differs is denied, naming both sides.
+//! what is deployed and healthy there (staging) — the same terraform
+//! configuration (by the fingerprint opsdeploy records), the same image
+//! digests, the same chart versions, and no migration that did not run as
+//! part of that deployment. Anything that differs is denied, naming both
+//! sides. A source deployment no health check verified is `unverified`:
+//! denied unless the environment accepts it (`promote { allow_unverified }`).
 //!
 //! Images come from the scan reports (`Metadata.RepoDigests` of image scans)
 //! and from the rendered helm manifests (`containers[].image`, pinned or not).
@@ -17,6 +20,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Artifact {
+    Terraform,
     Images,
     Charts,
     Migrations,
@@ -32,7 +36,12 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            artifacts: vec![Artifact::Images, Artifact::Charts, Artifact::Migrations],
+            artifacts: vec![
+                Artifact::Terraform,
+                Artifact::Images,
+                Artifact::Charts,
+                Artifact::Migrations,
+            ],
         }
     }
 }
@@ -131,7 +140,26 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
         )];
     };
     let mut out = Vec::new();
-    if deployed.status != "succeeded" || !deployed.healthy {
+    let unverified =
+        deployed.status == "succeeded" && deployed.health.as_deref() == Some("unverified");
+    if unverified {
+        let what = format!(
+            "{source}'s last deployment ({}, {}) is unverified: {source} has no health check, so nothing showed it healthy",
+            short(&deployed.digest),
+            deployed.at
+        );
+        out.push(if input.environment.allow_unverified {
+            Violation::warn(
+                "source-unverified",
+                format!("{what}; {env} accepts that (promote {{ allow_unverified = true }})"),
+            )
+        } else {
+            Violation::deny(
+                "source-unverified",
+                format!("{what}; add a health check to {source}, or accept it with promote {{ allow_unverified = true }} in {env}"),
+            )
+        });
+    } else if deployed.status != "succeeded" || !deployed.healthy {
         out.push(Violation::deny(
             "source-not-healthy",
             format!(
@@ -142,6 +170,9 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
                 if deployed.healthy { "" } else { " and not healthy" }
             ),
         ));
+    }
+    if settings.artifacts.contains(&Artifact::Terraform) {
+        check_terraform(input, source, deployed, &mut out);
     }
     if settings.artifacts.contains(&Artifact::Images) {
         check_images(input, source, deployed, &mut out);
@@ -224,6 +255,32 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
     }
 }
 
+fn check_terraform(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
+    let env = &input.environment.name;
+    let Some(ours) = input
+        .terraform
+        .as_ref()
+        .and_then(|t| t.config_digest.as_deref())
+    else {
+        return;
+    };
+    let theirs = deployed.terraform_config.as_deref();
+    if theirs == Some(ours) {
+        return;
+    }
+    out.push(Violation::deny(
+        "terraform-not-on-source",
+        format!(
+            "{env} would apply terraform configuration {}, which is not deployed on {source}: {}; deploy it to {source} first (`opsdeploy promote {source} {env}` names what differs)",
+            short(ours),
+            match theirs {
+                Some(t) => format!("{source} runs configuration {}", short(t)),
+                None => format!("{source}'s deployment {} recorded no terraform configuration", short(&deployed.digest)),
+            }
+        ),
+    ));
+}
+
 fn check_charts(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
     let env = &input.environment.name;
     let on_source: BTreeMap<&str, _> = deployed
@@ -287,9 +344,9 @@ fn check_migrations(input: &Input, source: &str, deployed: &Deployment, out: &mu
 
 policy_sdk::export_policy! {
     name: "promotion",
-    description: "Deploy to an environment with promote_from only the image digests, chart versions and migrations deployed and healthy there",
-    reads: [helm, scans, deployments, migrations],
-    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"artifacts":{"type":"array","items":{"enum":["images","charts","migrations"]}}}}"#,
+    description: "Deploy to an environment with promote_from only the terraform configuration, image digests, chart versions and migrations deployed and healthy there",
+    reads: [terraform, helm, scans, deployments, migrations],
+    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"artifacts":{"type":"array","items":{"enum":["terraform","images","charts","migrations"]}}}}"#,
     evaluate: evaluate,
 }
 
@@ -378,6 +435,54 @@ mod tests {
         let none = doc(STAGING, "sha256:aaaa", "1.4.0", MIGRATIONS)
             .replace(r#""staging":{"environment""#, r#""qa":{"environment""#);
         assert_eq!(rules(&run(&none)), vec!["source-not-deployed"]);
+    }
+
+    #[test]
+    fn a_terraform_configuration_staging_does_not_run_is_denied() {
+        let staging = STAGING
+            .replace(
+                r#""images":["#,
+                r#""images":[{"reference":"reg.example.com/tools@sha256:cccc"},"#,
+            )
+            .replace(r#""healthy":true"#, r#""healthy":true,"terraform_config":"aaaa1111""#);
+        let with = |digest: &str| {
+            doc(&staging, "sha256:aaaa", "1.4.0", MIGRATIONS).replace(
+                r#""settings":null,"#,
+                &format!(
+                    r#""settings":null,"terraform":{{"dir":"infra","config_digest":"{digest}","plan":{{}}}},"#
+                ),
+            )
+        };
+        assert!(run(&with("aaaa1111")).is_empty());
+        let v = run(&with("bbbb2222"));
+        assert_eq!(rules(&v), vec!["terraform-not-on-source"]);
+        assert!(
+            v[0].message
+                .contains("terraform configuration bbbb2222, which is not deployed on staging: staging runs configuration aaaa1111"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn an_unverified_source_is_denied_unless_the_environment_accepts_it() {
+        let unverified = STAGING
+            .replace(r#""healthy":true"#, r#""healthy":false,"health":"unverified""#)
+            .replace(
+                r#""images":["#,
+                r#""images":[{"reference":"reg.example.com/tools@sha256:cccc"},"#,
+            );
+        let json = doc(&unverified, "sha256:aaaa", "1.4.0", MIGRATIONS);
+        let v = run(&json);
+        assert_eq!(rules(&v), vec!["source-unverified"]);
+        assert_eq!(v[0].severity, Severity::Deny);
+        let accepted = json.replace(
+            r#""promote_from":"staging"}"#,
+            r#""promote_from":"staging","allow_unverified":true}"#,
+        );
+        let v = run(&accepted);
+        assert_eq!(rules(&v), vec!["source-unverified"]);
+        assert_eq!(v[0].severity, Severity::Warn);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The quickstart, fully offline: create a project from the quickstart template,
-# deploy it to staging, promote it to production, then watch a policy refuse a
-# dangerous change. terraform_data stands in for cloud resources, a small
-# Python app for the service, SQLite for its database.
+# deploy it to staging, promote it to production, watch a release that does
+# not start fail on staging and be rolled back for real (terraform included),
+# then watch a policy refuse a dangerous change. terraform_data stands in for
+# cloud resources, a small Python app for the service, SQLite for its database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +23,15 @@ step "opsdeploy init $work/shop"
 cd "$work/shop"
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 
-# The "deployed app" of each environment answers /healthz.
-python3 scripts/app.py 18081 & pids+=($!)
-python3 scripts/app.py 18082 & pids+=($!)
+# The "deployed app" of each environment answers /healthz: 200 while terraform
+# has deployed the web image it is (registry.example.com/shop/web:1.4.2).
+python3 scripts/app.py 18081 staging & pids+=($!)
+python3 scripts/app.py 18082 production & pids+=($!)
+deployed_image() {
+  python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["resources"]:
+    if r["name"] == "web": print(r["instances"][0]["attributes"]["input"]["value"]["image"])' "infra/$1/terraform.tfstate"
+}
 
 export OPSDEPLOY_USER=alice@example.com
 step "alice: opsdeploy plan staging"
@@ -44,6 +51,28 @@ step "bob: opsdeploy approve production"
 step "bob: opsdeploy apply production (rolling, then a monitor window)"
 "$opsdeploy" apply production --yes
 
+step "a release that does not start: staging gets web 1.5.0, which no app here is"
+sed -i 's|shop/web:1.4.2|shop/web:1.5.0|' infra/modules/app/main.tf
+"$opsdeploy" plan staging
+"$opsdeploy" approve staging --comment "web 1.5.0"
+set +e
+"$opsdeploy" apply staging --yes
+status=$?
+set -e
+if [ "$status" -ne 5 ]; then
+  echo "quickstart: expected the failed deploy to be rolled back (exit 5), got exit $status" >&2
+  exit 1
+fi
+step "terraform is back at the last good release; status says what was undone"
+image="$(deployed_image staging)"
+echo "staging's terraform state deploys: $image"
+if [ "$image" != "registry.example.com/shop/web:1.4.2" ]; then
+  echo "quickstart: terraform was not returned to web 1.4.2" >&2
+  exit 1
+fi
+"$opsdeploy" status staging
+sed -i 's|shop/web:1.5.0|shop/web:1.4.2|' infra/modules/app/main.tf
+
 step "a dangerous change: a new database engine version replaces the database"
 sed -i 's/engine_version = 15/engine_version = 16/' infra/staging/main.tf
 set +e
@@ -59,4 +88,4 @@ step "opsdeploy status; opsdeploy audit verify"
 "$opsdeploy" status
 "$opsdeploy" audit verify
 echo
-echo "quickstart done: staging and production deployed; the database replacement was refused (exit 3)."
+echo "quickstart done: staging and production deployed; a failed release rolled back (exit 5); the database replacement was refused (exit 3)."

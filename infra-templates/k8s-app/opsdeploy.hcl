@@ -70,6 +70,13 @@ environment "staging" {
   }
   smoke_test { command = ["sh", "scripts/smoke.sh", "https://app.staging.example.com"] }
   approval { self_approve = true }
+  # Staging is watched too, over a shorter window: a degradation rolls the
+  # deploy back here, before production sees it.
+  monitor {
+    window           = "5m"
+    error_rate_query = ["sh", "scripts/error_rate.sh", "https://app.staging.example.com"]
+    max_error_rate   = 0.01
+  }
 }
 
 environment "production" {

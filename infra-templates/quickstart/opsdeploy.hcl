@@ -48,11 +48,19 @@ environment "staging" {
   }
   health {
     url      = "http://127.0.0.1:18081/healthz"
-    timeout  = "20s"
+    timeout  = "10s"
     interval = "500ms"
   }
   smoke_test { command = ["sh", "scripts/smoke.sh", "staging", "18081"] }
   approval { self_approve = true }
+  # Staging is watched too: a degradation rolls the deploy back here, before
+  # production ever sees it.
+  monitor {
+    window           = "3s"
+    interval         = "1s"
+    error_rate_query = ["curl", "-fsS", "http://127.0.0.1:18081/error-rate"]
+    max_error_rate   = 0.01
+  }
 }
 
 environment "production" {

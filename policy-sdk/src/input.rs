@@ -184,7 +184,8 @@ pub struct Environment<'a> {
     /// When the evaluation happens (RFC 3339, UTC), set by the host: policies
     /// have no clock, and expiry dates (allowlists) need one.
     #[serde(borrow, default)]
-    pub now: Option<Cow<'a, str>>,    /// `promote { allow_unverified = true }`: a source environment without a
+    pub now: Option<Cow<'a, str>>,
+    /// `promote { allow_unverified = true }`: a source environment without a
     /// health check may be promoted from.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_unverified: bool,

@@ -131,11 +131,20 @@ mod tests {
         .spawn()
         .unwrap();
         let started = Instant::now();
-        while !pid_file.is_file() || std::fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
+        while !pid_file.is_file()
+            || std::fs::read_to_string(&pid_file)
+                .unwrap()
+                .trim()
+                .is_empty()
+        {
             assert!(started.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(20));
         }
-        let grandchild: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         kill_group(&mut child);
         assert!(gone(grandchild), "sleep {grandchild} survived its group");
     }
@@ -146,7 +155,12 @@ mod tests {
         while started.elapsed() < Duration::from_secs(10) {
             match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
                 Err(_) => return true,
-                Ok(stat) if stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z')) => {
+                Ok(stat)
+                    if stat
+                        .rsplit(')')
+                        .next()
+                        .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+                {
                     return true;
                 }
                 Ok(_) => std::thread::sleep(Duration::from_millis(50)),

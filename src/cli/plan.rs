@@ -55,6 +55,9 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
             super::report::planned_report(&project, &planned.bundle, format)?
         ),
     }
+    if !ctx.quiet {
+        print_warnings(&planned.warnings);
+    }
     if blocking.is_empty() {
         if !ctx.quiet {
             anstream::eprintln!("next: opsdeploy approve {env} --plan {}", short(digest));
@@ -62,6 +65,18 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
         return Ok(Exit::Ok);
     }
     Err(blocked_error(env, &planned))
+}
+
+/// What the configuration lacks, on stderr in the warning shape.
+pub fn print_warnings(warnings: &[plan::Warning]) {
+    for w in warnings {
+        anstream::eprintln!(
+            "warning: {}\n  --> {}\nhint: {}",
+            w.what,
+            w.location,
+            w.hint
+        );
+    }
 }
 
 /// The refusal for a plan a mandatory policy blocks, with the way forward.

@@ -61,6 +61,9 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
             super::report::planned_report(&project, &planned.bundle, format)?
         ),
     }
+    if !ctx.quiet {
+        super::plan::print_warnings(&planned.warnings);
+    }
     if planned.blocked() {
         return Err(super::plan::blocked_error(&args.to, planned));
     }

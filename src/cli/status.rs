@@ -118,10 +118,11 @@ fn overall(list: &[EnvironmentStatus]) -> &'static str {
         "interrupted"
     } else if list.iter().any(|s| s.last_failure.is_some()) {
         "failed"
-    } else if list
-        .iter()
-        .any(|s| s.deployed.as_ref().is_some_and(|d| d.health == "unhealthy" || d.health == "rollback incomplete"))
-    {
+    } else if list.iter().any(|s| {
+        s.deployed
+            .as_ref()
+            .is_some_and(|d| d.health == "unhealthy" || d.health == "rollback incomplete")
+    }) {
         "not healthy"
     } else {
         "ok"

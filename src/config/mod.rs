@@ -908,7 +908,11 @@ environment "production" {
 
     #[test]
     fn what_apply_would_need_is_checked_when_the_configuration_is_read() {
-        let env = |body: &str| parse(&format!("project = \"p\"\nenvironment \"prod\" {{\n{body}\n}}\n"));
+        let env = |body: &str| {
+            parse(&format!(
+                "project = \"p\"\nenvironment \"prod\" {{\n{body}\n}}\n"
+            ))
+        };
         let err = env("  migrations { dir = \"db\" }").unwrap_err();
         assert!(
             err.to_string()
@@ -916,18 +920,21 @@ environment "production" {
             "{err}"
         );
         let err = env("  strategy = \"blue-green\"").unwrap_err();
-        assert!(
-            err.to_string().contains("but no `helm` release"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("but no `helm` release"), "{err}");
         let err = env("  health { url = \"http://{color}.app/healthz\" }").unwrap_err();
         assert!(
-            err.to_string().contains("names `{color}`, which only a `strategy = \"blue-green\"`"),
+            err.to_string()
+                .contains("names `{color}`, which only a `strategy = \"blue-green\"`"),
             "{err}"
         );
         let err = env("  health { url = \"localhost:8080/healthz\" }").unwrap_err();
-        assert!(err.to_string().contains("must be an http:// or https:// URL"), "{err}");
-        let err = env("  monitor {\n error_rate_query = [\"x\"]\n interval = \"0s\"\n }").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be an http:// or https:// URL"),
+            "{err}"
+        );
+        let err =
+            env("  monitor {\n error_rate_query = [\"x\"]\n interval = \"0s\"\n }").unwrap_err();
         assert!(err.to_string().contains("must be longer than 0s"), "{err}");
         let c = env("  promote { allow_unverified = true }").unwrap();
         assert!(c.environments[0].promote.allow_unverified);

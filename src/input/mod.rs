@@ -181,7 +181,12 @@ pub fn configured_terraform_section(
 ) -> Box<RawValue> {
     let dir = serde_json::to_string(dir).expect("a string serializes");
     let digest = config_digest
-        .map(|d| format!(",\"config_digest\":{}", serde_json::to_string(d).expect("a string")))
+        .map(|d| {
+            format!(
+                ",\"config_digest\":{}",
+                serde_json::to_string(d).expect("a string")
+            )
+        })
         .unwrap_or_default();
     let json = format!("{{\"dir\":{dir}{digest},\"plan\":{}}}", plan.get());
     RawValue::from_string(json).expect("a JSON object around valid JSON")

@@ -65,8 +65,16 @@ pub fn verdict(word: &str) -> Cell {
     let style = match word {
         "pass" | "ok" | "allowed" | "healthy" | "applied" | "approved" => GREEN,
         "warn" | "overridden" | "info" | "note" | "pending" | "unverified" => YELLOW,
-        "deny" | "denied" | "blocked" | "FAIL" | "FAILED" | "failed" | "not healthy"
-        | "interrupted" | "drifted" | "ROLLBACK INCOMPLETE" => RED,
+        "deny"
+        | "denied"
+        | "blocked"
+        | "FAIL"
+        | "FAILED"
+        | "failed"
+        | "not healthy"
+        | "interrupted"
+        | "drifted"
+        | "ROLLBACK INCOMPLETE" => RED,
         _ => Style::new(),
     };
     Cell::styled(word, style)

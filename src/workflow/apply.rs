@@ -13,10 +13,10 @@ use serde_json::json;
 use super::approve::{check_approved, resolve_bundle};
 use super::continuity::{self, Incident};
 use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage, Health};
-use super::undo::{Change, Undone};
 use super::plan::{environment_section, results_entry, terraform_for, tool_error};
 use super::policies::{self, Results};
 use super::releases;
+use super::undo::{Change, Undone};
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
@@ -176,7 +176,11 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
 
 /// A bundle is applied once: applying it again would repeat (or, after an
 /// interruption, resume blindly) what it already did to the environment.
-fn refuse_applied_before(history: &History, env: &str, bundle: &Bundle) -> Result<(), WorkflowError> {
+fn refuse_applied_before(
+    history: &History,
+    env: &str,
+    bundle: &Bundle,
+) -> Result<(), WorkflowError> {
     let Some(before) = history
         .applies(env)
         .into_iter()
@@ -393,10 +397,12 @@ impl Run<'_> {
                 tf.apply(&planfile).map_err(|e| e.to_string())?;
                 Ok(format!("applied the saved plan: {shown}"))
             });
-            // A failed apply may have changed part of the plan; a stale plan
-            // (or a failed init) changed nothing.
-            let stale = matches!(&result, Err(Failure::Step(m)) if m.contains("Saved plan is stale"));
-            if applying.get() && !stale {
+            // A failed apply may have changed part of the plan; a stale plan,
+            // a failed init or a plan without changes changed nothing.
+            let stale =
+                matches!(&result, Err(Failure::Step(m)) if m.contains("Saved plan is stale"));
+            let changes = super::plan::changes_anything(&self.bundle.manifest.summary["terraform"]);
+            if applying.get() && !stale && changes {
                 self.changes.push(Change::Terraform { summary });
             }
             result?;
@@ -485,7 +491,7 @@ impl Run<'_> {
             .deployed_revision(&spec.name, &spec.namespace)
             .map_err(|e| Failure::Step(format!("helm: {e}")))?;
         let name = spec.name.clone();
-        self.step(
+        let result = self.step(
             "helm",
             json!({"release": name, "previous_revision": previous}),
             || {
@@ -495,7 +501,14 @@ impl Run<'_> {
                     spec.namespace
                 ))
             },
-        )?;
+        );
+        if matches!(result, Err(Failure::Step(_))) && previous.is_some() {
+            self.changes.push(Change::ReleaseRestoredByHelm {
+                name: name.clone(),
+                namespace: spec.namespace.clone(),
+            });
+        }
+        result?;
         self.changes.push(Change::Release {
             name: name.clone(),
             namespace: spec.namespace.clone(),

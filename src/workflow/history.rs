@@ -156,9 +156,17 @@ impl ApplyRecord<'_> {
             .unwrap_or(Health::Unhealthy)
     }
 
-    /// A health check verified it.
+    /// How its own apply left it: what promotion and policies judge (the
+    /// source must also answer now, which promotion checks live).
+    pub fn finished_health(&self) -> Health {
+        self.finish
+            .and_then(|f| Health::of(&f.data))
+            .unwrap_or(Health::Unhealthy)
+    }
+
+    /// A health check verified it when it was deployed.
     pub fn healthy(&self) -> bool {
-        self.health() == Health::Healthy
+        self.finished_health() == Health::Healthy
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::history::ApplyRecord;
 use super::policies::{self, Decision, Results};
+pub use super::preflight::Warning;
 use super::{ErrorClass, History, Project, WorkflowError, sources};
 use crate::adapters::terraform::{Terraform, TerraformOptions};
 use crate::config::Environment;
@@ -26,7 +27,7 @@ pub struct Planned {
     pub incidents: Vec<String>,
     /// What the configuration lacks that the deploy would want (no monitor
     /// window for production, ...): shown, never blocking.
-    pub warnings: Vec<super::preflight::Warning>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Planned {
@@ -82,7 +83,7 @@ fn deployment_section(record: &ApplyRecord) -> policy_sdk::input::Deployment<'st
             .unwrap_or("interrupted")
             .into(),
         healthy: record.healthy(),
-        health: Some(record.health().as_str().into()),
+        health: Some(record.finished_health().as_str().into()),
         terraform_config: deployed.terraform_config.map(Into::into),
         images: deployed
             .images
@@ -452,6 +453,13 @@ pub fn results_entry(decisions: &[Decision], at: &str) -> serde_json::Value {
             "violations": d.violations.len(),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Whether terraform counts (a summary's `terraform`) change anything.
+pub(crate) fn changes_anything(counts: &serde_json::Value) -> bool {
+    ["add", "change", "replace", "destroy"]
+        .iter()
+        .any(|k| counts[k].as_u64().unwrap_or(0) > 0)
 }
 
 /// `3 to add, 1 to change, 1 to replace, 0 to destroy`.

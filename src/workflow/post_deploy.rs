@@ -62,7 +62,11 @@ pub fn update_state_file(project: &Project) -> std::io::Result<()> {
                     short(&c.digest),
                     c.finish.map(|f| f.at.as_str()).unwrap_or("-"),
                     c.start.actor,
-                    if c.healthy() { "yes" } else { "no" }
+                    match c.health() {
+                        super::history::Health::Healthy => "yes",
+                        super::history::Health::Unverified => "unverified",
+                        super::history::Health::Unhealthy => "no",
+                    }
                 );
             }
             None => {

@@ -19,7 +19,12 @@ pub struct Warning {
 
 /// Checks the environment's commands; returns the warnings.
 pub fn check(project: &Project, env: &Environment) -> Result<Vec<Warning>, WorkflowError> {
-    let block = |name: &str| format!("opsdeploy.hcl, {name} block of environment \"{}\"", env.name);
+    let block = |name: &str| {
+        format!(
+            "opsdeploy.hcl, {name} block of environment \"{}\"",
+            env.name
+        )
+    };
     if let Some(m) = &env.migrations {
         command(project.dir(), &m.command, &block("migrations"))?;
     }
@@ -132,8 +137,13 @@ mod tests {
     fn a_missing_program_or_script_names_the_block() {
         let dir = tempfile::tempdir().unwrap();
         let block = "opsdeploy.hcl, smoke_test block of environment \"staging\"";
-        let err = command(dir.path(), &["sh".into(), "scripts/smoke.sh".into()], block).unwrap_err();
-        assert!(err.to_string().contains("`scripts/smoke.sh`, which `sh` is given, does not exist"), "{err}");
+        let err =
+            command(dir.path(), &["sh".into(), "scripts/smoke.sh".into()], block).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`scripts/smoke.sh`, which `sh` is given, does not exist"),
+            "{err}"
+        );
         assert_eq!(err.location().as_deref(), Some(block));
         let err = command(dir.path(), &["no-such-program-opsdeploy".into()], block).unwrap_err();
         assert!(err.to_string().contains("is not installed"), "{err}");

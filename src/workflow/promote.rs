@@ -57,7 +57,7 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
             format!("deploy to {from} first: `opsdeploy plan {from}`"),
         ));
     };
-    let allow_unverified = match current.health() {
+    let allow_unverified = match current.finished_health() {
         Health::Healthy => false,
         Health::Unverified if to_env.promote.allow_unverified => true,
         Health::Unverified => {
@@ -113,13 +113,8 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
             promoted_from: Some(from.to_string()),
         },
     )?;
-    let mut differences = terraform_differences(
-        &history,
-        &planned,
-        from_terraform.as_ref(),
-        from,
-        to,
-    )?;
+    let mut differences =
+        terraform_differences(&history, &planned, from_terraform.as_ref(), from, to)?;
     differences.extend(self::differences(&planned, &deployed, &runs, from));
     let status = if differences.is_empty() {
         "planned"
@@ -187,7 +182,10 @@ fn terraform_differences(
         .collect();
     if !out.is_empty() {
         let attempt = history.applies(from).into_iter().rev().find(|a| {
-            a.start.data.get("terraform_config").and_then(|c| c.as_str())
+            a.start
+                .data
+                .get("terraform_config")
+                .and_then(|c| c.as_str())
                 == Some(ours.fingerprint.digest.as_str())
         });
         if let Some(a) = attempt {

@@ -81,7 +81,13 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
             ErrorClass::Error,
         ));
     };
-    let target = target(&history, &env.name, &current.digest, current.start.seq, req.to)?;
+    let target = target(
+        &history,
+        &env.name,
+        &current.digest,
+        current.start.seq,
+        req.to,
+    )?;
     project.store.fetch_bundle(&target.digest)?;
     let bundle = Bundle::open(&project.store.bundles_dir(), &target.digest)?;
     bundle.verify()?;
@@ -328,15 +334,15 @@ fn target<'h>(
     }
 }
 
-/// Migrations that ran on `env` since the apply that started at `since`:
-/// (kept, not undone).
+/// Migrations that ran on `env` in applies after the one that started at
+/// `since`: (kept, not undone).
 fn migrations_since(history: &History, env: &str, since: u64) -> (Vec<String>, Vec<String>) {
     let mut kept = Vec::new();
     let mut not_undone = Vec::new();
     for e in history.entries().iter().filter(|e| {
         e.kind == EntryKind::ApplyStep
             && e.environment.as_deref() == Some(env)
-            && e.seq > since
+            && e.data["apply_seq"].as_u64().is_some_and(|s| s > since)
             && e.data["step"] == "migration"
             && e.data["status"] == "succeeded"
     }) {
@@ -347,7 +353,7 @@ fn migrations_since(history: &History, env: &str, since: u64) -> (Vec<String>, V
             ));
         } else {
             kept.push(format!(
-                "migration {id} (expand): kept: compatible with the previous version by design"
+                "migration {id} (expand): compatible with the previous version by design"
             ));
         }
     }
@@ -424,8 +430,10 @@ fn roll_back_releases(
                 }
             },
             Strategy::BlueGreen => {
-                let (Some(old), Some(cur)) = (wanted.colors.get(&r.name), live.colors.get(&r.name).cloned())
-                else {
+                let (Some(old), Some(cur)) = (
+                    wanted.colors.get(&r.name),
+                    live.colors.get(&r.name).cloned(),
+                ) else {
                     run(
                         format!("release {}", r.name),
                         Err("the deployments recorded no colours".into()),

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::approve::valid_approvals;
+use super::history::Health;
 use super::{History, Project, WorkflowError};
 use crate::store::{EntryKind, LockHolder};
 
@@ -79,14 +80,16 @@ pub fn status(
         .map(|env| {
             let lock = project.store.lock_holder(&env.name)?;
             let last_rollback = last_rollback(&history, &env.name);
-            let incomplete = last_rollback.as_ref().is_some_and(|r| r.status != "succeeded");
+            let incomplete = last_rollback
+                .as_ref()
+                .is_some_and(|r| r.status != "succeeded");
             Ok(EnvironmentStatus {
                 environment: env.name.clone(),
                 deployed: history.current(&env.name).map(|c| DeploymentStatus {
                     digest: c.digest.clone(),
                     at: c.finish.map(|f| f.at.clone()).unwrap_or_default(),
                     by: c.start.actor.clone(),
-                    healthy: c.healthy() && !incomplete,
+                    healthy: c.health() == Health::Healthy && !incomplete,
                     health: if incomplete {
                         "rollback incomplete".into()
                     } else {

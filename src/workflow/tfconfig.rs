@@ -97,7 +97,9 @@ impl Fingerprint {
                 (Some(a), Some(b)) if a == b => {}
                 (Some(_), Some(_)) => out.push(format!("{path} differs from what {there} runs")),
                 (Some(_), None) => out.push(format!("{path} is not part of what {there} runs")),
-                (None, _) => out.push(format!("{path}, part of what {there} runs, is not used by {here}")),
+                (None, _) => out.push(format!(
+                    "{path}, part of what {there} runs, is not used by {here}"
+                )),
             }
         }
         for key in keys(&self.settings, &other.settings) {
@@ -131,9 +133,7 @@ fn error(what: String, location: String) -> WorkflowError {
     WorkflowError::Other {
         what,
         location: Some(location),
-        hint: Some(
-            "keep local terraform modules inside the project, then plan again".to_string(),
-        ),
+        hint: Some("keep local terraform modules inside the project, then plan again".to_string()),
         class: super::ErrorClass::Error,
     }
 }
@@ -158,9 +158,10 @@ pub fn keep(
         files.insert(rel(config, &path)?, path);
     }
     let root_rel = rel(config, &root)?;
-    let shared_root = config.environments.iter().any(|e| {
-        e.name != env.name && e.terraform.as_ref().is_some_and(|t| t.dir == tf.dir)
-    });
+    let shared_root = config
+        .environments
+        .iter()
+        .any(|e| e.name != env.name && e.terraform.as_ref().is_some_and(|t| t.dir == tf.dir));
     // Var files are per environment by design, even inside a shared root.
     let var_files: BTreeSet<String> = config
         .environments
@@ -190,8 +191,7 @@ pub fn keep(
             bytes: bytes.len() as u64,
         });
     }
-    let mut environment_specific: BTreeSet<String> =
-        tf.environment_vars.iter().cloned().collect();
+    let mut environment_specific: BTreeSet<String> = tf.environment_vars.iter().cloned().collect();
     environment_specific.extend(tf.vars.iter().map(|(k, _)| k.clone()));
     for f in &tf.var_files {
         environment_specific.extend(assigned_names(&root.join(f)));
@@ -212,11 +212,7 @@ pub fn keep(
             .collect(),
         vars: tf.vars.clone(),
         files: kept,
-        fingerprint: Fingerprint::new(
-            shared,
-            settings,
-            environment_specific.into_iter().collect(),
-        ),
+        fingerprint: Fingerprint::new(shared, settings, environment_specific.into_iter().collect()),
     };
     builder.add_file(
         SNAPSHOT,

@@ -47,9 +47,7 @@ pub struct ReturnPlan {
 impl ReturnPlan {
     /// Whether applying it changes anything.
     pub fn changes(&self) -> bool {
-        ["add", "change", "replace", "destroy"]
-            .iter()
-            .any(|k| self.counts[k].as_u64().unwrap_or(0) > 0)
+        super::plan::changes_anything(&self.counts)
     }
 
     /// `0 to add, 1 to change, 0 to replace, 0 to destroy`.
@@ -95,31 +93,45 @@ pub fn plan(
     let work = tempfile::Builder::new()
         .prefix("opsdeploy-return-")
         .tempdir()
-        .map_err(|e| refuse(format!("could not create a scratch directory: {e}"), &bundle.digest))?;
+        .map_err(|e| {
+            refuse(
+                format!("could not create a scratch directory: {e}"),
+                &bundle.digest,
+            )
+        })?;
     for f in &snapshot.files {
         let bytes = bundle.read(&format!("{CONFIG_DIR}/{}", f.path))?;
         let to = work.path().join(&f.path);
-        crate::fsutil::write_atomic(&to, &bytes)
-            .map_err(|e| refuse(format!("could not write {}: {e}", to.display()), &bundle.digest))?;
+        crate::fsutil::write_atomic(&to, &bytes).map_err(|e| {
+            refuse(
+                format!("could not write {}: {e}", to.display()),
+                &bundle.digest,
+            )
+        })?;
     }
     let root = work.path().join(&snapshot.dir);
     let live_root = project.config.resolve(Path::new(&snapshot.dir));
-    point_at_live_state(&root, &live_root)
-        .map_err(|e| refuse(format!("could not write the backend override: {e}"), &bundle.digest))?;
+    point_at_live_state(&root, &live_root).map_err(|e| {
+        refuse(
+            format!("could not write the backend override: {e}"),
+            &bundle.digest,
+        )
+    })?;
     let tf = Terraform::new(options(project, env, &snapshot, root.clone())).map_err(|e| {
         tool_error(
             e,
             "install terraform, or set its path: terraform { binary = \"...\" }",
         )
     })?;
-    let hint = "fix what terraform reports, then return by hand (`opsdeploy status` shows what runs)";
+    let hint =
+        "fix what terraform reports, then return by hand (`opsdeploy status` shows what runs)";
     tf.init().map_err(|e| tool_error(e, hint))?;
     let planfile = work.path().join("return.tfplan");
     tf.plan_to(&planfile, destroy)
         .map_err(|e| tool_error(e, hint))?;
     let bytes = tf.show_json(&planfile).map_err(|e| tool_error(e, hint))?;
-    let plan_json =
-        parse_plan_json("terraform show -json (return plan)", &bytes).map_err(|e| tool_error(e, hint))?;
+    let plan_json = parse_plan_json("terraform show -json (return plan)", &bytes)
+        .map_err(|e| tool_error(e, hint))?;
     Ok(ReturnPlan {
         counts: terraform_summary(plan_json.get().as_bytes()),
         plan_json,
@@ -188,7 +200,10 @@ fn declared_backend(dir: &Path) -> Option<(String, Option<String>)> {
 /// the local backend's files there (a remote backend already names its state).
 fn point_at_live_state(root: &Path, live_root: &Path) -> std::io::Result<()> {
     let (file, path) = match declared_backend(root) {
-        None => ("opsdeploy_return_backend.tf", "terraform.tfstate".to_string()),
+        None => (
+            "opsdeploy_return_backend.tf",
+            "terraform.tfstate".to_string(),
+        ),
         // An override file replaces the declared backend block (terraform's override rules).
         Some((kind, path)) if kind == "local" => (
             "opsdeploy_return_override.tf",
@@ -242,16 +257,16 @@ pub fn judge(
         .unwrap_or_default();
     doc.set_raw(Section::Terraform, terraform_section(&dir, &plan.plan_json));
     let approvals = history.approvals(&context.digest);
-    let valid: Vec<_> = super::approve::valid_approvals(env, &context.manifest.planned_by, &approvals)
-        .into_iter()
-        .cloned()
-        .collect();
+    let valid: Vec<_> =
+        super::approve::valid_approvals(env, &context.manifest.planned_by, &approvals)
+            .into_iter()
+            .cloned()
+            .collect();
     super::apply::set_approvals(&mut doc, env, context, &valid, &[]);
     let engine = PolicyEngine::with_default_cache()
         .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
-    let decisions =
-        policies::scrubbed(context, policies::evaluate(&engine, &loaded, &doc, &[]))?;
+    let decisions = policies::scrubbed(context, policies::evaluate(&engine, &loaded, &doc, &[]))?;
     project.store.append(
         NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
             .digest(&context.digest)

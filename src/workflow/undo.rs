@@ -40,6 +40,8 @@ pub enum Change {
         timeout: Duration,
         previous: Option<u64>,
     },
+    /// An upgrade failed and helm put the release back itself (`--atomic`).
+    ReleaseRestoredByHelm { name: String, namespace: String },
 }
 
 /// What undoing a failed apply did.
@@ -83,25 +85,43 @@ pub fn undo(
         .iter()
         .find(|c| matches!(c, Change::Terraform { .. }))
     {
-        terraform_back = undo_terraform(project, env, &history, bundle, last_good, summary, &mut out)?;
+        terraform_back =
+            undo_terraform(project, env, &history, bundle, last_good, summary, &mut out)?;
     }
     let mut helm_back = true;
     let mut live = history.live_releases(&env.name).unwrap_or_default();
     let releases: Vec<&Change> = changes
         .iter()
-        .filter(|c| matches!(c, Change::Release { .. }))
+        .filter(|c| {
+            matches!(
+                c,
+                Change::Release { .. } | Change::ReleaseRestoredByHelm { .. }
+            )
+        })
         .collect();
     if !releases.is_empty() {
         let helm = releases::helm_for(project);
         for change in releases.into_iter().rev() {
-            let Change::Release {
-                name,
-                namespace,
-                timeout,
-                previous,
-            } = change
-            else {
-                continue;
+            let (name, namespace, timeout, previous) = match change {
+                Change::Release {
+                    name,
+                    namespace,
+                    timeout,
+                    previous,
+                } => (name, namespace, timeout, previous),
+                Change::ReleaseRestoredByHelm { name, namespace } => {
+                    // Helm made a new revision putting it back: record it.
+                    if let Ok(Ok(Some(rev))) =
+                        helm.as_ref().map(|h| h.deployed_revision(name, namespace))
+                    {
+                        live.helm_revisions.insert(name.clone(), rev);
+                    }
+                    out.undone.push(format!(
+                        "helm: release {name}: helm rolled its failed upgrade back itself (--atomic)"
+                    ));
+                    continue;
+                }
+                _ => continue,
             };
             let result = helm.as_ref().map_err(|e| e.to_string()).and_then(|h| {
                 let done = match previous {
@@ -149,7 +169,7 @@ pub fn undo(
             let ran = if *completed { "ran" } else { "failed part-way" };
             match phase {
                 Phase::Expand => out.kept.push(format!(
-                    "migration {id} (expand, {ran}): kept: compatible with the previous version by design"
+                    "migration {id} (expand, {ran}): compatible with the previous version by design"
                 )),
                 Phase::Contract => out.not_undone.push(format!(
                     "migration {id} (contract) {ran} and cannot be undone: the previous version may need what it removed; restore from a backup or roll forward"
@@ -289,10 +309,8 @@ fn undo_terraform(
     }
     match plan.apply() {
         Ok(()) => {
-            out.undone.push(format!(
-                "terraform: returned to {to} ({})",
-                plan.summary()
-            ));
+            out.undone
+                .push(format!("terraform: returned to {to} ({})", plan.summary()));
             out.steps.push(step(
                 "terraform",
                 true,

@@ -108,6 +108,8 @@ fn a_failed_health_check_rolls_the_release_back_to_its_previous_revision() {
     let revs = history(&p, "staging", "web");
     assert_eq!(revs.len(), 3);
     assert_eq!(revs[2]["description"], "Rollback to 1");
+    // What the rollback left is what opsdeploy recorded: no drift.
+    p.run("alice@example.com", &["drift", "staging"]).success();
 
     // The rollback itself failing is exit 6: manual action needed.
     std::fs::write(p.file("values/web.yaml"), "replicas: 4\n").unwrap();
@@ -120,11 +122,11 @@ fn a_failed_health_check_rolls_the_release_back_to_its_previous_revision() {
     .code(6)
     .stdout(row("FAIL rollback helm"))
     .stderr(predicate::str::contains(
-        "the rollback failed too: manual action needed",
+        "the rollback is incomplete: manual action needed for helm: release web",
     ));
     assert!(
         p.read("CONTINUITY.md")
-            .contains("rollback failed: manual action needed")
+            .contains("rollback incomplete: manual action needed")
     );
 }
 
@@ -371,7 +373,28 @@ fn drift_reports_a_release_changed_outside_opsdeploy() {
 }
 
 #[test]
-fn rollback_without_helm_releases_says_what_to_do_instead() {
+fn drift_after_a_rollback_is_clean() {
+    let health = HealthServer::start(200);
+    let p = helm_project(&health.url());
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    std::fs::write(p.file("values/web.yaml"), "replicas: 3\n").unwrap();
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    p.run("alice@example.com", &["rollback", "staging"])
+        .success()
+        .stdout(row("ok helm release web back to revision 1"));
+    // Helm made revision 3 (a rollback to 1); opsdeploy recorded it.
+    assert_eq!(history(&p, "staging", "web").len(), 3);
+    p.run("alice@example.com", &["drift", "staging"])
+        .success()
+        .stdout(predicate::str::contains("staging: no drift"));
+}
+
+#[test]
+fn rollback_with_nothing_deployed_says_what_to_do_instead() {
     let health = HealthServer::start(200);
     let p = TestProject::new(&config(&health.url(), ""));
     p.run("alice@example.com", &["rollback", "staging"])

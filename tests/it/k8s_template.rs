@@ -263,7 +263,12 @@ fn generated_project(tmp: &Path, app: &HealthServer) -> PathBuf {
             "https://{color}.app.example.com",
             &format!("{local}/{{color}}"),
         )
-        .replace("https://app.example.com", &local);
+        .replace("https://app.example.com", &local)
+        // The staging monitor window, shortened for the test.
+        .replace(
+            "window           = \"5m\"",
+            "window           = \"1s\"\n    interval         = \"1s\"",
+        );
     assert!(!hcl.contains("example.com/healthz"), "{hcl}");
     std::fs::write(dir.join("opsdeploy.hcl"), hcl).unwrap();
     dir

@@ -22,6 +22,7 @@ mod policy_cli;
 mod promotion;
 mod quickstart;
 mod reports;
+mod rollback;
 mod scans;
 mod secrets_corpus;
 mod team;

@@ -20,7 +20,7 @@ fn quickstart_init_plan_approve_apply_staging_offline() {
         .replace("18081", &port);
     std::fs::write(dir.join("opsdeploy.hcl"), cfg).unwrap();
     let mut app = std::process::Command::new("python3")
-        .args(["scripts/app.py", &port])
+        .args(["scripts/app.py", &port, "staging"])
         .current_dir(&dir)
         .spawn()
         .unwrap();

@@ -15,6 +15,7 @@ use crate::support::{Backend, opsdeploy, row};
 /// A health endpoint answering every request with one status.
 pub struct HealthServer {
     pub port: u16,
+    status: Arc<AtomicU16>,
 }
 
 impl HealthServer {
@@ -27,15 +28,27 @@ impl HealthServer {
             for stream in listener.incoming().flatten() {
                 let mut stream = stream;
                 let mut buf = [0u8; 1024];
-                let _ = stream.read(&mut buf);
+                let n = stream.read(&mut buf).unwrap_or(0);
                 let code = shared.load(Ordering::Relaxed);
+                // A monitor's error-rate query reads a number.
+                let body = if String::from_utf8_lossy(&buf[..n]).contains("error-rate") {
+                    "0"
+                } else {
+                    "ok"
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 );
             }
         });
-        HealthServer { port }
+        HealthServer { port, status }
+    }
+
+    /// Answers `status` from now on.
+    pub fn set(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
     }
 
     pub fn url(&self) -> String {
@@ -412,7 +425,7 @@ on_both_backends! {
             .code(5)
             .stdout(row("FAIL health"))
             .stdout(predicate::str::contains(
-                "terraform changes were applied and are not rolled back automatically",
+                "undone: terraform: returned to nothing (this was the first deploy)",
             ))
             .stderr(predicate::str::contains("failed and was rolled back"));
         assert!(
@@ -694,15 +707,52 @@ fn drift_exits_2_when_terraform_reports_changes_made_outside_it() {
         .stderr("");
 }
 
+/// Whether process `pid` has exited (a zombie awaiting its reaper counts),
+/// waiting up to 10 s.
+fn gone(pid: &str) -> bool {
+    for _ in 0..200 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+            {
+                return true;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    false
+}
+
 on_both_backends! {
-    fn an_apply_killed_mid_way_is_shown_as_interrupted_and_its_lock_is_taken_over(backend) {
+    fn an_apply_killed_mid_way_is_shown_as_interrupted_its_children_die_and_its_lock_is_taken_over(backend) {
         let health = HealthServer::start(200);
-        let p = approved_with_slow_smoke_test(&health, backend, 30, "");
+        let p = TestProject::with_backend(
+            &with_staging(
+                &config(&health.url(), ""),
+                "  smoke_test {\n    command = [\"sh\", \"-c\", \"sleep 30 & echo $$ $! > smoke.pids; wait\"]\n  }",
+            ),
+            backend,
+        );
+        p.plan_approved("alice@example.com", "staging");
         let mut apply = p.spawn("alice@example.com", &["apply", "staging", "--yes", "-q"]);
         // Kill -9 once the smoke test runs (terraform and health check done).
         p.wait_for_audit(|entries| entries.iter().any(|e| e["data"]["check"] == "health"));
+        for _ in 0..200 {
+            if p.read("smoke.pids").split_whitespace().count() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         apply.kill().unwrap();
         apply.wait().unwrap();
+        // The smoke test and what it started die with opsdeploy.
+        for pid in p.read("smoke.pids").split_whitespace() {
+            assert!(gone(pid), "process {pid} of the smoke test outlived opsdeploy");
+        }
         p.run("bob@example.com", &["status", "staging"])
             .success()
             .stdout(predicate::str::contains("INTERRUPTED apply of"))
@@ -713,8 +763,10 @@ on_both_backends! {
         // The next apply takes the lock over with a warning and records it.
         std::fs::write(
             p.file("opsdeploy.hcl"),
-            p.read("opsdeploy.hcl")
-                .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
+            p.read("opsdeploy.hcl").replace(
+                "[\"sh\", \"-c\", \"sleep 30 & echo $$ $! > smoke.pids; wait\"]",
+                "[\"true\"]",
+            ),
         )
         .unwrap();
         p.plan_approved("bob@example.com", "staging");
@@ -728,11 +780,15 @@ on_both_backends! {
             .stdout(predicate::str::contains(
                 "took over a lock left by alice@example.com",
             ));
+        // A successful deploy since: the interruption is history, not a state.
+        p.run("bob@example.com", &["status", "staging"])
+            .success()
+            .stdout(predicate::str::contains("INTERRUPTED").not());
     }
 }
 
 /// Records the bodies POSTed to it.
-fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+pub fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
         "http://127.0.0.1:{}/hook/T0/SECRET",

@@ -62,6 +62,7 @@ fn document(plan: Option<&Path>) -> InputDocument {
         plan_digest: None,
         rollback_runbook: None,
         now: None,
+        allow_unverified: false,
     });
     if let Some(plan) = plan {
         doc.set_raw(

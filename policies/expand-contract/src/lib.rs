@@ -489,7 +489,12 @@ mod tests {
         );
         assert!(run("staging", None, &ms, r#"{"default_phase":"contract"}"#).is_empty());
         // The host resolved the default: the phase given is what runs.
-        let resolved = [mig("1", r#""contract","phase_default":true"#, &[("contract", "DROP TABLE", "t")], &[])];
+        let resolved = [mig(
+            "1",
+            r#""contract","phase_default":true"#,
+            &[("contract", "DROP TABLE", "t")],
+            &[],
+        )];
         assert!(run("staging", None, &resolved, "null").is_empty());
     }
 
@@ -513,10 +518,17 @@ mod tests {
             &[("contract", "DROP COLUMN", "orders")],
             &[],
         );
-        let v = run("staging", None, &[expand("false"), contract.clone()], "null");
+        let v = run(
+            "staging",
+            None,
+            &[expand("false"), contract.clone()],
+            "null",
+        );
         assert_eq!(rules(&v), vec!["expand-not-healthy"]);
         assert!(
-            v[0].message.contains("which db/1_add.sql:1 expanded in a release that is not healthy on staging"),
+            v[0].message.contains(
+                "which db/1_add.sql:1 expanded in a release that is not healthy on staging"
+            ),
             "{}",
             v[0].message
         );

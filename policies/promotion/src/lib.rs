@@ -444,7 +444,10 @@ mod tests {
                 r#""images":["#,
                 r#""images":[{"reference":"reg.example.com/tools@sha256:cccc"},"#,
             )
-            .replace(r#""healthy":true"#, r#""healthy":true,"terraform_config":"aaaa1111""#);
+            .replace(
+                r#""healthy":true"#,
+                r#""healthy":true,"terraform_config":"aaaa1111""#,
+            );
         let with = |digest: &str| {
             doc(&staging, "sha256:aaaa", "1.4.0", MIGRATIONS).replace(
                 r#""settings":null,"#,
@@ -467,7 +470,10 @@ mod tests {
     #[test]
     fn an_unverified_source_is_denied_unless_the_environment_accepts_it() {
         let unverified = STAGING
-            .replace(r#""healthy":true"#, r#""healthy":false,"health":"unverified""#)
+            .replace(
+                r#""healthy":true"#,
+                r#""healthy":false,"health":"unverified""#,
+            )
             .replace(
                 r#""images":["#,
                 r#""images":[{"reference":"reg.example.com/tools@sha256:cccc"},"#,

@@ -16,6 +16,7 @@ use detect::{Finding, Syntax, check_value, is_secret_key, scan_text, secret_key_
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
 use policy_sdk::terraform::ConfigModule;
+use policy_sdk::text::glob_match;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -293,18 +294,6 @@ fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
                     .at_address(at.clone()),
                 );
             }
-        }
-    }
-}
-
-fn glob_match(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, rest)) => {
-            text.starts_with(head)
-                && (0..=text.len() - head.len())
-                    .filter(|i| text.is_char_boundary(head.len() + i))
-                    .any(|i| glob_match(rest, &text[head.len() + i..]))
         }
     }
 }

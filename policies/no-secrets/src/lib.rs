@@ -9,6 +9,7 @@
 //! the key and where it is, and show the value masked, never the value.
 
 pub mod detect;
+pub mod stand_in;
 
 use std::collections::BTreeSet;
 
@@ -378,7 +379,7 @@ mod tests {
           "helm":[{"release":"api","chart":"api","namespace":"shop","values":{"db":{"password":"Hunter2-prod!"},"apiKey":"{{ .Values.x }}"},
             "manifests":[{"api_version":"apps/v1","kind":"Deployment","name":"api","object":{"spec":{"template":{"spec":{"containers":[{"name":"api","env":[
               {"name":"DB_PASSWORD","valueFrom":{"secretKeyRef":{"name":"db","key":"pw"}}},
-              {"name":"API_TOKEN","value":"tok_9f8a7b6c5d4e3f2a1b0c"},
+              {"name":"API_TOKEN","value":"tok_Xq7PzL2mWk9RvB4nTy8c"},
               {"name":"OPENAI_API_KEY","value":"$(API_KEY)"}]}]}}}}},
               {"api_version":"v1","kind":"Secret","name":"db","object":{"data":{"pw":"aHVudGVyMg==","empty":""}}}]}]}"#;
         let v = evaluate(&Input::from_json(doc).unwrap());
@@ -390,7 +391,7 @@ mod tests {
                 && text.contains("literal data for `pw`"),
             "{text}"
         );
-        for secret in ["Hunter2-prod!", "tok_9f8a7b6c5d4e3f2a1b0c", "aHVudGVyMg=="] {
+        for secret in ["Hunter2-prod!", "tok_Xq7PzL2mWk9RvB4nTy8c", "aHVudGVyMg=="] {
             assert!(!text.contains(secret), "{secret} leaked");
         }
     }

@@ -74,6 +74,25 @@ fn files_in(dir: &Path, recursive: bool, keep: &dyn Fn(&Path) -> bool) -> Vec<Pa
     out
 }
 
+/// Project files the environment's commands run: any argument of a
+/// smoke test, error-rate query or migration command that names a file in
+/// the project (`./scripts/smoke.sh`, `bash scripts/rate.sh`).
+fn scripts(config: &Config, env: &Environment) -> Vec<PathBuf> {
+    let commands = [
+        env.smoke_test.as_ref().map(|c| &c.command),
+        env.monitor.as_ref().map(|m| &m.error_rate_query),
+        env.migrations.as_ref().and_then(|m| m.command.as_ref()),
+    ];
+    let mut out = Vec::new();
+    for arg in commands.into_iter().flatten().flatten() {
+        let path = config.resolve(Path::new(arg));
+        if path.starts_with(&config.dir) && path.is_file() && !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// Every project file the environment's plan depends on.
 pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
     let mut paths: Vec<(PathBuf, Option<&'static str>)> = Vec::new();
@@ -82,7 +101,15 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
             paths.push((p, kind));
         }
     };
-    add(config.dir.join(crate::config::CONFIG_FILE), None);
+    // The configuration and every project script its commands run ship with
+    // the deployment: no-secrets reads them too.
+    add(
+        config.dir.join(crate::config::CONFIG_FILE),
+        Some("opsdeploy"),
+    );
+    for p in scripts(config, env) {
+        add(p, Some("script"));
+    }
     if let Some(tf) = &env.terraform {
         let dir = config.resolve(&tf.dir);
         for p in files_in(&dir, false, &|p| {

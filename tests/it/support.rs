@@ -7,9 +7,19 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A file of the third-party corpus (tests/corpus, see PROVENANCE.md there).
+/// A file of the third-party corpus (PROVENANCE.md there): under
+/// `OPSDEPLOY_CORPUS`, by default `../shared/corpus` beside the checkout.
+/// Third-party data is never copied into the repository.
 pub fn corpus(rel: &str) -> PathBuf {
-    repo().join("tests/corpus").join(rel)
+    let root = std::env::var_os("OPSDEPLOY_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/corpus"));
+    assert!(
+        root.join("manifest.json").is_file(),
+        "the third-party test corpus is not at {}: set OPSDEPLOY_CORPUS to the corpus directory (the one holding manifest.json)",
+        root.display()
+    );
+    root.join(rel)
 }
 
 /// The opsdeploy binary with a private module cache and no colour.

@@ -41,9 +41,10 @@ pub struct Settings {
     default_phase: Phase,
     /// What a lock or rewrite hazard is.
     hazards: HazardLevel,
-    /// What a constraint tightening done in one step is (README: one rule
-    /// for NOT NULL, CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY, EXCLUDE and
-    /// unique indexes): a breaking change (`deny`, the default) or a warning.
+    /// What a constraint tightening is (README: one rule for NOT NULL,
+    /// CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY, EXCLUDE and unique indexes):
+    /// a contract (`deny`, the default: after the app deploy, never in the
+    /// release that expands the table) or only a warning.
     tightening: TighteningLevel,
 }
 
@@ -213,13 +214,13 @@ fn check_statement(
     };
     match (s.kind, phase) {
         // Nothing running uses a table this release created.
-        (StatementKind::Breaking, _) if tightens && on_new_table() => {}
-        (StatementKind::Breaking, _) if tightens && settings.tightening == TighteningLevel::Warn => {
+        (StatementKind::Contract, _) if tightens && on_new_table() => {}
+        (StatementKind::Contract, _) if tightens && settings.tightening == TighteningLevel::Warn => {
             out.push(located(
                 Violation::warn(
                     hazard::CONSTRAINT_TIGHTENING,
                     format!(
-                        "{} at {} tightens a constraint in one step ({} {when}): {reason}",
+                        "{} at {} tightens a constraint ({} {when}): {reason}",
                         what(s),
                         at(m, s),
                         m.path
@@ -570,20 +571,20 @@ mod tests {
     }
 
     #[test]
-    fn a_tightening_is_breaking_unless_settings_make_it_a_warning_or_the_table_is_new() {
+    fn a_tightening_is_a_contract_unless_settings_make_it_a_warning_or_the_table_is_new() {
         let tightening = |create: bool| {
             let mut st = Vec::new();
             if create {
                 st.push(r#"{"line":1,"ordinal":1,"sql":"x","kind":"expand","operation":"CREATE TABLE","table":"t"}"#);
             }
-            st.push(r#"{"line":2,"ordinal":2,"sql":"x","kind":"breaking","operation":"SET NOT NULL","table":"t","reason":"r","hazards":[{"code":"constraint-tightening","message":"narrows"}]}"#);
+            st.push(r#"{"line":2,"ordinal":2,"sql":"x","kind":"contract","operation":"SET NOT NULL","table":"t","reason":"r","hazards":[{"code":"constraint-tightening","message":"narrows"}]}"#);
             format!(
                 r#"{{"id":"1","path":"db/1.sql","sha256":"s","sql":"x","statements":[{}]}}"#,
                 st.join(",")
             )
         };
         let v = run("staging", None, &[tightening(false)], "null");
-        assert_eq!(rules(&v), vec!["breaking-change"]);
+        assert_eq!(rules(&v), vec!["contract-before-deploy"]);
         let v = run(
             "staging",
             None,

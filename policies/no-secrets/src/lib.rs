@@ -1,6 +1,7 @@
 //! no-secrets: no plaintext secret in anything a deployment ships — terraform's
 //! planned values, provider and resource arguments written in the
-//! configuration, variables, `.tf`/`.tfvars`/compose/`.env` files, helm values
+//! configuration, variables, `.tf`/`.tfvars`/compose/`.env` files,
+//! `opsdeploy.hcl` and the scripts its commands run, helm values
 //! and rendered manifests (env values, ConfigMaps, literal `Secret` data), and
 //! what `trivy fs` found. References are fine: `secretKeyRef`, vault paths,
 //! `${VAR}`, `data.aws_secretsmanager_*`, and values terraform marks sensitive
@@ -309,7 +310,8 @@ fn files(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
             continue;
         }
         let syntax = match &*file.kind {
-            "terraform" | "tfvars" => Syntax::Terraform,
+            // opsdeploy.hcl is HCL: literals are quoted, bare words expressions.
+            "terraform" | "tfvars" | "opsdeploy" => Syntax::Terraform,
             "compose" | "env" | "helm-values" => Syntax::KeyValue,
             _ => Syntax::Text,
         };

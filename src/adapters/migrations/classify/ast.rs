@@ -85,6 +85,7 @@ fn alter_action(op: &AlterTableOperation) -> AlterAction {
         } => AlterAction::AddConstraint {
             name: constraint_name(constraint),
             constraint: constraint_kind(constraint),
+            columns: constraint_columns(constraint),
             not_valid: *not_valid,
         },
         AlterTableOperation::ValidateConstraint { name } => AlterAction::ValidateConstraint {
@@ -209,6 +210,25 @@ fn constraint_kind(constraint: &TableConstraint) -> Constraint {
         }
         TableConstraint::Exclude(_) => Constraint::Exclude,
         _ => Constraint::Other,
+    }
+}
+
+fn constraint_columns(constraint: &TableConstraint) -> Vec<String> {
+    let index = |columns: &[sqlparser::ast::IndexColumn]| -> Vec<String> {
+        columns
+            .iter()
+            .filter_map(|c| match &c.column.expr {
+                Expr::Identifier(i) => Some(ident(i)),
+                _ => None,
+            })
+            .collect()
+    };
+    match constraint {
+        TableConstraint::ForeignKey(c) => c.columns.iter().map(ident).collect(),
+        TableConstraint::Unique(c) => index(&c.columns),
+        TableConstraint::PrimaryKey(c) => index(&c.columns),
+        TableConstraint::Check(c) => not_null_column(&c.expr).into_iter().collect(),
+        _ => Vec::new(),
     }
 }
 

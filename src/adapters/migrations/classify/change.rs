@@ -68,6 +68,8 @@ pub(super) enum AlterAction {
     AddConstraint {
         name: Option<String>,
         constraint: Constraint,
+        /// The columns it constrains, where the reader could tell.
+        columns: Vec<String>,
         not_valid: bool,
     },
     ValidateConstraint {

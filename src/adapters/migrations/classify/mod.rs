@@ -176,10 +176,6 @@ mod tests {
             Expand
         );
         assert_eq!(kind("CREATE INDEX CONCURRENTLY i ON t (c)"), Expand);
-        assert_eq!(
-            kind("ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0) NOT VALID"),
-            Expand
-        );
         assert_eq!(kind("ALTER TABLE t ALTER COLUMN c DROP NOT NULL"), Expand);
     }
 
@@ -191,7 +187,7 @@ mod tests {
         assert_eq!(kind("ALTER TABLE t RENAME COLUMN a TO b"), Breaking);
         assert_eq!(kind("ALTER TABLE t RENAME TO u"), Breaking);
         assert_eq!(kind("ALTER TABLE t ALTER COLUMN c TYPE bigint"), Breaking);
-        assert_eq!(kind("ALTER TABLE t ALTER COLUMN c SET NOT NULL"), Breaking);
+        assert_eq!(kind("ALTER TABLE t ALTER COLUMN c SET NOT NULL"), Contract);
         assert_eq!(kind("ALTER TABLE t ADD COLUMN c int NOT NULL"), Breaking);
     }
 
@@ -310,37 +306,42 @@ mod tests {
 
     #[test]
     fn every_tightening_follows_one_rule() {
-        // In one step on an existing table: breaking, marked as tightening.
+        // On existing columns, NOT VALID or not: a contract, marked as tightening.
         for sql in [
             "ALTER TABLE t ALTER COLUMN c SET NOT NULL",
             "ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0)",
+            "ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0) NOT VALID",
             "ALTER TABLE t ADD CONSTRAINT k FOREIGN KEY (c) REFERENCES u (id)",
+            "ALTER TABLE t ADD CONSTRAINT k FOREIGN KEY (c) REFERENCES u (id) NOT VALID",
             "ALTER TABLE t ADD CONSTRAINT k UNIQUE (c)",
             "ALTER TABLE t ADD PRIMARY KEY (c)",
             "CREATE UNIQUE INDEX k ON t (c)",
+            "CREATE UNIQUE INDEX CONCURRENTLY k ON t (c)",
         ] {
             let k = kinds(sql);
-            assert_eq!(k[0].0, Breaking, "{sql}");
-            assert!(
-                k[0].2.contains(&hazard::CONSTRAINT_TIGHTENING),
-                "{sql}: {k:?}"
-            );
+            assert_eq!(k[0].0, Contract, "{sql}");
+            assert!(k[0].2.contains(&hazard::CONSTRAINT_TIGHTENING), "{sql}: {k:?}");
         }
-        // Staged, or on a table created in this file: expand.
+        // On a table or on columns this file created, or over an index that
+        // already enforces it: expand.
         for sql in [
-            "ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0) NOT VALID",
-            "ALTER TABLE t ADD CONSTRAINT k FOREIGN KEY (c) REFERENCES u (id) NOT VALID",
             "ALTER TABLE t ADD CONSTRAINT k UNIQUE USING INDEX k_idx",
-            "CREATE UNIQUE INDEX CONCURRENTLY k ON t (c)",
             "CREATE TABLE n (c int); ALTER TABLE n ADD CONSTRAINT k UNIQUE (c)",
+            "ALTER TABLE t ADD COLUMN u int; ALTER TABLE t ADD CONSTRAINT k FOREIGN KEY (u) REFERENCES u (id)",
+            "ALTER TABLE t ADD COLUMN u int DEFAULT 0; ALTER TABLE t ALTER COLUMN u SET NOT NULL",
         ] {
             assert!(
-                kinds(sql)
-                    .iter()
-                    .all(|k| k.0 == Expand && !k.2.contains(&hazard::CONSTRAINT_TIGHTENING)),
+                kinds(sql).iter().all(|k| k.0 == Expand && !k.2.contains(&hazard::CONSTRAINT_TIGHTENING)),
                 "{sql}: {:?}",
                 kinds(sql)
             );
+        }
+        // NOT NULL on a column the running version never writes breaks its inserts.
+        for sql in [
+            "ALTER TABLE t ADD COLUMN u int; ALTER TABLE t ALTER COLUMN u SET NOT NULL",
+            "ALTER TABLE t ADD COLUMN u int; ALTER TABLE t ADD CONSTRAINT u_nn CHECK (u IS NOT NULL) NOT VALID",
+        ] {
+            assert_eq!(kinds(sql)[1].0, Breaking, "{sql}");
         }
     }
 
@@ -358,6 +359,8 @@ mod tests {
             "ALTER TABLE t ADD COLUMN c int DEFAULT 0",
             "ALTER TABLE t ADD CONSTRAINT k CHECK (c > 0) NOT VALID",
             "ALTER TABLE t ADD CONSTRAINT k UNIQUE (c)",
+            "ALTER TABLE t ADD CONSTRAINT k FOREIGN KEY (c) REFERENCES u (id)",
+            "ALTER TABLE t DROP CONSTRAINT orders_user_id_fkey",
             "DROP TABLE t",
             "DROP INDEX i",
             "CREATE INDEX i ON t (c)",
@@ -405,7 +408,7 @@ mod tests {
             vec![
                 (Expand, "ADD COLUMN"),
                 (Contract, "DROP COLUMN"),
-                (Breaking, "SET NOT NULL")
+                (Contract, "SET NOT NULL")
             ]
         );
     }
@@ -418,7 +421,7 @@ mod tests {
             &mut history,
         );
         let before = classify_file("ALTER TABLE t ALTER COLUMN c SET NOT NULL", &mut history);
-        assert_eq!(before[0].actions[0].kind, Breaking, "not validated yet");
+        assert_eq!(before[0].actions[0].kind, Contract, "not validated yet");
         classify_file("ALTER TABLE t VALIDATE CONSTRAINT t_c_nn", &mut history);
         let after = classify_file("ALTER TABLE t ALTER COLUMN c SET NOT NULL", &mut history);
         assert_eq!(after[0].actions[0].kind, Expand);

@@ -2,16 +2,17 @@
 //! reason and its hazards here, and nowhere else. A reason for a contract or
 //! breaking verdict names the running version's query that would fail.
 //!
-//! Constraint tightening (README, "expand-contract"): a constraint that
-//! narrows what an existing table accepts — NOT NULL, CHECK, FOREIGN KEY,
-//! UNIQUE, PRIMARY KEY, EXCLUDE, a unique index — is *breaking* when one step
-//! both starts enforcing it and checks every existing row, because the running
-//! version's writes wait behind that scan and fail where they break it; in its
-//! staged form (`NOT VALID` then `VALIDATE CONSTRAINT`; `CREATE UNIQUE INDEX
-//! CONCURRENTLY` then `... USING INDEX`; a validated `CHECK (c IS NOT NULL)`
-//! before `SET NOT NULL`) it is *expand*. Every tightening verdict carries the
-//! `constraint-tightening` hazard, so the policy can turn the rule into a
-//! warning (`tightening = "warn"`).
+//! Constraint tightening (README, "expand-contract"), one rule: a
+//! constraint that narrows what existing columns accept — SET NOT NULL,
+//! CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY, EXCLUDE, a unique index — makes
+//! the running version's INSERT or UPDATE that breaks it fail from the moment
+//! it exists, `NOT VALID` or not (that only skips the existing rows). So it is
+//! a *contract*: it ships after the app version that satisfies it is
+//! deployed. On columns added in the same file the running version never
+//! writes them, so it is expand, except a NOT NULL without a default, which
+//! its inserts break. Every tightening carries the `constraint-tightening`
+//! hazard, so the policy can make it a warning instead (`tightening =
+//! "warn"`); how it locks (a scan without NOT VALID) is a hazard of its own.
 
 use policy_sdk::migration::{StatementKind, hazard};
 
@@ -182,28 +183,26 @@ fn create_index(
     let t = table.as_deref();
     let existing = t.is_some_and(|t| !scope.tables.contains(t));
     let shown = t.unwrap_or("its table");
-    if unique && existing && !concurrently {
-        let mut a = breaking(
+    if unique && existing {
+        let mut a = contract(
             "CREATE INDEX",
             t,
             None,
             &format!(
-                "builds a unique index on `{shown}` in one step that checks every row: the running version's INSERT and UPDATE on `{shown}` wait for the whole build and fail on a duplicate; CREATE UNIQUE INDEX CONCURRENTLY instead"
+                "builds a unique index on `{shown}`: the running version's INSERT or UPDATE that writes a duplicate fails from now on; ship it after the app that keeps them unique is deployed"
             ),
         );
         a.hazards.push(tightening(shown));
-        a.hazards.push(index_not_concurrent("CREATE INDEX", shown));
+        if !concurrently {
+            a.hazards.push(index_not_concurrent("CREATE INDEX", shown));
+        }
         return a;
     }
     let mut a = expand(
         "CREATE INDEX",
         t,
         None,
-        if unique {
-            "a new unique index built without blocking writes; queries keep working"
-        } else {
-            "a new index; queries keep working"
-        },
+        "a new index; queries keep working",
     );
     if existing && !concurrently {
         a.hazards.push(index_not_concurrent("CREATE INDEX", shown));
@@ -320,11 +319,17 @@ fn alter_table(
         AlterAction::AddConstraint {
             name,
             constraint,
+            columns,
             not_valid,
-        } => add_constraint(table, name, constraint, not_valid, new_table, history),
+        } => add_constraint(table, name, constraint, columns, not_valid, history, scope),
         AlterAction::ValidateConstraint { name } => {
-            if let Some(check) = name.and_then(|n| history.not_null_checks.get_mut(&n)) {
-                check.validated = true;
+            if let Some(name) = name {
+                match history.not_null_checks.get_mut(&name) {
+                    Some(check) => check.validated = true,
+                    None => {
+                        history.validated.insert(name);
+                    }
+                }
             }
             other_on(
                 "VALIDATE CONSTRAINT",
@@ -359,19 +364,34 @@ fn alter_table(
             )
         }
         AlterAction::DropConstraint { name } => {
-            let shown = name.as_deref().unwrap_or("(unnamed)");
-            if let Some(n) = &name {
-                history.not_null_checks.remove(n);
-            }
+            let shown = name.as_deref().unwrap_or("(unnamed)").to_string();
+            let relaxes = name.as_deref().is_some_and(|n| {
+                history.not_null_checks.remove(n).is_some()
+                    || matches!(
+                        history.constraints.get(n),
+                        Some(Constraint::Check { .. } | Constraint::ForeignKey)
+                    )
+                    || names_check_or_key(n)
+            });
             if new_table {
                 return other_on("DROP CONSTRAINT", t, "the table was created in this file");
+            }
+            if relaxes {
+                return expand(
+                    "DROP CONSTRAINT",
+                    t,
+                    None,
+                    &format!(
+                        "drops check or foreign key `{shown}`: it relaxes what `{table}` accepts, so everything the running version writes stays valid"
+                    ),
+                );
             }
             contract(
                 "DROP CONSTRAINT",
                 t,
                 None,
                 &format!(
-                    "drops constraint `{shown}`: the running version's `INSERT ... ON CONFLICT` that names it fails, and what it relies on the constraint for (cascades, guarantees) stops holding"
+                    "drops constraint `{shown}`: the running version's `INSERT ... ON CONFLICT` that names it fails, and what it relies on the constraint for (uniqueness, cascades) stops holding"
                 ),
             )
         }
@@ -569,18 +589,17 @@ fn add_constraint(
     table: &str,
     name: Option<String>,
     constraint: Constraint,
+    columns: Vec<String>,
     not_valid: bool,
-    new_table: bool,
     history: &mut History,
+    scope: &FileScope,
 ) -> Action {
+    let new_table = scope.tables.contains(table);
     let shown = name.as_deref().unwrap_or("(unnamed)").to_string();
-    if let (
-        Constraint::Check {
-            not_null_column: Some(column),
-        },
-        Some(n),
-    ) = (&constraint, &name)
-    {
+    if let Some(n) = &name {
+        history.constraints.insert(n.clone(), constraint.clone());
+    }
+    if let (Constraint::Check { not_null_column: Some(column) }, Some(n)) = (&constraint, &name) {
         history.not_null_checks.insert(
             n.clone(),
             NotNullCheck {
@@ -599,73 +618,81 @@ fn add_constraint(
             &format!("adds constraint `{shown}` to a table created in this file"),
         );
     }
-    let staged = |why: &str| {
-        expand(
+    let lock = match &constraint {
+        Constraint::Check { .. } | Constraint::ForeignKey if !not_valid => Some((
+            hazard::CONSTRAINT_VALIDATION,
+            format!(
+                "constraint `{shown}` without NOT VALID scans all of `{table}` while writes are blocked; add it NOT VALID, then VALIDATE CONSTRAINT"
+            ),
+        )),
+        Constraint::Unique | Constraint::PrimaryKey => Some((
+            hazard::UNIQUE_CONSTRAINT,
+            format!(
+                "constraint `{shown}` builds its index while writes to `{table}` are blocked; CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX"
+            ),
+        )),
+        Constraint::Exclude => Some((
+            hazard::EXCLUSION_CONSTRAINT,
+            format!("exclusion constraint `{shown}` is built while writes to `{table}` are blocked"),
+        )),
+        _ => None,
+    };
+    // Columns the running version never writes hold NULL, which CHECK,
+    // FOREIGN KEY and UNIQUE let through; NOT NULL does not.
+    let fresh: Vec<Option<bool>> = columns
+        .iter()
+        .map(|c| scope.added_column(table, c))
+        .collect();
+    let all_fresh = !fresh.is_empty() && fresh.iter().all(Option::is_some);
+    let mut a = match &constraint {
+        Constraint::UsingIndex => expand(
             "ADD CONSTRAINT",
             t,
             None,
-            &format!("adds constraint `{shown}` {why}"),
-        )
-    };
-    // The hazard that says how to stage it, and whether this form is staged.
-    let (lock, staged_form) = match constraint {
-        Constraint::Check { .. } | Constraint::ForeignKey if not_valid => {
-            return staged(
-                "NOT VALID: the running version's writes are checked from now on, existing rows only by a later VALIDATE CONSTRAINT that does not block them",
-            );
-        }
-        Constraint::UsingIndex => {
-            return staged(
-                "over an index built beforehand: no scan blocks the running version's writes",
-            );
-        }
-        Constraint::Other => {
-            return expand(
+            &format!("adds constraint `{shown}` over a unique index that already enforces it"),
+        ),
+        Constraint::Other => expand("ADD CONSTRAINT", t, None, &format!("adds constraint `{shown}`")),
+        Constraint::Check { not_null_column: Some(c) } if fresh == [Some(false)] => breaking(
+            "ADD CONSTRAINT",
+            t,
+            Some(c),
+            &format!(
+                "adds `{shown}`, a NOT NULL check on `{c}`, which this file added without a default: the running version's `INSERT INTO {table}`, which does not name `{c}`, fails the check"
+            ),
+        ),
+        _ if all_fresh => expand(
+            "ADD CONSTRAINT",
+            t,
+            None,
+            &format!(
+                "adds constraint `{shown}` on columns added in this file, which the running version leaves NULL and the constraint lets through"
+            ),
+        ),
+        _ => {
+            let mut a = contract(
                 "ADD CONSTRAINT",
                 t,
                 None,
-                &format!("adds constraint `{shown}`"),
+                &format!(
+                    "adds constraint `{shown}`: the running version's INSERT and UPDATE on `{table}` that break it fail from now on (NOT VALID only skips the rows already there); ship it after the app that satisfies it is deployed"
+                ),
             );
+            a.hazards.push(tightening(table));
+            a
         }
-        Constraint::Check { .. } | Constraint::ForeignKey => (
-            (
-                hazard::CONSTRAINT_VALIDATION,
-                format!(
-                    "constraint `{shown}` without NOT VALID scans all of `{table}` while writes are blocked; add it NOT VALID, then VALIDATE CONSTRAINT"
-                ),
-            ),
-            "add it NOT VALID, then VALIDATE CONSTRAINT",
-        ),
-        Constraint::Unique | Constraint::PrimaryKey => (
-            (
-                hazard::UNIQUE_CONSTRAINT,
-                format!(
-                    "constraint `{shown}` builds its index while writes to `{table}` are blocked; CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX"
-                ),
-            ),
-            "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
-        ),
-        Constraint::Exclude => (
-            (
-                hazard::EXCLUSION_CONSTRAINT,
-                format!(
-                    "exclusion constraint `{shown}` is built while writes to `{table}` are blocked"
-                ),
-            ),
-            "there is no staged form, so ship it when no running version writes conflicting rows",
-        ),
     };
-    let mut a = breaking(
-        "ADD CONSTRAINT",
-        t,
-        None,
-        &format!(
-            "adds constraint `{shown}` and checks every row of `{table}` in the same step: the running version's INSERT and UPDATE on `{table}` wait for the whole scan and fail where they break it; {staged_form}"
-        ),
-    );
-    a.hazards.push(tightening(table));
-    a.hazards.push(lock);
+    a.hazards.extend(lock);
     a
+}
+
+/// Names people give checks and foreign keys (`price_positive_check`,
+/// `orders_user_id_fkey`, `foo_bar_not_null`), for constraints no migration
+/// read declared.
+fn names_check_or_key(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["_check", "_chk", "check_", "_fkey", "_fk", "fk_", "not_null", "notnull", "_nn"]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 fn set_not_null(
@@ -677,24 +704,43 @@ fn set_not_null(
 ) -> Action {
     let (t, c) = (Some(table), Some(column));
     let added_here = scope.added_column(table, column);
+    // A validated CHECK (col IS NOT NULL), read or named for the column.
     let validated = history
         .validated_not_null(table, column)
-        .map(str::to_string);
+        .map(str::to_string)
+        .or_else(|| {
+            history
+                .validated
+                .iter()
+                .find(|n| n.contains(column) && names_check_or_key(n))
+                .cloned()
+        });
     history.column_mut(table, column).not_null = true;
     if new_table {
         return expand("SET NOT NULL", t, c, "the table was created in this file");
     }
-    if added_here == Some(true) {
-        return expand(
-            "SET NOT NULL",
-            t,
-            c,
-            "the column was added in this file with a default, so the running version's inserts, which do not name it, still get a value",
-        );
+    match added_here {
+        Some(true) => {
+            return expand(
+                "SET NOT NULL",
+                t,
+                c,
+                "the column was added in this file with a default, so the running version's inserts, which do not name it, still get a value",
+            );
+        }
+        Some(false) => {
+            return breaking(
+                "SET NOT NULL",
+                t,
+                c,
+                &format!(
+                    "makes `{column}`, added in this file without a default, NOT NULL: the running version's `INSERT INTO {table}`, which does not name `{column}`, fails with a not-null violation"
+                ),
+            );
+        }
+        None => {}
     }
-    if added_here.is_none()
-        && let Some(name) = validated
-    {
+    if let Some(name) = validated {
         return expand(
             "SET NOT NULL",
             t,
@@ -704,15 +750,21 @@ fn set_not_null(
             ),
         );
     }
-    let mut a = breaking(
+    let mut a = contract(
         "SET NOT NULL",
         t,
         c,
         &format!(
-            "makes `{column}` NOT NULL in place: the running version's `INSERT INTO {table}` that leaves `{column}` NULL fails, and its writes wait while every row is checked; add CHECK ({column} IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
+            "makes `{column}` NOT NULL: the running version's `INSERT INTO {table}` or UPDATE that leaves `{column}` NULL fails from now on; ship it after the app that always sets `{column}` is deployed"
         ),
     );
     a.hazards.push(tightening(table));
+    a.hazards.push((
+        hazard::CONSTRAINT_VALIDATION,
+        format!(
+            "SET NOT NULL scans all of `{table}` while reads and writes are blocked; add CHECK ({column} IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
+        ),
+    ));
     a
 }
 

@@ -13,6 +13,10 @@ pub struct History {
     pub(super) columns: HashMap<(String, String), ColumnFacts>,
     /// Indexes by name: whether each is unique.
     pub(super) indexes: HashMap<String, bool>,
+    /// Constraints by name, as added.
+    pub(super) constraints: HashMap<String, super::change::Constraint>,
+    /// Constraints validated whose definition was not read.
+    pub(super) validated: HashSet<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -372,9 +372,19 @@ fn alter_action(a: &[Tok]) -> AlterAction {
                 } else {
                     Constraint::Other
                 };
+                let columns = match &constraint {
+                    Constraint::Check { not_null_column } => {
+                        not_null_column.iter().cloned().collect()
+                    }
+                    Constraint::ForeignKey | Constraint::Unique | Constraint::PrimaryKey => {
+                        first_group(a)
+                    }
+                    _ => Vec::new(),
+                };
                 return AlterAction::AddConstraint {
                     name,
                     constraint,
+                    columns,
                     not_valid: has_pair(a, "NOT", "VALID"),
                 };
             }
@@ -473,6 +483,19 @@ fn add_column(a: &[Tok]) -> Column {
         fill,
         unique: has("UNIQUE") || has_pair(a, "PRIMARY", "KEY"),
     }
+}
+
+/// The names in the first parenthesised list: a constraint's columns.
+fn first_group(a: &[Tok]) -> Vec<String> {
+    let Some(open) = a.iter().position(|w| *w == Tok::Open) else {
+        return Vec::new();
+    };
+    a[open + 1..]
+        .iter()
+        .take_while(|w| **w != Tok::Close)
+        .filter_map(Tok::ident)
+        .map(str::to_string)
+        .collect()
 }
 
 /// `CHECK (col IS NOT NULL)`: the column.

@@ -156,6 +156,15 @@ const FORMATS: &[Format] = &[
         prefix: 4,
     },
     Format {
+        rule: "saas-token",
+        what: "SaaS token",
+        // Mapbox, Twilio API keys, Salesforce access tokens, Vault unseal
+        // keys, Adafruit IO, Dependency-Track, Jina, Twitch stream keys,
+        // Mailchimp, Azure DevOps: each vendor's documented shape.
+        re: r"(?-u:\b)(?:sk|tk)\.eyJ1[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}|(?-u:\b)SK[0-9a-f]{32}(?-u:\b)|(?-u:\b)00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{80,}|(?i:unseal key [0-9]+: )[A-Za-z0-9+/]{43,}={0,2}|(?i:operator unseal )[A-Za-z0-9+/]{43,}={0,2}|(?-u:\b)aio_[A-Za-z0-9]{28}(?-u:\b)|(?-u:\b)odt_[A-Za-z0-9]{32,}(?-u:\b)|(?-u:\b)jina_[a-f0-9]{32}[A-Za-z0-9_\-]{20,}|(?-u:\b)live_[0-9]{6,12}_[A-Za-z0-9]{30}(?-u:\b)|(?-u:\b)[a-f0-9]{32}-us[0-9]{1,2}(?-u:\b)|(?-u:\b)[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}(?-u:\b)",
+        prefix: 4,
+    },
+    Format {
         rule: "onepassword-token",
         what: "1Password service account token",
         re: r"(?-u:\b)ops_eyJ[A-Za-z0-9+/=_\-]{100,}",
@@ -170,7 +179,7 @@ const FORMATS: &[Format] = &[
     Format {
         rule: "chat-webhook",
         what: "chat webhook URL",
-        re: r"https://[a-z0-9.\-]*(?:outlook\.office\.com|webhook\.office\.com)/webhook(?:b2)?/[a-f0-9\-]{36}@[a-f0-9\-]{36}/IncomingWebhook/[a-f0-9]{32}/[a-f0-9\-]{36}|https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,}",
+        re: r"https://[a-z0-9.\-]*(?:outlook\.office\.com|webhook\.office\.com)/webhook(?:b2)?/[a-f0-9\-]{36}@[a-f0-9\-]{36}/[A-Za-z]+/[a-f0-9]{32}/[a-f0-9\-]{36}|https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,}",
         prefix: 30,
     },
     Format {
@@ -245,9 +254,18 @@ fn value_after_re() -> &'static Regex {
         (?P<sep> := | => | == | != | -> | [=:(] | [\t\ ] )
         [\t\ ]*\(?[\t\ ]*
         (?:!![a-z]+[\t\ ]+)?                      # a YAML tag: !!binary, !!str
-        \\?(?P<q>["'`]?)
+        \\{0,2}(?P<q>["'`]?)
         (?P<value>[^\s"'`,;)<>\\]+)
     "#,
+    )
+}
+
+/// `<add key="DbPassword" value="…"/>` (.NET appSettings and the like).
+fn xml_key_value_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r#"(?i)\b(?:key|name)\s*=\s*"(?P<key>[^"]+)"\s+value\s*=\s*"(?P<value>[^"]*)""#,
     )
 }
 
@@ -318,7 +336,7 @@ fn cli_password() -> &'static Regex {
     // `--user 'name:SECRET'`, `--password SECRET`, `--token=SECRET`.
     re(
         &R,
-        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|(?-u:\b)pass:(?P<passin>[^\s"']+)|\s(?:-u\s*|--user[=\s]\s*)["']?[^\s:"'$]+:(?P<curl>[^\s"']+)|\s--(?P<flag>password|passwd|pass|token|api-key|apikey|secret|client-secret|auth-token|access-token)(?:=|\s+)["']?(?P<long>[^\s"']+))"#,
+        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|(?-u:\b)pass:(?P<passin>[^\s"']+)|(?:^|\s)(?:-u\s*|--user[=\s]\s*)["']?[^\s:"'$]+:(?P<curl>[^\s"']+)|\s--(?P<flag>password|passwd|pass|token|api-key|apikey|secret|client-secret|auth-token|access-token)(?:=|\s+)["']?(?P<long>[^\s"']+)|\s(?P<kv>password|passwd|token|secret)=(?P<kvv>[^\s"'&;]+))"#,
     )
 }
 
@@ -362,11 +380,15 @@ const SECRET_WORDS: &[&str] = &[
     "authkey",
     "sercret",
     "bearer",
+    "pat",
+    "sharedaccesskey",
+    "accountkey",
 ];
 
 /// Substrings one of which every secret key contains (a cheap first test).
 const SECRET_HINTS: &[&str] = &[
     "pas", "pw", "psw", "ssw", "secret", "sercret", "token", "key", "cred", "auth", "bearer",
+    "pat", "login",
 ];
 
 /// Components that make a secret-sounding key about something else.
@@ -486,6 +508,10 @@ pub fn is_secret_key(key: &str) -> bool {
                 | ("authentication", "key")
                 | ("session", "token")
                 | ("bearer", "token")
+                | ("license", "key")
+                | ("unseal", "key")
+                | ("sonar", "login")
+                | ("account", "key")
         )
     });
     paired
@@ -552,6 +578,9 @@ pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
         "%(",
         "%{",
         "#{",
+        "{",
+        "<",
+        "[",
         "(",
         "&",
         "*",
@@ -588,6 +617,11 @@ pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
         "enc[",
         "ag==",
         "@microsoft.keyvault",
+        "env.",
+        "process.env",
+        "os.environ",
+        "os.getenv",
+        "arn:",
     ];
     if STARTS.iter().any(|s| lower.starts_with(s)) || is_password_hash(v) {
         return true;
@@ -603,7 +637,18 @@ pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
     if lower.starts_with("0x") && lower[2..].chars().all(|c| c.is_ascii_hexdigit()) {
         return true;
     }
-    names_a_secret(v) || stand_in(v).is_some()
+    names_a_secret(v) || is_route(v) || stand_in(v).is_some()
+}
+
+/// `cms/sites/passwords#update`, `docs/reset-password.md`: a path or route
+/// of lower-case words.
+fn is_route(v: &str) -> bool {
+    v.contains('/')
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "/_-.#:".contains(c))
+        && v.split(['/', '#', '.', '-', '_'])
+            .filter(|w| !w.is_empty())
+            .all(|w| w.chars().any(|c| c.is_ascii_lowercase()) && w.len() >= 2)
 }
 
 /// `app_db_password`, `smtp-password`: the name of a secret (a compose
@@ -716,9 +761,15 @@ fn format_finding(value: &str, line: Option<u32>, key: Option<&str>) -> Option<F
             // documented example, and a random token of that length is never
             // digits only.
             let random = text.get(f.prefix.min(text.len())..).unwrap_or(text);
+            // Random material mixes digits or cases; `token-rotation.md`
+            // after `glpat-` is a file name.
+            let mixed = random.chars().any(|c| c.is_ascii_digit())
+                || (random.chars().any(|c| c.is_ascii_uppercase())
+                    && random.chars().any(|c| c.is_ascii_lowercase()));
             if stand_in(random).is_some()
                 || stand_in(text).is_some()
                 || !random.chars().any(|c| c.is_ascii_alphabetic())
+                || !mixed
             {
                 continue;
             }
@@ -783,6 +834,16 @@ pub fn check_value(key: &str, value: &str) -> Option<Finding> {
     if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.trim().len() >= 4 {
         return Some(secret_key_finding(key, value));
     }
+    if is_high_entropy(key, value.trim()) {
+        return Some(Finding {
+            rule: "high-entropy-value",
+            what: "high-entropy value",
+            key: Some(key.to_string()),
+            redacted: redact(value, 0),
+            line: None,
+            end_line: None,
+        });
+    }
     // A script or config file held in one value (user_data, ConfigMap data).
     if value.contains('\n') {
         return scan_text(value, Syntax::Text)
@@ -827,22 +888,64 @@ fn pairs(line: &str) -> Vec<Pair<'_>> {
     let mut out = Vec::new();
     for m in key_re().find_iter(line) {
         let before = line[..m.start()].chars().next_back();
-        // Not `$PASSWORD` either: a variable reference, not a key.
-        if before.is_some_and(|c| !(c.is_whitespace() || "\"'{(,;-<[&?*/".contains(c))) {
+        // `$token = "…"` assigns a variable (PHP, Perl, PowerShell); a
+        // `$PASSWORD` elsewhere only refers to one.
+        let variable = before == Some('$');
+        if before.is_some_and(|c| !(c.is_whitespace() || "\"'{(,;-<>[&?*:$".contains(c))) {
+            continue;
+        }
+        // `:password => …` (a Ruby symbol), not `arn:aws:secret:…`.
+        if before == Some(':')
+            && line[..m.start() - 1]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_whitespace())
+        {
             continue;
         }
         let rest = &line[m.end()..];
         if let Some(c) = value_after_re().captures(rest) {
+            let loose = c["sep"].trim().is_empty() || &c["sep"] == "(";
+            if variable && (loose || !matches!(&c["sep"], "=" | ":=")) {
+                continue;
+            }
+            let mut value = c.name("value").map_or("", |v| v.as_str());
+            // A quoted value runs to its closing quote (`"7`D'}/v…"`), as
+            // long as it holds no blank.
+            if let (Some(q), Some(v)) = (c["q"].chars().next(), c.name("value"))
+                && q != '`'
+                && let Some(end) = rest[v.start()..].find(q)
+                && !rest[v.start()..v.start() + end].contains(char::is_whitespace)
+            {
+                value = &rest[v.start()..v.start() + end];
+            }
+            // `secret=…&code=…`: a query's next parameter is not the value.
+            if let Some(i) = value.find('&').filter(|&i| {
+                let next = &value[i + 1..];
+                next.split_once('=').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+            }) {
+                value = &value[..i];
+            }
             out.push(Pair {
                 key: m.as_str(),
                 rest,
-                value: c.name("value").map_or("", |v| v.as_str()),
+                value,
                 quoted: !c["q"].is_empty(),
-                loose: c["sep"].trim().is_empty() || &c["sep"] == "(",
+                loose,
             });
         }
     }
     out
+}
+
+/// `NAME=value` with an upper-case name, as shells and `.env` files write it.
+fn is_env_assignment(p: &Pair) -> bool {
+    p.rest.starts_with('=')
+        && p.key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Scans a file's text line by line; a private key block is one finding
@@ -1004,7 +1107,11 @@ fn inline_credential(text: &str) -> Option<Inline> {
     };
     if text.contains("://") {
         for c in url_credentials().captures_iter(text) {
-            let pw = &c["value"];
+            // `u:p@h1,u:p@h2`: several hosts, each with its own credentials.
+            let pw = match c["value"].split_once('@') {
+                Some((first, rest)) if rest.contains(':') => first,
+                _ => &c["value"],
+            };
             if !is_reference_or_placeholder(&c["user"], pw) {
                 return Some(inline("url-password", "password in a URL", None, pw));
             }
@@ -1047,12 +1154,19 @@ fn inline_credential(text: &str) -> Option<Inline> {
             }
         }
     }
-    if text.contains(" -") || text.contains("pass:") {
+    if text.contains('-') || text.contains("pass:") || text.contains('=') {
         for c in cli_password().captures_iter(text) {
+            // `-password`: a long flag, not mysql's `-p` glued to a password.
+            if c.name("mysql")
+                .is_some_and(|m| m.as_str().starts_with("assword"))
+            {
+                continue;
+            }
             let (flag, pw) = [
                 ("-p", c.name("mysql")),
                 ("pass:", c.name("passin")),
                 ("-u", c.name("curl")),
+                ("password=", c.name("kvv")),
             ]
             .into_iter()
             .find_map(|(f, m)| m.map(|m| (f.to_string(), m.as_str())))
@@ -1121,6 +1235,19 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             ));
         }
     }
+    if line.contains("value")
+        && let Some(c) = xml_key_value_re().captures(line)
+    {
+        let (key, value) = (&c["key"], c["value"].trim());
+        if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.len() >= 4 {
+            return Some(found(
+                "secret-key-value",
+                "plaintext value of a secret key",
+                Some(key),
+                value,
+            ));
+        }
+    }
     if line.contains("</")
         && let Some(c) = xml_element_re().captures(line)
     {
@@ -1163,8 +1290,14 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             quoted = true;
         }
         if is_reference_or_placeholder(key, value)
+            // `${X}` before its closing brace was trimmed off.
+            || (p.value != value && p.value.starts_with(value) && is_reference_or_placeholder(key, p.value))
             || LITERALS.contains(&value.to_ascii_lowercase().as_str())
         {
+            continue;
+        }
+        // `Buffer.from(…)`, `getPassword()`: a call computes the value.
+        if !quoted && p.rest.contains(&format!("{value}(")) {
             continue;
         }
         // In key/value and terraform files a value follows `=` or `:`; words
@@ -1177,6 +1310,8 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             Syntax::Text if p.loose && !quoted => {
                 plausible_in_text(value) && value.chars().any(|c| c.is_ascii_digit())
             }
+            // `DB_PASSWORD=…`: an environment assignment, read as in `.env`.
+            Syntax::Text if is_env_assignment(p) => value.len() >= 4,
             Syntax::Text => plausible_in_text(value),
             Syntax::KeyValue => value.len() >= 4,
             Syntax::Terraform => value.len() >= 4 && quoted,
@@ -1197,67 +1332,66 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
 /// high-entropy strings), with a threshold above what words, paths, versions
 /// and hex digests reach.
 fn high_entropy(pairs: &[Pair], no: u32) -> Option<Finding> {
-    for p in pairs.iter().filter(|p| !p.loose) {
-        let (key, value) = (p.key, p.value);
-        let words = key_words(key);
-        let benign = words.iter().any(|w| {
-            BENIGN_WORDS.contains(&w.as_str())
-                || matches!(
-                    w.as_str(),
-                    "sha"
-                        | "sha1"
-                        | "sha256"
-                        | "sha512"
-                        | "image"
-                        | "integrity"
-                        | "uuid"
-                        | "guid"
-                        | "commit"
-                        | "revision"
-                        | "href"
-                        | "src"
-                        | "data"
-                        | "tag"
-                        | "cert"
-                        | "certificate"
-                        | "ca"
-                        | "crt"
-                        | "pub"
-                        | "public"
-                        | "publickey"
-                        | "fingerprint"
-                        | "signature"
-                        | "nonce"
-                        | "ciphertext"
-                        | "encrypteddata"
-                        | "value"
-                        | "description"
-                        | "message"
-                        | "title"
-                )
-        });
-        if benign
-            || value.len() < 20
-            || value.len() > 200
-            || is_reference_or_placeholder(key, value)
-        {
-            continue;
-        }
-        let charset = value
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "+/=_-".contains(ch));
-        if charset && classes(value) >= 3 && entropy(value) >= 4.0 {
-            return Some(Finding {
-                rule: "high-entropy-value",
-                what: "high-entropy value",
-                key: Some(key.to_string()),
-                redacted: redact(value, 0),
-                line: Some(no),
-                end_line: None,
-            });
-        }
+    let p = pairs
+        .iter()
+        .find(|p| !p.loose && is_high_entropy(p.key, p.value))?;
+    Some(Finding {
+        rule: "high-entropy-value",
+        what: "high-entropy value",
+        key: Some(p.key.to_string()),
+        redacted: redact(p.value, 0),
+        line: Some(no),
+        end_line: None,
+    })
+}
+
+/// A long random-looking value under a key that does not say it holds a
+/// digest, an id, a certificate or prose.
+fn is_high_entropy(key: &str, value: &str) -> bool {
+    let words = key_words(key);
+    let benign = words.iter().any(|w| {
+        BENIGN_WORDS.contains(&w.as_str())
+            || matches!(
+                w.as_str(),
+                "sha"
+                    | "sha1"
+                    | "sha256"
+                    | "sha512"
+                    | "image"
+                    | "integrity"
+                    | "uuid"
+                    | "guid"
+                    | "commit"
+                    | "revision"
+                    | "href"
+                    | "src"
+                    | "data"
+                    | "tag"
+                    | "cert"
+                    | "certificate"
+                    | "ca"
+                    | "crt"
+                    | "pub"
+                    | "public"
+                    | "publickey"
+                    | "fingerprint"
+                    | "signature"
+                    | "nonce"
+                    | "ciphertext"
+                    | "encrypteddata"
+                    | "value"
+                    | "description"
+                    | "message"
+                    | "title"
+            )
+    });
+    if benign || value.len() < 20 || value.len() > 200 || is_reference_or_placeholder(key, value) {
+        return false;
     }
-    None
+    let charset = value
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "+/=_-".contains(ch));
+    charset && classes(value) >= 3 && entropy(value) >= 4.0
 }
 
 /// `LS0tLS1CRUdJTi...`: a private key that was base64-encoded (Kubernetes

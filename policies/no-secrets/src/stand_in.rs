@@ -20,7 +20,7 @@ pub fn stand_in(value: &str) -> Option<&'static str> {
     if is_template(v) {
         return Some("a template or variable reference");
     }
-    if DOCUMENTED.contains(&v) || v.contains("EXAMPLE") {
+    if is_documented(v) {
         return Some("a documented example value");
     }
     let alnum: Vec<char> = v
@@ -34,7 +34,7 @@ pub fn stand_in(value: &str) -> Option<&'static str> {
     if dominated(&alnum) || repeated(&alnum) {
         return Some("a repeated character or pattern");
     }
-    if alnum.len() >= 6 && sequential(&alnum) >= 0.7 {
+    if alnum.len() >= 6 && sequential(v) >= 0.7 {
         return Some("a run of sequential characters");
     }
     if only_words(v) {
@@ -75,13 +75,40 @@ const DOCUMENTED: &[&str] = &[
     "VMware1!",
 ];
 
+/// A documented example, or a value marked as one (`…EXAMPLEKEY`,
+/// `ExampleKeyTestOnly`), or one quoting a documented example at length.
+fn is_documented(v: &str) -> bool {
+    DOCUMENTED.contains(&v)
+        || v.to_ascii_lowercase().contains("example")
+        // A JWT's header is shared by every token of its algorithm.
+        || DOCUMENTED.iter().filter(|d| !d.starts_with("eyJ")).any(|d| {
+            d.len() >= 24
+                && (0..=d.len() - 24).any(|i| d.get(i..i + 24).is_some_and(|part| v.contains(part)))
+        })
+}
+
 /// `${X}`, `{{ .Values.x }}`, `$(X)`, `#{x}`, `<your-key>`, `[key here]`,
-/// `%VAR%`, `__TOKEN__`, `@TOKEN@`, `$VAR`, `{0}`.
+/// `%VAR%`, `__TOKEN__`, `@TOKEN@`, `$VAR`, `$HOME/x`, `{0}`.
 fn is_template(v: &str) -> bool {
-    if ["${", "{{", "$(", "#{", "%(", "<%", "%{"]
-        .iter()
-        .any(|t| v.contains(t))
-    {
+    // An expression opened and closed again: `%(^+=` alone is not one.
+    let expression = [
+        ("${", "}"),
+        ("{{", "}}"),
+        ("$(", ")"),
+        ("#{", "}"),
+        ("%(", ")"),
+        ("<%", "%>"),
+        ("%{", "}"),
+    ]
+    .iter()
+    .any(|(open, close)| {
+        // Opened at the start (a value cut at a blank loses its close), or
+        // opened and closed inside.
+        v.starts_with(open)
+            || v.find(open)
+                .is_some_and(|i| v[i + open.len()..].contains(close))
+    });
+    if expression {
         return true;
     }
     let wrapped =
@@ -92,7 +119,14 @@ fn is_template(v: &str) -> bool {
     if (v.starts_with("__") && v.ends_with("__") && v.len() > 4) || wrapped('@', '@') {
         return true;
     }
-    v.strip_prefix('$').is_some_and(is_variable_name)
+    // `$VAR`, or `$VAR/path`, `$VAR.suffix`: an expansion with text after it.
+    v.strip_prefix('$').is_some_and(|rest| {
+        let name = rest
+            .split(['/', '.', ':', '@', '-', '#', '['])
+            .next()
+            .unwrap_or(rest);
+        is_variable_name(name) && (name.len() == rest.len() || name.len() >= 3)
+    })
 }
 
 /// A shell or environment variable's name, the way people name them:
@@ -111,7 +145,9 @@ pub fn is_variable_name(name: &str) -> bool {
         .trim_end_matches(|c: char| c.is_ascii_digit())
         .chars()
         .any(|c| c.is_ascii_digit());
-    starts && body && one_case && !digits_inside
+    // `$ESXipass`: mixed case reads as a name when no digit is mixed in.
+    let digits = name.chars().any(|c| c.is_ascii_digit());
+    starts && body && !digits_inside && (one_case || !digits)
 }
 
 /// One character makes up three quarters of the value (`xxxx…NRAL`).
@@ -135,7 +171,7 @@ fn repeated(alnum: &[char]) -> bool {
     }
     (1..=n / 3).any(|p| {
         let same = (p..n).filter(|&i| alnum[i] == alnum[i - p]).count();
-        same * 10 >= (n - p) * 9
+        same * 10 >= (n - p) * 8
     })
 }
 
@@ -147,7 +183,8 @@ fn follows(a: char, b: char) -> bool {
         '9' => Some('0'),
         c => char::from_u32(c as u32 + 1),
     };
-    if next(a) == Some(b) || (a.is_ascii_digit() && next(b) == Some(a)) {
+    // Up or down: `abcd`, `4321`, `d4c3b2a1`.
+    if next(a) == Some(b) || next(b) == Some(a) {
         return true;
     }
     ROWS.iter()
@@ -155,17 +192,26 @@ fn follows(a: char, b: char) -> bool {
 }
 
 /// The share of neighbouring characters (or every other character, for
-/// interleaved runs like `a1B2c3`) that continue a run.
-fn sequential(alnum: &[char]) -> f64 {
+/// interleaved runs like `a1B2c3`) that continue a run, within each group of
+/// letters and digits (`d4c3-b2a1`: two groups).
+fn sequential(v: &str) -> f64 {
+    let groups: Vec<Vec<char>> = v
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|g| g.chars().map(|c| c.to_ascii_lowercase()).collect())
+        .collect();
     let share = |step: usize| {
-        let pairs = alnum.len().saturating_sub(step);
-        if pairs == 0 {
-            return 0.0;
+        let (mut pairs, mut hits) = (0, 0);
+        for g in &groups {
+            for i in 0..g.len().saturating_sub(step) {
+                pairs += 1;
+                hits += follows(g[i], g[i + step]) as usize;
+            }
         }
-        let hits = (0..pairs)
-            .filter(|&i| follows(alnum[i], alnum[i + step]))
-            .count();
-        hits as f64 / pairs as f64
+        if pairs == 0 {
+            0.0
+        } else {
+            hits as f64 / pairs as f64
+        }
     };
     share(1).max(share(2))
 }
@@ -298,6 +344,12 @@ const WORDS: &[&str] = &[
     "false",
     "sesame",
     "open",
+    "you",
+    "are",
+    "looking",
+    "sampling",
+    "only",
+    "just",
 ];
 
 /// Whether `letters` (lower case) is a run of stand-in words.
@@ -357,20 +409,23 @@ fn only_words(v: &str) -> bool {
         flush(&mut word, &mut digits);
         good && letters >= 3
     };
-    let leet: String = v
-        .chars()
-        .map(|c| match c {
-            '$' | '5' => 's',
-            '0' => 'o',
-            '3' => 'e',
-            '4' | '@' => 'a',
-            '1' => 'i',
-            '7' => 't',
-            c => c,
-        })
-        .collect();
+    let leet = |one: char| -> String {
+        v.trim_start_matches('$')
+            .chars()
+            .map(|c| match c {
+                '$' | '5' => 's',
+                '0' => 'o',
+                '3' => 'e',
+                '4' | '@' => 'a',
+                '1' => one,
+                '7' => 't',
+                c => c,
+            })
+            .collect()
+    };
     attempt(v)
-        || attempt(&leet)
+        || attempt(&leet('i'))
+        || attempt(&leet('l'))
         // Addressed to the reader: `YOURPASSWROD`, `your_api_key_here`.
         || v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("your"))
             && !v.chars().any(|c| c.is_ascii_digit())

@@ -320,7 +320,10 @@ mod tests {
         ] {
             let k = kinds(sql);
             assert_eq!(k[0].0, Contract, "{sql}");
-            assert!(k[0].2.contains(&hazard::CONSTRAINT_TIGHTENING), "{sql}: {k:?}");
+            assert!(
+                k[0].2.contains(&hazard::CONSTRAINT_TIGHTENING),
+                "{sql}: {k:?}"
+            );
         }
         // On a table or on columns this file created, or over an index that
         // already enforces it: expand.
@@ -331,7 +334,9 @@ mod tests {
             "ALTER TABLE t ADD COLUMN u int DEFAULT 0; ALTER TABLE t ALTER COLUMN u SET NOT NULL",
         ] {
             assert!(
-                kinds(sql).iter().all(|k| k.0 == Expand && !k.2.contains(&hazard::CONSTRAINT_TIGHTENING)),
+                kinds(sql)
+                    .iter()
+                    .all(|k| k.0 == Expand && !k.2.contains(&hazard::CONSTRAINT_TIGHTENING)),
                 "{sql}: {:?}",
                 kinds(sql)
             );

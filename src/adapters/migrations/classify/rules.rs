@@ -198,12 +198,7 @@ fn create_index(
         }
         return a;
     }
-    let mut a = expand(
-        "CREATE INDEX",
-        t,
-        None,
-        "a new index; queries keep working",
-    );
+    let mut a = expand("CREATE INDEX", t, None, "a new index; queries keep working");
     if existing && !concurrently {
         a.hazards.push(index_not_concurrent("CREATE INDEX", shown));
     }
@@ -599,7 +594,13 @@ fn add_constraint(
     if let Some(n) = &name {
         history.constraints.insert(n.clone(), constraint.clone());
     }
-    if let (Constraint::Check { not_null_column: Some(column) }, Some(n)) = (&constraint, &name) {
+    if let (
+        Constraint::Check {
+            not_null_column: Some(column),
+        },
+        Some(n),
+    ) = (&constraint, &name)
+    {
         history.not_null_checks.insert(
             n.clone(),
             NotNullCheck {
@@ -633,7 +634,9 @@ fn add_constraint(
         )),
         Constraint::Exclude => Some((
             hazard::EXCLUSION_CONSTRAINT,
-            format!("exclusion constraint `{shown}` is built while writes to `{table}` are blocked"),
+            format!(
+                "exclusion constraint `{shown}` is built while writes to `{table}` are blocked"
+            ),
         )),
         _ => None,
     };
@@ -651,8 +654,15 @@ fn add_constraint(
             None,
             &format!("adds constraint `{shown}` over a unique index that already enforces it"),
         ),
-        Constraint::Other => expand("ADD CONSTRAINT", t, None, &format!("adds constraint `{shown}`")),
-        Constraint::Check { not_null_column: Some(c) } if fresh == [Some(false)] => breaking(
+        Constraint::Other => expand(
+            "ADD CONSTRAINT",
+            t,
+            None,
+            &format!("adds constraint `{shown}`"),
+        ),
+        Constraint::Check {
+            not_null_column: Some(c),
+        } if fresh == [Some(false)] => breaking(
             "ADD CONSTRAINT",
             t,
             Some(c),
@@ -690,9 +700,11 @@ fn add_constraint(
 /// read declared.
 fn names_check_or_key(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["_check", "_chk", "check_", "_fkey", "_fk", "fk_", "not_null", "notnull", "_nn"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "_check", "_chk", "check_", "_fkey", "_fk", "fk_", "not_null", "notnull", "_nn",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 fn set_not_null(

@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod accuracy_migrations;
 mod accuracy_secrets;
 mod cli_help;
 mod corpus;

@@ -637,7 +637,7 @@ pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
     if lower.starts_with("0x") && lower[2..].chars().all(|c| c.is_ascii_hexdigit()) {
         return true;
     }
-    names_a_secret(v) || is_route(v) || stand_in(v).is_some()
+    is_route(v) || stand_in(v).is_some()
 }
 
 /// `cms/sites/passwords#update`, `docs/reset-password.md`: a path or route
@@ -649,27 +649,6 @@ fn is_route(v: &str) -> bool {
         && v.split(['/', '#', '.', '-', '_'])
             .filter(|w| !w.is_empty())
             .all(|w| w.chars().any(|c| c.is_ascii_lowercase()) && w.len() >= 2)
-}
-
-/// `app_db_password`, `smtp-password`: the name of a secret (a compose
-/// secret, a file, a variable) rather than its value.
-fn names_a_secret(v: &str) -> bool {
-    let identifier = v
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        || v.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    let last = v
-        .rsplit(['_', '-'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    identifier
-        && v.contains(['_', '-'])
-        && matches!(
-            last.as_str(),
-            "password" | "passwd" | "pass" | "pwd" | "secret" | "token" | "key" | "apikey"
-        )
 }
 
 /// A crypt(3)-style password hash (`$2a$12$…`, `$6$salt$…`): not the
@@ -1120,12 +1099,15 @@ fn inline_credential(text: &str) -> Option<Inline> {
     if text.contains('=') {
         for c in query_credentials().captures_iter(text) {
             if real(&c["value"], 6) {
-                return Some(inline(
-                    "url-password",
-                    "credential in a URL query or connection properties",
-                    Some(&c["key"]),
-                    &c["value"],
-                ));
+                let (rule, what) = if c[0].starts_with(';') {
+                    (
+                        "connection-string-password",
+                        "password in a connection string",
+                    )
+                } else {
+                    ("url-password", "credential in a URL query")
+                };
+                return Some(inline(rule, what, Some(&c["key"]), &c["value"]));
             }
         }
     }

@@ -138,7 +138,9 @@ fn alter_action(op: &AlterTableOperation) -> AlterAction {
         | AlterTableOperation::SetTblProperties { .. }
         | AlterTableOperation::EnableTrigger { .. }
         | AlterTableOperation::EnableAlwaysTrigger { .. }
-        | AlterTableOperation::EnableReplicaTrigger { .. } => AlterAction::NoSchemaChange {
+        | AlterTableOperation::EnableReplicaTrigger { .. }
+        | AlterTableOperation::SetOptionsParens { .. }
+        | AlterTableOperation::ResetOptions { .. } => AlterAction::NoSchemaChange {
             what: op.to_string(),
         },
         _ => AlterAction::Unknown {

@@ -470,6 +470,20 @@ fn alter_table(
                 }
                 Some(why) => other_on("DROP DEFAULT", t, why),
                 None if not_null => contract("DROP DEFAULT", t, Some(&column), &fails),
+                // Declared nullable: inserts without it store NULL, which it allows.
+                None if history
+                    .column(table, &column)
+                    .is_some_and(|c| c.type_name.is_some()) =>
+                {
+                    expand(
+                        "DROP DEFAULT",
+                        t,
+                        Some(&column),
+                        &format!(
+                            "removes the default of nullable `{column}`: the running version's INSERTs without it store NULL, which the column allows"
+                        ),
+                    )
+                }
                 None => contract(
                     "DROP DEFAULT",
                     t,

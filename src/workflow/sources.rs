@@ -85,8 +85,16 @@ fn scripts(config: &Config, env: &Environment) -> Vec<PathBuf> {
     ];
     let mut out = Vec::new();
     for arg in commands.into_iter().flatten().flatten() {
-        let path = config.resolve(Path::new(arg));
-        if path.starts_with(&config.dir) && path.is_file() && !out.contains(&path) {
+        let rel = Path::new(arg);
+        // Only files inside the project: no absolute path, no `..`.
+        let inside = rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        let path = config.resolve(rel);
+        if inside && path.is_file() && !out.contains(&path) {
             out.push(path);
         }
     }
@@ -173,4 +181,59 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_and_the_scripts_its_commands_run_go_to_policies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = &tmp.path().join("shop");
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        std::fs::write(tmp.path().join("outside.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/smoke.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/rate.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/unused.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(
+            dir.join(crate::config::CONFIG_FILE),
+            r#"project = "shop"
+environment "staging" {
+  smoke_test { command = ["./scripts/smoke.sh", "staging"] }
+  monitor {
+    window           = "1m"
+    error_rate_query = ["sh", "scripts/rate.sh", "/etc/passwd", "scripts/../../outside.sh"]
+    max_error_rate   = 0.1
+  }
+}
+"#,
+        )
+        .unwrap();
+        let config = Config::load(dir).unwrap();
+        let env = config.environment("staging").unwrap();
+        let kinds: Vec<(String, Option<&str>)> = collect(&config, env)
+            .into_iter()
+            .map(|f| (f.rel, f.kind))
+            .collect();
+        assert!(
+            kinds.contains(&("opsdeploy.hcl".into(), Some("opsdeploy"))),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("scripts/smoke.sh".into(), Some("script"))),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("scripts/rate.sh".into(), Some("script"))),
+            "{kinds:?}"
+        );
+        // Neither a script no command runs, nor a file outside the project.
+        assert!(
+            !kinds.iter().any(|(p, _)| p.ends_with("unused.sh")
+                || p.contains("passwd")
+                || p.contains("outside")),
+            "{kinds:?}"
+        );
+    }
 }

@@ -453,8 +453,9 @@ fn reading_a_real_directory_orders_classifies_and_attaches_runs() {
         kinds,
         vec![
             (1, StatementKind::Other, Some("SET")),
-            (3, StatementKind::Breaking, Some("SET NOT NULL")),
-            (6, StatementKind::Expand, Some("ADD CONSTRAINT")),
+            // Both tighten what `books` accepts: contracts, one rule.
+            (3, StatementKind::Contract, Some("SET NOT NULL")),
+            (6, StatementKind::Contract, Some("ADD CONSTRAINT")),
         ]
     );
     assert_eq!(ms[1].statements[1].table.as_deref(), Some("books"));

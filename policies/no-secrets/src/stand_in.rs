@@ -350,6 +350,19 @@ const WORDS: &[&str] = &[
     "sampling",
     "only",
     "just",
+    "a",
+    "signing",
+    "encryption",
+    "session",
+    "jwt",
+    "webhook",
+    "refresh",
+    "oauth",
+    "hmac",
+    "master",
+    "smtp",
+    "ldap",
+    "keystore",
 ];
 
 /// Whether `letters` (lower case) is a run of stand-in words.

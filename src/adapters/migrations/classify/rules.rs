@@ -19,7 +19,7 @@ use policy_sdk::migration::{StatementKind, hazard};
 use super::Action;
 use super::change::{AlterAction, Change, Column, Constraint, Dropped, Fill};
 use super::scope::{FileScope, History, NotNullCheck, key};
-use super::types::{TypeChange, compare, is_unbounded_string};
+use super::types::{TypeChange, compare, is_unbounded_string, keeps_values};
 
 /// Judges one change, learning what it creates into `scope` and `history`.
 pub(super) fn judge(change: Change, history: &mut History, scope: &mut FileScope) -> Action {
@@ -785,12 +785,6 @@ fn set_not_null(
         ),
     );
     a.hazards.push(tightening(table));
-    a.hazards.push((
-        hazard::CONSTRAINT_VALIDATION,
-        format!(
-            "SET NOT NULL scans all of `{table}` while reads and writes are blocked; add CHECK ({column} IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
-        ),
-    ));
     a
 }
 
@@ -840,7 +834,7 @@ fn set_type(
                 .push(rewrite(format!("changing `{column}` from {old} to {to}")));
             a
         }
-        None if using.is_none() && is_unbounded_string(to) => {
+        None if using.is_none_or(|u| keeps_values(u, column)) && is_unbounded_string(to) => {
             let mut a = expand(
                 "ALTER COLUMN TYPE",
                 t,

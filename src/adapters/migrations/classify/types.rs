@@ -106,6 +106,11 @@ pub(super) fn is_unbounded_string(type_name: &str) -> bool {
     parse(type_name) == Some(Type::String(None))
 }
 
+/// Whether a `USING` expression only casts the column: the values stay.
+pub(super) fn keeps_values(using: &str, column: &str) -> bool {
+    is_plain_cast(using, column)
+}
+
 /// `col::type`, `CAST(col AS type)`, `"col"::type`.
 fn is_plain_cast(using: &str, column: &str) -> bool {
     let u: String = using

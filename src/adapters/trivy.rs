@@ -301,9 +301,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("`next year` is not a date"), "{err}");
+        let ok = allowlist(
+            "misconfigurations:\n  - id: DS002\n    statement: rootless by PodSecurity\n    expired_at: 2027-01-31\n    paths: [Dockerfile]\n",
+        )
+        .unwrap();
+        assert!(ok.entries.is_empty());
+        assert_eq!(ok.misconfigurations[0].id, "DS002");
+        assert_eq!(ok.misconfigurations[0].targets, ["Dockerfile"]);
+        assert_eq!(ok.misconfigurations[0].line, Some(2));
+        // Misconfigurations are accepted on the same terms as vulnerabilities.
         let err = allowlist("misconfigurations:\n  - id: AVD-1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("misconfigurations"), "{err}");
+        assert!(err.contains("AVD-1 (line 2) has no `statement`"), "{err}");
     }
 }

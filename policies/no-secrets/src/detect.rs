@@ -813,16 +813,6 @@ pub fn check_value(key: &str, value: &str) -> Option<Finding> {
     if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.trim().len() >= 4 {
         return Some(secret_key_finding(key, value));
     }
-    if is_high_entropy(key, value.trim()) {
-        return Some(Finding {
-            rule: "high-entropy-value",
-            what: "high-entropy value",
-            key: Some(key.to_string()),
-            redacted: redact(value, 0),
-            line: None,
-            end_line: None,
-        });
-    }
     // A script or config file held in one value (user_data, ConfigMap data).
     if value.contains('\n') {
         return scan_text(value, Syntax::Text)

@@ -262,8 +262,14 @@ fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
                                 .unwrap_or_else(|| v.to_string()),
                             _ => v.to_string(),
                         };
-                        // `MISSING`, empty: the chart's stand-in until a real value is set.
-                        if !detect::is_reference_or_placeholder(k, &value) {
+                        // `MISSING`, empty, a template: the chart's stand-in until a
+                        // real value is set. Any other literal is what the cluster
+                        // will use, a stand-in word (`admin`) included.
+                        let lower = value.trim().to_ascii_lowercase();
+                        let unset = lower.is_empty()
+                            || matches!(lower.as_str(), "missing" | "null" | "none" | "-")
+                            || stand_in::is_template(value.trim());
+                        if !unset {
                             keys.push(k);
                         }
                     }
@@ -374,6 +380,24 @@ policy_sdk::export_policy! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_literal_in_the_configuration_is_denied_once_even_when_the_plan_marks_it_sensitive() {
+        let doc = r#"{"schema_version":1,"environment":{"name":"staging","project":"shop"},
+          "terraform":{"dir":"infra","plan":{"format_version":"1.2","resource_changes":[{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db",
+            "change":{"actions":["create"],"before":null,"after":{"password":"Tq7-lantern-83!"},"after_sensitive":{"password":true}}}],
+          "configuration":{"root_module":{"resources":[{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db",
+            "expressions":{"password":{"constant_value":"Tq7-lantern-83!"}}}]}}}}}"#;
+        let v = evaluate(&Input::from_json(doc).unwrap());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message
+                .contains("`password` (****) is written in the configuration"),
+            "{}",
+            v[0].message
+        );
+        assert!(!format!("{v:?}").contains("lantern"));
+    }
 
     #[test]
     fn env_pairs_secret_refs_and_sensitive_values() {

@@ -89,7 +89,7 @@ fn is_documented(v: &str) -> bool {
 
 /// `${X}`, `{{ .Values.x }}`, `$(X)`, `#{x}`, `<your-key>`, `[key here]`,
 /// `%VAR%`, `__TOKEN__`, `@TOKEN@`, `$VAR`, `$HOME/x`, `{0}`.
-fn is_template(v: &str) -> bool {
+pub fn is_template(v: &str) -> bool {
     // An expression opened and closed again: `%(^+=` alone is not one.
     let expression = [
         ("${", "}"),

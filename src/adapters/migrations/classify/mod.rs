@@ -395,12 +395,8 @@ mod tests {
         for a in k.iter().flat_map(|s| &s.actions) {
             assert!(matches!(a.kind, Breaking | Contract), "{a:?}");
             assert!(a.reason.contains("the running version's"), "{a:?}");
-            assert_eq!(
-                a.reason.matches(". ").count(),
-                0,
-                "one sentence: {}",
-                a.reason
-            );
+            let sentences = a.reason.replace("...", "…").matches(". ").count();
+            assert_eq!(sentences, 0, "one sentence: {}", a.reason);
         }
     }
 

@@ -102,27 +102,18 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            match entry {
-                Some(e) if !expired(e) => out.push(
+            match judge(entry, &expired, list_path) {
+                Judged::Accepted { until, statement } => out.push(
                     Violation::info(
                         "vulnerability-accepted",
                         format!(
-                            "{target}: {id} ({}) in {packages} is accepted until {} by {list_path}: {}",
+                            "{target}: {id} ({}) in {packages} is accepted until {until} by {list_path}: {statement}",
                             f.severity,
-                            e.expired_at.as_deref().unwrap_or("?"),
-                            e.statement.as_deref().unwrap_or("")
                         ),
                     )
                     .at_address(target),
                 ),
-                _ => {
-                    let why = match entry {
-                        Some(e) => format!(
-                            "; its allowlist entry in {list_path} expired on {}",
-                            e.expired_at.as_deref().unwrap_or("?")
-                        ),
-                        None => String::new(),
-                    };
+                Judged::Denied { why } => {
                     out.push(
                         Violation::deny(
                             "vulnerability",
@@ -162,7 +153,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
                     &scan.target,
                     &result.target,
                     entry,
-                    expired,
+                    &expired,
                     list_path,
                     fail_on,
                 ));
@@ -199,6 +190,34 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
     out
 }
 
+/// How the allowlist judges one finding.
+enum Judged<'e> {
+    /// Accepted until a date, for a reason.
+    Accepted { until: &'e str, statement: &'e str },
+    /// Counted; `why` says so when its entry expired.
+    Denied { why: String },
+}
+
+fn judge<'e>(
+    entry: Option<&'e AllowlistEntry>,
+    expired: &dyn Fn(&AllowlistEntry) -> bool,
+    list_path: &str,
+) -> Judged<'e> {
+    match entry {
+        Some(e) if !expired(e) => Judged::Accepted {
+            until: e.expired_at.as_deref().unwrap_or("?"),
+            statement: e.statement.as_deref().unwrap_or(""),
+        },
+        Some(e) => Judged::Denied {
+            why: format!(
+                "; its allowlist entry in {list_path} expired on {}",
+                e.expired_at.as_deref().unwrap_or("?")
+            ),
+        },
+        None => Judged::Denied { why: String::new() },
+    }
+}
+
 /// Whether `check` names trivy's check `m`, by its ID or AVD ID.
 fn is_check(m: &Misconfiguration, check: &str) -> bool {
     m.id.eq_ignore_ascii_case(check)
@@ -214,7 +233,7 @@ fn misconfiguration(
     scan: &str,
     file: &str,
     entry: Option<&AllowlistEntry>,
-    expired: impl Fn(&AllowlistEntry) -> bool,
+    expired: &dyn Fn(&AllowlistEntry) -> bool,
     list_path: &str,
     fail_on: TrivySeverity,
 ) -> Violation {
@@ -228,39 +247,27 @@ fn misconfiguration(
     } else {
         format!("{scan}: {file}")
     };
-    let v = match entry {
-        Some(e) if !expired(e) => Violation::info(
+    let v = match judge(entry, &expired, list_path) {
+        Judged::Accepted { until, statement } => Violation::info(
             "misconfiguration-accepted",
             format!(
-                "{where_}: {} ({}) {what} is accepted until {} by {list_path}: {}",
-                m.id,
-                m.severity,
-                e.expired_at.as_deref().unwrap_or("?"),
-                e.statement.as_deref().unwrap_or("")
+                "{where_}: {} ({}) {what} is accepted until {until} by {list_path}: {statement}",
+                m.id, m.severity,
             ),
         ),
-        _ => {
-            let why = match entry {
-                Some(e) => format!(
-                    "; its allowlist entry in {list_path} expired on {}",
-                    e.expired_at.as_deref().unwrap_or("?")
-                ),
-                None => String::new(),
-            };
-            Violation::deny(
-                "misconfiguration",
-                format!(
-                    "{where_}: {} ({}, at or above fail_on {fail_on}) {what}{why}; fix it{}, accept it under `misconfigurations` in the allowlist with a statement and an expired_at date, or list the check in ignore_checks if the project does not follow it",
-                    m.id,
-                    m.severity,
-                    m.resolution
-                        .as_deref()
-                        .filter(|r| !r.is_empty())
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                ),
-            )
-        }
+        Judged::Denied { why } => Violation::deny(
+            "misconfiguration",
+            format!(
+                "{where_}: {} ({}, at or above fail_on {fail_on}) {what}{why}; fix it{}, accept it under `misconfigurations` in the allowlist with a statement and an expired_at date, or list the check in ignore_checks if the project does not follow it",
+                m.id,
+                m.severity,
+                m.resolution
+                    .as_deref()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ),
     };
     let v = v.at_path(file);
     match m.cause_metadata.as_ref().and_then(|c| c.start_line) {

@@ -76,33 +76,26 @@ pub(super) fn judge(change: Change, history: &mut History, scope: &mut FileScope
             } else {
                 "CREATE VIEW"
             };
-            let mut a = expand(
+            let shown = name.as_deref();
+            created(
                 op,
-                name.as_deref(),
-                None,
+                shown,
+                shown,
                 "a new view; the running app does not use it",
-            );
-            if or_replace {
-                a.hazards.push(replaces(name.as_deref().unwrap_or("it")));
-            }
-            a
+                or_replace,
+            )
         }
         Change::CreateOther {
             operation,
             name,
             or_replace,
-        } => {
-            let mut a = expand(
-                &operation,
-                None,
-                None,
-                "creates a new object; the running app does not use it",
-            );
-            if or_replace {
-                a.hazards.push(replaces(name.as_deref().unwrap_or("it")));
-            }
-            a
-        }
+        } => created(
+            &operation,
+            None,
+            name.as_deref(),
+            "creates a new object; the running app does not use it",
+            or_replace,
+        ),
         Change::Drop {
             object,
             name,
@@ -899,6 +892,21 @@ fn other(op: &str, reason: &str) -> Action {
 
 fn other_on(op: &str, table: Option<&str>, reason: &str) -> Action {
     action(StatementKind::Other, op, table, None, reason)
+}
+
+/// A new object; `CREATE OR REPLACE` may change an existing one in place.
+fn created(
+    op: &str,
+    table: Option<&str>,
+    name: Option<&str>,
+    reason: &str,
+    or_replace: bool,
+) -> Action {
+    let mut a = expand(op, table, None, reason);
+    if or_replace {
+        a.hazards.push(replaces(name.unwrap_or("it")));
+    }
+    a
 }
 
 fn replaces(name: &str) -> (&'static str, String) {

@@ -1016,9 +1016,10 @@ fn sample_cases(y: &mut Yardstick) {
             _ => continue,
         };
         let text = String::from_utf8_lossy(&std::fs::read(corpus(&f.file)).unwrap()).into_owned();
-        // Flattened, in a directory of a neutral name: peers skip paths like
-        // `tests/`, `test_data/` or `samples/`.
-        let name = format!("third-party/{}", f.file.replace('/', "__"));
+        // Numbered base names in one directory: peers skip paths and names
+        // that mention tests or samples.
+        let base = f.file.rsplit('/').next().unwrap_or(&f.file);
+        let name = format!("third-party/{:03}-{base}", y.files.len());
         let category = format!("{source} samples");
         for secret in &f.secrets {
             // Multi-line secrets: the first line stands for the block.

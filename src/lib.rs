@@ -3,10 +3,12 @@
 
 pub mod adapters;
 pub mod authoring;
+pub mod builtins;
 pub mod config;
 pub mod engine;
 pub mod fsutil;
 pub mod input;
+pub mod redact;
 pub mod report;
 pub mod store;
 pub mod templates;

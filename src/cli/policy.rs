@@ -441,7 +441,7 @@ fn eval(
     let redactor = doc
         .section(Section::Terraform)
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-        .map(|t| report::Redactor::from_terraform_plan(&t["plan"]))
+        .map(|t| opsdeploy::redact::Redactor::from_terraform_plan(&t["plan"]))
         .unwrap_or_default();
     let evaluation = redactor.scrub_evaluation(&evaluation);
     match ctx.format {

@@ -459,10 +459,10 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
             )));
         }
     };
-    if source == PolicySource::Builtin && crate::engine::builtin(&name).is_none() {
+    if source == PolicySource::Builtin && crate::builtins::builtin(&name).is_none() {
         return Err(b.error(format!(
             "there is no built-in policy \"{name}\" (built in: {})",
-            crate::engine::BUILTIN_POLICIES
+            crate::builtins::BUILTIN_POLICIES
                 .iter()
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()

@@ -1,7 +1,6 @@
 //! The policy engine: loads ABI v1 policy modules (policy-sdk/ABI.md) and
 //! evaluates them on wasmtime, sandboxed and limited, failing closed.
 
-mod builtin;
 mod cache;
 mod metadata;
 mod outcome;
@@ -16,7 +15,7 @@ use policy_sdk::Section;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module};
 
-pub use builtin::{BUILTIN_POLICIES, builtin};
+pub use crate::builtins::{BUILTIN_POLICIES, builtin};
 pub use cache::{CacheStatus, ModuleCache};
 pub use metadata::Metadata;
 pub use outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};

@@ -8,7 +8,7 @@ use policy_sdk::scan::Scans;
 use serde::Deserialize;
 
 use super::model::{BundleSource, Report, with_overrides};
-use super::redact::Redactor;
+use crate::redact::Redactor;
 use crate::store::bundle::{Bundle, BundleError, RESULTS};
 use crate::workflow::history::{ApprovalRecord, OverrideRecord};
 use crate::workflow::policies::{Decision, Results};

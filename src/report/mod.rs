@@ -9,7 +9,6 @@ mod junit;
 mod markdown;
 pub mod model;
 mod plan;
-pub mod redact;
 mod sarif;
 mod scan;
 pub mod table;
@@ -24,7 +23,6 @@ use crate::engine::{Evaluation, Outcome};
 pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
 pub use plan::plan_human;
-pub use redact::Redactor;
 pub use scan::scan_human;
 
 /// What `--format` selects: the one list of output formats.

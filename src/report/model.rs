@@ -33,7 +33,7 @@ use std::path::Path;
 use policy_sdk::scan::{ScanKind, Scans, SeverityCounts, TrivySeverity};
 use serde::{Deserialize, Serialize};
 
-use super::redact::Redactor;
+use crate::redact::Redactor;
 use crate::authoring::fixtures::CaseResult;
 use crate::config::Enforcement;
 use crate::engine::Evaluation;

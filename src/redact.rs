@@ -10,7 +10,7 @@ use serde_json::Value;
 use policy_sdk::Violation;
 
 use crate::engine::{Evaluation, Outcome};
-use crate::workflow::policies::Decision;
+use crate::store::results::Decision;
 
 /// Shorter values are not scrubbed: replacing every `on` or `80` in a report
 /// would destroy it, and such values are not credentials.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use opsdeploy::config::Config;
 use opsdeploy::report::{self, Report};
-use opsdeploy::workflow::policies::Decision;
+use opsdeploy::store::results::Decision;
 use opsdeploy::workflow::scans::{self, ScanOnly};
 use policy_sdk::scan::{Scans, TrivySeverity};
 

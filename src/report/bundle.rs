@@ -11,7 +11,7 @@ use super::model::{BundleSource, Report, with_overrides};
 use crate::redact::Redactor;
 use crate::store::bundle::{Bundle, BundleError, RESULTS};
 use crate::workflow::history::{ApprovalRecord, OverrideRecord};
-use crate::workflow::policies::{Decision, Results};
+use crate::store::results::{Decision, Results};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

@@ -39,7 +39,7 @@ use crate::config::Enforcement;
 use crate::engine::Evaluation;
 use crate::store::bundle::Manifest;
 use crate::workflow::history::{ApprovalRecord, OverrideRecord};
-use crate::workflow::policies::Decision;
+use crate::store::results::Decision;
 
 /// Version of the JSON shape above.
 pub const REPORT_SCHEMA: u32 = 1;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::table::{BOLD, Cell, DIM, Table, YELLOW, verdict};
 use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
-use crate::workflow::policies::Decision;
+use crate::store::results::Decision;
 
 /// The changes part: terraform counts, helm releases, images, migrations.
 pub fn changes(manifest: &Manifest, out: &mut String) {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bundle;
 mod file;
 mod postgres;
+pub mod results;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -8,7 +8,8 @@ use policy_sdk::input::{Approvals, Deployments, Environment as EnvSection, Git};
 use serde_json::json;
 
 use super::history::ApplyRecord;
-use super::policies::{self, Decision, Results};
+use super::policies;
+use crate::store::results::{Decision, Results};
 use super::{ErrorClass, History, Project, WorkflowError, sources};
 use crate::adapters::terraform::{Terraform, TerraformOptions};
 use crate::config::Environment;

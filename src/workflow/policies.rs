@@ -1,7 +1,6 @@
 //! Loading the project's policies and turning evaluations into decisions:
 //! what each policy said, its enforcement level, and whether it blocks.
 
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::history::OverrideRecord;
@@ -13,6 +12,7 @@ use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, Polic
 use crate::input::InputDocument;
 use crate::report::bundle::ReportError;
 use crate::store::bundle::{Bundle, PolicyEntry};
+use crate::store::results::Decision;
 
 /// A configured policy, loaded (or refused, which is a denial when evaluated).
 pub struct Loaded {
@@ -119,24 +119,6 @@ pub fn load_configs(
     Ok(out)
 }
 
-/// One policy's verdict on one plan.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Decision {
-    pub policy: String,
-    pub enforcement: Enforcement,
-    pub sha256: String,
-    /// A deny violation, or the policy failed (fail closed).
-    pub denied: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overridden_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub override_reason: Option<String>,
-    /// Denied and mandatory and not overridden: the deploy may not go ahead.
-    pub blocks: bool,
-    pub evaluation: serde_json::Value,
-    pub violations: Vec<policy_sdk::Violation>,
-}
-
 /// Evaluates every loaded policy (in parallel) on the document.
 pub fn evaluate(
     engine: &PolicyEngine,
@@ -220,19 +202,5 @@ fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decisio
         blocks,
         violations: eval.violations(),
         evaluation: serde_json::to_value(&eval).expect("evaluation serializes"),
-    }
-}
-
-/// `results.json` of a bundle.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Results {
-    pub digest: String,
-    pub evaluated_at: String,
-    pub decisions: Vec<Decision>,
-}
-
-impl Results {
-    pub fn blocking(&self) -> Vec<&Decision> {
-        self.decisions.iter().filter(|d| d.blocks).collect()
     }
 }

@@ -14,7 +14,8 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::plan::tool_error;
-use super::policies::{self, Decision, Loaded};
+use super::policies::{self, Loaded};
+use crate::store::results::Decision;
 use super::{ErrorClass, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};

@@ -443,7 +443,8 @@ fn eval(
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
         .map(|t| opsdeploy::redact::Redactor::from_terraform_plan(&t["plan"]))
         .unwrap_or_default();
-    let evaluation = redactor.scrub_evaluation(&evaluation);
+    let mut evaluation = evaluation;
+    evaluation.scrub(&redactor);
     match ctx.format {
         Format::Json => println!(
             "{}",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use opsdeploy::report::table::Table;
-use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
+use opsdeploy::report::{self, Format, bundle::StoredPlan};
 use opsdeploy::store::bundle::{Bundle, MANIFEST};
 use opsdeploy::workflow::{Project, WorkflowError, short};
 
@@ -25,21 +25,12 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn report_error(e: ReportError) -> CliError {
-    match e {
-        ReportError::Bundle(b) => WorkflowError::from(b).into(),
-        ReportError::Unreadable { ref digest, .. } => CliError::error(e.to_string())
-            .at(format!(".opsdeploy/bundles/{}", short(digest)))
-            .hint("plan again (`opsdeploy plan ENV`); the bundle's files were changed or lost"),
-    }
-}
-
 /// A fresh plan in a report format (no approvals yet).
 pub fn planned_report(project: &Project, bundle: &Bundle, format: Format) -> CliResult<String> {
-    let stored = StoredPlan::open(bundle.clone()).map_err(report_error)?;
+    let stored = StoredPlan::open(bundle.clone()).map_err(WorkflowError::from)?;
     let r = stored
         .report(&[], &[], Some(project.dir()))
-        .map_err(report_error)?;
+        .map_err(WorkflowError::from)?;
     Ok(report::write(&r, format).unwrap_or_default())
 }
 
@@ -77,7 +68,7 @@ fn open_bundle(arg: &str) -> CliResult<(Bundle, Option<Project>)> {
 
 pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
     let (bundle, project) = open_bundle(&args.bundle)?;
-    let stored = StoredPlan::open(bundle).map_err(report_error)?;
+    let stored = StoredPlan::open(bundle).map_err(WorkflowError::from)?;
     let digest = stored.bundle.digest.clone();
     let history = match &project {
         Some(p) => Some(p.history()?),
@@ -134,7 +125,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         format => {
             let r = stored
                 .report(&approvals, &overrides, project.as_ref().map(|p| p.dir()))
-                .map_err(report_error)?;
+                .map_err(WorkflowError::from)?;
             report::write(&r, format).unwrap_or_default()
         }
     };

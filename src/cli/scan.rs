@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> CliResult {
     };
     let names: Vec<&str> = blocking.iter().map(|d| d.policy.as_str()).collect();
     let again = super::error::this_command();
-    let hint = if first.evaluation["status"] == "failed" {
+    let hint = if first.failure().is_some() {
         format!(
             "policy `{}` could not run (see its finding); fix it or its limits in opsdeploy.hcl, then run `{again}` again",
             first.policy

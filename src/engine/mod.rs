@@ -18,7 +18,7 @@ use wasmtime::{Config, Engine, Linker, Module};
 pub use crate::builtins::{BUILTIN_POLICIES, builtin};
 pub use cache::{CacheStatus, ModuleCache};
 pub use metadata::Metadata;
-pub use outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};
+pub use outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 use run::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.

@@ -33,13 +33,13 @@ use std::path::Path;
 use policy_sdk::scan::{ScanKind, Scans, SeverityCounts, TrivySeverity};
 use serde::{Deserialize, Serialize};
 
-use crate::redact::Redactor;
 use crate::authoring::fixtures::CaseResult;
 use crate::config::Enforcement;
 use crate::engine::Evaluation;
+use crate::redact::Redactor;
 use crate::store::bundle::Manifest;
-use crate::workflow::history::{ApprovalRecord, OverrideRecord};
 use crate::store::results::Decision;
+use crate::workflow::history::{ApprovalRecord, OverrideRecord};
 
 /// Version of the JSON shape above.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -458,15 +458,7 @@ impl Report {
 
 impl PolicyResult {
     fn from_decision(d: &Decision) -> PolicyResult {
-        let failure = d.evaluation["status"]
-            .as_str()
-            .filter(|s| *s == "failed")
-            .map(|_| {
-                d.evaluation["reason"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            });
+        let failure = d.failure().map(|f| f.reason.clone());
         let findings: Vec<Finding> = d.violations.clone();
         let status = if failure.is_some() {
             PolicyStatus::Failed

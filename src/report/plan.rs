@@ -136,7 +136,7 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
 pub fn decision_word(d: &Decision) -> &'static str {
     // A policy that could not run denies (fail closed) and says so, as the
     // report model's status does.
-    if d.evaluation["status"] == "failed" {
+    if d.failure().is_some() {
         "failed"
     } else if d.blocks {
         "deny"

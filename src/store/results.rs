@@ -4,7 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bundle::{Bundle, BundleError, RESULTS};
 use crate::config::Enforcement;
+use crate::engine::{Evaluation, Failure};
+use crate::fsutil::write_atomic;
+use crate::redact::Redactor;
 
 /// One policy's verdict on one plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,7 +24,7 @@ pub struct Decision {
     pub override_reason: Option<String>,
     /// Denied and mandatory and not overridden: the deploy may not go ahead.
     pub blocks: bool,
-    pub evaluation: serde_json::Value,
+    pub evaluation: Evaluation,
     pub violations: Vec<policy_sdk::Violation>,
 }
 
@@ -32,8 +36,110 @@ pub struct Results {
     pub decisions: Vec<Decision>,
 }
 
+impl Decision {
+    /// Why the policy could not run, when it could not: a denial (fail
+    /// closed), reported as `failed` rather than as a verdict of the policy.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.evaluation.failure()
+    }
+
+    /// Scrubs the free text of the violations and of the recorded evaluation.
+    /// Only free text: a short secret (`cafe`, `2024`) would otherwise also
+    /// mask part of a module's sha256, a policy name or an enum word.
+    pub fn scrub(&mut self, redactor: &Redactor) {
+        redactor.scrub_violations(&mut self.violations);
+        self.evaluation.scrub(redactor);
+    }
+}
+
+/// The decisions with their free text scrubbed of the redactor's secrets.
+pub fn scrubbed(decisions: &[Decision], redactor: &Redactor) -> Vec<Decision> {
+    let mut decisions = decisions.to_vec();
+    if !redactor.is_empty() {
+        decisions.iter_mut().for_each(|d| d.scrub(redactor));
+    }
+    decisions
+}
+
 impl Results {
     pub fn blocking(&self) -> Vec<&Decision> {
         self.decisions.iter().filter(|d| d.blocks).collect()
+    }
+}
+
+impl Bundle {
+    /// Stores the policy results next to the bundle (not part of the digest).
+    pub fn write_results(&self, results: &Results) -> Result<(), BundleError> {
+        let path = self.path(RESULTS);
+        let json = serde_json::to_vec_pretty(results).expect("results serialize");
+        write_atomic(&path, &json).map_err(|source| BundleError::Io {
+            action: "write",
+            path,
+            source,
+        })
+    }
+
+    /// The policy results stored next to the bundle.
+    pub fn read_results(&self) -> Result<Results, BundleError> {
+        serde_json::from_slice(&self.read(RESULTS)?).map_err(|e| self.unreadable(RESULTS, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{FailureKind, LogLevel, LogLine, Outcome};
+    use policy_sdk::Violation;
+
+    #[test]
+    fn short_secrets_mask_free_text_but_never_hashes_names_or_enum_words() {
+        // Sensitive values that also occur in a sha256, a policy name and the
+        // severity and status words of the record.
+        let r = Redactor::from_values(["cafe", "deny", "secrets", "failed"].map(String::from));
+        let mut v = Violation::deny("rule", "password cafe is in the clear");
+        v.address = Some("aws_db_instance.cafe".into());
+        let d = Decision {
+            policy: "no-secrets".into(),
+            enforcement: Enforcement::HardMandatory,
+            sha256: format!("{}cafe", "0".repeat(60)),
+            denied: true,
+            overridden_by: None,
+            override_reason: None,
+            blocks: true,
+            evaluation: Evaluation {
+                policy: "no-secrets".into(),
+                sha256: format!("{}cafe", "0".repeat(60)),
+                outcome: Outcome::Failed(Failure {
+                    kind: FailureKind::Trap,
+                    reason: "trap near cafe".into(),
+                }),
+                fuel_used: 0,
+                duration_ms: std::time::Duration::ZERO,
+                logs: vec![LogLine {
+                    level: LogLevel::Info,
+                    message: "saw cafe".into(),
+                }],
+            },
+            violations: vec![v],
+        };
+        let out = scrubbed(std::slice::from_ref(&d), &r).remove(0);
+        assert_eq!(out.policy, "no-secrets");
+        assert_eq!(out.sha256, d.sha256);
+        assert_eq!(out.violations[0].severity, policy_sdk::Severity::Deny);
+        assert_eq!(
+            out.violations[0].message,
+            "password ****(4 chars) is in the clear"
+        );
+        assert_eq!(
+            out.violations[0].address.as_deref(),
+            Some("aws_db_instance.****(4 chars)")
+        );
+        assert_eq!(out.evaluation.sha256, d.sha256);
+        assert_eq!(out.failure().unwrap().reason, "trap near ****(4 chars)");
+        assert_eq!(out.evaluation.logs[0].message, "saw ****(4 chars)");
+        // And the record still reads back as what it is.
+        let json = serde_json::to_string(&out).unwrap();
+        let back: Decision = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.evaluation, out.evaluation);
     }
 }

@@ -13,7 +13,6 @@ use super::continuity::{self, Incident};
 use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage};
 use super::plan::{environment_section, results_entry, terraform_for, tool_error};
 use super::policies;
-use crate::store::results::Results;
 use super::releases;
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::adapters::health;
@@ -22,6 +21,7 @@ use crate::config::{Environment, Strategy};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
+use crate::store::results::Results;
 use crate::store::{EntryKind, LockGuard, LockHolder, NewEntry, now_rfc3339};
 
 pub struct ApplyRequest<'a> {

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::history::ApprovalRecord;
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
-use crate::store::bundle::{Bundle, RESULTS};
+use crate::store::bundle::Bundle;
 use crate::store::{EntryKind, NewEntry};
 
 pub struct ApproveRequest<'a> {
@@ -186,16 +186,11 @@ fn record_override(
         Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),
         Enforcement::SoftMandatory => {}
     }
-    let results: serde_json::Value = bundle
-        .read(RESULTS)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let denied = results["decisions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|d| d["policy"] == policy && d["denied"] == true);
+    let denied = bundle
+        .read_results()?
+        .decisions
+        .iter()
+        .any(|d| d.policy == policy && d.denied);
     if !denied {
         return Err(nothing(
             "did not deny this plan; there is nothing to override",

@@ -119,7 +119,9 @@ impl WorkflowError {
         match self {
             WorkflowError::Config(e) => e.location(),
             WorkflowError::Other { location, .. } => location.clone(),
-            WorkflowError::Bundle(BundleError::Tampered { digest, .. }) => Some(format!(
+            WorkflowError::Bundle(
+                BundleError::Tampered { digest, .. } | BundleError::Unreadable { digest, .. },
+            ) => Some(format!(
                 ".opsdeploy/bundles/{}",
                 &digest[..12.min(digest.len())]
             )),
@@ -197,6 +199,9 @@ impl WorkflowError {
             }
             WorkflowError::Bundle(BundleError::NotFound { .. }) => {
                 "`opsdeploy status` lists the plans; or plan again".into()
+            }
+            WorkflowError::Bundle(BundleError::Unreadable { .. }) => {
+                "plan again (`opsdeploy plan ENV`); the bundle's files were changed or lost".into()
             }
             WorkflowError::Bundle(BundleError::Ambiguous { .. }) => {
                 "pass more of the digest (`opsdeploy status` shows the plans)".into()

@@ -9,13 +9,13 @@ use serde_json::json;
 
 use super::history::ApplyRecord;
 use super::policies;
-use crate::store::results::{Decision, Results};
 use super::{ErrorClass, History, Project, WorkflowError, sources};
 use crate::adapters::terraform::{Terraform, TerraformOptions};
 use crate::config::Environment;
 use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
+use crate::store::results::{Decision, Results};
 use crate::store::{EntryKind, NewEntry, now_rfc3339};
 
 /// What `plan` produced.
@@ -373,7 +373,7 @@ pub fn plan_with(
         evaluated_at: now_rfc3339(),
         decisions,
     };
-    bundle.write_results(&serde_json::to_vec_pretty(&results).expect("results serialize"))?;
+    bundle.write_results(&results)?;
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
     project.store.append(

@@ -10,9 +10,8 @@ use super::{ErrorClass, WorkflowError};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
 use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
 use crate::input::InputDocument;
-use crate::report::bundle::ReportError;
 use crate::store::bundle::{Bundle, PolicyEntry};
-use crate::store::results::Decision;
+use crate::store::results::{self, Decision};
 
 /// A configured policy, loaded (or refused, which is a denial when evaluated).
 pub struct Loaded {
@@ -164,19 +163,7 @@ pub fn evaluate(
 /// sensitive: a careless policy may quote one in a message, and results are
 /// stored in the bundle, printed and summarised in the audit log.
 pub fn scrubbed(bundle: &Bundle, decisions: Vec<Decision>) -> Result<Vec<Decision>, WorkflowError> {
-    let redactor = crate::report::bundle::redactor_for(bundle).map_err(|e| match e {
-        ReportError::Bundle(b) => WorkflowError::Bundle(b),
-        e @ ReportError::Unreadable { .. } => WorkflowError::Other {
-            what: e.to_string(),
-            location: Some(format!(
-                ".opsdeploy/bundles/{}",
-                super::short(&bundle.digest)
-            )),
-            hint: Some("plan again; the bundle's files were changed or lost".into()),
-            class: ErrorClass::Error,
-        },
-    })?;
-    Ok(redactor.scrub_decisions(&decisions))
+    Ok(results::scrubbed(&decisions, &bundle.redactor()?))
 }
 
 fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decision {
@@ -201,6 +188,6 @@ fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decisio
             .map(|o| o.reason.clone()),
         blocks,
         violations: eval.violations(),
-        evaluation: serde_json::to_value(&eval).expect("evaluation serializes"),
+        evaluation: eval,
     }
 }

@@ -15,13 +15,13 @@ use serde_json::value::RawValue;
 
 use super::plan::tool_error;
 use super::policies::{self, Loaded};
-use crate::store::results::Decision;
 use super::{ErrorClass, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::now_rfc3339;
+use crate::store::results::Decision;
 
 /// What to scan and how to judge it.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
 use opsdeploy::report::table::{Cell, Table, verdict};
+use opsdeploy::store::records::ApplyStatus;
 use opsdeploy::workflow::apply::{self, ApplyRequest};
-use opsdeploy::workflow::history::ApplyStatus;
 use opsdeploy::workflow::short;
 
 use super::{CliError, CliResult, Context, Exit, Format, project};

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::model::{BundleSource, Report, with_overrides};
 use crate::redact::Redactor;
 use crate::store::bundle::{Bundle, BundleError};
+use crate::store::records::{ApprovalRecord, OverrideRecord};
 use crate::store::results::{Decision, Results, scrubbed};
-use crate::workflow::history::{ApprovalRecord, OverrideRecord};
 
 /// A sealed bundle with its results, checked against its digest.
 pub struct StoredPlan {

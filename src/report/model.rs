@@ -38,8 +38,8 @@ use crate::config::Enforcement;
 use crate::engine::Evaluation;
 use crate::redact::Redactor;
 use crate::store::bundle::Manifest;
+use crate::store::records::{ApprovalRecord, OverrideRecord};
 use crate::store::results::Decision;
-use crate::workflow::history::{ApprovalRecord, OverrideRecord};
 
 /// Version of the JSON shape above.
 pub const REPORT_SCHEMA: u32 = 1;

@@ -341,7 +341,8 @@ fn stale_holder(root: &Path, environment: &str) -> Option<LockHolder> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::EntryKind;
+    use crate::store::EntryData;
+    use crate::store::records::ApprovalData;
 
     fn holder(who: &str) -> LockHolder {
         LockHolder {
@@ -359,10 +360,13 @@ mod tests {
         let store = FileStore::new(dir.path());
         for i in 0..3 {
             store
-                .append(
-                    NewEntry::new(EntryKind::Approval, "a", "staging")
-                        .data(serde_json::json!({"i": i})),
-                )
+                .append(NewEntry::new(
+                    "a",
+                    "staging",
+                    EntryData::Approval(ApprovalData {
+                        comment: Some(format!("{i}")),
+                    }),
+                ))
                 .unwrap();
         }
         // A crash mid-write leaves half a line.
@@ -373,7 +377,11 @@ mod tests {
         log.write_all(b"{\"seq\":4,\"at\":\"2026").unwrap();
         drop(log);
         let e = store
-            .append(NewEntry::new(EntryKind::Approval, "a", "staging"))
+            .append(NewEntry::new(
+                "a",
+                "staging",
+                EntryData::Approval(ApprovalData::default()),
+            ))
             .unwrap();
         assert_eq!(e.seq, 4);
         let v = store.verify().unwrap();

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bundle;
 mod file;
 mod postgres;
+pub mod records;
 pub mod results;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub use self::postgres::PgStore;
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
+pub use records::EntryData;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,7 @@ use serde_json::json;
 
 use super::approve::{check_approved, resolve_bundle};
 use super::continuity::{self, Incident};
-use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage};
-use super::plan::{environment_section, results_entry, terraform_for, tool_error};
+use super::plan::{environment_section, terraform_for, tool_error};
 use super::policies;
 use super::releases;
 use super::{ErrorClass, History, Project, WorkflowError, short};
@@ -21,8 +20,13 @@ use crate::config::{Environment, Strategy};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
+use crate::store::records::{
+    ApplyFinishData, ApplyStartData, ApplyStatus, Deployed, DeployedChart, DeployedImage,
+    EvaluatedAt, IncidentData, LockTakeoverData, PolicyResultsData, RollbackData, RollbackStep,
+    StepData, StepStatus,
+};
 use crate::store::results::Results;
-use crate::store::{EntryKind, LockGuard, LockHolder, NewEntry, now_rfc3339};
+use crate::store::{EntryData, LockGuard, LockHolder, NewEntry, now_rfc3339};
 
 pub struct ApplyRequest<'a> {
     pub environment: &'a str,
@@ -84,10 +88,15 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             dead.describe(),
             dead.since
         );
-        project.store.append(
-            NewEntry::new(EntryKind::LockTakeover, &project.actor, &env.name)
-                .data(json!({"previous": dead.describe(), "since": dead.since})),
-        )?;
+        let takeover = LockTakeoverData {
+            previous: dead.describe(),
+            since: dead.since.clone(),
+        };
+        project.store.append(NewEntry::new(
+            &project.actor,
+            &env.name,
+            EntryData::LockTakeover(takeover),
+        ))?;
     }
     // Read the past only now: another apply may have finished while we waited.
     let history = project.history()?;
@@ -157,10 +166,12 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             class: ErrorClass::Error,
         });
     }
+    let start_data = ApplyStartData {
+        summary: super::plan::summary_line(&bundle.manifest.summary),
+    };
     let start = project.store.append(
-        NewEntry::new(EntryKind::ApplyStart, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(json!({"summary": super::plan::summary_line(&bundle.manifest.summary)})),
+        NewEntry::new(&project.actor, &env.name, EntryData::ApplyStart(start_data))
+            .digest(&bundle.digest),
     )?;
     let mut run = Run {
         project,
@@ -197,7 +208,7 @@ fn reevaluate(
     env: &Environment,
     history: &History,
     bundle: &Bundle,
-    approvals: &[super::history::ApprovalRecord],
+    approvals: &[crate::store::records::ApprovalRecord],
 ) -> Result<Results, WorkflowError> {
     let input = bundle.read("input.json")?;
     let mut doc = InputDocument::from_slice("input.json of the bundle", &input)
@@ -255,10 +266,14 @@ fn reevaluate(
             policies::evaluate(&engine, &loaded, &doc, &overrides),
         )?,
     };
+    let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Apply);
     project.store.append(
-        NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(results_entry(&results.decisions, "apply")),
+        NewEntry::new(
+            &project.actor,
+            &env.name,
+            EntryData::PolicyResults(verdicts),
+        )
+        .digest(&bundle.digest),
     )?;
     Ok(results)
 }
@@ -280,28 +295,19 @@ impl Run<'_> {
         step: &str,
         ok: bool,
         detail: String,
-        extra: serde_json::Value,
+        extra: impl FnOnce(&mut StepData),
     ) -> Result<(), WorkflowError> {
-        let mut data = json!({
-            "step": step,
-            "status": if ok { "succeeded" } else { "failed" },
-            "detail": detail,
-            "apply_seq": self.apply_seq,
-        });
-        if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
-            d.extend(e.clone());
-        }
+        let mut data = StepData::new(step, ok, detail.clone(), self.apply_seq);
+        extra(&mut data);
         // Checks of the running deployment are health results in the log.
-        let kind = if matches!(step, "health" | "smoke_test" | "monitor") {
-            data["check"] = json!(step);
-            EntryKind::Health
+        let data = if matches!(step, "health" | "smoke_test" | "monitor") {
+            data.check = Some(step.to_string());
+            EntryData::Health(data)
         } else {
-            EntryKind::ApplyStep
+            EntryData::ApplyStep(data)
         };
         self.project.store.append(
-            NewEntry::new(kind, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(data),
+            NewEntry::new(&self.project.actor, &self.env.name, data).digest(&self.bundle.digest),
         )?;
         tracing::info!(step, ok, "{detail}");
         self.steps.push(StepReport {
@@ -316,7 +322,7 @@ impl Run<'_> {
     fn step(
         &mut self,
         step: &str,
-        extra: serde_json::Value,
+        extra: impl FnOnce(&mut StepData),
         f: impl FnOnce() -> Result<String, String>,
     ) -> Result<(), Failure> {
         self.ensure_locked(&format!("before the {step} step"))
@@ -345,11 +351,15 @@ impl Run<'_> {
             let tf = tf.map_err(|e| Failure::Step(e.to_string()))?;
             let planfile = self.bundle.path("tfplan");
             let summary = super::plan::summary_line(&self.bundle.manifest.summary);
-            self.step("terraform", json!({}), || {
-                tf.init().map_err(|e| e.to_string())?;
-                tf.apply(&planfile).map_err(|e| e.to_string())?;
-                Ok(format!("applied the saved plan: {summary}"))
-            })?;
+            self.step(
+                "terraform",
+                |_| {},
+                || {
+                    tf.init().map_err(|e| e.to_string())?;
+                    tf.apply(&planfile).map_err(|e| e.to_string())?;
+                    Ok(format!("applied the saved plan: {summary}"))
+                },
+            )?;
             self.undo.push(Undo::Terraform(summary));
         }
         let retire = self.deploy_releases(history)?;
@@ -438,7 +448,10 @@ impl Run<'_> {
         let name = spec.name.clone();
         self.step(
             "helm",
-            json!({"release": name, "previous_revision": previous}),
+            |d| {
+                d.release = Some(name.clone());
+                d.previous_revision = previous;
+            },
             || {
                 helm.upgrade_install(&spec).map_err(|e| e.to_string())?;
                 Ok(format!(
@@ -471,7 +484,13 @@ impl Run<'_> {
             return Ok(());
         };
         let url = h.url.replace("{color}", color);
-        self.step("health", json!({"url": url, "color": color}), || {
+        let at = url.clone();
+        let shade = color.to_string();
+        let extra = |d: &mut StepData| {
+            d.url = Some(at);
+            d.color = Some(shade);
+        };
+        self.step("health", extra, || {
             health::wait_healthy(&url, h.expect_status, h.timeout, h.interval)
                 .map(|n| {
                     format!(
@@ -501,7 +520,8 @@ impl Run<'_> {
             if !ok {
                 tracing::warn!("{detail}");
             }
-            if let Err(e) = self.record("retire", ok, detail, json!({"release": release})) {
+            let at = release.clone();
+            if let Err(e) = self.record("retire", ok, detail, |d| d.release = Some(at)) {
                 tracing::warn!("could not record retiring {release}: {e}");
             }
         }
@@ -555,7 +575,11 @@ impl Run<'_> {
         let id = m.id.clone();
         self.step(
             "migration",
-            json!({"migration": m.id, "sha256": m.sha256, "phase": m.phase}),
+            |d| {
+                d.migration = Some(m.id.clone());
+                d.sha256 = Some(m.sha256.clone());
+                d.phase = m.phase;
+            },
             || {
                 health::run_command(&dir, &argv, Duration::from_secs(3600))
                     .map(|_| format!("ran {id}"))
@@ -573,28 +597,37 @@ impl Run<'_> {
             if let Some(color) = self.deployed.colors.values().next() {
                 h.url = h.url.replace("{color}", color);
             }
-            self.step("health", json!({"url": h.url}), || {
-                health::wait_healthy(&h.url, h.expect_status, h.timeout, h.interval)
-                    .map(|n| {
-                        format!(
-                            "{} answered {} after {n} attempt(s)",
-                            h.url, h.expect_status
-                        )
-                    })
-                    .map_err(|e| e.to_string())
-            })?;
+            let url = h.url.clone();
+            self.step(
+                "health",
+                |d| d.url = Some(url),
+                || {
+                    health::wait_healthy(&h.url, h.expect_status, h.timeout, h.interval)
+                        .map(|n| {
+                            format!(
+                                "{} answered {} after {n} attempt(s)",
+                                h.url, h.expect_status
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                },
+            )?;
         }
         if let Some(s) = self.env.smoke_test.clone() {
-            self.step("smoke_test", json!({}), || {
-                health::run_command(&dir, &s.command, s.timeout)
-                    .map(|_| format!("`{}` passed", s.command.join(" ")))
-                    .map_err(|e| e.to_string())
-            })?;
+            self.step(
+                "smoke_test",
+                |_| {},
+                || {
+                    health::run_command(&dir, &s.command, s.timeout)
+                        .map(|_| format!("`{}` passed", s.command.join(" ")))
+                        .map_err(|e| e.to_string())
+                },
+            )?;
         }
         if let Some(m) = self.env.monitor.clone() {
             self.step(
                 "monitor",
-                json!({"window_secs": m.window.as_secs()}),
+                |d| d.window_secs = Some(m.window.as_secs()),
                 || {
                     health::watch_error_rate(
                         &dir,
@@ -645,15 +678,20 @@ impl Run<'_> {
         ran.sort();
         self.deployed.migrations = ran;
         self.deployed.images = deployed_images(self.bundle);
+        let finish = ApplyFinishData {
+            status: ApplyStatus::Succeeded,
+            healthy: true,
+            apply_seq: Some(self.apply_seq),
+            deployed: Some(self.deployed.clone()),
+            failure: None,
+        };
         self.project.store.append(
-            NewEntry::new(EntryKind::ApplyFinish, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": ApplyStatus::Succeeded,
-                    "healthy": true,
-                    "apply_seq": self.apply_seq,
-                    "deployed": self.deployed,
-                })),
+            NewEntry::new(
+                &self.project.actor,
+                &self.env.name,
+                EntryData::ApplyFinish(finish),
+            )
+            .digest(&self.bundle.digest),
         )?;
         super::post_deploy::after_success(self.project, self.env, self.bundle);
         Ok(Applied {
@@ -719,27 +757,35 @@ impl Run<'_> {
         } else {
             ApplyStatus::RollbackFailed
         };
-        self.project.store.append(
-            NewEntry::new(EntryKind::Rollback, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": if rollback_ok { "succeeded" } else { "failed" },
-                    "reason": message,
-                    "steps": rollback.iter().map(|s| json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                    "not_rolled_back": not_rolled_back,
-                    "apply_seq": self.apply_seq,
-                })),
-        )?;
-        self.project.store.append(
-            NewEntry::new(EntryKind::ApplyFinish, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": status,
-                    "healthy": false,
-                    "apply_seq": self.apply_seq,
-                    "failure": message,
-                })),
-        )?;
+        let record = RollbackData {
+            status: StepStatus::from_ok(rollback_ok),
+            reason: Some(message.clone()),
+            from: None,
+            restored: None,
+            steps: rollback
+                .iter()
+                .map(|s| RollbackStep {
+                    step: s.step.clone(),
+                    ok: s.ok,
+                    detail: Some(s.detail.clone()),
+                })
+                .collect(),
+            not_rolled_back: not_rolled_back.clone(),
+            apply_seq: Some(self.apply_seq),
+        };
+        let finish = ApplyFinishData {
+            status,
+            healthy: false,
+            apply_seq: Some(self.apply_seq),
+            deployed: None,
+            failure: Some(message.clone()),
+        };
+        for data in [EntryData::Rollback(record), EntryData::ApplyFinish(finish)] {
+            self.project.store.append(
+                NewEntry::new(&self.project.actor, &self.env.name, data)
+                    .digest(&self.bundle.digest),
+            )?;
+        }
         let title = if rollback_ok {
             "deploy failed, rolled back"
         } else {
@@ -765,10 +811,17 @@ impl Run<'_> {
         ) {
             tracing::warn!("could not record the incident in the continuity file: {e}");
         }
+        let incident = IncidentData {
+            what: title.to_string(),
+            details,
+        };
         self.project.store.append(
-            NewEntry::new(EntryKind::Incident, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({"what": title, "details": details})),
+            NewEntry::new(
+                &self.project.actor,
+                &self.env.name,
+                EntryData::Incident(incident),
+            )
+            .digest(&self.bundle.digest),
         )?;
         super::post_deploy::notify(
             self.project,

@@ -1,12 +1,10 @@
 //! `opsdeploy approve`: approvals and overrides bound to one plan digest.
 
-use serde_json::json;
-
-use super::history::ApprovalRecord;
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
 use crate::store::bundle::Bundle;
-use crate::store::{EntryKind, NewEntry};
+use crate::store::records::{ApprovalData, ApprovalRecord, OverrideData};
+use crate::store::{EntryData, NewEntry};
 
 pub struct ApproveRequest<'a> {
     pub environment: &'a str,
@@ -141,14 +139,12 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
             digest: bundle.digest,
         });
     }
-    let mut data = json!({});
-    if let Some(c) = req.comment {
-        data["comment"] = json!(c);
-    }
+    let approval = ApprovalData {
+        comment: req.comment.map(String::from),
+    };
     project.store.append(
-        NewEntry::new(EntryKind::Approval, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(data),
+        NewEntry::new(&project.actor, &env.name, EntryData::Approval(approval))
+            .digest(&bundle.digest),
     )?;
     let approvals = project.history()?.approvals(&bundle.digest);
     let valid = valid_approvals(env, &bundle.manifest.planned_by, &approvals).len();
@@ -196,10 +192,12 @@ fn record_override(
             "did not deny this plan; there is nothing to override",
         ));
     }
+    let data = OverrideData {
+        policy: policy.to_string(),
+        reason: reason.to_string(),
+    };
     project.store.append(
-        NewEntry::new(EntryKind::Override, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(json!({"policy": policy, "reason": reason})),
+        NewEntry::new(&project.actor, &env.name, EntryData::Override(data)).digest(&bundle.digest),
     )?;
     Ok(ApproveOutcome::Overridden {
         digest: bundle.digest.clone(),

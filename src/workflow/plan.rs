@@ -15,8 +15,9 @@ use crate::config::Environment;
 use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
-use crate::store::results::{Decision, Results};
-use crate::store::{EntryKind, NewEntry, now_rfc3339};
+use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
+use crate::store::results::Results;
+use crate::store::{EntryData, NewEntry, now_rfc3339};
 
 /// What `plan` produced.
 pub struct Planned {
@@ -376,46 +377,27 @@ pub fn plan_with(
     bundle.write_results(&results)?;
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
+    let plan = PlanData {
+        summary: summary_line(&bundle.manifest.summary),
+        counts: bundle.manifest.summary.clone(),
+        git_revision: bundle.manifest.git_revision.clone(),
+    };
     project.store.append(
-        NewEntry::new(EntryKind::Plan, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(json!({
-                "summary": summary_line(&bundle.manifest.summary),
-                "counts": bundle.manifest.summary,
-                "git_revision": bundle.manifest.git_revision,
-            })),
+        NewEntry::new(&project.actor, &env.name, EntryData::Plan(plan)).digest(&bundle.digest),
     )?;
+    let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
     project.store.append(
-        NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(results_entry(&results.decisions, "plan")),
+        NewEntry::new(
+            &project.actor,
+            &env.name,
+            EntryData::PolicyResults(verdicts),
+        )
+        .digest(&bundle.digest),
     )?;
     Ok(Planned {
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,
-    })
-}
-
-/// The audit entry for a set of decisions: every module's sha256 and verdict.
-pub fn results_entry(decisions: &[Decision], at: &str) -> serde_json::Value {
-    let blocking: Vec<&str> = decisions
-        .iter()
-        .filter(|d| d.blocks)
-        .map(|d| d.policy.as_str())
-        .collect();
-    json!({
-        "at": at,
-        "verdict": if blocking.is_empty() { "pass".to_string() } else { format!("blocked by {}", blocking.join(", ")) },
-        "policies": decisions.iter().map(|d| json!({
-            "policy": d.policy,
-            "sha256": d.sha256,
-            "enforcement": d.enforcement,
-            "denied": d.denied,
-            "blocks": d.blocks,
-            "overridden_by": d.overridden_by,
-            "violations": d.violations.len(),
-        })).collect::<Vec<_>>(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::value::RawValue;
 
-use super::history::OverrideRecord;
+use crate::store::records::OverrideRecord;
 use std::path::Path;
 
 use super::{ErrorClass, WorkflowError};

@@ -2,12 +2,10 @@
 //! healthy on FROM — the same images (by digest), chart versions, and only
 //! migrations that already ran on FROM — or refuse, saying what differs.
 
-use serde_json::json;
-
-use super::history::Deployed;
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{ErrorClass, Project, WorkflowError, short};
-use crate::store::{EntryKind, NewEntry};
+use crate::store::records::{Deployed, PromotionData, PromotionStatus};
+use crate::store::{EntryData, NewEntry};
 
 pub struct Promoted {
     pub planned: Planned,
@@ -74,15 +72,19 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
         },
     )?;
     let differences = differences(&planned, &deployed, &runs, from);
-    let status = if differences.is_empty() {
-        "planned"
-    } else {
-        "refused"
+    let promotion = PromotionData {
+        from: from.to_string(),
+        from_digest: from_digest.clone(),
+        status: if differences.is_empty() {
+            PromotionStatus::Planned
+        } else {
+            PromotionStatus::Refused
+        },
+        differences: differences.clone(),
     };
     project.store.append(
-        NewEntry::new(EntryKind::Promotion, &project.actor, to)
-            .digest(&planned.bundle.digest)
-            .data(json!({"from": from, "from_digest": from_digest, "status": status, "differences": differences})),
+        NewEntry::new(&project.actor, to, EntryData::Promotion(promotion))
+            .digest(&planned.bundle.digest),
     )?;
     if let Some(first) = differences.first() {
         let more = if differences.len() > 1 {

@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
-use super::history::{ApplyStatus, Deployed};
 use super::{ErrorClass, Project, WorkflowError, releases, short};
 use crate::adapters::health;
 use crate::config::Strategy;
-use crate::store::{EntryKind, LockHolder, NewEntry, now_rfc3339};
+use crate::store::records::{ApplyStatus, Deployed, RollbackData, RollbackStep, StepStatus};
+use crate::store::{EntryData, LockHolder, NewEntry, now_rfc3339};
 
 #[derive(Debug)]
 pub struct RolledBack {
@@ -166,20 +166,26 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         "terraform changes and migrations of {} stay in place: opsdeploy does not revert them",
         short(&current.digest)
     )];
-    let mut data = json!({
-        "status": if ok { "succeeded" } else { "failed" },
-        "from": current.digest,
-        "steps": steps.iter().map(|(s, ok)| json!({"step": s, "ok": ok})).collect::<Vec<_>>(),
-        "not_rolled_back": not_rolled_back,
-    });
-    if ok {
+    let data = RollbackData {
+        status: StepStatus::from_ok(ok),
+        reason: None,
+        from: Some(current.digest.clone()),
         // History reads this: the previous deployment is what runs now.
-        data["restored"] = json!(previous.digest);
-    }
+        restored: ok.then(|| previous.digest.clone()),
+        steps: steps
+            .iter()
+            .map(|(step, ok)| RollbackStep {
+                step: step.clone(),
+                ok: *ok,
+                detail: None,
+            })
+            .collect(),
+        not_rolled_back: not_rolled_back.clone(),
+        apply_seq: None,
+    };
     project.store.append(
-        NewEntry::new(EntryKind::Rollback, &project.actor, &env.name)
-            .digest(&previous.digest)
-            .data(data),
+        NewEntry::new(&project.actor, &env.name, EntryData::Rollback(data))
+            .digest(&previous.digest),
     )?;
     super::post_deploy::notify(
         project,

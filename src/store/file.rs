@@ -16,22 +16,12 @@ use super::{LockGuard, LockHolder, Store, StoreError, now_rfc3339};
 
 pub struct FileStore {
     root: PathBuf,
-    markdown: Option<PathBuf>,
 }
 
 impl FileStore {
     /// A store rooted at `root` (usually `PROJECT/.opsdeploy`), created on first write.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        FileStore {
-            root: root.into(),
-            markdown: None,
-        }
-    }
-
-    /// Also keep a Markdown rendering of the log at `path` after every append.
-    pub fn with_markdown(mut self, path: impl Into<PathBuf>) -> Self {
-        self.markdown = Some(path.into());
-        self
+        FileStore { root: root.into() }
     }
 
     /// The log's lines exactly as stored (what a migration copies).
@@ -197,9 +187,6 @@ impl Store for FileStore {
         log.write_all(line.as_bytes())
             .and_then(|()| log.sync_data())
             .map_err(|e| StoreError::io("append to", &path, e))?;
-        if let Some(md) = &self.markdown {
-            super::render_markdown(self, md);
-        }
         drop(lock);
         Ok(entry)
     }
@@ -313,10 +300,6 @@ impl Store for FileStore {
 
     fn bundles_dir(&self) -> PathBuf {
         self.root.join("bundles")
-    }
-
-    fn audit_markdown_path(&self) -> Option<PathBuf> {
-        self.markdown.clone()
     }
 
     fn describe(&self) -> String {

@@ -135,25 +135,8 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
-    /// Where the people-readable rendering of the audit log goes.
-    fn audit_markdown_path(&self) -> Option<PathBuf>;
-
     /// A name for messages: the log's path or database.
     fn describe(&self) -> String;
-}
-
-/// Rewrites the people-readable Markdown rendering of `store`'s log at `path`;
-/// a failure only warns (the log itself is already written).
-fn render_markdown(store: &dyn Store, path: &Path) {
-    match store.entries() {
-        Ok(entries) => {
-            let md = crate::report::audit_markdown(&entries);
-            if let Err(e) = crate::fsutil::write_atomic(path, md.as_bytes()) {
-                tracing::warn!("could not update {}: {e}", path.display());
-            }
-        }
-        Err(e) => tracing::warn!("could not render {}: {e}", path.display()),
-    }
 }
 
 /// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T20:15:03Z`.

@@ -45,7 +45,6 @@ pub struct PgStore {
     shown: String,
     client: Mutex<Client>,
     bundles: PathBuf,
-    markdown: Option<PathBuf>,
 }
 
 impl PgStore {
@@ -69,14 +68,7 @@ impl PgStore {
             shown,
             client: Mutex::new(client),
             bundles: bundles.into(),
-            markdown: None,
         })
-    }
-
-    /// Also keep a Markdown rendering of the log at `path` after every append.
-    pub fn with_markdown(mut self, path: impl Into<PathBuf>) -> Self {
-        self.markdown = Some(path.into());
-        self
     }
 
     fn client(&self) -> MutexGuard<'_, Client> {
@@ -424,9 +416,6 @@ impl Store for PgStore {
             tx.commit().map_err(self.err("commit an audit entry to"))?;
             entry
         };
-        if let Some(path) = &self.markdown {
-            super::render_markdown(self, path);
-        }
         Ok(entry)
     }
 
@@ -619,10 +608,6 @@ impl Store for PgStore {
             }
         }
         Ok(())
-    }
-
-    fn audit_markdown_path(&self) -> Option<PathBuf> {
-        self.markdown.clone()
     }
 
     fn describe(&self) -> String {

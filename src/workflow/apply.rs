@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::approve::{check_approved, resolve_bundle};
 use super::continuity::{self, Incident};
-use super::plan::{environment_section, terraform_for, tool_error};
+use super::plan::environment_section;
 use super::policies;
 use super::releases;
+use super::tools::{helm_for, terraform_for, tool_error};
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
@@ -92,7 +93,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             previous: dead.describe(),
             since: dead.since.clone(),
         };
-        project.store.append(NewEntry::new(
+        project.record(NewEntry::new(
             &project.actor,
             &env.name,
             EntryData::LockTakeover(takeover),
@@ -169,7 +170,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     let start_data = ApplyStartData {
         summary: super::plan::summary_line(&bundle.manifest.summary),
     };
-    let start = project.store.append(
+    let start = project.record(
         NewEntry::new(&project.actor, &env.name, EntryData::ApplyStart(start_data))
             .digest(&bundle.digest),
     )?;
@@ -267,7 +268,7 @@ fn reevaluate(
         )?,
     };
     let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Apply);
-    project.store.append(
+    project.record(
         NewEntry::new(
             &project.actor,
             &env.name,
@@ -306,7 +307,7 @@ impl Run<'_> {
         } else {
             EntryData::ApplyStep(data)
         };
-        self.project.store.append(
+        self.project.record(
             NewEntry::new(&self.project.actor, &self.env.name, data).digest(&self.bundle.digest),
         )?;
         tracing::info!(step, ok, "{detail}");
@@ -387,7 +388,7 @@ impl Run<'_> {
         if self.env.helm.is_empty() {
             return Ok(Vec::new());
         }
-        let helm = releases::helm_for(self.project).map_err(|e| Failure::Step(e.to_string()))?;
+        let helm = helm_for(self.project).map_err(|e| Failure::Step(e.to_string()))?;
         let live: Deployed = history
             .current(&self.env.name)
             .and_then(|c| c.deployed())
@@ -505,7 +506,7 @@ impl Run<'_> {
     /// Removes the colours that no longer serve; a failure only warns (the
     /// deploy succeeded, the idle colour keeps running).
     fn retire(&mut self, colors: Vec<(String, String, Duration)>) {
-        let Ok(helm) = releases::helm_for(self.project) else {
+        let Ok(helm) = helm_for(self.project) else {
             return;
         };
         for (release, namespace, timeout) in colors {
@@ -685,7 +686,7 @@ impl Run<'_> {
             deployed: Some(self.deployed.clone()),
             failure: None,
         };
-        self.project.store.append(
+        self.project.record(
             NewEntry::new(
                 &self.project.actor,
                 &self.env.name,
@@ -714,7 +715,7 @@ impl Run<'_> {
         self.ensure_locked(&format!("after `{message}`, before rolling back"))?;
         let mut rollback: Vec<StepReport> = Vec::new();
         let mut not_rolled_back = Vec::new();
-        let helm = releases::helm_for(self.project);
+        let helm = helm_for(self.project);
         for undo in self.undo.iter().rev() {
             match undo {
                 Undo::Release {
@@ -781,7 +782,7 @@ impl Run<'_> {
             failure: Some(message.clone()),
         };
         for data in [EntryData::Rollback(record), EntryData::ApplyFinish(finish)] {
-            self.project.store.append(
+            self.project.record(
                 NewEntry::new(&self.project.actor, &self.env.name, data)
                     .digest(&self.bundle.digest),
             )?;
@@ -815,7 +816,7 @@ impl Run<'_> {
             what: title.to_string(),
             details,
         };
-        self.project.store.append(
+        self.project.record(
             NewEntry::new(
                 &self.project.actor,
                 &self.env.name,

@@ -142,7 +142,7 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
     let approval = ApprovalData {
         comment: req.comment.map(String::from),
     };
-    project.store.append(
+    project.record(
         NewEntry::new(&project.actor, &env.name, EntryData::Approval(approval))
             .digest(&bundle.digest),
     )?;
@@ -196,7 +196,7 @@ fn record_override(
         policy: policy.to_string(),
         reason: reason.to_string(),
     };
-    project.store.append(
+    project.record(
         NewEntry::new(&project.actor, &env.name, EntryData::Override(data)).digest(&bundle.digest),
     )?;
     Ok(ApproveOutcome::Overridden {

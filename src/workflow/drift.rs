@@ -4,8 +4,8 @@
 //! must still be the live one). Exit 2 when drifted, like
 //! `terraform plan -detailed-exitcode`.
 
-use super::plan::{terraform_for, tool_error};
-use super::releases::{helm_for, workload_name};
+use super::releases::workload_name;
+use super::tools::{helm_for, terraform_for, tool_error};
 use super::{Project, WorkflowError};
 use crate::config::Strategy;
 

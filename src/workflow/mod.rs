@@ -17,12 +17,13 @@ pub mod scans;
 pub mod sources;
 pub mod state;
 pub mod status;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError, StateConfig};
 use crate::store::bundle::BundleError;
-use crate::store::{FileStore, PgStore, Store, StoreError};
+use crate::store::{Entry, FileStore, NewEntry, PgStore, Store, StoreError};
 pub use history::History;
 
 /// Which row of the exit-code table an error belongs to.
@@ -239,6 +240,8 @@ pub struct Project {
     pub config: Config,
     pub store: Box<dyn Store>,
     pub actor: String,
+    /// The people-readable rendering of the audit log, rewritten after each entry.
+    audit_markdown: PathBuf,
 }
 
 impl Project {
@@ -246,19 +249,41 @@ impl Project {
     pub fn open(dir: &Path) -> Result<Project, WorkflowError> {
         let config = Config::load(dir)?;
         let store: Box<dyn Store> = match &config.state {
-            StateConfig::File => Box::new(
-                FileStore::new(dir.join(".opsdeploy")).with_markdown(dir.join("AUDIT_LOG.md")),
-            ),
-            StateConfig::Postgres { url } => Box::new(
-                PgStore::connect(url, dir.join(".opsdeploy/bundles"))?
-                    .with_markdown(dir.join("AUDIT_LOG.md")),
-            ),
+            StateConfig::File => Box::new(FileStore::new(dir.join(".opsdeploy"))),
+            StateConfig::Postgres { url } => {
+                Box::new(PgStore::connect(url, dir.join(".opsdeploy/bundles"))?)
+            }
         };
         Ok(Project {
             actor: identity::current(dir),
+            audit_markdown: dir.join("AUDIT_LOG.md"),
             config,
             store,
         })
+    }
+
+    /// Appends an entry to the audit log, then renders the log for people.
+    pub fn record(&self, entry: NewEntry) -> Result<Entry, WorkflowError> {
+        let entry = self.store.append(entry)?;
+        self.render_audit_log();
+        Ok(entry)
+    }
+
+    /// Rewrites AUDIT_LOG.md from the whole log. A failure only warns: the log
+    /// itself is written. Two commands appending at once may render in either
+    /// order; the next entry renders again (and `opsdeploy audit log --format
+    /// markdown` renders on demand).
+    fn render_audit_log(&self) {
+        let path = &self.audit_markdown;
+        match self.store.entries() {
+            Ok(entries) => {
+                let md = crate::report::audit_markdown(&entries);
+                if let Err(e) = crate::fsutil::write_atomic(path, md.as_bytes()) {
+                    tracing::warn!("could not update {}: {e}", path.display());
+                }
+            }
+            Err(e) => tracing::warn!("could not render {}: {e}", path.display()),
+        }
     }
 
     pub fn history(&self) -> Result<History, WorkflowError> {

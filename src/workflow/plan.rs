@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::history::ApplyRecord;
 use super::policies;
-use super::{ErrorClass, History, Project, WorkflowError, sources};
-use crate::adapters::terraform::{Terraform, TerraformOptions};
+use super::tools::{terraform_for, tool_error};
+use super::{History, Project, WorkflowError, sources};
 use crate::config::Environment;
 use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
@@ -30,15 +30,6 @@ pub struct Planned {
 impl Planned {
     pub fn blocked(&self) -> bool {
         !self.results.blocking().is_empty()
-    }
-}
-
-pub(crate) fn tool_error(what: impl std::fmt::Display, hint: &str) -> WorkflowError {
-    WorkflowError::Other {
-        what: what.to_string(),
-        location: None,
-        hint: Some(hint.to_string()),
-        class: ErrorClass::Error,
     }
 }
 
@@ -133,31 +124,6 @@ fn git_section(project: &Project) -> Option<Git<'static>> {
         branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).map(Into::into),
         dirty: git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()),
     })
-}
-
-pub fn terraform_for(
-    project: &Project,
-    env: &Environment,
-) -> Option<Result<Terraform, WorkflowError>> {
-    let tf = env.terraform.as_ref()?;
-    Some(
-        Terraform::new(TerraformOptions {
-            binary: tf
-                .binary
-                .clone()
-                .or_else(|| project.config.tools.terraform.clone()),
-            dir: project.config.resolve(&tf.dir),
-            workspace: tf.workspace.clone(),
-            var_files: tf.var_files.clone(),
-            vars: tf.vars.clone(),
-        })
-        .map_err(|e| {
-            tool_error(
-                e,
-                "install terraform, or set its path: terraform { binary = \"...\" }",
-            )
-        }),
-    )
 }
 
 /// Where each migration ran, from the audit log, as the migrations reader wants it.
@@ -280,8 +246,8 @@ pub fn plan_with(
     if !releases.is_empty() {
         doc.set(Section::Helm, &super::releases::input_section(&releases));
         summary["helm"] = releases.iter().map(|r| r.summary()).collect();
-        if let Ok(v) = super::releases::helm_for(project)
-            .and_then(|h| h.version().map_err(|e| tool_error(e, "")))
+        if let Ok(v) =
+            super::tools::helm_for(project).and_then(|h| h.version().map_err(|e| tool_error(e, "")))
         {
             tool_versions.insert("helm".to_string(), v);
         }
@@ -382,11 +348,11 @@ pub fn plan_with(
         counts: bundle.manifest.summary.clone(),
         git_revision: bundle.manifest.git_revision.clone(),
     };
-    project.store.append(
+    project.record(
         NewEntry::new(&project.actor, &env.name, EntryData::Plan(plan)).digest(&bundle.digest),
     )?;
     let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
-    project.store.append(
+    project.record(
         NewEntry::new(
             &project.actor,
             &env.name,

@@ -82,7 +82,7 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
         },
         differences: differences.clone(),
     };
-    project.store.append(
+    project.record(
         NewEntry::new(&project.actor, to, EntryData::Promotion(promotion))
             .digest(&planned.bundle.digest),
     )?;

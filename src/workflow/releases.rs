@@ -16,9 +16,9 @@ use std::path::Path;
 
 use policy_sdk::helm::Release;
 
-use super::plan::tool_error;
+use super::tools::{helm_for, tool_error};
 use super::{Project, WorkflowError};
-use crate::adapters::helm::{Helm, ReleaseSpec, Rendered, merged_values, parse_manifests};
+use crate::adapters::helm::{ReleaseSpec, Rendered, merged_values, parse_manifests};
 use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
 
@@ -50,11 +50,6 @@ pub fn spec(release: &HelmRelease, name: String, extra: &[(&str, &str)]) -> Rele
 
 pub fn workload_name(release: &HelmRelease, color: &str) -> String {
     format!("{}-{color}", release.name)
-}
-
-pub fn helm_for(project: &Project) -> Result<Helm, WorkflowError> {
-    Helm::new(project.config.tools.helm.as_deref(), project.dir())
-        .map_err(|e| tool_error(e, "install helm, or set its path: tools { helm = \"...\" }"))
 }
 
 /// The chart's version: the `version` configured, else a local chart's Chart.yaml.

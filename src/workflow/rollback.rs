@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{ErrorClass, Project, WorkflowError, releases, short};
+use super::{ErrorClass, Project, WorkflowError, releases, short, tools};
 use crate::adapters::health;
 use crate::config::Strategy;
 use crate::store::records::{ApplyStatus, Deployed, RollbackData, RollbackStep, StepStatus};
@@ -75,7 +75,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
                 }),
         ));
     }
-    let helm = releases::helm_for(project)?;
+    let helm = tools::helm_for(project)?;
     let wanted: Deployed = previous.deployed().unwrap_or_default();
     let now: Deployed = current.deployed().unwrap_or_default();
     let mut steps = Vec::new();
@@ -183,7 +183,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         not_rolled_back: not_rolled_back.clone(),
         apply_seq: None,
     };
-    project.store.append(
+    project.record(
         NewEntry::new(&project.actor, &env.name, EntryData::Rollback(data))
             .digest(&previous.digest),
     )?;

@@ -13,8 +13,8 @@ use policy_sdk::scan::{Scan, ScanKind, Scans, TrivySeverity};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::plan::tool_error;
 use super::policies::{self, Loaded};
+use super::tools::tool_error;
 use super::{ErrorClass, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};

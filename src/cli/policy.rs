@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use opsdeploy::authoring::AuthoringError;
 use opsdeploy::authoring::build::{self, BuildError};
-use opsdeploy::authoring::fixtures::{self, CaseResult, FixtureError};
+use opsdeploy::authoring::fixtures::FixtureError;
 use opsdeploy::authoring::scaffold::{self, ScaffoldError};
+use opsdeploy::authoring::testing;
 use opsdeploy::engine::{
-    BUILTIN_POLICIES, EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine,
+    BUILTIN_POLICIES, EngineError, Evaluation, Limits, ModuleSource, PolicyEngine,
 };
 use opsdeploy::input::{self, InputDocument, InputError};
 use opsdeploy::report;
@@ -301,59 +303,33 @@ fn fixture_error(e: FixtureError) -> CliError {
 
 fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliResult {
     let engine = engine()?;
-    // (policy, fixtures directory)
-    let mut suites: Vec<(Policy, PathBuf)> = Vec::new();
-    match wasm {
-        Some(wasm) => {
-            let source = ModuleSource::read(wasm).map_err(engine_error)?;
-            let policy = engine.load(&source).map_err(engine_error)?;
-            let fixtures = if dir.join("fixtures").is_dir() {
-                dir.join("fixtures")
-            } else {
-                dir.to_path_buf()
-            };
-            suites.push((policy, fixtures));
-        }
-        None => {
-            let crates = build::discover(dir).map_err(build_error)?;
-            let built = build::build(&crates).map_err(build_error)?;
-            for (krate, wasm) in crates.iter().zip(built) {
-                let source = ModuleSource::read(&wasm).map_err(engine_error)?;
-                let policy = engine.load(&source).map_err(engine_error)?;
-                suites.push((policy, krate.dir.join("fixtures")));
-            }
-        }
-    }
-    let mut results: Vec<(String, CaseResult)> = Vec::new();
-    for (policy, fixtures_dir) in &suites {
-        let files = fixtures::fixture_files(fixtures_dir).map_err(fixture_error)?;
+    let req = testing::TestRequest {
+        dir,
+        wasm,
+        limits: *limits,
+    };
+    let run = testing::run(&engine, &req, |suite, files| {
         if !ctx.quiet {
             // Progress, on stderr: stdout carries the results table.
             anstream::eprintln!(
-                "running {} fixture{} for {} ({})",
-                files.len(),
-                if files.len() == 1 { "" } else { "s" },
-                policy.name,
-                fixtures_dir.display()
+                "running {files} fixture{} for {} ({})",
+                if files == 1 { "" } else { "s" },
+                suite.policy.name,
+                suite.fixtures.display()
             );
         }
-        for file in files {
-            let case =
-                fixtures::run_fixture(&engine, policy, &file, limits).map_err(fixture_error)?;
-            results.push((policy.name.clone(), case));
-        }
-    }
-    let failed = results.iter().filter(|(_, c)| !c.passed()).count();
+    })
+    .map_err(authoring_error)?;
+    let failed = run.failed();
     match ctx.format {
-        Format::Json => println!("{}", report::fixtures_json(&results)),
-        Format::Human if ctx.quiet => println!("{}", if failed == 0 { "ok" } else { "failed" }),
-        Format::Human => anstream::print!(
-            "{}{}",
-            report::fixtures_table(&results),
-            report::fixtures_summary(&results)
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&run.output()).expect("json")
         ),
+        Format::Human if ctx.quiet => println!("{}", if failed == 0 { "ok" } else { "failed" }),
+        Format::Human => anstream::print!("{}{}", run.table(), run.summary()),
         format => {
-            let written = report::write(&report::Report::from_fixtures(&results), format);
+            let written = report::write(&run.report(), format);
             print!("{}", written.unwrap_or_default());
         }
     }
@@ -367,6 +343,14 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
         ));
     }
     Ok(Exit::Error)
+}
+
+fn authoring_error(e: AuthoringError) -> CliError {
+    match e {
+        AuthoringError::Build(e) => build_error(e),
+        AuthoringError::Engine(e) => engine_error(e),
+        AuthoringError::Fixture(e) => fixture_error(e),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -33,7 +33,6 @@ use std::path::Path;
 use policy_sdk::scan::{ScanKind, Scans, SeverityCounts, TrivySeverity};
 use serde::{Deserialize, Serialize};
 
-use crate::authoring::fixtures::CaseResult;
 use crate::config::Enforcement;
 use crate::engine::Evaluation;
 use crate::redact::Redactor;
@@ -405,17 +404,7 @@ impl Report {
     }
 
     /// The report of a `policy test` run.
-    pub fn from_fixtures(results: &[(String, CaseResult)]) -> Report {
-        let tests = results
-            .iter()
-            .map(|(policy, c)| TestCase {
-                policy: policy.clone(),
-                case: c.name.clone(),
-                file: c.file.display().to_string(),
-                passed: c.passed(),
-                failure: c.failure.clone(),
-            })
-            .collect();
+    pub fn from_tests(tests: Vec<TestCase>) -> Report {
         Report::new(None, Vec::new(), Vec::new(), tests)
     }
 

@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
         anstream::eprint!(
             "apply plan {} to {env} ({})? [y/N] ",
             short(&bundle.digest),
-            opsdeploy::workflow::plan::summary_line(&bundle.manifest.summary)
+            bundle.manifest.summary
         );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();

@@ -167,19 +167,8 @@ pub fn write(report: &Report) -> String {
         if let Some(p) = &b.promoted_from {
             row("promoted from", &esc(p));
         }
-        let tf = &b.changes["terraform"];
-        if !tf.is_null() {
-            let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-            row(
-                "terraform",
-                &format!(
-                    "{} to add, {} to change, {} to replace, {} to destroy",
-                    n("add"),
-                    n("change"),
-                    n("replace"),
-                    n("destroy")
-                ),
-            );
+        if let Some(tf) = &b.changes.terraform {
+            row("terraform", &tf.to_string());
         }
         h.push_str("</dl>\n<h2>Approvals</h2>\n");
         if b.approvals.is_empty() {

@@ -138,16 +138,8 @@ pub fn write(report: &Report) -> String {
                 cell(&bundle.created_at),
                 approvals
             ));
-            let tf = &bundle.changes["terraform"];
-            if !tf.is_null() {
-                let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-                b.line(&format!(
-                    "Terraform: {} to add, {} to change, {} to replace, {} to destroy.",
-                    n("add"),
-                    n("change"),
-                    n("replace"),
-                    n("destroy")
-                ));
+            if let Some(tf) = &bundle.changes.terraform {
+                b.line(&format!("Terraform: {tf}."));
             }
         }
         None => {

@@ -39,6 +39,7 @@ use crate::redact::Redactor;
 use crate::store::bundle::Manifest;
 use crate::store::records::{ApprovalRecord, OverrideRecord};
 use crate::store::results::Decision;
+use crate::store::summary::PlanSummary;
 
 /// Version of the JSON shape above.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -97,7 +98,7 @@ pub struct BundleInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
     /// The plan summary: terraform counts, helm releases, images, migrations.
-    pub changes: serde_json::Value,
+    pub changes: PlanSummary,
     pub approvals: Vec<Approval>,
     pub overrides: Vec<Override>,
 }

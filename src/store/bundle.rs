@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::summary::PlanSummary;
 use crate::fsutil::write_atomic;
 use crate::redact::Redactor;
 
@@ -93,7 +94,7 @@ pub struct Manifest {
     pub sources: Vec<FileEntry>,
     pub policies: Vec<PolicyEntry>,
     /// Counts and lists for summaries (resources by action, releases, images).
-    pub summary: serde_json::Value,
+    pub summary: PlanSummary,
 }
 
 /// A bundle being written; nothing is visible under `bundles/` until `finish`.
@@ -344,7 +345,7 @@ mod tests {
             files: vec![],
             sources: vec![],
             policies: vec![],
-            summary: serde_json::Value::Null,
+            summary: PlanSummary::default(),
         }
     }
 

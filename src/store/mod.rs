@@ -8,6 +8,7 @@ mod file;
 mod postgres;
 pub mod records;
 pub mod results;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

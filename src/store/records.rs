@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::EntryKind;
 use super::results::Decision;
+use super::summary::PlanSummary;
 use crate::config::Enforcement;
 
 /// An entry's payload, tagged by its kind.
@@ -76,7 +77,7 @@ pub struct PlanData {
     pub summary: String,
     /// The manifest's summary: counts and lists of what changes.
     #[serde(default)]
-    pub counts: serde_json::Value,
+    pub counts: PlanSummary,
     #[serde(default)]
     pub git_revision: Option<String>,
 }

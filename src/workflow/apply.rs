@@ -168,7 +168,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
         });
     }
     let start_data = ApplyStartData {
-        summary: super::plan::summary_line(&bundle.manifest.summary),
+        summary: bundle.manifest.summary.to_string(),
     };
     let start = project.record(
         NewEntry::new(&project.actor, &env.name, EntryData::ApplyStart(start_data))
@@ -351,7 +351,7 @@ impl Run<'_> {
         if let Some(tf) = terraform_for(self.project, self.env) {
             let tf = tf.map_err(|e| Failure::Step(e.to_string()))?;
             let planfile = self.bundle.path("tfplan");
-            let summary = super::plan::summary_line(&self.bundle.manifest.summary);
+            let summary = self.bundle.manifest.summary.to_string();
             self.step(
                 "terraform",
                 |_| {},

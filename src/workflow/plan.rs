@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approvals, Deployments, Environment as EnvSection, Git};
-use serde_json::json;
 
 use super::history::ApplyRecord;
 use super::policies;
@@ -17,6 +16,7 @@ use crate::input::{InputDocument, terraform_section};
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
 use crate::store::results::Results;
+use crate::store::summary::{MigrationSummary, PlanSummary, TerraformCounts};
 use crate::store::{EntryData, NewEntry, now_rfc3339};
 
 /// What `plan` produced.
@@ -176,23 +176,22 @@ fn gates_section(
 }
 
 /// Resource counts by action, for summaries.
-fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
-    let Ok(plan) = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json) else {
-        return serde_json::Value::Null;
-    };
+fn terraform_summary(plan_json: &[u8]) -> Option<TerraformCounts> {
+    let plan = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json).ok()?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for rc in plan.resource_changes.iter().filter(|rc| rc.is_managed()) {
         *counts.entry(rc.change.actions.summary()).or_default() += 1;
     }
-    json!({
-        "add": counts.get("create").copied().unwrap_or(0),
-        "change": counts.get("update").copied().unwrap_or(0),
-        "replace": counts.get("replace").copied().unwrap_or(0),
-        "destroy": counts.get("delete").copied().unwrap_or(0),
-        "forget": counts.get("forget").copied().unwrap_or(0),
-        "unchanged": counts.get("no-op").copied().unwrap_or(0),
-        "drifted": plan.resource_drift.len(),
-        "terraform_version": plan.terraform_version.as_deref(),
+    let n = |action: &str| counts.get(action).copied().unwrap_or(0);
+    Some(TerraformCounts {
+        add: n("create"),
+        change: n("update"),
+        replace: n("replace"),
+        destroy: n("delete"),
+        forget: n("forget"),
+        unchanged: n("no-op"),
+        drifted: plan.resource_drift.len(),
+        terraform_version: plan.terraform_version.as_deref().map(String::from),
     })
 }
 
@@ -216,7 +215,7 @@ pub fn plan_with(
     let history = project.history()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
     let mut doc = InputDocument::new(&environment_section(project, env, None));
-    let mut summary = json!({});
+    let mut summary = PlanSummary::default();
     let mut tool_versions = BTreeMap::new();
 
     if let Some(tf) = terraform_for(project, env) {
@@ -232,7 +231,7 @@ pub fn plan_with(
         let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
             .map_err(|e| tool_error(e, hint))?;
         builder.add_file("plan.json", raw.get().as_bytes())?;
-        summary["terraform"] = terraform_summary(raw.get().as_bytes());
+        summary.terraform = terraform_summary(raw.get().as_bytes());
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
         }
@@ -245,7 +244,7 @@ pub fn plan_with(
     let releases = super::releases::render(project, env, &mut builder)?;
     if !releases.is_empty() {
         doc.set(Section::Helm, &super::releases::input_section(&releases));
-        summary["helm"] = releases.iter().map(|r| r.summary()).collect();
+        summary.helm = Some(releases.iter().map(|r| r.summary()).collect());
         if let Ok(v) =
             super::tools::helm_for(project).and_then(|h| h.version().map_err(|e| tool_error(e, "")))
         {
@@ -258,7 +257,7 @@ pub fn plan_with(
             builder.add_file(file, bytes)?;
         }
         doc.set_raw(Section::Scans, scanned.section);
-        summary["images"] = scanned.summary.into();
+        summary.images = Some(scanned.summary);
         if let Some(v) = scanned.trivy_version {
             tool_versions.insert("trivy".to_string(), v);
         }
@@ -273,11 +272,16 @@ pub fn plan_with(
             let name = mig.path.rsplit('/').next().unwrap_or(&mig.path).to_string();
             builder.add_file(&format!("migrations/{name}"), mig.sql.as_bytes())?;
         }
-        summary["migrations"] = migrations
-            .iter()
-            .filter(|m| !m.ran_on.iter().any(|r| r.environment == env.name))
-            .map(|m| json!({"id": m.id, "phase": m.phase}))
-            .collect();
+        summary.migrations = Some(
+            migrations
+                .iter()
+                .filter(|m| !m.ran_on.iter().any(|r| r.environment == env.name))
+                .map(|m| MigrationSummary {
+                    id: m.id.to_string(),
+                    phase: m.phase,
+                })
+                .collect(),
+        );
         doc.set(Section::Migrations, &migrations);
     }
     if let Some(gates) = gates_section(project, env)? {
@@ -344,7 +348,7 @@ pub fn plan_with(
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
     let plan = PlanData {
-        summary: summary_line(&bundle.manifest.summary),
+        summary: bundle.manifest.summary.to_string(),
         counts: bundle.manifest.summary.clone(),
         git_revision: bundle.manifest.git_revision.clone(),
     };
@@ -365,20 +369,4 @@ pub fn plan_with(
         bundle,
         results,
     })
-}
-
-/// `3 to add, 1 to change, 1 to replace, 0 to destroy`.
-pub fn summary_line(summary: &serde_json::Value) -> String {
-    let tf = &summary["terraform"];
-    if tf.is_null() {
-        return "no terraform changes".into();
-    }
-    let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-    format!(
-        "{} to add, {} to change, {} to replace, {} to destroy",
-        n("add"),
-        n("change"),
-        n("replace"),
-        n("destroy")
-    )
 }

@@ -21,6 +21,7 @@ use super::{Project, WorkflowError};
 use crate::adapters::helm::{ReleaseSpec, Rendered, merged_values, parse_manifests};
 use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
+use crate::store::summary::ReleaseSummary;
 
 pub const COLORS: [&str; 2] = ["blue", "green"];
 
@@ -89,14 +90,14 @@ impl Planned {
         }
     }
 
-    pub fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
-            "release": self.config.name,
-            "chart": self.config.chart,
-            "version": self.chart_version,
-            "namespace": self.config.namespace,
-            "manifests": self.manifests.len(),
-        })
+    pub fn summary(&self) -> ReleaseSummary {
+        ReleaseSummary {
+            release: self.config.name.clone(),
+            chart: self.config.chart.clone(),
+            version: self.chart_version.clone(),
+            namespace: self.config.namespace.clone(),
+            manifests: self.manifests.len(),
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use policy_sdk::Section;
 use policy_sdk::input::Environment as EnvSection;
 use policy_sdk::scan::{Scan, ScanKind, Scans, TrivySeverity};
-use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::policies::{self, Loaded};
@@ -22,6 +21,7 @@ use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::now_rfc3339;
 use crate::store::results::Decision;
+use crate::store::summary::ScanSummary;
 
 /// What to scan and how to judge it.
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ pub struct Scanned {
     /// The `scans` section of the input document, as JSON.
     pub section: Box<RawValue>,
     /// Per-target severity counts for the plan summary.
-    pub summary: Vec<serde_json::Value>,
+    pub summary: Vec<ScanSummary>,
     pub trivy_version: Option<String>,
 }
 
@@ -122,17 +122,17 @@ pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, Workflow
             .flat_map(|r| r.misconfigurations.iter())
             .filter(|m| m.status.as_deref() != Some("PASS"))
             .count();
-        summary.push(json!({
-            "target": target,
-            "kind": kind,
-            "critical": counts.critical,
-            "high": counts.high,
-            "medium": counts.medium,
-            "low": counts.low,
-            "unknown": counts.unknown,
-            "secrets": secrets,
-            "misconfigurations": misconfigurations,
-        }));
+        summary.push(ScanSummary {
+            target: target.clone(),
+            kind: *kind,
+            critical: counts.critical,
+            high: counts.high,
+            medium: counts.medium,
+            low: counts.low,
+            unknown: counts.unknown,
+            secrets,
+            misconfigurations,
+        });
         reports.push(Scan {
             target: target.as_str().into(),
             kind: *kind,

@@ -81,7 +81,6 @@ fn suites(engine: &PolicyEngine, req: &TestRequest) -> Result<Vec<Suite>, Author
 /// `policy test --format json`.
 #[derive(Debug, Serialize)]
 pub struct TestRunOutput {
-    pub schema: u32,
     pub passed: usize,
     pub failed: usize,
     pub cases: Vec<CaseOutput>,
@@ -145,7 +144,6 @@ impl TestRun {
     pub fn output(&self) -> TestRunOutput {
         let failed = self.failed();
         TestRunOutput {
-            schema: crate::report::OUTPUT_SCHEMA,
             passed: self.cases.len() - failed,
             failed,
             cases: self

@@ -56,18 +56,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
         },
     )?;
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "digest": applied.digest,
-                "environment": args.environment,
-                "status": applied.status,
-                "steps": applied.steps.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                "failure": applied.failure,
-                "rollback": applied.rollback.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                "not_rolled_back": applied.not_rolled_back,
-            })
-        ),
+        Format::Json => println!("{}", opsdeploy::report::json(&applied)),
         _ if ctx.quiet => println!(
             "{} {}",
             match applied.status {

@@ -4,7 +4,7 @@ use clap::Args;
 use opsdeploy::workflow::approve::{self, ApproveOutcome, ApproveRequest};
 use opsdeploy::workflow::short;
 
-use super::{CliResult, Context, Exit, project};
+use super::{CliResult, Context, Exit, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
@@ -35,9 +35,9 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
         comment: args.comment.as_deref(),
         override_policy: args.override_policy.as_deref().zip(args.reason.as_deref()),
     };
-    let outcome = approve::approve(&project, &req)?;
+    let approved = approve::approve(&project, &req)?;
     let env = &args.environment;
-    let (verdict, line, next) = match &outcome {
+    let (verdict, line, next) = match &approved.outcome {
         ApproveOutcome::Approved {
             digest,
             valid,
@@ -79,10 +79,12 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
             format!("opsdeploy approve {env} --plan {}", short(digest)),
         ),
     };
-    if ctx.quiet {
-        println!("{verdict}");
-    } else {
-        println!("{line}");
+    match ctx.format {
+        Format::Json => println!("{}", opsdeploy::report::json(&approved)),
+        _ if ctx.quiet => println!("{verdict}"),
+        _ => println!("{line}"),
+    }
+    if !ctx.quiet {
         anstream::eprintln!("next: {next}");
     }
     Ok(Exit::Ok)

@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> CliResult {
     let project = project::open()?;
     let d = drift::drift(&project, &args.environment)?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&d).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json(&d)),
         _ if ctx.quiet => println!("{}", if d.drifted { "drifted" } else { "ok" }),
         _ => {
             if d.drifted {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use opsdeploy::templates::{self, TemplateError};
 
-use super::{CliError, CliResult, Context, Exit};
+use super::{CliError, CliResult, Context, Exit, Format};
 
 #[derive(Debug, Args)]
 #[command(
@@ -31,15 +31,17 @@ pub fn run(ctx: &Context, args: &InitArgs) -> CliResult {
             .at(path.display().to_string())
             .hint("choose a writable directory: `opsdeploy init NEW_DIR`"),
     })?;
-    if ctx.quiet {
-        println!("created {}", args.dir.display());
-    } else {
-        println!(
+    match ctx.format {
+        Format::Json => println!("{}", opsdeploy::report::json(&written)),
+        _ if ctx.quiet => println!("created {}", args.dir.display()),
+        _ => println!(
             "created {} files from template {} in {}",
-            written.len(),
+            written.files.len(),
             args.template,
             args.dir.display()
-        );
+        ),
+    }
+    if !ctx.quiet {
         anstream::eprintln!("next: cd {} && opsdeploy plan staging", args.dir.display());
     }
     Ok(Exit::Ok)

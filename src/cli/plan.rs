@@ -20,18 +20,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
     let env = &args.environment;
     let blocking = planned.results.blocking();
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "digest": digest,
-                "environment": env,
-                "manifest": planned.bundle.manifest,
-                "decisions": planned.results.decisions,
-                "incidents": planned.incidents,
-                "blocked": !blocking.is_empty(),
-            }))
-            .expect("json")
-        ),
+        Format::Json => println!("{}", report::json(&planned.output())),
         Format::Human if ctx.quiet => println!(
             "{} {}",
             if blocking.is_empty() {

@@ -163,7 +163,9 @@ fn new(ctx: &Context, name: &str) -> CliResult {
             .at(path.display().to_string())
             .hint("run `opsdeploy policy new` in a directory you can write to"),
     })?;
-    if ctx.quiet {
+    if ctx.format == Format::Json {
+        println!("{}", report::json(&made));
+    } else if ctx.quiet {
         println!("created {}", made.dir.display());
     } else {
         let sdk = if made.sdk_vendored {
@@ -198,43 +200,21 @@ fn build_error(e: BuildError) -> CliError {
         BuildError::MissingArtifact { ref path } => CliError::error(e.to_string())
             .at(path.display().to_string())
             .hint("run `cargo clean` in the policy crate, then `opsdeploy policy build` again"),
+        BuildError::Copy { ref path, .. } => CliError::error(e.to_string())
+            .at(path.display().to_string())
+            .hint("pass a writable directory to --out"),
     }
 }
 
 fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
-    let crates = build::discover(dir).map_err(build_error)?;
-    let built = build::build(&crates).map_err(build_error)?;
-    let mut paths = Vec::new();
-    for (krate, wasm) in crates.iter().zip(&built) {
-        let path = match out {
-            Some(out) => {
-                let dest = out.join(wasm.file_name().expect("artifact has a file name"));
-                std::fs::create_dir_all(out)
-                    .and_then(|()| std::fs::copy(wasm, &dest).map(|_| ()))
-                    .map_err(|e| {
-                        CliError::error(format!("could not copy the built module: {e}"))
-                            .at(dest.display().to_string())
-                            .hint("pass a writable directory to --out")
-                    })?;
-                dest
-            }
-            None => wasm.clone(),
-        };
-        paths.push((krate.package.clone(), path));
-    }
+    let built = build::build_into(dir, out).map_err(build_error)?;
     match ctx.format {
-        Format::Json => {
-            let list: Vec<_> = paths
-                .iter()
-                .map(|(name, path)| serde_json::json!({"policy": name, "wasm": path}))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&list).expect("json"));
-        }
-        _ if ctx.quiet => println!("built {}", paths.len()),
+        Format::Json => println!("{}", report::json_list(&built)),
+        _ if ctx.quiet => println!("built {}", built.len()),
         _ => {
             let mut table = report::table::Table::new(&["policy", "wasm"]).indent(0);
-            for (name, path) in &paths {
-                table.row([name.clone(), path.display().to_string()]);
+            for b in &built {
+                table.row([b.policy.clone(), b.wasm.display().to_string()]);
             }
             anstream::print!("{}", table.render());
         }
@@ -322,10 +302,7 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
     .map_err(authoring_error)?;
     let failed = run.failed();
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&run.output()).expect("json")
-        ),
+        Format::Json => println!("{}", report::json(&run.output())),
         Format::Human if ctx.quiet => println!("{}", if failed == 0 { "ok" } else { "failed" }),
         Format::Human => anstream::print!("{}{}", run.table(), run.summary()),
         format => {
@@ -430,10 +407,7 @@ fn eval(
     let mut evaluation = evaluation;
     evaluation.scrub(&redactor);
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&evaluation).expect("evaluation serializes")
-        ),
+        Format::Json => println!("{}", report::json(&evaluation)),
         Format::Human if ctx.quiet => {
             println!(
                 "{}",

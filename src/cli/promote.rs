@@ -20,16 +20,7 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
     let promoted = promote::promote(&project, &args.from, &args.to)?;
     let planned = &promoted.planned;
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "digest": planned.bundle.digest,
-                "from": args.from,
-                "from_digest": promoted.from_digest,
-                "environment": args.to,
-                "decisions": planned.results.decisions,
-            })
-        ),
+        Format::Json => println!("{}", report::json(&promoted.output())),
         Format::Human if ctx.quiet => println!(
             "{} {}",
             if planned.blocked() {

@@ -17,17 +17,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
     let project = project::open()?;
     let r = rollback::rollback(&project, &args.environment)?;
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "environment": args.environment,
-                "from": r.from,
-                "restored": r.restored,
-                "ok": r.ok,
-                "steps": r.steps.iter().map(|(s, ok)| serde_json::json!({"step": s, "ok": ok})).collect::<Vec<_>>(),
-                "not_rolled_back": r.not_rolled_back,
-            })
-        ),
+        Format::Json => println!("{}", opsdeploy::report::json(&r)),
         _ if ctx.quiet => println!(
             "{} {}",
             if r.ok {
@@ -39,8 +29,11 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
         ),
         _ => {
             let mut table = Table::new(&["result", "step"]);
-            for (s, ok) in &r.steps {
-                table.row([verdict(if *ok { "ok" } else { "FAIL" }), Cell::from(s)]);
+            for s in &r.steps {
+                table.row([
+                    verdict(if s.ok { "ok" } else { "FAIL" }),
+                    Cell::from(&s.step),
+                ]);
             }
             anstream::print!("{}", table.render());
             for n in &r.not_rolled_back {

@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
     let url = state::target_url(&config, url.as_deref())?;
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&m).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json(&m)),
         _ if ctx.quiet => println!("migrated {}", short(&m.head)),
         _ => println!(
             "migrated to {}: {} entries copied, {} in all, chain head {} verified; {} plan bundles",

@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
     let project = project::open()?;
     let list = status::status(&project, args.environment.as_deref())?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json_list(&list)),
         _ if ctx.quiet => println!("{}", overall(&list)),
         _ => anstream::print!("{}", table(&list).render()),
     }

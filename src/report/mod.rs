@@ -29,6 +29,30 @@ pub use scan::scan_human;
 /// on any breaking change. docs/json.md documents each shape.
 pub const OUTPUT_SCHEMA: u32 = 1;
 
+/// A command's result as `--format json` writes it: `{"schema": N, ...}`
+/// with the result's own fields after the version.
+#[derive(serde::Serialize)]
+struct Output<'a, T: serde::Serialize> {
+    schema: u32,
+    #[serde(flatten)]
+    result: &'a T,
+}
+
+/// A command's result (a struct) as its `--format json`.
+pub fn json<T: serde::Serialize>(result: &T) -> String {
+    serde_json::to_string_pretty(&Output {
+        schema: OUTPUT_SCHEMA,
+        result,
+    })
+    .expect("command results serialize")
+}
+
+/// A command's list result as its `--format json`: the list as it is, its
+/// elements as docs/json.md gives them for schema [`OUTPUT_SCHEMA`].
+pub fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string_pretty(items).expect("command results serialize")
+}
+
 /// What `--format` selects: the one list of output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

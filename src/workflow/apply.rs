@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approval, Approvals, Override};
+use serde::Serialize;
 use serde_json::json;
 
 use super::approve::{check_approved, resolve_bundle};
@@ -37,16 +38,18 @@ pub struct ApplyRequest<'a> {
 }
 
 /// One deploy step's result, as recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     pub step: String,
     pub ok: bool,
     pub detail: String,
 }
 
-#[derive(Debug)]
+/// What an apply did; also its `--format json`.
+#[derive(Debug, Serialize)]
 pub struct Applied {
     pub digest: String,
+    pub environment: String,
     pub status: ApplyStatus,
     pub steps: Vec<StepReport>,
     /// What failed and what was (or could not be) rolled back.
@@ -697,6 +700,7 @@ impl Run<'_> {
         super::post_deploy::after_success(self.project, self.env, self.bundle);
         Ok(Applied {
             digest: self.bundle.digest.clone(),
+            environment: self.env.name.clone(),
             status: ApplyStatus::Succeeded,
             steps: self.steps,
             failure: None,
@@ -835,6 +839,7 @@ impl Run<'_> {
         );
         Ok(Applied {
             digest: self.bundle.digest.clone(),
+            environment: self.env.name.clone(),
             status,
             steps: self.steps,
             failure: Some(message),

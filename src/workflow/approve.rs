@@ -5,6 +5,7 @@ use crate::config::{Enforcement, Environment};
 use crate::store::bundle::Bundle;
 use crate::store::records::{ApprovalData, ApprovalRecord, OverrideData};
 use crate::store::{EntryData, NewEntry};
+use serde::Serialize;
 
 pub struct ApproveRequest<'a> {
     pub environment: &'a str,
@@ -14,7 +15,18 @@ pub struct ApproveRequest<'a> {
     pub override_policy: Option<(&'a str, &'a str)>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// What `approve` recorded; also its `--format json`.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Approved {
+    pub environment: String,
+    /// Who approved (or overrode).
+    pub actor: String,
+    #[serde(flatten)]
+    pub outcome: ApproveOutcome,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ApproveOutcome {
     Approved {
         digest: String,
@@ -110,7 +122,17 @@ fn check_may_approve(
     Ok(())
 }
 
-pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
+/// Records an approval of the plan (or an override for it) by the actor.
+pub fn approve(project: &Project, req: &ApproveRequest) -> Result<Approved, WorkflowError> {
+    let outcome = record(project, req)?;
+    Ok(Approved {
+        environment: req.environment.to_string(),
+        actor: project.actor.clone(),
+        outcome,
+    })
+}
+
+fn record(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
     let env = project.config.require_environment(req.environment)?;
     // An approval vouches for a person; one by nobody in particular vouches for nothing.
     if project.actor == super::identity::UNKNOWN {

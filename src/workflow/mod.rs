@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod approve;
+pub mod audit;
 pub mod continuity;
 pub mod drift;
 pub mod history;
@@ -92,6 +93,17 @@ pub enum WorkflowError {
         have: usize,
         need: usize,
     },
+    #[error(
+        "audit log entry {position}{} is not valid: {reason}",
+        seq.map(|s| format!(" (seq {s})")).unwrap_or_default()
+    )]
+    AuditDamaged {
+        /// The log's path or database.
+        log: String,
+        position: usize,
+        seq: Option<u64>,
+        reason: String,
+    },
     #[error("{what}")]
     Other {
         what: String,
@@ -120,6 +132,7 @@ impl WorkflowError {
         match self {
             WorkflowError::Config(e) => e.location(),
             WorkflowError::Other { location, .. } => location.clone(),
+            WorkflowError::AuditDamaged { log, position, .. } => Some(format!("{log}:{position}")),
             WorkflowError::Bundle(
                 BundleError::Tampered { digest, .. } | BundleError::Unreadable { digest, .. },
             ) => Some(format!(
@@ -227,6 +240,9 @@ impl WorkflowError {
             }
             WorkflowError::Store(StoreError::Locked { .. }) => {
                 "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
+            }
+            WorkflowError::AuditDamaged { .. } => {
+                "restore the log from a backup; entries before it are intact".into()
             }
             // Every construction of `Other` passes a hint; `None` is a bug
             // the error-path sweep test would show.

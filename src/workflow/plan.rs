@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approvals, Deployments, Environment as EnvSection, Git};
+use serde::Serialize;
 
 use super::history::ApplyRecord;
 use super::policies;
@@ -15,7 +16,7 @@ use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
-use crate::store::results::Results;
+use crate::store::results::{Decision, Results};
 use crate::store::summary::{MigrationSummary, PlanSummary, TerraformCounts};
 use crate::store::{EntryData, NewEntry, now_rfc3339};
 
@@ -31,6 +32,30 @@ impl Planned {
     pub fn blocked(&self) -> bool {
         !self.results.blocking().is_empty()
     }
+
+    /// `plan --format json`.
+    pub fn output(&self) -> PlannedOutput<'_> {
+        PlannedOutput {
+            digest: &self.bundle.digest,
+            environment: &self.bundle.manifest.environment,
+            manifest: &self.bundle.manifest,
+            decisions: &self.results.decisions,
+            incidents: &self.incidents,
+            blocked: self.blocked(),
+        }
+    }
+}
+
+/// `plan --format json`: the sealed bundle's manifest and what each policy decided.
+#[derive(Debug, Serialize)]
+pub struct PlannedOutput<'a> {
+    pub digest: &'a str,
+    pub environment: &'a str,
+    pub manifest: &'a Manifest,
+    pub decisions: &'a [Decision],
+    pub incidents: &'a [String],
+    /// A mandatory policy denies: the plan cannot be applied as it is.
+    pub blocked: bool,
 }
 
 /// The environment section of the input document.

@@ -5,11 +5,37 @@
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{ErrorClass, Project, WorkflowError, short};
 use crate::store::records::{Deployed, PromotionData, PromotionStatus};
+use crate::store::results::Decision;
 use crate::store::{EntryData, NewEntry};
+use serde::Serialize;
 
 pub struct Promoted {
     pub planned: Planned,
+    /// The environment promoted from, and the deployment running there.
+    pub from: String,
     pub from_digest: String,
+}
+
+/// `promote --format json`.
+#[derive(Debug, Serialize)]
+pub struct PromotedOutput<'a> {
+    pub digest: &'a str,
+    pub from: &'a str,
+    pub from_digest: &'a str,
+    pub environment: &'a str,
+    pub decisions: &'a [Decision],
+}
+
+impl Promoted {
+    pub fn output(&self) -> PromotedOutput<'_> {
+        PromotedOutput {
+            digest: &self.planned.bundle.digest,
+            from: &self.from,
+            from_digest: &self.from_digest,
+            environment: &self.planned.bundle.manifest.environment,
+            decisions: &self.planned.results.decisions,
+        }
+    }
 }
 
 fn refuse(what: String, hint: String) -> WorkflowError {
@@ -104,6 +130,7 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
     }
     Ok(Promoted {
         planned,
+        from: from.to_string(),
         from_digest,
     })
 }

@@ -2,6 +2,7 @@
 //! helm releases to the revisions it recorded (blue-green: its colour back in
 //! service). Terraform changes and migrations are reported, not reverted.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::{ErrorClass, Project, WorkflowError, releases, short, tools};
@@ -10,13 +11,16 @@ use crate::config::Strategy;
 use crate::store::records::{ApplyStatus, Deployed, RollbackData, RollbackStep, StepStatus};
 use crate::store::{EntryData, LockHolder, NewEntry, now_rfc3339};
 
-#[derive(Debug)]
+/// What a rollback did; also its `--format json`.
+#[derive(Debug, Serialize)]
 pub struct RolledBack {
+    pub environment: String,
+    /// The deployment rolled back from, and the one put back.
     pub from: String,
     pub restored: String,
-    pub steps: Vec<(String, bool)>,
-    pub not_rolled_back: Vec<String>,
     pub ok: bool,
+    pub steps: Vec<RollbackStep>,
+    pub not_rolled_back: Vec<String>,
 }
 
 fn refuse(what: String, hint: String) -> WorkflowError {
@@ -85,7 +89,11 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
             Ok(()) => what,
             Err(e) => format!("{what}: {e}"),
         };
-        steps.push((line, ok));
+        steps.push(RollbackStep {
+            step: line,
+            ok,
+            detail: None,
+        });
         ok
     };
     for r in &env.helm {
@@ -161,7 +169,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
                 .map_err(|e| e.to_string()),
         );
     }
-    let ok = steps.iter().all(|(_, ok)| *ok);
+    let ok = steps.iter().all(|s| s.ok);
     let not_rolled_back = vec![format!(
         "terraform changes and migrations of {} stay in place: opsdeploy does not revert them",
         short(&current.digest)
@@ -172,14 +180,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         from: Some(current.digest.clone()),
         // History reads this: the previous deployment is what runs now.
         restored: ok.then(|| previous.digest.clone()),
-        steps: steps
-            .iter()
-            .map(|(step, ok)| RollbackStep {
-                step: step.clone(),
-                ok: *ok,
-                detail: None,
-            })
-            .collect(),
+        steps: steps.clone(),
         not_rolled_back: not_rolled_back.clone(),
         apply_seq: None,
     };
@@ -204,6 +205,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         let _ = super::post_deploy::update_state_file(project);
     }
     Ok(RolledBack {
+        environment: env.name.clone(),
         from: current.digest.clone(),
         restored: previous.digest.clone(),
         steps,

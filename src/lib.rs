@@ -6,6 +6,7 @@ pub mod authoring;
 pub mod builtins;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod fsutil;
 pub mod input;
 pub mod redact;

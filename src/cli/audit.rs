@@ -6,7 +6,9 @@ use opsdeploy::report::table::Table;
 
 use opsdeploy::workflow::{audit, short};
 
-use super::{CliResult, Context, Exit, Format, project};
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -69,5 +71,5 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
             }
         }
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

@@ -1,21 +1,23 @@
 //! `opsdeploy rollback ENV`.
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::{rollback, short};
 
-use super::{CliError, CliResult, Context, Exit, Format, project};
+use super::args::EnvArg;
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  opsdeploy rollback production")]
 pub struct RollbackArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
+    #[command(flatten)]
+    pub env: EnvArg,
 }
 
 pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
     let project = project::open()?;
-    let r = rollback::rollback(&project, &args.environment)?;
+    let r = rollback::rollback(&project, &args.env.environment)?;
     match ctx.format {
         Format::Json => println!("{}", opsdeploy::report::json(&r)),
         _ if ctx.quiet => println!(
@@ -41,28 +43,20 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
             }
         }
     }
-    if r.ok {
-        if ctx.format == Format::Human && !ctx.quiet {
-            println!(
-                "rolled back {} from {} to {}",
-                args.environment,
-                short(&r.from),
-                short(&r.restored)
-            );
-            anstream::eprintln!(
-                "next: fix what the failed deploy broke, then `opsdeploy plan {}`",
-                args.environment
-            );
-        }
-        Ok(Exit::Ok)
-    } else {
-        Err(CliError::new(
-            Exit::RollbackFailed,
-            format!(
-                "rollback of {} did not complete: manual action needed",
-                args.environment
-            ),
-        )
-        .hint("follow the rollback runbook; `opsdeploy status` shows what is recorded as deployed"))
+    if let Some(incomplete) = r.failure_error() {
+        return Err(incomplete.into());
     }
+    if ctx.format == Format::Human && !ctx.quiet {
+        println!(
+            "rolled back {} from {} to {}",
+            r.environment,
+            short(&r.from),
+            short(&r.restored)
+        );
+        anstream::eprintln!(
+            "next: fix what the failed deploy broke, then `opsdeploy plan {}`",
+            r.environment
+        );
+    }
+    Ok(Outcome::Done)
 }

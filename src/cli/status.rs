@@ -5,7 +5,9 @@ use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::status::EnvironmentStatus;
 use opsdeploy::workflow::{short, status};
 
-use super::{CliResult, Context, Exit, Format, project};
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  opsdeploy status production")]
@@ -22,7 +24,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
         _ if ctx.quiet => println!("{}", overall(&list)),
         _ => anstream::print!("{}", table(&list).render()),
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }
 
 /// One row per environment; pending plans, locks and failures under it.

@@ -459,15 +459,11 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
             )));
         }
     };
-    if source == PolicySource::Builtin && crate::builtins::builtin(&name).is_none() {
-        return Err(b.error(format!(
-            "there is no built-in policy \"{name}\" (built in: {})",
-            crate::builtins::BUILTIN_POLICIES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if source == PolicySource::Builtin
+        && let Err(unknown) = crate::builtins::builtin(&name)
+    {
+        let known: Vec<&str> = crate::builtins::names().collect();
+        return Err(b.error(format!("{unknown} (built in: {})", known.join(", "))));
     }
     let enforcement = match b.choice("enforcement", &Enforcement::NAMES)? {
         Some(e) => Enforcement::parse(&e).expect("choice() checked it"),

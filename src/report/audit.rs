@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::store::short;
 use crate::store::{Entry, EntryData};
 
 /// One line of plain words per entry, newest last, grouped under a table.
@@ -22,7 +23,7 @@ pub fn audit_markdown(entries: &[Entry]) -> String {
             escape(&describe(e)),
             e.digest
                 .as_deref()
-                .map(|d| format!("`{}`", &d[..12.min(d.len())]))
+                .map(|d| format!("`{}`", short(d)))
                 .unwrap_or_else(|| "-".into())
         );
     }

@@ -4,6 +4,7 @@
 //! counted ("… and N more").
 
 use super::model::{PolicyStatus, Report, Verdict, location};
+use crate::store::short;
 
 /// The most characters a comment gets.
 pub const LIMIT: usize = 65_000;
@@ -116,7 +117,7 @@ pub fn write(report: &Report) -> String {
         Some(bundle) => {
             b.line(&format!(
                 "## opsdeploy plan `{}` for **{}** — {}",
-                &bundle.digest[..12.min(bundle.digest.len())],
+                short(&bundle.digest),
                 cell(&bundle.environment),
                 verdict_badge(report.verdict)
             ));

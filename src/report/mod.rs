@@ -19,6 +19,7 @@ use anstyle::Style;
 use policy_sdk::Severity;
 
 use crate::engine::{Evaluation, Outcome};
+use crate::store::short;
 pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
 pub use plan::plan_human;
@@ -140,7 +141,7 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         out,
         "policy {} (sha256 {}…) · {} violation{} · fuel {} · {:.1} ms",
         e.policy,
-        &e.sha256[..12.min(e.sha256.len())],
+        short(&e.sha256),
         violations.len(),
         if violations.len() == 1 { "" } else { "s" },
         thousands(e.fuel_used),

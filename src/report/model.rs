@@ -626,12 +626,7 @@ pub fn with_overrides(decisions: &[Decision], overrides: &[OverrideRecord]) -> V
         .iter()
         .map(|d| {
             let mut d = d.clone();
-            let logged = overrides.iter().find(|o| o.policy == d.policy);
-            if let Some(o) = logged.filter(|_| d.enforcement == Enforcement::SoftMandatory) {
-                d.overridden_by.get_or_insert_with(|| o.approver.clone());
-                d.override_reason.get_or_insert_with(|| o.reason.clone());
-                d.blocks = false;
-            }
+            d.apply_overrides(overrides);
             d
         })
         .collect()

@@ -10,6 +10,7 @@ use super::table::{BOLD, Cell, DIM, Table, YELLOW, verdict};
 use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
 use crate::store::results::Decision;
+use crate::store::short;
 
 /// The changes part: terraform counts, helm releases, images, migrations.
 pub fn changes(manifest: &Manifest, out: &mut String) {
@@ -140,7 +141,7 @@ pub fn plan_human(
 ) -> String {
     let mut out = format!(
         "{BOLD}plan {}{BOLD:#} for {} ({}), by {}\n",
-        &digest[..12],
+        short(digest),
         manifest.environment,
         manifest.project,
         manifest.planned_by

@@ -216,8 +216,8 @@ pub fn parse_line(line: &str) -> Result<Entry, String> {
     if actual != hash {
         return Err(format!(
             "its content does not match its hash (recorded {}…, content hashes to {}…): the entry was edited",
-            &hash[..12.min(hash.len())],
-            &actual[..12]
+            super::short(hash),
+            super::short(&actual)
         ));
     }
     let content: Content =

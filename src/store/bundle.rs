@@ -229,7 +229,8 @@ impl Bundle {
                         matches: many
                             .iter()
                             .filter_map(|p| {
-                                p.file_name().map(|n| n.to_string_lossy()[..12].to_string())
+                                p.file_name()
+                                    .map(|n| super::short(&n.to_string_lossy()).to_string())
                             })
                             .collect::<Vec<_>>()
                             .join(", "),
@@ -257,10 +258,6 @@ impl Bundle {
             dir,
             manifest,
         })
-    }
-
-    pub fn short(&self) -> &str {
-        &self.digest[..12]
     }
 
     /// Checks every file of the bundle against the manifest.

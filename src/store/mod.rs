@@ -140,6 +140,15 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// A digest or hash as people see it: its first 12 characters (which `--plan`
+/// and `report` accept as a prefix), or all of a shorter name.
+pub fn short(digest: &str) -> &str {
+    digest
+        .char_indices()
+        .nth(12)
+        .map_or(digest, |(end, _)| &digest[..end])
+}
+
 /// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T20:15:03Z`.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
@@ -173,6 +182,16 @@ pub fn rfc3339(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_digest_is_twelve_characters_and_never_cuts_a_short_or_odd_name() {
+        let digest = "3f9a1c2b4d5e".to_string() + &"0".repeat(52);
+        assert_eq!(short(&digest), "3f9a1c2b4d5e");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short(""), "");
+        // A directory named with multi-byte characters, where byte 12 is mid-character.
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+    }
 
     #[test]
     fn rfc3339_matches_known_instants() {

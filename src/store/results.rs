@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bundle::{Bundle, BundleError, RESULTS};
+use super::records::OverrideRecord;
 use crate::config::Enforcement;
 use crate::engine::{Evaluation, Failure};
 use crate::fsutil::write_atomic;
@@ -37,6 +38,45 @@ pub struct Results {
 }
 
 impl Decision {
+    /// A policy's verdict at its enforcement level: a denial blocks unless the
+    /// policy is advisory, or soft-mandatory with an override logged.
+    pub fn new(
+        policy: &str,
+        enforcement: Enforcement,
+        evaluation: Evaluation,
+        overrides: &[OverrideRecord],
+    ) -> Decision {
+        let denied = evaluation.denies();
+        let mut decision = Decision {
+            policy: policy.to_string(),
+            enforcement,
+            sha256: evaluation.sha256.clone(),
+            denied,
+            overridden_by: None,
+            override_reason: None,
+            blocks: denied && enforcement != Enforcement::Advisory,
+            violations: evaluation.violations(),
+            evaluation,
+        };
+        decision.apply_overrides(overrides);
+        decision
+    }
+
+    /// An override an approver logged for this policy lifts a soft-mandatory
+    /// denial (the first one logged says by whom and why); it lifts nothing
+    /// else.
+    pub fn apply_overrides(&mut self, overrides: &[OverrideRecord]) {
+        if self.enforcement != Enforcement::SoftMandatory {
+            return;
+        }
+        let Some(o) = overrides.iter().find(|o| o.policy == self.policy) else {
+            return;
+        };
+        self.overridden_by.get_or_insert_with(|| o.approver.clone());
+        self.override_reason.get_or_insert_with(|| o.reason.clone());
+        self.blocks = false;
+    }
+
     /// Why the policy could not run, when it could not: a denial (fail
     /// closed), reported as `failed` rather than as a verdict of the policy.
     pub fn failure(&self) -> Option<&Failure> {

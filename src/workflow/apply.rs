@@ -14,12 +14,11 @@ use super::continuity::{self, Incident};
 use super::plan::environment_section;
 use super::policies;
 use super::releases;
-use super::tools::{helm_for, terraform_for, tool_error};
-use super::{ErrorClass, History, Project, WorkflowError, short};
+use super::tools::{helm_for, policy_engine, terraform_for};
+use super::{History, Project, Stage, WorkflowError};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
 use crate::config::{Environment, Strategy};
-use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
 use crate::store::records::{
@@ -57,6 +56,30 @@ pub struct Applied {
     pub rollback: Vec<StepReport>,
     /// Changes that cannot be rolled back automatically (terraform, migrations).
     pub not_rolled_back: Vec<String>,
+}
+
+impl Applied {
+    /// The error a failed deploy ends with; `None` when it succeeded.
+    pub fn failure_error(&self) -> Option<WorkflowError> {
+        let (environment, digest, failure) = (
+            self.environment.clone(),
+            self.digest.clone(),
+            self.failure.clone(),
+        );
+        match self.status {
+            ApplyStatus::Succeeded => None,
+            ApplyStatus::RolledBack | ApplyStatus::Failed => Some(WorkflowError::RolledBack {
+                environment,
+                digest,
+                failure,
+            }),
+            ApplyStatus::RollbackFailed => Some(WorkflowError::DeployRollbackFailed {
+                environment,
+                digest,
+                failure,
+            }),
+        }
+    }
 }
 
 /// What has been changed so far, to undo in reverse on failure.
@@ -108,66 +131,23 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     bundle.verify()?;
     let changed = bundle.changed_sources(project.dir());
     if let Some(first) = changed.first() {
-        let others = if changed.len() > 1 {
-            format!(" (and {} more)", changed.len() - 1)
-        } else {
-            String::new()
-        };
-        return Err(WorkflowError::Other {
-            what: format!(
-                "plan bundle {} does not match the files on disk",
-                short(&bundle.digest)
-            ),
-            location: Some(format!(
-                "{} {} after the plan was made{others}",
-                first.path,
-                if first.removed {
-                    "was removed"
-                } else {
-                    "changed"
-                }
-            )),
-            hint: Some(format!(
-                "run `opsdeploy plan {}` and ask for a new approval",
-                env.name
-            )),
-            class: ErrorClass::ApprovalMissing,
+        return Err(WorkflowError::SourcesChanged {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
+            path: first.path.clone(),
+            removed: first.removed,
+            more: changed.len() - 1,
         });
     }
     let approvals = check_approved(env, &history, &bundle)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
-    let blocking = results.blocking();
-    if !blocking.is_empty() {
-        let names: Vec<&str> = blocking.iter().map(|d| d.policy.as_str()).collect();
-        return Err(WorkflowError::Other {
-            what: format!(
-                "plan {} is blocked by policy: {}",
-                short(&bundle.digest),
-                names.join(", ")
-            ),
-            location: blocking
-                .first()
-                .and_then(|d| d.violations.first())
-                .map(|v| format!("{}: {}", v.rule, v.message)),
-            hint: Some(format!(
-                "change the plan so it passes (`opsdeploy plan {}`), or for a soft-mandatory policy have an approver run `opsdeploy approve {} --plan {} --override POLICY --reason \"...\"`",
-                env.name,
-                env.name,
-                short(&bundle.digest)
-            )),
-            class: ErrorClass::BlockedByPolicy,
-        });
+    if let Some(refusal) = WorkflowError::blocked(&env.name, &results) {
+        return Err(refusal);
     }
     if !(req.confirm)(&bundle) {
-        return Err(WorkflowError::Other {
-            what: "apply cancelled; nothing was changed".into(),
-            location: None,
-            hint: Some(format!(
-                "run `opsdeploy apply {} --plan {} --yes` to apply without asking",
-                env.name,
-                short(&bundle.digest)
-            )),
-            class: ErrorClass::Error,
+        return Err(WorkflowError::Cancelled {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
         });
     }
     let start_data = ApplyStartData {
@@ -216,7 +196,7 @@ fn reevaluate(
 ) -> Result<Results, WorkflowError> {
     let input = bundle.read("input.json")?;
     let mut doc = InputDocument::from_slice("input.json of the bundle", &input)
-        .map_err(|e| tool_error(e, "plan again"))?;
+        .map_err(|e| WorkflowError::tool(Stage::BundleInput, e))?;
     doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
     let overrides = history.overrides(&bundle.digest);
     doc.set(
@@ -246,8 +226,7 @@ fn reevaluate(
             self_approve: env.approval.self_approve,
         },
     );
-    let engine = PolicyEngine::with_default_cache()
-        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let engine = policy_engine()?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
     for l in &loaded {
         let planned = bundle
@@ -658,15 +637,13 @@ impl Run<'_> {
     /// Stops the apply when its lock was lost: another apply may be running,
     /// so nothing more is changed, not even rolled back.
     fn ensure_locked(&mut self, when: &str) -> Result<(), WorkflowError> {
-        self.lock.still_held().map_err(|e| WorkflowError::Other {
-            what: format!("{e}; the apply stopped {when} and nothing was rolled back"),
-            location: None,
-            hint: Some(format!(
-                "run `opsdeploy status {}` to see which steps ran, then apply again once no other apply runs",
-                self.env.name
-            )),
-            class: ErrorClass::RollbackFailed,
-        })
+        self.lock
+            .still_held()
+            .map_err(|source| WorkflowError::LockLost {
+                environment: self.env.name.clone(),
+                when: when.to_string(),
+                source: Box::new(source),
+            })
     }
 
     fn succeed(mut self) -> Result<Applied, WorkflowError> {

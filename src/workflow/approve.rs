@@ -1,6 +1,6 @@
 //! `opsdeploy approve`: approvals and overrides bound to one plan digest.
 
-use super::{ErrorClass, History, Project, WorkflowError, short};
+use super::{History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
 use crate::store::bundle::Bundle;
 use crate::store::records::{ApprovalData, ApprovalRecord, OverrideData};
@@ -136,15 +136,7 @@ fn record(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, Wor
     let env = project.config.require_environment(req.environment)?;
     // An approval vouches for a person; one by nobody in particular vouches for nothing.
     if project.actor == super::identity::UNKNOWN {
-        return Err(WorkflowError::Other {
-            what: "cannot tell who is approving: OPSDEPLOY_USER, `git config user.email` and $USER are all unset".into(),
-            location: None,
-            hint: Some(
-                "set OPSDEPLOY_USER=you@example.com, or run `git config --global user.email you@example.com`"
-                    .into(),
-            ),
-            class: ErrorClass::ApprovalMissing,
-        });
+        return Err(WorkflowError::UnknownActor);
     }
     let history = project.history()?;
     let bundle = resolve_bundle(project, &history, &env.name, req.digest)?;

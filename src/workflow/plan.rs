@@ -9,10 +9,9 @@ use serde::Serialize;
 
 use super::history::ApplyRecord;
 use super::policies;
-use super::tools::{terraform_for, tool_error};
-use super::{History, Project, WorkflowError, sources};
+use super::tools::{policy_engine, terraform_for};
+use super::{History, Project, Stage, WorkflowError, sources};
 use crate::config::Environment;
-use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
@@ -31,6 +30,21 @@ pub struct Planned {
 impl Planned {
     pub fn blocked(&self) -> bool {
         !self.results.blocking().is_empty()
+    }
+
+    /// The plan as a report (no approvals yet), resource findings placed at
+    /// their declarations in the project.
+    pub fn report(
+        &self,
+        project_dir: &std::path::Path,
+    ) -> Result<crate::report::Report, WorkflowError> {
+        let stored = crate::report::bundle::StoredPlan::open(self.bundle.clone())?;
+        Ok(stored.report(&[], &[], Some(project_dir))?)
+    }
+
+    /// The refusal, when a mandatory policy blocks the plan.
+    pub fn refusal(&self) -> Option<WorkflowError> {
+        WorkflowError::blocked(&self.bundle.manifest.environment, &self.results)
     }
 
     /// `plan --format json`.
@@ -65,8 +79,6 @@ pub fn environment_section(
     digest: Option<&str>,
 ) -> EnvSection<'static> {
     EnvSection {
-        name: env.name.clone().into(),
-        project: project.config.project.clone().into(),
         strategy: (!env.helm.is_empty()).then(|| env.strategy.as_str().into()),
         promote_from: env.promote_from.clone().map(Into::into),
         plan_digest: digest.map(|d| d.to_string().into()),
@@ -74,7 +86,7 @@ pub fn environment_section(
             .rollback
             .as_ref()
             .map(|r| r.runbook.display().to_string().into()),
-        now: Some(now_rfc3339().into()),
+        ..crate::input::environment_section(&env.name, &project.config.project, now_rfc3339())
     }
 }
 
@@ -197,7 +209,7 @@ fn gates_section(
     };
     crate::adapters::project_state::read_project_state(project.dir(), &state, &env.name)
         .map(Some)
-        .map_err(|e| tool_error(e, "fix the project state file, then plan again"))
+        .map_err(|e| WorkflowError::tool(Stage::ProjectState, e))
 }
 
 /// Resource counts by action, for summaries.
@@ -247,14 +259,14 @@ pub fn plan_with(
         let tf = tf?;
         let tf_cfg = env.terraform.as_ref().expect("terraform_for checked");
         tracing::info!("terraform plan in {}", tf_cfg.dir.display());
-        let hint = "fix the terraform configuration, then plan again";
-        tf.init().map_err(|e| tool_error(e, hint))?;
+        let fail = |e| WorkflowError::tool(Stage::TerraformPlan, e);
+        tf.init().map_err(fail)?;
         let planfile = builder.path().join("tfplan");
-        tf.plan(&planfile).map_err(|e| tool_error(e, hint))?;
+        tf.plan(&planfile).map_err(fail)?;
         builder.adopt_file("tfplan")?;
-        let json_bytes = tf.show_json(&planfile).map_err(|e| tool_error(e, hint))?;
+        let json_bytes = tf.show_json(&planfile).map_err(fail)?;
         let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
-            .map_err(|e| tool_error(e, hint))?;
+            .map_err(|e| WorkflowError::tool(Stage::TerraformPlan, e))?;
         builder.add_file("plan.json", raw.get().as_bytes())?;
         summary.terraform = terraform_summary(raw.get().as_bytes());
         if let Ok(v) = tf.version() {
@@ -270,9 +282,10 @@ pub fn plan_with(
     if !releases.is_empty() {
         doc.set(Section::Helm, &super::releases::input_section(&releases));
         summary.helm = Some(releases.iter().map(|r| r.summary()).collect());
-        if let Ok(v) =
-            super::tools::helm_for(project).and_then(|h| h.version().map_err(|e| tool_error(e, "")))
-        {
+        if let Ok(v) = super::tools::helm_for(project).and_then(|h| {
+            h.version()
+                .map_err(|e| WorkflowError::tool(Stage::FindHelm, e))
+        }) {
             tool_versions.insert("helm".to_string(), v);
         }
     }
@@ -292,7 +305,7 @@ pub fn plan_with(
         let ran_on = ran_on(&history);
         let dir = m.dir.display().to_string();
         let migrations = crate::adapters::migrations::read_migrations(project.dir(), &dir, &ran_on)
-            .map_err(|e| tool_error(e, "fix the migration file, then plan again"))?;
+            .map_err(|e| WorkflowError::tool(Stage::Migrations, e))?;
         for mig in &migrations {
             let name = mig.path.rsplit('/').next().unwrap_or(&mig.path).to_string();
             builder.add_file(&format!("migrations/{name}"), mig.sql.as_bytes())?;
@@ -338,8 +351,7 @@ pub fn plan_with(
     }
     builder.add_file("input.json", &doc.to_json())?;
 
-    let engine = PolicyEngine::with_default_cache()
-        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let engine = policy_engine()?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
     tool_versions.insert("opsdeploy".into(), env!("CARGO_PKG_VERSION").into());
     let manifest = Manifest {

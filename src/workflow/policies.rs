@@ -6,8 +6,8 @@ use serde_json::value::RawValue;
 use crate::store::records::OverrideRecord;
 use std::path::Path;
 
-use super::{ErrorClass, WorkflowError};
-use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
+use super::WorkflowError;
+use crate::config::{Config, PolicyConfig, PolicySource};
 use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
 use crate::input::InputDocument;
 use crate::store::bundle::{Bundle, PolicyEntry};
@@ -47,13 +47,8 @@ impl Loaded {
     }
 
     fn limits(&self) -> Limits {
-        let d = Limits::default();
-        Limits {
-            fuel: self.config.fuel.unwrap_or(d.fuel),
-            memory_bytes: self.config.memory.unwrap_or(d.memory_bytes),
-            timeout: self.config.timeout.unwrap_or(d.timeout),
-            output_bytes: d.output_bytes,
-        }
+        let c = &self.config;
+        Limits::default().overridden(c.fuel, c.memory, c.timeout)
     }
 }
 
@@ -80,9 +75,9 @@ pub fn load_configs(
     for pc in configs {
         let source = match &pc.source {
             PolicySource::Builtin => {
-                ModuleSource::builtin(&pc.name).ok_or_else(|| EngineError::InvalidModule {
+                ModuleSource::builtin(&pc.name).map_err(|e| EngineError::InvalidModule {
                     origin: format!("builtin:{}", pc.name),
-                    reason: "no such built-in policy".into(),
+                    reason: e.to_string(),
                 })
             }
             PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
@@ -97,11 +92,9 @@ pub fn load_configs(
         if let (Ok(policy), Some(settings)) = (&policy, &pc.settings) {
             policy
                 .check_settings(settings)
-                .map_err(|e| WorkflowError::Other {
-                    what: e.to_string(),
-                    location: Some(format!("opsdeploy.hcl, policy \"{}\"", pc.name)),
-                    hint: Some("fix `settings` to match what the policy accepts".into()),
-                    class: ErrorClass::Error,
+                .map_err(|source| WorkflowError::InvalidSettings {
+                    policy: pc.name.clone(),
+                    source,
                 })?;
         }
         let settings = pc
@@ -167,27 +160,5 @@ pub fn scrubbed(bundle: &Bundle, decisions: Vec<Decision>) -> Result<Vec<Decisio
 }
 
 fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decision {
-    let denied = eval.denies();
-    let ov = overrides.iter().find(|o| o.policy == l.config.name);
-    let blocks = denied
-        && match l.config.enforcement {
-            Enforcement::Advisory => false,
-            Enforcement::SoftMandatory => ov.is_none(),
-            Enforcement::HardMandatory => true,
-        };
-    Decision {
-        policy: l.config.name.clone(),
-        enforcement: l.config.enforcement,
-        sha256: eval.sha256.clone(),
-        denied,
-        overridden_by: ov
-            .filter(|_| l.config.enforcement == Enforcement::SoftMandatory)
-            .map(|o| o.approver.clone()),
-        override_reason: ov
-            .filter(|_| l.config.enforcement == Enforcement::SoftMandatory)
-            .map(|o| o.reason.clone()),
-        blocks,
-        violations: eval.violations(),
-        evaluation: eval,
-    }
+    Decision::new(&l.config.name, l.config.enforcement, eval, overrides)
 }

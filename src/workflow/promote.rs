@@ -3,7 +3,7 @@
 //! migrations that already ran on FROM — or refuse, saying what differs.
 
 use super::plan::{PlanOptions, Planned, plan_with};
-use super::{ErrorClass, Project, WorkflowError, short};
+use super::{Project, WorkflowError};
 use crate::store::records::{Deployed, PromotionData, PromotionStatus};
 use crate::store::results::Decision;
 use crate::store::{EntryData, NewEntry};
@@ -38,54 +38,36 @@ impl Promoted {
     }
 }
 
-fn refuse(what: String, hint: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class: ErrorClass::BlockedByPolicy,
-    }
-}
-
 pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, WorkflowError> {
     project.config.require_environment(from)?;
     let to_env = project.config.require_environment(to)?;
     match &to_env.promote_from {
         Some(expected) if expected == from => {}
         Some(expected) => {
-            return Err(WorkflowError::Other {
-                what: format!("\"{to}\" promotes from \"{expected}\", not \"{from}\""),
-                location: Some(format!("opsdeploy.hcl, environment \"{to}\"")),
-                hint: Some(format!("run `opsdeploy promote {expected} {to}`")),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::PromotesFromAnother {
+                from: from.to_string(),
+                to: to.to_string(),
+                expected: expected.clone(),
             });
         }
         None => {
-            return Err(WorkflowError::Other {
-                what: format!("\"{to}\" does not promote from any environment"),
-                location: Some(format!("opsdeploy.hcl, environment \"{to}\"")),
-                hint: Some(format!(
-                    "set `promote_from = \"{from}\"` in environment \"{to}\", or plan it with `opsdeploy plan {to}`"
-                )),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::PromotesFromNone {
+                from: from.to_string(),
+                to: to.to_string(),
             });
         }
     }
     let history = project.history()?;
     let Some(current) = history.current(from) else {
-        return Err(refuse(
-            format!("nothing is deployed on \"{from}\" to promote"),
-            format!("deploy to {from} first: `opsdeploy plan {from}`"),
-        ));
+        return Err(WorkflowError::NothingToPromote {
+            from: from.to_string(),
+        });
     };
     if !current.healthy() {
-        return Err(refuse(
-            format!(
-                "the deployment on \"{from}\" ({}) is not healthy; it cannot be promoted",
-                short(&current.digest)
-            ),
-            format!("fix {from} and deploy it again; `opsdeploy status {from}` shows its state"),
-        ));
+        return Err(WorkflowError::NotHealthy {
+            from: from.to_string(),
+            digest: current.digest.clone(),
+        });
     }
     let from_digest = current.digest.clone();
     let deployed = current.deployed().unwrap_or_default();
@@ -112,21 +94,13 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
         NewEntry::new(&project.actor, to, EntryData::Promotion(promotion))
             .digest(&planned.bundle.digest),
     )?;
-    if let Some(first) = differences.first() {
-        let more = if differences.len() > 1 {
-            format!(" (and {} more differences)", differences.len() - 1)
-        } else {
-            String::new()
-        };
-        return Err(refuse(
-            format!(
-                "plan {} for \"{to}\" is not what runs on \"{from}\": {first}{more}",
-                short(&planned.bundle.digest)
-            ),
-            format!(
-                "deploy the same artifacts to {from} first, then `opsdeploy promote {from} {to}` again"
-            ),
-        ));
+    if !differences.is_empty() {
+        return Err(WorkflowError::NotWhatRuns {
+            from: from.to_string(),
+            to: to.to_string(),
+            digest: planned.bundle.digest.clone(),
+            differences,
+        });
     }
     Ok(Promoted {
         planned,

@@ -16,8 +16,8 @@ use std::path::Path;
 
 use policy_sdk::helm::Release;
 
-use super::tools::{helm_for, tool_error};
-use super::{Project, WorkflowError};
+use super::tools::helm_for;
+use super::{Project, Stage, WorkflowError};
 use crate::adapters::helm::{ReleaseSpec, Rendered, merged_values, parse_manifests};
 use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
@@ -111,15 +111,15 @@ pub fn render(
         return Ok(Vec::new());
     }
     let helm = helm_for(project)?;
-    let hint = "fix the chart or its values, then plan again";
+    let fail = |e| WorkflowError::tool(Stage::HelmRender, e);
     let mut out = Vec::new();
     for r in &env.helm {
         // Rendered as the workload it deploys; blue-green adds its colour at apply.
         let s = spec(r, r.name.clone(), &[]);
-        let yaml = helm.template(&s).map_err(|e| tool_error(e, hint))?;
-        let manifests = parse_manifests(&r.name, &yaml).map_err(|e| tool_error(e, hint))?;
+        let yaml = helm.template(&s).map_err(fail)?;
+        let manifests = parse_manifests(&r.name, &yaml).map_err(fail)?;
         builder.add_file(&format!("helm/{}.yaml", r.name), yaml.as_bytes())?;
-        let values = merged_values(project.dir(), &s).map_err(|e| tool_error(e, hint))?;
+        let values = merged_values(project.dir(), &s).map_err(fail)?;
         builder.add_file(
             &format!("helm/{}.values.json", r.name),
             serde_json::to_string_pretty(&values)

@@ -5,11 +5,20 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ErrorClass, Project, WorkflowError, releases, short, tools};
+use super::{Project, WorkflowError, releases, short, tools};
 use crate::adapters::health;
 use crate::config::Strategy;
 use crate::store::records::{ApplyStatus, Deployed, RollbackData, RollbackStep, StepStatus};
 use crate::store::{EntryData, LockHolder, NewEntry, now_rfc3339};
+
+impl RolledBack {
+    /// The error an incomplete rollback ends with; `None` when it completed.
+    pub fn failure_error(&self) -> Option<WorkflowError> {
+        (!self.ok).then(|| WorkflowError::RollbackIncomplete {
+            environment: self.environment.clone(),
+        })
+    }
+}
 
 /// What a rollback did; also its `--format json`.
 #[derive(Debug, Serialize)]
@@ -21,15 +30,6 @@ pub struct RolledBack {
     pub ok: bool,
     pub steps: Vec<RollbackStep>,
     pub not_rolled_back: Vec<String>,
-}
-
-fn refuse(what: String, hint: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class: ErrorClass::Error,
-    }
 }
 
 pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, WorkflowError> {
@@ -44,10 +44,9 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
     let _lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
     let history = project.history()?;
     let Some(current) = history.current(&env.name) else {
-        return Err(refuse(
-            format!("nothing is deployed on \"{}\" to roll back", env.name),
-            format!("`opsdeploy status {}` shows what happened there", env.name),
-        ));
+        return Err(WorkflowError::NothingToRollBack {
+            environment: env.name.clone(),
+        });
     };
     let applies = history.applies(&env.name);
     let Some(previous) = applies
@@ -56,28 +55,16 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         .filter(|a| a.status() == Some(ApplyStatus::Succeeded) && a.digest != current.digest)
         .find(|a| a.start.seq < current.start.seq)
     else {
-        return Err(refuse(
-            format!(
-                "\"{}\" has no earlier successful deployment than {} to go back to",
-                env.name,
-                short(&current.digest)
-            ),
-            "follow the rollback runbook".into(),
-        ));
+        return Err(WorkflowError::NoEarlierDeployment {
+            environment: env.name.clone(),
+            digest: current.digest.clone(),
+        });
     };
     if env.helm.is_empty() {
-        return Err(refuse(
-            format!(
-                "\"{}\" has no helm releases; opsdeploy does not revert terraform changes or migrations",
-                env.name
-            ),
-            env.rollback
-                .as_ref()
-                .map(|r| format!("follow the runbook: {}", r.runbook.display()))
-                .unwrap_or_else(|| {
-                    "revert the change in code and deploy it (`opsdeploy plan`)".into()
-                }),
-        ));
+        return Err(WorkflowError::NoReleasesToRollBack {
+            environment: env.name.clone(),
+            runbook: env.rollback.as_ref().map(|r| r.runbook.clone()),
+        });
     }
     let helm = tools::helm_for(project)?;
     let wanted: Deployed = previous.deployed().unwrap_or_default();

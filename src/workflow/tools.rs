@@ -1,20 +1,13 @@
-//! Finding the tools a workflow step runs (terraform, helm) as the project
-//! configures them, and the error a tool's failure becomes.
+//! Finding the tools a workflow step runs (terraform, helm, the policy
+//! engine) as the project configures them.
 
-use super::{ErrorClass, Project, WorkflowError};
+use super::{Project, Stage, WorkflowError};
 use crate::adapters::helm::Helm;
 use crate::adapters::terraform::{Terraform, TerraformOptions};
 use crate::config::Environment;
+use crate::engine::PolicyEngine;
 
-pub(crate) fn tool_error(what: impl std::fmt::Display, hint: &str) -> WorkflowError {
-    WorkflowError::Other {
-        what: what.to_string(),
-        location: None,
-        hint: Some(hint.to_string()),
-        class: ErrorClass::Error,
-    }
-}
-
+/// The environment's terraform, when it has a `terraform` block.
 pub fn terraform_for(
     project: &Project,
     env: &Environment,
@@ -31,16 +24,16 @@ pub fn terraform_for(
             var_files: tf.var_files.clone(),
             vars: tf.vars.clone(),
         })
-        .map_err(|e| {
-            tool_error(
-                e,
-                "install terraform, or set its path: terraform { binary = \"...\" }",
-            )
-        }),
+        .map_err(|e| WorkflowError::tool(Stage::FindTerraform, e)),
     )
 }
 
 pub fn helm_for(project: &Project) -> Result<Helm, WorkflowError> {
     Helm::new(project.config.tools.helm.as_deref(), project.dir())
-        .map_err(|e| tool_error(e, "install helm, or set its path: tools { helm = \"...\" }"))
+        .map_err(|e| WorkflowError::tool(Stage::FindHelm, e))
+}
+
+/// The policy engine with its module cache.
+pub fn policy_engine() -> Result<PolicyEngine, WorkflowError> {
+    PolicyEngine::with_default_cache().map_err(|e| WorkflowError::tool(Stage::PolicyCache, e))
 }

@@ -43,7 +43,7 @@ pub enum ApproveOutcome {
 }
 
 /// The bundle `--plan` names, or the environment's latest plan.
-pub fn resolve_bundle(
+pub(crate) fn resolve_bundle(
     project: &Project,
     history: &History,
     environment: &str,
@@ -72,7 +72,7 @@ pub fn resolve_bundle(
 
 /// The approvals that count: by listed approvers (when listed), one per
 /// person, and not by the planner unless self-approval is allowed.
-pub fn valid_approvals<'a>(
+pub(crate) fn valid_approvals<'a>(
     env: &Environment,
     planned_by: &str,
     approvals: &'a [ApprovalRecord],
@@ -220,7 +220,7 @@ fn record_override(
 }
 
 /// Fails unless the environment's approval rule is met for this bundle.
-pub fn check_approved(
+pub(crate) fn check_approved(
     env: &Environment,
     history: &History,
     bundle: &Bundle,

@@ -4,22 +4,22 @@
 pub mod apply;
 pub mod approve;
 pub mod audit;
-pub mod continuity;
+pub(crate) mod continuity;
 pub mod drift;
 pub mod history;
-pub mod identity;
+pub(crate) mod identity;
 pub mod plan;
-pub mod policies;
-pub mod post_deploy;
+pub(crate) mod policies;
+pub(crate) mod post_deploy;
 pub mod promote;
-pub mod releases;
+pub(crate) mod releases;
 pub mod rollback;
 pub mod scans;
-pub mod sources;
+pub(crate) mod sources;
 pub mod state;
 pub mod status;
 pub mod stored;
-pub mod tools;
+pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};
 

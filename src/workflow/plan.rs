@@ -73,7 +73,7 @@ pub struct PlannedOutput<'a> {
 }
 
 /// The environment section of the input document.
-pub fn environment_section(
+pub(crate) fn environment_section(
     project: &Project,
     env: &Environment,
     digest: Option<&str>,
@@ -128,7 +128,7 @@ fn deployment_section(record: &ApplyRecord) -> policy_sdk::input::Deployment<'st
     }
 }
 
-pub fn deployments_section(
+pub(crate) fn deployments_section(
     project: &Project,
     history: &History,
     env: &str,
@@ -234,16 +234,16 @@ fn terraform_summary(plan_json: &[u8]) -> Option<TerraformCounts> {
 
 /// Variations of a plan.
 #[derive(Debug, Default)]
-pub struct PlanOptions {
+pub(crate) struct PlanOptions {
     /// `promote FROM TO`: the environment whose deployment this repeats.
-    pub promoted_from: Option<String>,
+    pub(crate) promoted_from: Option<String>,
 }
 
 pub fn plan(project: &Project, env_name: &str) -> Result<Planned, WorkflowError> {
     plan_with(project, env_name, &PlanOptions::default())
 }
 
-pub fn plan_with(
+pub(crate) fn plan_with(
     project: &Project,
     env_name: &str,
     opts: &PlanOptions,

@@ -23,8 +23,6 @@ use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
 use crate::store::summary::ReleaseSummary;
 
-pub const COLORS: [&str; 2] = ["blue", "green"];
-
 /// The colour that is not `live` (blue when nothing is live yet).
 pub fn other_color(live: Option<&str>) -> &'static str {
     if live == Some("blue") {

@@ -24,7 +24,7 @@ use crate::store::summary::ScanSummary;
 
 /// What to scan and how to judge it.
 #[derive(Debug, Clone)]
-pub struct ScanRequest {
+pub(crate) struct ScanRequest {
     pub images: Vec<String>,
     /// Paths relative to the base directory, scanned for secrets and
     /// misconfigurations.
@@ -45,7 +45,7 @@ impl From<&ScanConfig> for ScanRequest {
 }
 
 /// Where scans run: the directory paths are relative to, and trivy.
-pub struct Scanner<'a> {
+pub(crate) struct Scanner<'a> {
     pub dir: &'a Path,
     /// `tools { trivy = "..." }`, else trivy on PATH.
     pub trivy: Option<&'a Path>,
@@ -76,7 +76,7 @@ pub struct Scanned {
 
 /// Runs the request's scans; a broken allowlist is refused before minutes of
 /// scanning, not after.
-pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, WorkflowError> {
+pub(crate) fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, WorkflowError> {
     let allowlist = match &req.allowlist {
         Some(path) => Some(
             read_allowlist(&scanner.dir.join(path), &path.display().to_string())
@@ -173,7 +173,7 @@ const DEFAULT_SCAN_POLICIES: [&str; 2] = ["image-scan", "no-secrets"];
 /// with `--env`, the environment's policies that read `scans` judge (with
 /// its settings and enforcement); otherwise, or when none of them reads
 /// scans, the built-in image-scan and no-secrets, hard-mandatory.
-pub fn scan_only(
+pub(crate) fn scan_only(
     config: Option<&Config>,
     base: &Path,
     ask: &ScanOnly,

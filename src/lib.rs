@@ -1,5 +1,7 @@
 //! opsdeploy: a deployment gate. Modules follow the data flow:
-//! config → adapters → input document → policy engine → workflow → store → report.
+//! config → adapters → input document → policy engine → workflow → store → report,
+//! and import only down it (docs/architecture.md draws it and says where each
+//! command's behaviour lives).
 
 pub mod adapters;
 pub mod authoring;

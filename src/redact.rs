@@ -76,7 +76,7 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
-    /// `text` with every secret replaced by `****` and its length, as STYLE.md
+    /// `text` with every secret replaced by `****` and its length, as docs/style.md
     /// shows a secret.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();

@@ -683,7 +683,7 @@ mod tests {
         Config::parse(Path::new("/p"), Path::new("opsdeploy.hcl"), text)
     }
 
-    /// DESIGN.md's sketch, with one argument per line: HCL (like terraform)
+    /// Every block of a full configuration, one argument per line: HCL (like terraform)
     /// allows a single argument only in a one-line block.
     const SKETCH: &str = r#"
 project = "shop"

@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod bundle;
 mod file;
+#[cfg(test)]
+pub(crate) mod memory;
 mod postgres;
 pub mod records;
 pub mod results;

@@ -131,6 +131,66 @@ mod tests {
     use crate::engine::{FailureKind, LogLevel, LogLine, Outcome};
     use policy_sdk::Violation;
 
+    fn evaluation(denies: bool) -> Evaluation {
+        let v = if denies {
+            Violation::deny("rule", "denied")
+        } else {
+            Violation::warn("rule", "noted")
+        };
+        Evaluation {
+            policy: "p".into(),
+            sha256: "0".repeat(64),
+            outcome: Outcome::Completed {
+                violations: vec![v],
+            },
+            fuel_used: 0,
+            duration_ms: std::time::Duration::ZERO,
+            logs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_denial_blocks_unless_advisory_and_an_override_lifts_only_a_soft_mandatory_one() {
+        let ov = OverrideRecord {
+            policy: "p".into(),
+            approver: "bob@example.com".into(),
+            reason: "accepted".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        let other = OverrideRecord {
+            policy: "q".into(),
+            ..ov.clone()
+        };
+        let blocks = |e: Enforcement, denies: bool, overrides: &[OverrideRecord]| {
+            Decision::new("p", e, evaluation(denies), overrides).blocks
+        };
+        assert!(!blocks(Enforcement::Advisory, true, &[]));
+        assert!(blocks(Enforcement::SoftMandatory, true, &[]));
+        assert!(blocks(Enforcement::HardMandatory, true, &[]));
+        assert!(!blocks(Enforcement::SoftMandatory, false, &[]));
+        assert!(!blocks(
+            Enforcement::SoftMandatory,
+            true,
+            std::slice::from_ref(&ov)
+        ));
+        assert!(blocks(
+            Enforcement::SoftMandatory,
+            true,
+            std::slice::from_ref(&other)
+        ));
+        assert!(blocks(
+            Enforcement::HardMandatory,
+            true,
+            std::slice::from_ref(&ov)
+        ));
+
+        // An override logged after the plan lifts the stored decision the same way.
+        let mut planned = Decision::new("p", Enforcement::SoftMandatory, evaluation(true), &[]);
+        planned.apply_overrides(&[ov]);
+        assert!(!planned.blocks && planned.denied);
+        assert_eq!(planned.overridden_by.as_deref(), Some("bob@example.com"));
+    }
+
     #[test]
     fn short_secrets_mask_free_text_but_never_hashes_names_or_enum_words() {
         // Sensitive values that also occur in a sha256, a policy name and the

@@ -19,6 +19,8 @@ pub(crate) mod sources;
 pub mod state;
 pub mod status;
 pub mod stored;
+#[cfg(test)]
+mod tests;
 pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};

@@ -153,10 +153,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     let start_data = ApplyStartData {
         summary: bundle.manifest.summary.to_string(),
     };
-    let start = project.record(
-        NewEntry::new(&project.actor, &env.name, EntryData::ApplyStart(start_data))
-            .digest(&bundle.digest),
-    )?;
+    let start = project.log(&env.name, &bundle.digest, EntryData::ApplyStart(start_data))?;
     let mut run = Run {
         project,
         env,
@@ -250,13 +247,10 @@ fn reevaluate(
         )?,
     };
     let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Apply);
-    project.record(
-        NewEntry::new(
-            &project.actor,
-            &env.name,
-            EntryData::PolicyResults(verdicts),
-        )
-        .digest(&bundle.digest),
+    project.log(
+        &env.name,
+        &bundle.digest,
+        EntryData::PolicyResults(verdicts),
     )?;
     Ok(results)
 }
@@ -289,9 +283,8 @@ impl Run<'_> {
         } else {
             EntryData::ApplyStep(data)
         };
-        self.project.record(
-            NewEntry::new(&self.project.actor, &self.env.name, data).digest(&self.bundle.digest),
-        )?;
+        self.project
+            .log(&self.env.name, &self.bundle.digest, data)?;
         tracing::info!(step, ok, "{detail}");
         self.steps.push(StepReport {
             step: step.to_string(),
@@ -666,13 +659,10 @@ impl Run<'_> {
             deployed: Some(self.deployed.clone()),
             failure: None,
         };
-        self.project.record(
-            NewEntry::new(
-                &self.project.actor,
-                &self.env.name,
-                EntryData::ApplyFinish(finish),
-            )
-            .digest(&self.bundle.digest),
+        self.project.log(
+            &self.env.name,
+            &self.bundle.digest,
+            EntryData::ApplyFinish(finish),
         )?;
         super::post_deploy::after_success(self.project, self.env, self.bundle);
         Ok(Applied {
@@ -763,10 +753,8 @@ impl Run<'_> {
             failure: Some(message.clone()),
         };
         for data in [EntryData::Rollback(record), EntryData::ApplyFinish(finish)] {
-            self.project.record(
-                NewEntry::new(&self.project.actor, &self.env.name, data)
-                    .digest(&self.bundle.digest),
-            )?;
+            self.project
+                .log(&self.env.name, &self.bundle.digest, data)?;
         }
         let title = if rollback_ok {
             "deploy failed, rolled back"
@@ -797,13 +785,10 @@ impl Run<'_> {
             what: title.to_string(),
             details,
         };
-        self.project.record(
-            NewEntry::new(
-                &self.project.actor,
-                &self.env.name,
-                EntryData::Incident(incident),
-            )
-            .digest(&self.bundle.digest),
+        self.project.log(
+            &self.env.name,
+            &self.bundle.digest,
+            EntryData::Incident(incident),
         )?;
         super::post_deploy::notify(
             self.project,

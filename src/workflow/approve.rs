@@ -2,9 +2,9 @@
 
 use super::{History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
+use crate::store::EntryData;
 use crate::store::bundle::Bundle;
 use crate::store::records::{ApprovalData, ApprovalRecord, OverrideData};
-use crate::store::{EntryData, NewEntry};
 use serde::Serialize;
 
 pub struct ApproveRequest<'a> {
@@ -156,10 +156,7 @@ fn record(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, Wor
     let approval = ApprovalData {
         comment: req.comment.map(String::from),
     };
-    project.record(
-        NewEntry::new(&project.actor, &env.name, EntryData::Approval(approval))
-            .digest(&bundle.digest),
-    )?;
+    project.log(&env.name, &bundle.digest, EntryData::Approval(approval))?;
     let approvals = project.history()?.approvals(&bundle.digest);
     let valid = valid_approvals(env, &bundle.manifest.planned_by, &approvals).len();
     Ok(ApproveOutcome::Approved {
@@ -210,9 +207,7 @@ fn record_override(
         policy: policy.to_string(),
         reason: reason.to_string(),
     };
-    project.record(
-        NewEntry::new(&project.actor, &env.name, EntryData::Override(data)).digest(&bundle.digest),
-    )?;
+    project.log(&env.name, &bundle.digest, EntryData::Override(data))?;
     Ok(ApproveOutcome::Overridden {
         digest: bundle.digest.clone(),
         policy: policy.to_string(),

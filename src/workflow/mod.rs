@@ -366,6 +366,16 @@ impl Project {
         Ok(entry)
     }
 
+    /// Records what the actor did with plan `digest` of `environment`.
+    pub fn log(
+        &self,
+        environment: &str,
+        digest: &str,
+        data: crate::store::EntryData,
+    ) -> Result<Entry, WorkflowError> {
+        self.record(NewEntry::new(&self.actor, environment, data).digest(digest))
+    }
+
     /// Rewrites AUDIT_LOG.md from the whole log. A failure only warns: the log
     /// itself is written. Two commands appending at once may render in either
     /// order; the next entry renders again (and `opsdeploy audit log --format

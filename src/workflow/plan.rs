@@ -17,7 +17,7 @@ use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
 use crate::store::results::{Decision, Results};
 use crate::store::summary::{MigrationSummary, PlanSummary, TerraformCounts};
-use crate::store::{EntryData, NewEntry, now_rfc3339};
+use crate::store::{EntryData, now_rfc3339};
 
 /// What `plan` produced.
 pub struct Planned {
@@ -389,17 +389,12 @@ pub(crate) fn plan_with(
         counts: bundle.manifest.summary.clone(),
         git_revision: bundle.manifest.git_revision.clone(),
     };
-    project.record(
-        NewEntry::new(&project.actor, &env.name, EntryData::Plan(plan)).digest(&bundle.digest),
-    )?;
+    project.log(&env.name, &bundle.digest, EntryData::Plan(plan))?;
     let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
-    project.record(
-        NewEntry::new(
-            &project.actor,
-            &env.name,
-            EntryData::PolicyResults(verdicts),
-        )
-        .digest(&bundle.digest),
+    project.log(
+        &env.name,
+        &bundle.digest,
+        EntryData::PolicyResults(verdicts),
     )?;
     Ok(Planned {
         incidents: super::continuity::incidents_for(project, &env.name),

@@ -4,9 +4,9 @@
 
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{Project, WorkflowError};
+use crate::store::EntryData;
 use crate::store::records::{Deployed, PromotionData, PromotionStatus};
 use crate::store::results::Decision;
-use crate::store::{EntryData, NewEntry};
 use serde::Serialize;
 
 pub struct Promoted {
@@ -90,10 +90,7 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
         },
         differences: differences.clone(),
     };
-    project.record(
-        NewEntry::new(&project.actor, to, EntryData::Promotion(promotion))
-            .digest(&planned.bundle.digest),
-    )?;
+    project.log(to, &planned.bundle.digest, EntryData::Promotion(promotion))?;
     if !differences.is_empty() {
         return Err(WorkflowError::NotWhatRuns {
             from: from.to_string(),

@@ -9,7 +9,7 @@ use super::{Project, WorkflowError, releases, short, tools};
 use crate::adapters::health;
 use crate::config::Strategy;
 use crate::store::records::{ApplyStatus, Deployed, RollbackData, RollbackStep, StepStatus};
-use crate::store::{EntryData, LockHolder, NewEntry, now_rfc3339};
+use crate::store::{EntryData, LockHolder, now_rfc3339};
 
 impl RolledBack {
     /// The error an incomplete rollback ends with; `None` when it completed.
@@ -171,10 +171,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         not_rolled_back: not_rolled_back.clone(),
         apply_seq: None,
     };
-    project.record(
-        NewEntry::new(&project.actor, &env.name, EntryData::Rollback(data))
-            .digest(&previous.digest),
-    )?;
+    project.log(&env.name, &previous.digest, EntryData::Rollback(data))?;
     super::post_deploy::notify(
         project,
         env,

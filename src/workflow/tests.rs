@@ -17,7 +17,7 @@ use crate::store::bundle::{Bundle, BundleBuilder, Manifest, PolicyEntry};
 use crate::store::memory::MemoryStore;
 use crate::store::records::{ApplyStatus, PlanData};
 use crate::store::results::{Decision, Results};
-use crate::store::{EntryData, EntryKind, LockHolder, NewEntry, StoreError, now_rfc3339};
+use crate::store::{EntryData, EntryKind, LockHolder, StoreError, now_rfc3339};
 
 const CONFIG: &str = r#"
 project = "shop"
@@ -108,8 +108,7 @@ fn plan(p: &Project, env: &str, decisions: Vec<Decision>) -> Bundle {
         counts: Default::default(),
         git_revision: None,
     };
-    p.record(NewEntry::new(&p.actor, env, EntryData::Plan(data)).digest(&bundle.digest))
-        .unwrap();
+    p.log(env, &bundle.digest, EntryData::Plan(data)).unwrap();
     bundle
 }
 

@@ -239,6 +239,7 @@ impl Error {
                 W::InvalidSettings { policy, .. } => {
                     Some(format!("opsdeploy.hcl, policy \"{policy}\""))
                 }
+                W::ChartDoesNotRender { template, .. } => Some(template.clone()),
                 W::SourcesChanged {
                     path,
                     removed,
@@ -348,6 +349,8 @@ impl Error {
     }
 }
 
+const HELM_RENDER_HINT: &str = "fix the chart or its values, then plan again";
+
 fn workflow_hint(e: &WorkflowError) -> Option<String> {
     use WorkflowError as W;
     Some(match e {
@@ -417,7 +420,7 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
                 "fix the terraform configuration or credentials, then run drift again"
             }
             Stage::HelmDrift => "check helm's access to the cluster, then run drift again",
-            Stage::HelmRender => "fix the chart or its values, then plan again",
+            Stage::HelmRender => HELM_RENDER_HINT,
             Stage::ProjectState => "fix the project state file, then plan again",
             Stage::Migrations => "fix the migration file, then plan again",
             Stage::ScanAllowlist => "fix the allowlist file named in scan { allowlist = ... }",
@@ -426,6 +429,7 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
             Stage::BundleInput => "plan again",
         }
         .into(),
+        W::ChartDoesNotRender { .. } => HELM_RENDER_HINT.into(),
         W::InvalidSettings { .. } => "fix `settings` to match what the policy accepts".into(),
         W::NoPlan { environment } => format!("run `opsdeploy plan {environment}`"),
         W::NoSuchBundle { .. } | W::NotABundleDirectory { .. } => {

@@ -85,6 +85,14 @@ pub enum WorkflowError {
         #[source]
         source: Cause,
     },
+    /// A chart that does not render, at the template Helm names (in the
+    /// project when the chart is a local directory).
+    #[error("{source}")]
+    ChartDoesNotRender {
+        template: String,
+        #[source]
+        source: crate::adapters::helm::HelmError,
+    },
     #[error("{source}")]
     InvalidSettings {
         policy: String,

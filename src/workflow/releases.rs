@@ -18,7 +18,7 @@ use policy_sdk::helm::Release;
 
 use super::tools::helm_for;
 use super::{Project, Stage, WorkflowError};
-use crate::adapters::helm::{ReleaseSpec, Rendered, merged_values, parse_manifests};
+use crate::adapters::helm::{HelmError, ReleaseSpec, Rendered, merged_values, parse_manifests};
 use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
 use crate::store::summary::ReleaseSummary;
@@ -114,7 +114,9 @@ pub fn render(
     for r in &env.helm {
         // Rendered as the workload it deploys; blue-green adds its colour at apply.
         let s = spec(r, r.name.clone(), &[]);
-        let yaml = helm.template(&s).map_err(fail)?;
+        let yaml = helm
+            .template(&s)
+            .map_err(|e| render_error(project.dir(), e))?;
         let manifests = parse_manifests(&r.name, &yaml).map_err(fail)?;
         builder.add_file(&format!("helm/{}.yaml", r.name), yaml.as_bytes())?;
         let values = merged_values(project.dir(), &s).map_err(fail)?;
@@ -132,6 +134,29 @@ pub fn render(
         });
     }
     Ok(out)
+}
+
+/// A chart that does not render, pointed at the template Helm names: a file
+/// of the project when the chart is a local directory.
+fn render_error(project_dir: &Path, err: HelmError) -> WorkflowError {
+    let HelmError::Render {
+        chart,
+        template: Some(template),
+        ..
+    } = &err
+    else {
+        return WorkflowError::tool(Stage::HelmRender, err);
+    };
+    let template = match template.split_once('/') {
+        Some((_, inside)) if project_dir.join(chart).is_dir() => {
+            format!("{}/{inside}", chart.trim_end_matches('/'))
+        }
+        _ => template.clone(),
+    };
+    WorkflowError::ChartDoesNotRender {
+        template,
+        source: err,
+    }
 }
 
 /// The releases section for the input document, with merged values.

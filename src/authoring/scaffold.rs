@@ -48,8 +48,8 @@ const SDK_FILES: &[(&str, &str)] = &[
     ("src/text.rs", include_str!("../../policy-sdk/src/text.rs")),
 ];
 
-/// What `new` created.
-#[derive(Debug)]
+/// What `new` created; also `policy new --format json`.
+#[derive(Debug, serde::Serialize)]
 pub struct Scaffolded {
     pub dir: PathBuf,
     /// Where the crate's policy-sdk dependency points.

@@ -6,6 +6,7 @@ mod support;
 
 mod accuracy_migrations;
 mod accuracy_secrets;
+mod architecture;
 mod cli_help;
 mod corpus;
 mod corpus_fetch;

@@ -45,10 +45,11 @@ const SDK_FILES: &[(&str, &str)] = &[
         "src/migration.rs",
         include_str!("../../policy-sdk/src/migration.rs"),
     ),
+    ("src/text.rs", include_str!("../../policy-sdk/src/text.rs")),
 ];
 
-/// What `new` created.
-#[derive(Debug)]
+/// What `new` created; also `policy new --format json`.
+#[derive(Debug, serde::Serialize)]
 pub struct Scaffolded {
     pub dir: PathBuf,
     /// Where the crate's policy-sdk dependency points.

@@ -1,19 +1,21 @@
 //! `opsdeploy rollback ENV [--to DIGEST]`.
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::rollback::{self, Plan, RollbackRequest};
 use opsdeploy::workflow::short;
 
-use super::{CliError, CliResult, Context, Exit, Format, project};
+use super::args::EnvArg;
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  opsdeploy rollback production\n  opsdeploy rollback staging --to 3f9a1c2b4d5e"
 )]
 pub struct RollbackArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
+    #[command(flatten)]
+    pub env: EnvArg,
     /// An earlier successful deployment to return to (digest or unique
     /// prefix); default: the one before the current deployment
     #[arg(long, value_name = "DIGEST")]
@@ -31,25 +33,13 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
     let r = rollback::rollback(
         &project,
         &RollbackRequest {
-            environment: &args.environment,
+            environment: &args.env.environment,
             to: args.to.as_deref(),
             show: &show,
         },
     )?;
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "environment": args.environment,
-                "plan": r.plan,
-                "ok": r.ok,
-                "steps": r.steps,
-                "undone": r.undone,
-                "kept": r.plan.kept,
-                "not_undone": r.not_undone,
-                "health": r.health,
-            })
-        ),
+        Format::Json => println!("{}", opsdeploy::report::json(&r.output())),
         _ if ctx.quiet => println!(
             "{} {}",
             if r.ok {
@@ -74,32 +64,22 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
             }
         }
     }
-    let env = &args.environment;
-    if r.ok {
-        if human {
-            println!(
-                "rolled back {env} from {} to {}",
-                short(&r.plan.from),
-                short(&r.plan.to)
-            );
-            anstream::eprintln!(
-                "next: fix what the failed deploy broke, then `opsdeploy plan {env}`"
-            );
-        }
-        Ok(Exit::Ok)
-    } else {
-        Err(CliError::new(
-            Exit::RollbackFailed,
-            format!("rollback of {env} did not complete: manual action needed"),
-        )
-        .at_opt(r.not_undone.first().cloned().or_else(|| {
-            r.steps
-                .iter()
-                .find(|s| !s.ok)
-                .map(|s| format!("{}: {}", s.step, s.detail))
-        }))
-        .hint("follow the rollback runbook; `opsdeploy status` shows what is recorded as deployed"))
+    if let Some(incomplete) = r.failure_error() {
+        return Err(incomplete.into());
     }
+    if ctx.format == Format::Human && !ctx.quiet {
+        println!(
+            "rolled back {} from {} to {}",
+            r.plan.environment,
+            short(&r.plan.from),
+            short(&r.plan.to)
+        );
+        anstream::eprintln!(
+            "next: fix what the failed deploy broke, then `opsdeploy plan {}`",
+            r.plan.environment
+        );
+    }
+    Ok(Outcome::Done)
 }
 
 /// The plan, before anything changes.

@@ -4,126 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::store::{Entry, EntryKind};
-
-/// How an apply ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplyStatus {
-    Succeeded,
-    /// Failed before changing anything.
-    Failed,
-    RolledBack,
-    RollbackFailed,
-}
-
-impl ApplyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplyStatus::Succeeded => "succeeded",
-            ApplyStatus::Failed => "failed",
-            ApplyStatus::RolledBack => "rolled_back",
-            ApplyStatus::RollbackFailed => "rollback_failed",
-        }
-    }
-}
-
-/// How a deployment was last found: a health check answered (`Healthy`),
-/// every configured check passed but the environment has no health check
-/// (`Unverified`), or a check failed (`Unhealthy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    Healthy,
-    Unverified,
-    Unhealthy,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Healthy => "healthy",
-            Health::Unverified => "unverified",
-            Health::Unhealthy => "unhealthy",
-        }
-    }
-
-    /// The health an entry records (`health`, else the older `healthy` flag).
-    fn of(data: &serde_json::Value) -> Option<Health> {
-        if let Some(h) = data.get("health") {
-            return serde_json::from_value(h.clone()).ok();
-        }
-        data.get("healthy").and_then(|h| h.as_bool()).map(|h| {
-            if h {
-                Health::Healthy
-            } else {
-                Health::Unhealthy
-            }
-        })
-    }
-}
-
-/// Helm releases as opsdeploy last left them: the revision of each release
-/// and, blue-green, the colour serving.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveReleases {
-    #[serde(default)]
-    pub helm_revisions: BTreeMap<String, u64>,
-    #[serde(default)]
-    pub colors: BTreeMap<String, String>,
-}
-
-/// What a successful apply put in place, recorded in its `apply_finish` entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deployed {
-    #[serde(default)]
-    pub images: Vec<DeployedImage>,
-    #[serde(default)]
-    pub charts: Vec<DeployedChart>,
-    #[serde(default)]
-    pub migrations: Vec<String>,
-    /// Helm revision per release after the apply (for rollback).
-    #[serde(default)]
-    pub helm_revisions: BTreeMap<String, u64>,
-    /// Blue-green: the colour now serving, per release.
-    #[serde(default)]
-    pub colors: BTreeMap<String, String>,
-    /// Fingerprint of the terraform configuration deployed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub terraform_config: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployedImage {
-    pub reference: String,
-    #[serde(default)]
-    pub digest: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployedChart {
-    pub release: String,
-    pub chart: String,
-    #[serde(default)]
-    pub version: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalRecord {
-    pub approver: String,
-    pub at: String,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverrideRecord {
-    pub policy: String,
-    pub approver: String,
-    pub reason: String,
-    pub at: String,
-}
+use crate::store::records::{
+    ApplyFinishData, ApplyStatus, ApprovalRecord, Deployed, Health, LiveReleases, OverrideRecord,
+    StepStatus,
+};
+use crate::store::{Entry, EntryData, EntryKind};
 
 /// One apply of one bundle: its start and, unless it was interrupted, its end.
 #[derive(Debug, Clone)]
@@ -137,30 +22,37 @@ pub struct ApplyRecord<'a> {
 }
 
 impl ApplyRecord<'_> {
+    /// What its `apply_finish` entry recorded; `None` while unfinished.
+    pub fn finished(&self) -> Option<&ApplyFinishData> {
+        match &self.finish?.data {
+            EntryData::ApplyFinish(f) => Some(f),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<ApplyStatus> {
-        let f = self.finish?;
-        serde_json::from_value(f.data.get("status")?.clone()).ok()
+        self.finished().map(|f| f.status)
     }
 
     pub fn deployed(&self) -> Option<Deployed> {
-        let f = self.finish?;
-        serde_json::from_value(f.data.get("deployed")?.clone()).ok()
+        self.finished()?.deployed.clone()
     }
 
     /// How it was last found: by the rollback that restored it, when one
     /// checked, else by its own apply.
     pub fn health(&self) -> Health {
-        self.restored_by
-            .and_then(|r| Health::of(&r.data))
-            .or_else(|| self.finish.and_then(|f| Health::of(&f.data)))
-            .unwrap_or(Health::Unhealthy)
+        let restored = self.restored_by.and_then(|r| match &r.data {
+            EntryData::Rollback(r) => r.health,
+            _ => None,
+        });
+        restored.unwrap_or_else(|| self.finished_health())
     }
 
     /// How its own apply left it: what promotion and policies judge (the
     /// source must also answer now, which promotion checks live).
     pub fn finished_health(&self) -> Health {
-        self.finish
-            .and_then(|f| Health::of(&f.data))
+        self.finished()
+            .map(ApplyFinishData::health)
             .unwrap_or(Health::Unhealthy)
     }
 
@@ -201,7 +93,7 @@ impl History {
         env: Option<&'e str>,
     ) -> impl Iterator<Item = &'a Entry> + use<'a, 'e> {
         self.entries.iter().filter(move |e| {
-            e.kind == kind && env.is_none_or(|env| e.environment.as_deref() == Some(env))
+            e.kind() == kind && env.is_none_or(|env| e.environment.as_deref() == Some(env))
         })
     }
 
@@ -216,31 +108,48 @@ impl History {
             .find(|e| e.digest.as_deref() == Some(digest))
     }
 
+    fn for_digest<'a>(&'a self, digest: &'a str) -> impl Iterator<Item = &'a Entry> {
+        self.entries
+            .iter()
+            .filter(move |e| e.digest.as_deref() == Some(digest))
+    }
+
     pub fn approvals(&self, digest: &str) -> Vec<ApprovalRecord> {
-        self.of(EntryKind::Approval, None)
-            .filter(|e| e.digest.as_deref() == Some(digest))
-            .map(|e| ApprovalRecord {
-                approver: e.actor.clone(),
-                at: e.at.clone(),
-                comment: e
-                    .data
-                    .get("comment")
-                    .and_then(|c| c.as_str())
-                    .map(String::from),
+        self.for_digest(digest)
+            .filter_map(|e| match &e.data {
+                EntryData::Approval(a) => Some(ApprovalRecord {
+                    approver: e.actor.clone(),
+                    at: e.at.clone(),
+                    comment: a.comment.clone(),
+                }),
+                _ => None,
             })
             .collect()
     }
 
     pub fn overrides(&self, digest: &str) -> Vec<OverrideRecord> {
-        self.of(EntryKind::Override, None)
-            .filter(|e| e.digest.as_deref() == Some(digest))
-            .map(|e| OverrideRecord {
-                policy: str_field(e, "policy"),
-                approver: e.actor.clone(),
-                reason: str_field(e, "reason"),
-                at: e.at.clone(),
+        self.for_digest(digest)
+            .filter_map(|e| match &e.data {
+                EntryData::Override(o) => Some(OverrideRecord {
+                    policy: o.policy.clone(),
+                    approver: e.actor.clone(),
+                    reason: o.reason.clone(),
+                    at: e.at.clone(),
+                }),
+                _ => None,
             })
             .collect()
+    }
+
+    /// Whether the last policy results logged for a digest block it.
+    pub fn blocked(&self, digest: &str) -> bool {
+        self.for_digest(digest)
+            .filter_map(|e| match &e.data {
+                EntryData::PolicyResults(r) => Some(r.blocked()),
+                _ => None,
+            })
+            .last()
+            .unwrap_or(false)
     }
 
     /// Every apply of an environment, oldest first.
@@ -251,16 +160,16 @@ impl History {
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match e.kind {
-                EntryKind::ApplyStart => out.push(ApplyRecord {
+            match &e.data {
+                EntryData::ApplyStart(_) => out.push(ApplyRecord {
                     environment: env.to_string(),
                     digest: e.digest.clone().unwrap_or_default(),
                     start: e,
                     finish: None,
                     restored_by: None,
                 }),
-                EntryKind::ApplyFinish => {
-                    let run = e.data.get("apply_seq").and_then(|s| s.as_u64());
+                EntryData::ApplyFinish(f) => {
+                    let run = f.apply_seq;
                     if let Some(rec) = out
                         .iter_mut()
                         .rev()
@@ -286,8 +195,8 @@ impl History {
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match e.kind {
-                EntryKind::ApplyFinish => {
+            match &e.data {
+                EntryData::ApplyFinish(_) => {
                     let finished = applies
                         .iter()
                         .position(|a| a.finish.is_some_and(|f| f.seq == e.seq));
@@ -298,10 +207,11 @@ impl History {
                         restored_by = None;
                     }
                 }
-                EntryKind::Rollback if e.data.get("restored").is_some() => {
-                    let restored = e.data["restored"].as_str().unwrap_or_default();
+                EntryData::Rollback(r) if r.restored.is_some() => {
+                    let restored = r.restored.as_deref();
                     current = applies.iter().rposition(|a| {
-                        a.digest == restored && a.status() == Some(ApplyStatus::Succeeded)
+                        Some(a.digest.as_str()) == restored
+                            && a.status() == Some(ApplyStatus::Succeeded)
                     });
                     restored_by = Some(e);
                 }
@@ -337,30 +247,16 @@ impl History {
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match e.kind {
-                EntryKind::ApplyFinish
-                    if e.data.get("status").and_then(|s| s.as_str()) == Some("succeeded") =>
-                {
-                    if let Some(d) = e
-                        .data
-                        .get("deployed")
-                        .and_then(|d| serde_json::from_value::<Deployed>(d.clone()).ok())
-                    {
+            match &e.data {
+                EntryData::ApplyFinish(f) if f.status == ApplyStatus::Succeeded => {
+                    if let Some(d) = &f.deployed {
                         live = Some(LiveReleases {
-                            helm_revisions: d.helm_revisions,
-                            colors: d.colors,
+                            helm_revisions: d.helm_revisions.clone(),
+                            colors: d.colors.clone(),
                         });
                     }
                 }
-                EntryKind::Rollback => {
-                    if let Some(l) = e
-                        .data
-                        .get("live")
-                        .and_then(|l| serde_json::from_value::<LiveReleases>(l.clone()).ok())
-                    {
-                        live = Some(l);
-                    }
-                }
+                EntryData::Rollback(r) if r.live.is_some() => live = r.live.clone(),
                 _ => {}
             }
         }
@@ -379,59 +275,63 @@ impl History {
     /// Migrations that ran, by id, from successful migration steps.
     pub fn migration_runs(&self) -> BTreeMap<String, Vec<MigrationRun>> {
         let mut runs: BTreeMap<String, Vec<MigrationRun>> = BTreeMap::new();
-        for e in self.of(EntryKind::ApplyStep, None) {
-            if str_field(e, "step") != "migration" || str_field(e, "status") != "succeeded" {
+        for e in &self.entries {
+            let EntryData::ApplyStep(step) = &e.data else {
+                continue;
+            };
+            if step.step != "migration" || step.status != StepStatus::Succeeded {
                 continue;
             }
-            let id = str_field(e, "migration");
+            let id = step.migration.clone().unwrap_or_default();
             runs.entry(id.clone()).or_default().push(MigrationRun {
                 id,
                 environment: e.environment.clone().unwrap_or_default(),
-                sha256: str_field(e, "sha256"),
+                sha256: step.sha256.clone().unwrap_or_default(),
                 bundle: e.digest.clone().unwrap_or_default(),
                 at: e.at.clone(),
-                apply_seq: e.data.get("apply_seq").and_then(|s| s.as_u64()),
+                apply_seq: step.apply_seq,
             });
         }
         runs
     }
 }
 
-fn str_field(e: &Entry, key: &str) -> String {
-    e.data
-        .get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::records::{ApplyStartData, DeployedImage, StepData};
     use crate::store::{FileStore, NewEntry, Store};
-    use serde_json::json;
 
     #[test]
     fn applies_pair_starts_with_finishes_and_expose_interruptions() {
         let dir = tempfile::tempdir().unwrap();
         let s = FileStore::new(dir.path());
-        let start = s
-            .append(NewEntry::new(EntryKind::ApplyStart, "a", "staging").digest("d1"))
+        let start = || EntryData::ApplyStart(ApplyStartData::default());
+        let started = s
+            .append(NewEntry::new("a", "staging", start()).digest("d1"))
             .unwrap();
-        s.append(
-            NewEntry::new(EntryKind::ApplyStep, "a", "staging")
-                .digest("d1")
-                .data(json!({"step": "migration", "status": "succeeded", "migration": "0001_init", "sha256": "aa"})),
-        )
-        .unwrap();
-        s.append(
-            NewEntry::new(EntryKind::ApplyFinish, "a", "staging")
-                .digest("d1")
-                .data(json!({"status": "succeeded", "healthy": true, "apply_seq": start.seq,
-                             "deployed": {"images": [{"reference": "api:1", "digest": "sha256:1"}]}})),
-        )
-        .unwrap();
-        s.append(NewEntry::new(EntryKind::ApplyStart, "a", "staging").digest("d2"))
+        let mut migration = StepData::new("migration", true, "ran".into(), started.seq);
+        migration.migration = Some("0001_init".into());
+        migration.sha256 = Some("aa".into());
+        s.append(NewEntry::new("a", "staging", EntryData::ApplyStep(migration)).digest("d1"))
+            .unwrap();
+        let finish = ApplyFinishData {
+            status: ApplyStatus::Succeeded,
+            healthy: true,
+            health: None,
+            apply_seq: Some(started.seq),
+            deployed: Some(Deployed {
+                images: vec![DeployedImage {
+                    reference: "api:1".into(),
+                    digest: Some("sha256:1".into()),
+                }],
+                ..Deployed::default()
+            }),
+            failure: None,
+        };
+        s.append(NewEntry::new("a", "staging", EntryData::ApplyFinish(finish)).digest("d1"))
+            .unwrap();
+        s.append(NewEntry::new("a", "staging", start()).digest("d2"))
             .unwrap();
         let h = History::new(s.entries().unwrap());
         let current = h.current("staging").unwrap();

@@ -27,7 +27,7 @@ pub fn after_success(project: &Project, env: &Environment, bundle: &Bundle) {
             project.config.project,
             env.name,
             short(&bundle.digest),
-            super::plan::summary_line(&bundle.manifest.summary),
+            bundle.manifest.summary,
             project.actor
         ),
         json!({"event": "deployed", "environment": env.name, "digest": bundle.digest}),
@@ -63,9 +63,9 @@ pub fn update_state_file(project: &Project) -> std::io::Result<()> {
                     c.finish.map(|f| f.at.as_str()).unwrap_or("-"),
                     c.start.actor,
                     match c.health() {
-                        super::history::Health::Healthy => "yes",
-                        super::history::Health::Unverified => "unverified",
-                        super::history::Health::Unhealthy => "no",
+                        crate::store::records::Health::Healthy => "yes",
+                        crate::store::records::Health::Unverified => "unverified",
+                        crate::store::records::Health::Unhealthy => "no",
                     }
                 );
             }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{ErrorClass, Project, WorkflowError};
+use super::{Project, WorkflowError};
 use crate::config::Environment;
 
 /// Something the configuration lacks, shown with the plan.
@@ -71,32 +71,24 @@ fn command(dir: &Path, argv: &[String], block: &str) -> Result<(), WorkflowError
     let Some((program, args)) = argv.split_first() else {
         return Ok(());
     };
-    let missing = |what: String, hint: String| WorkflowError::Other {
-        what,
-        location: Some(block.to_string()),
-        hint: Some(hint),
-        class: ErrorClass::Error,
+    let missing = |file: Option<&String>| WorkflowError::CommandMissing {
+        block: block.to_string(),
+        program: program.clone(),
+        file: file.cloned(),
     };
     if program.contains('/') {
         if !dir.join(program).is_file() {
-            return Err(missing(
-                format!("`{program}` does not exist in the project"),
-                format!("create {program}, or fix `command` in that block"),
-            ));
+            return Err(missing(None));
         }
     } else if which::which(program).is_err() {
-        return Err(missing(
-            format!("`{program}` is not installed: it is not on PATH"),
-            format!("install {program}, or name the program by its path in that block"),
-        ));
+        return Err(missing(None));
     }
-    for arg in args.iter().filter(|a| names_a_file(a)) {
-        if !dir.join(arg).exists() {
-            return Err(missing(
-                format!("`{arg}`, which `{program}` is given, does not exist in the project"),
-                format!("create {arg}, or fix `command` in that block"),
-            ));
-        }
+    if let Some(arg) = args
+        .iter()
+        .filter(|a| names_a_file(a))
+        .find(|a| !dir.join(a).exists())
+    {
+        return Err(missing(Some(arg)));
     }
     Ok(())
 }
@@ -144,7 +136,10 @@ mod tests {
                 .contains("`scripts/smoke.sh`, which `sh` is given, does not exist"),
             "{err}"
         );
-        assert_eq!(err.location().as_deref(), Some(block));
+        assert!(
+            matches!(&err, WorkflowError::CommandMissing { block: b, .. } if b == block),
+            "{err:?}"
+        );
         let err = command(dir.path(), &["no-such-program-opsdeploy".into()], block).unwrap_err();
         assert!(err.to_string().contains("is not installed"), "{err}");
         std::fs::create_dir(dir.path().join("scripts")).unwrap();

@@ -5,24 +5,40 @@
 //! must have passed a health check (or TO must accept an unverified source:
 //! `promote { allow_unverified = true }`), and FROM must answer it now.
 
-use serde_json::json;
-
-use super::history::{Deployed, Health, History};
+use super::history::History;
 use super::plan::{PlanOptions, Planned, plan_with};
-use super::{ErrorClass, Project, WorkflowError, short};
-use crate::store::{EntryKind, NewEntry};
+use super::{Project, WorkflowError, short};
+use crate::store::EntryData;
+use crate::store::records::{Deployed, Health, PromotionData, PromotionStatus};
+use crate::store::results::Decision;
+use serde::Serialize;
 
 pub struct Promoted {
     pub planned: Planned,
+    /// The environment promoted from, and the deployment running there.
+    pub from: String,
     pub from_digest: String,
 }
 
-fn refuse(what: String, hint: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class: ErrorClass::BlockedByPolicy,
+/// `promote --format json`.
+#[derive(Debug, Serialize)]
+pub struct PromotedOutput<'a> {
+    pub digest: &'a str,
+    pub from: &'a str,
+    pub from_digest: &'a str,
+    pub environment: &'a str,
+    pub decisions: &'a [Decision],
+}
+
+impl Promoted {
+    pub fn output(&self) -> PromotedOutput<'_> {
+        PromotedOutput {
+            digest: &self.planned.bundle.digest,
+            from: &self.from,
+            from_digest: &self.from_digest,
+            environment: &self.planned.bundle.manifest.environment,
+            decisions: &self.planned.results.decisions,
+        }
     }
 }
 
@@ -32,55 +48,40 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
     match &to_env.promote_from {
         Some(expected) if expected == from => {}
         Some(expected) => {
-            return Err(WorkflowError::Other {
-                what: format!("\"{to}\" promotes from \"{expected}\", not \"{from}\""),
-                location: Some(format!("opsdeploy.hcl, environment \"{to}\"")),
-                hint: Some(format!("run `opsdeploy promote {expected} {to}`")),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::PromotesFromAnother {
+                from: from.to_string(),
+                to: to.to_string(),
+                expected: expected.clone(),
             });
         }
         None => {
-            return Err(WorkflowError::Other {
-                what: format!("\"{to}\" does not promote from any environment"),
-                location: Some(format!("opsdeploy.hcl, environment \"{to}\"")),
-                hint: Some(format!(
-                    "set `promote_from = \"{from}\"` in environment \"{to}\", or plan it with `opsdeploy plan {to}`"
-                )),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::PromotesFromNone {
+                from: from.to_string(),
+                to: to.to_string(),
             });
         }
     }
     let history = project.history()?;
     let Some(current) = history.current(from) else {
-        return Err(refuse(
-            format!("nothing is deployed on \"{from}\" to promote"),
-            format!("deploy to {from} first: `opsdeploy plan {from}`"),
-        ));
+        return Err(WorkflowError::NothingToPromote {
+            from: from.to_string(),
+        });
     };
     let allow_unverified = match current.finished_health() {
         Health::Healthy => false,
         Health::Unverified if to_env.promote.allow_unverified => true,
         Health::Unverified => {
-            return Err(refuse(
-                format!(
-                    "the deployment on \"{from}\" ({}) is unverified: \"{from}\" has no health check, so nothing showed it healthy",
-                    short(&current.digest)
-                ),
-                format!(
-                    "add a `health {{ url = ... }}` block to \"{from}\" and deploy it again, or accept it in \"{to}\" with `promote {{ allow_unverified = true }}`"
-                ),
-            ));
+            return Err(WorkflowError::SourceUnverified {
+                from: from.to_string(),
+                to: to.to_string(),
+                digest: current.digest.clone(),
+            });
         }
         Health::Unhealthy => {
-            return Err(refuse(
-                format!(
-                    "the deployment on \"{from}\" ({}) is not healthy; it cannot be promoted",
-                    short(&current.digest)
-                ),
-                format!(
-                    "fix {from} and deploy it again; `opsdeploy status {from}` shows its state"
-                ),
-            ));
+            return Err(WorkflowError::NotHealthy {
+                from: from.to_string(),
+                digest: current.digest.clone(),
+            });
         }
     };
     let from_env = project.config.require_environment(from)?;
@@ -92,12 +93,10 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
             h.interval,
         )
     {
-        return Err(refuse(
-            format!("\"{from}\" does not answer its health check now: {e}"),
-            format!(
-                "find out why {from} is down (`opsdeploy status {from}`), fix it, then promote again"
-            ),
-        ));
+        return Err(WorkflowError::SourceDown {
+            from: from.to_string(),
+            source: Box::new(e),
+        });
     }
     let from_digest = current.digest.clone();
     let from_terraform = super::tfconfig::read(&{
@@ -116,35 +115,29 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
     let mut differences =
         terraform_differences(&history, &planned, from_terraform.as_ref(), from, to)?;
     differences.extend(self::differences(&planned, &deployed, &runs, from));
-    let status = if differences.is_empty() {
-        "planned"
-    } else {
-        "refused"
-    };
-    project.store.append(
-        NewEntry::new(EntryKind::Promotion, &project.actor, to)
-            .digest(&planned.bundle.digest)
-            .data(json!({"from": from, "from_digest": from_digest, "status": status, "differences": differences,
-                         "allow_unverified": allow_unverified})),
-    )?;
-    if let Some(first) = differences.first() {
-        let more = if differences.len() > 1 {
-            format!(" (and {} more differences)", differences.len() - 1)
+    let promotion = PromotionData {
+        from: from.to_string(),
+        from_digest: from_digest.clone(),
+        status: if differences.is_empty() {
+            PromotionStatus::Planned
         } else {
-            String::new()
-        };
-        return Err(refuse(
-            format!(
-                "plan {} for \"{to}\" is not what runs on \"{from}\": {first}{more}",
-                short(&planned.bundle.digest)
-            ),
-            format!(
-                "deploy the same artifacts to {from} first, then `opsdeploy promote {from} {to}` again"
-            ),
-        ));
+            PromotionStatus::Refused
+        },
+        differences: differences.clone(),
+        allow_unverified,
+    };
+    project.log(to, &planned.bundle.digest, EntryData::Promotion(promotion))?;
+    if !differences.is_empty() {
+        return Err(WorkflowError::NotWhatRuns {
+            from: from.to_string(),
+            to: to.to_string(),
+            digest: planned.bundle.digest.clone(),
+            differences,
+        });
     }
     Ok(Promoted {
         planned,
+        from: from.to_string(),
         from_digest,
     })
 }
@@ -182,11 +175,8 @@ fn terraform_differences(
         .collect();
     if !out.is_empty() {
         let attempt = history.applies(from).into_iter().rev().find(|a| {
-            a.start
-                .data
-                .get("terraform_config")
-                .and_then(|c| c.as_str())
-                == Some(ours.fingerprint.digest.as_str())
+            matches!(&a.start.data, EntryData::ApplyStart(s)
+                if s.terraform_config.as_deref() == Some(ours.fingerprint.digest.as_str()))
         });
         if let Some(a) = attempt {
             out.insert(

@@ -6,17 +6,21 @@
 //! first and health checks after. Migrations are not reverted: expands are
 //! kept (compatible with the earlier version by design), contracts listed.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::apply::StepReport;
 use super::continuity::{self, Incident};
-use super::history::{ApplyStatus, Deployed, Health, LiveReleases};
 use super::tfreturn::{self, ReturnPlan, Target};
-use super::{ErrorClass, History, Project, WorkflowError, releases, short};
+use super::{History, Project, WorkflowError, releases, short, tools};
 use crate::adapters::health;
 use crate::config::{Environment, Strategy};
 use crate::store::bundle::Bundle;
-use crate::store::{EntryKind, LockHolder, NewEntry, now_rfc3339};
+use crate::store::records::{
+    ApplyStatus, Deployed, Health, IncidentData, LiveReleases, RollbackData, RollbackStep,
+    StepStatus,
+};
+use crate::store::{EntryData, LockHolder, now_rfc3339};
 
 pub struct RollbackRequest<'a> {
     pub environment: &'a str,
@@ -27,7 +31,7 @@ pub struct RollbackRequest<'a> {
 }
 
 /// What the rollback will do, shown before it does it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub environment: String,
     pub from: String,
@@ -44,6 +48,7 @@ pub struct Plan {
     pub not_undone: Vec<String>,
 }
 
+/// What a rollback did.
 #[derive(Debug)]
 pub struct RolledBack {
     pub plan: Plan,
@@ -54,12 +59,43 @@ pub struct RolledBack {
     pub ok: bool,
 }
 
-fn refuse(what: String, hint: String, class: ErrorClass) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class,
+/// `rollback --format json`.
+#[derive(Debug, Serialize)]
+pub struct RolledBackOutput<'a> {
+    pub environment: &'a str,
+    /// The deployment rolled back from, and the one returned to.
+    pub from: &'a str,
+    pub restored: &'a str,
+    pub ok: bool,
+    pub steps: &'a [StepReport],
+    pub approval: &'a str,
+    pub undone: &'a [String],
+    pub kept: &'a [String],
+    pub not_rolled_back: &'a [String],
+    pub health: Health,
+}
+
+impl RolledBack {
+    pub fn output(&self) -> RolledBackOutput<'_> {
+        RolledBackOutput {
+            environment: &self.plan.environment,
+            from: &self.plan.from,
+            restored: &self.plan.to,
+            ok: self.ok,
+            steps: &self.steps,
+            approval: &self.plan.approval,
+            undone: &self.undone,
+            kept: &self.plan.kept,
+            not_rolled_back: &self.not_undone,
+            health: self.health,
+        }
+    }
+
+    /// The error an incomplete rollback ends with; `None` when it completed.
+    pub fn failure_error(&self) -> Option<WorkflowError> {
+        (!self.ok).then(|| WorkflowError::RollbackIncomplete {
+            environment: self.plan.environment.clone(),
+        })
     }
 }
 
@@ -75,11 +111,9 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
     let mut lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
     let history = project.history()?;
     let Some(current) = history.current(&env.name) else {
-        return Err(refuse(
-            format!("nothing is deployed on \"{}\" to roll back", env.name),
-            format!("`opsdeploy status {}` shows what happened there", env.name),
-            ErrorClass::Error,
-        ));
+        return Err(WorkflowError::NothingToRollBack {
+            environment: env.name.clone(),
+        });
     };
     let target = target(
         &history,
@@ -94,19 +128,11 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
     // The target was approved for this environment when it was deployed;
     // those approvals count again when they still satisfy its rules.
     let approvals = super::approve::check_approved(env, &history, &bundle).map_err(|e| {
-        refuse(
-            format!(
-                "plan {} no longer has the approvals \"{}\" needs: {e}",
-                short(&bundle.digest),
-                env.name
-            ),
-            format!(
-                "ask an approver to run `opsdeploy approve {} --plan {}`, then roll back again",
-                env.name,
-                short(&bundle.digest)
-            ),
-            ErrorClass::ApprovalMissing,
-        )
+        WorkflowError::RollbackNotApproved {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
+            source: Box::new(e),
+        }
     })?;
     let approval = format!(
         "plan {} was already approved for {} by {}; those approvals are reused",
@@ -131,20 +157,11 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
                 .find(|v| v.severity == policy_sdk::Severity::Deny)
                 .map(|v| v.message.clone())
                 .unwrap_or_else(|| "the policy could not run".into());
-            return Err(WorkflowError::Other {
-                what: format!(
-                    "returning \"{}\" to plan {} ({}) is blocked by policy: {}",
-                    env.name,
-                    short(&bundle.digest),
-                    p.summary(),
-                    d.policy
-                ),
-                location: Some(why),
-                hint: Some(format!(
-                    "nothing was changed; fix forward with `opsdeploy plan {}`, or return by hand as the runbook says",
-                    env.name
-                )),
-                class: ErrorClass::BlockedByPolicy,
+            return Err(WorkflowError::ReturnBlocked {
+                environment: env.name.clone(),
+                target: format!("plan {} ({})", short(&bundle.digest), p.summary()),
+                policy: d.policy.clone(),
+                why,
             });
         }
     }
@@ -216,26 +233,23 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
         });
     }
     let ok = steps.iter().all(|s| s.ok) && not_undone.is_empty();
-    let mut data = json!({
-        "status": if ok { "succeeded" } else { "failed" },
-        "from": current.digest,
-        "approval": plan.approval,
-        "steps": steps,
-        "undone": undone,
-        "kept": plan.kept,
-        "not_undone": not_undone,
-        "health": health,
-        "live": live,
-    });
-    if back {
+    let data = RollbackData {
+        status: StepStatus::from_ok(ok),
+        reason: None,
+        from: Some(current.digest.clone()),
         // History reads this: the earlier deployment is what runs now.
-        data["restored"] = json!(bundle.digest);
-    }
-    project.store.append(
-        NewEntry::new(EntryKind::Rollback, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(data),
-    )?;
+        restored: back.then(|| bundle.digest.clone()),
+        steps: rollback_steps(&steps),
+        not_rolled_back: Vec::new(),
+        undone: undone.clone(),
+        kept: plan.kept.clone(),
+        not_undone: not_undone.clone(),
+        health: Some(health),
+        live: Some(live),
+        approval: Some(plan.approval.clone()),
+        apply_seq: None,
+    };
+    project.log(&env.name, &bundle.digest, EntryData::Rollback(data))?;
     record_incident(project, env, &plan, &steps, &undone, &not_undone, ok)?;
     super::post_deploy::notify(
         project,
@@ -289,15 +303,10 @@ fn target<'h>(
         .filter(|a| a.status() == Some(ApplyStatus::Succeeded) && a.digest != current)
         .collect();
     let listed = || {
-        let list: Vec<String> = earlier
+        earlier
             .iter()
             .map(|a| format!("{} ({})", short(&a.digest), a.start.at))
-            .collect();
-        if list.is_empty() {
-            "follow the rollback runbook".to_string()
-        } else {
-            format!("earlier successful deployments: {}", list.join(", "))
-        }
+            .collect::<Vec<_>>()
     };
     match to {
         Some(prefix) => {
@@ -307,29 +316,21 @@ fn target<'h>(
                 .collect();
             match found.last() {
                 Some(a) => Ok((*a).clone()),
-                None => Err(refuse(
-                    format!(
-                        "{prefix} is not an earlier successful deployment of \"{env}\" (the current one is {})",
-                        short(current)
-                    ),
-                    listed(),
-                    ErrorClass::Usage,
-                )),
+                None => Err(WorkflowError::NotAnEarlierDeployment {
+                    environment: env.to_string(),
+                    prefix: prefix.to_string(),
+                    current: current.to_string(),
+                    earlier: listed(),
+                }),
             }
         }
         None => earlier
             .iter()
             .rfind(|a| a.start.seq < current_seq)
             .cloned()
-            .ok_or_else(|| {
-                refuse(
-                    format!(
-                        "\"{env}\" has no earlier successful deployment than {} to go back to",
-                        short(current)
-                    ),
-                    listed(),
-                    ErrorClass::Error,
-                )
+            .ok_or_else(|| WorkflowError::NoEarlierDeployment {
+                environment: env.to_string(),
+                digest: current.to_string(),
             }),
     }
 }
@@ -339,15 +340,17 @@ fn target<'h>(
 fn migrations_since(history: &History, env: &str, since: u64) -> (Vec<String>, Vec<String>) {
     let mut kept = Vec::new();
     let mut not_undone = Vec::new();
-    for e in history.entries().iter().filter(|e| {
-        e.kind == EntryKind::ApplyStep
-            && e.environment.as_deref() == Some(env)
-            && e.data["apply_seq"].as_u64().is_some_and(|s| s > since)
-            && e.data["step"] == "migration"
-            && e.data["status"] == "succeeded"
+    let steps = history.entries().iter().filter_map(|e| match &e.data {
+        EntryData::ApplyStep(s) if e.environment.as_deref() == Some(env) => Some(s),
+        _ => None,
+    });
+    for s in steps.filter(|s| {
+        s.apply_seq.is_some_and(|seq| seq > since)
+            && s.step == "migration"
+            && s.status == StepStatus::Succeeded
     }) {
-        let id = e.data["migration"].as_str().unwrap_or_default();
-        if e.data["phase"] == "contract" {
+        let id = s.migration.as_deref().unwrap_or_default();
+        if s.phase == Some(policy_sdk::migration::Phase::Contract) {
             not_undone.push(format!(
                 "migration {id} (contract) ran since and cannot be undone: the earlier version may need what it removed"
             ));
@@ -395,7 +398,7 @@ fn roll_back_releases(
     if env.helm.is_empty() {
         return Ok(live);
     }
-    let helm = releases::helm_for(project)?;
+    let helm = tools::helm_for(project)?;
     let mut run = |what: String, result: Result<(), String>| {
         let ok = result.is_ok();
         if ok {
@@ -530,10 +533,22 @@ fn record_incident(
     ) {
         tracing::warn!("could not record the rollback in the continuity file: {e}");
     }
-    project.store.append(
-        NewEntry::new(EntryKind::Incident, &project.actor, &env.name)
-            .digest(&plan.to)
-            .data(json!({"what": title, "details": details})),
-    )?;
+    let incident = IncidentData {
+        what: title.to_string(),
+        details,
+    };
+    project.log(&env.name, &plan.to, EntryData::Incident(incident))?;
     Ok(())
+}
+
+/// Steps as the audit entry records them.
+pub(crate) fn rollback_steps(steps: &[StepReport]) -> Vec<RollbackStep> {
+    steps
+        .iter()
+        .map(|s| RollbackStep {
+            step: s.step.clone(),
+            ok: s.ok,
+            detail: Some(s.detail.clone()),
+        })
+        .collect()
 }

@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::approve::valid_approvals;
-use super::history::Health;
 use super::{History, Project, WorkflowError};
-use crate::store::{EntryKind, LockHolder};
+use crate::store::records::Health;
+use crate::store::{EntryData, LockHolder};
 
 #[derive(Debug, Serialize)]
 pub struct EnvironmentStatus {
@@ -118,15 +118,9 @@ pub fn status(
                     .last()
                     .filter(|a| {
                         a.status()
-                            .is_some_and(|s| s != super::history::ApplyStatus::Succeeded)
+                            .is_some_and(|s| s != crate::store::records::ApplyStatus::Succeeded)
                     })
-                    .and_then(|a| a.finish)
-                    .and_then(|f| {
-                        f.data
-                            .get("failure")
-                            .and_then(|v| v.as_str())
-                            .map(String::from)
-                    }),
+                    .and_then(|a| a.finished()?.failure.clone()),
                 stale_lock: if lock.is_none() {
                     project.store.stale_lock(&env.name)
                 } else {
@@ -145,24 +139,27 @@ fn last_rollback(history: &History, env: &str) -> Option<RollbackAccount> {
         Some(r) => r.seq,
         None => c.start.seq,
     });
-    let e = history.entries().iter().rev().find(|e| {
-        e.kind == EntryKind::Rollback
-            && e.environment.as_deref() == Some(env)
-            && since.is_none_or(|s| e.seq >= s)
+    let (e, r) = history.entries().iter().rev().find_map(|e| match &e.data {
+        EntryData::Rollback(r)
+            if e.environment.as_deref() == Some(env) && since.is_none_or(|s| e.seq >= s) =>
+        {
+            Some((e, r))
+        }
+        _ => None,
     })?;
-    let list = |key: &str| -> Vec<String> {
-        e.data
-            .get(key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
-    };
     Some(RollbackAccount {
         digest: e.digest.clone().unwrap_or_default(),
         at: e.at.clone(),
-        status: e.data["status"].as_str().unwrap_or("failed").to_string(),
-        undone: list("undone"),
-        kept: list("kept"),
-        not_undone: list("not_undone"),
+        status: r.status.as_str().to_string(),
+        undone: r.undone.clone(),
+        kept: r.kept.clone(),
+        // Older entries list what stayed in place as `not_rolled_back`.
+        not_undone: r
+            .not_undone
+            .iter()
+            .chain(&r.not_rolled_back)
+            .cloned()
+            .collect(),
     })
 }
 
@@ -178,13 +175,7 @@ fn pending(history: &History, env: &crate::config::Environment) -> Option<Pendin
         return None;
     }
     let approvals = history.approvals(&digest);
-    let blocked = history
-        .entries()
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::PolicyResults && e.digest.as_deref() == Some(&digest))
-        .and_then(|e| e.data.get("verdict").and_then(|v| v.as_str()))
-        .is_some_and(|v| v != "pass");
+    let blocked = history.blocked(&digest);
     Some(PendingPlan {
         approvals: valid_approvals(env, &plan.actor, &approvals).len(),
         needed: env.approval.min as usize,

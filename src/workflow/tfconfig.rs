@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::plan::tool_error;
 use super::{Project, WorkflowError};
 use crate::config::{Config, Environment, TerraformConfig};
 use crate::store::bundle::{Bundle, BundleBuilder, FileEntry, sha256_hex};
@@ -129,13 +128,8 @@ fn setting_name(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
 }
 
-fn error(what: String, location: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: Some(location),
-        hint: Some("keep local terraform modules inside the project, then plan again".to_string()),
-        class: super::ErrorClass::Error,
-    }
+fn error(what: String, path: String) -> WorkflowError {
+    WorkflowError::TerraformFiles { what, path }
 }
 
 /// Copies the environment's terraform configuration into the bundle being
@@ -227,15 +221,15 @@ pub fn read(bundle: &Bundle) -> Result<Option<Snapshot>, WorkflowError> {
         return Ok(None);
     }
     let bytes = bundle.read(SNAPSHOT)?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        tool_error(
-            format!(
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| WorkflowError::ReturnImpossible {
+            digest: bundle.digest.clone(),
+            reason: format!(
                 "{SNAPSHOT} of plan bundle {} is not readable: {e}",
-                bundle.short()
+                super::short(&bundle.digest)
             ),
-            "plan again; this bundle cannot be used to return to its configuration",
-        )
-    })
+        })
 }
 
 /// A path of the project, relative to it with `/`; an error when it lies outside.

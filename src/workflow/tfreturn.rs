@@ -11,16 +11,18 @@ use std::path::{Path, PathBuf};
 use policy_sdk::Section;
 use serde_json::value::RawValue;
 
-use super::plan::{terraform_summary, tool_error};
-use super::policies::{self, Decision};
+use super::plan::terraform_summary;
+use super::policies;
 use super::tfconfig::{self, CONFIG_DIR, Snapshot};
-use super::{History, Project, WorkflowError};
+use super::{History, Project, Stage, WorkflowError, tools};
 use crate::adapters::terraform::{Terraform, TerraformOptions, parse_plan_json};
 use crate::config::Environment;
-use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
+use crate::store::EntryData;
 use crate::store::bundle::Bundle;
-use crate::store::{EntryKind, NewEntry};
+use crate::store::records::{EvaluatedAt, PolicyResultsData};
+use crate::store::results::Decision;
+use crate::store::summary::TerraformCounts;
 
 /// Where terraform goes back to.
 pub enum Target<'a> {
@@ -39,20 +41,18 @@ pub struct ReturnPlan {
     planfile: PathBuf,
     pub plan_json: Box<RawValue>,
     /// Counts by action, as a plan's summary has them.
-    pub counts: serde_json::Value,
-    /// The deployment returned to; `None` when returning to nothing.
-    pub to: Option<String>,
+    pub counts: TerraformCounts,
 }
 
 impl ReturnPlan {
     /// Whether applying it changes anything.
     pub fn changes(&self) -> bool {
-        super::plan::changes_anything(&self.counts)
+        self.counts.changes_anything()
     }
 
     /// `0 to add, 1 to change, 0 to replace, 0 to destroy`.
     pub fn summary(&self) -> String {
-        super::plan::summary_line(&serde_json::json!({"terraform": self.counts}))
+        self.counts.to_string()
     }
 
     /// Applies exactly this plan.
@@ -61,14 +61,11 @@ impl ReturnPlan {
     }
 }
 
-fn refuse(what: String, digest: &str) -> WorkflowError {
-    tool_error(
-        what,
-        &format!(
-            "return by hand: compare `terraform show` with the configuration kept in .opsdeploy/bundles/{}/{CONFIG_DIR}",
-            super::short(digest)
-        ),
-    )
+fn refuse(reason: String, digest: &str) -> WorkflowError {
+    WorkflowError::ReturnImpossible {
+        digest: digest.to_string(),
+        reason,
+    }
 }
 
 /// Plans the return to `target` against the live state.
@@ -85,7 +82,7 @@ pub fn plan(
         refuse(
             format!(
                 "plan bundle {} keeps no copy of its terraform configuration (it was made by an older opsdeploy)",
-                bundle.short()
+                super::short(&bundle.digest)
             ),
             &bundle.digest,
         )
@@ -117,28 +114,21 @@ pub fn plan(
             &bundle.digest,
         )
     })?;
-    let tf = Terraform::new(options(project, env, &snapshot, root.clone())).map_err(|e| {
-        tool_error(
-            e,
-            "install terraform, or set its path: terraform { binary = \"...\" }",
-        )
-    })?;
-    let hint =
-        "fix what terraform reports, then return by hand (`opsdeploy status` shows what runs)";
-    tf.init().map_err(|e| tool_error(e, hint))?;
+    let tf = Terraform::new(options(project, env, &snapshot, root.clone()))
+        .map_err(|e| WorkflowError::tool(Stage::FindTerraform, e))?;
+    let fail = |e| WorkflowError::tool(Stage::TerraformReturn, e);
+    tf.init().map_err(fail)?;
     let planfile = work.path().join("return.tfplan");
-    tf.plan_to(&planfile, destroy)
-        .map_err(|e| tool_error(e, hint))?;
-    let bytes = tf.show_json(&planfile).map_err(|e| tool_error(e, hint))?;
+    tf.plan_to(&planfile, destroy).map_err(fail)?;
+    let bytes = tf.show_json(&planfile).map_err(fail)?;
     let plan_json = parse_plan_json("terraform show -json (return plan)", &bytes)
-        .map_err(|e| tool_error(e, hint))?;
+        .map_err(|e| WorkflowError::tool(Stage::TerraformReturn, e))?;
     Ok(ReturnPlan {
-        counts: terraform_summary(plan_json.get().as_bytes()),
+        counts: terraform_summary(plan_json.get().as_bytes()).unwrap_or_default(),
         plan_json,
         tf,
         planfile,
         _work: work,
-        to: (!destroy).then(|| bundle.digest.clone()),
     })
 }
 
@@ -233,7 +223,7 @@ pub fn judge(
 ) -> Result<Vec<Decision>, WorkflowError> {
     let input = context.read("input.json")?;
     let planned = InputDocument::from_slice("input.json of the bundle", &input)
-        .map_err(|e| tool_error(e, "plan again"))?;
+        .map_err(|e| WorkflowError::tool(Stage::BundleInput, e))?;
     let mut doc = InputDocument::new(&super::plan::environment_section(
         project,
         env,
@@ -263,14 +253,14 @@ pub fn judge(
             .cloned()
             .collect();
     super::apply::set_approvals(&mut doc, env, context, &valid, &[]);
-    let engine = PolicyEngine::with_default_cache()
-        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let engine = tools::policy_engine()?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
     let decisions = policies::scrubbed(context, policies::evaluate(&engine, &loaded, &doc, &[]))?;
-    project.store.append(
-        NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
-            .digest(&context.digest)
-            .data(super::plan::results_entry(&decisions, "rollback")),
+    let verdicts = PolicyResultsData::of(&decisions, EvaluatedAt::Rollback);
+    project.log(
+        &env.name,
+        &context.digest,
+        EntryData::PolicyResults(verdicts),
     )?;
     Ok(decisions)
 }

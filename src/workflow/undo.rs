@@ -14,12 +14,12 @@ use policy_sdk::migration::Phase;
 use serde::Serialize;
 
 use super::apply::StepReport;
-use super::history::{Health, LiveReleases};
 use super::tfreturn::{self, Target};
-use super::{History, Project, WorkflowError, releases, short};
+use super::{History, Project, WorkflowError, short};
 use crate::adapters::health;
 use crate::config::Environment;
 use crate::store::bundle::Bundle;
+use crate::store::records::{Health, LiveReleases};
 
 /// A change an apply made, in the order it made them.
 #[derive(Debug, Clone)]
@@ -47,18 +47,23 @@ pub enum Change {
 /// What undoing a failed apply did.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Undone {
+    /// The rollback's own steps (`rollback` in `apply --format json`).
+    #[serde(rename = "rollback")]
     pub steps: Vec<StepReport>,
     /// Changes put back.
     pub undone: Vec<String>,
     /// Changes left in place because the previous version works with them.
     pub kept: Vec<String>,
-    /// Changes still live: manual action needed.
+    /// Changes still live: manual action needed (`not_rolled_back` in
+    /// `apply --format json`, the name it always had).
+    #[serde(rename = "not_rolled_back")]
     pub not_undone: Vec<String>,
     /// The deployment that runs again, when everything was put back.
     pub restored: Option<String>,
     /// How the environment answered once undone (`None`: nothing was undone).
     pub health: Option<Health>,
-    /// The helm releases as left.
+    /// The helm releases as left (recorded for drift, not shown).
+    #[serde(skip)]
     pub live: Option<LiveReleases>,
 }
 
@@ -100,7 +105,7 @@ pub fn undo(
         })
         .collect();
     if !releases.is_empty() {
-        let helm = releases::helm_for(project);
+        let helm = super::tools::helm_for(project);
         for change in releases.into_iter().rev() {
             let (name, namespace, timeout, previous) = match change {
                 Change::Release {
@@ -259,7 +264,7 @@ fn undo_terraform(
     let (target, to) = match &good {
         Some(g) => (
             Target::Deployment(g),
-            format!("the configuration of plan {}", g.short()),
+            format!("the configuration of plan {}", short(&g.digest)),
         ),
         None => (
             Target::Nothing(bundle),

@@ -4,6 +4,9 @@
 #[macro_use]
 mod support;
 
+mod accuracy_migrations;
+mod accuracy_secrets;
+mod architecture;
 mod cli_help;
 mod corpus;
 mod corpus_fetch;

@@ -15,6 +15,7 @@ use policy_sdk::helm::{Manifest, split_reference};
 use policy_sdk::input::Deployment;
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
+use policy_sdk::text::short_digest;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -145,7 +146,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
     if unverified {
         let what = format!(
             "{source}'s last deployment ({}, {}) is unverified: {source} has no health check, so nothing showed it healthy",
-            short(&deployed.digest),
+            short_digest(&deployed.digest),
             deployed.at
         );
         out.push(if input.environment.allow_unverified {
@@ -164,7 +165,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
             "source-not-healthy",
             format!(
                 "{source}'s last deployment ({}, {}) is {}{}; only what is healthy on {source} can go to {env}",
-                short(&deployed.digest),
+                short_digest(&deployed.digest),
                 deployed.at,
                 deployed.status,
                 if deployed.healthy { "" } else { " and not healthy" }
@@ -184,11 +185,6 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
         check_migrations(input, source, deployed, &mut out);
     }
     out
-}
-
-fn short(digest: &str) -> &str {
-    let d = digest.strip_prefix("sha256:").unwrap_or(digest);
-    d.get(..12).unwrap_or(d)
 }
 
 fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
@@ -226,7 +222,7 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
         }
         let (repo, _, _) = split_reference(&image.reference);
         let ours = match &image.digest {
-            Some(d) => format!("{} ({})", image.reference, short(d)),
+            Some(d) => format!("{} ({})", image.reference, short_digest(d)),
             None => image.reference.clone(),
         };
         let theirs = match by_repo.get(repo) {
@@ -234,7 +230,7 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
                 let list: Vec<String> = list
                     .iter()
                     .map(|i| match &i.digest {
-                        Some(d) => format!("{} ({})", i.reference, short(d)),
+                        Some(d) => format!("{} ({})", i.reference, short_digest(d)),
                         None => i.reference.to_string(),
                     })
                     .collect();
@@ -272,10 +268,10 @@ fn check_terraform(input: &Input, source: &str, deployed: &Deployment, out: &mut
         "terraform-not-on-source",
         format!(
             "{env} would apply terraform configuration {}, which is not deployed on {source}: {}; deploy it to {source} first (`opsdeploy promote {source} {env}` names what differs)",
-            short(ours),
+            short_digest(ours),
             match theirs {
-                Some(t) => format!("{source} runs configuration {}", short(t)),
-                None => format!("{source}'s deployment {} recorded no terraform configuration", short(&deployed.digest)),
+                Some(t) => format!("{source} runs configuration {}", short_digest(t)),
+                None => format!("{source}'s deployment {} recorded no terraform configuration", short_digest(&deployed.digest)),
             }
         ),
     ));
@@ -333,7 +329,7 @@ fn check_migrations(input: &Input, source: &str, deployed: &Deployment, out: &mu
                     format!(
                         "migration {} would run on {env} but is not part of {source}'s healthy deployment {}",
                         m.id,
-                        short(&deployed.digest)
+                        short_digest(&deployed.digest)
                     ),
                 )
                 .at_path(m.path.as_ref()),

@@ -150,17 +150,11 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
     };
     if let Some(p) = &return_plan {
         let decisions = tfreturn::judge(project, env, &history, &bundle, p)?;
-        if let Some(d) = decisions.iter().find(|d| d.blocks) {
-            let why = d
-                .violations
-                .iter()
-                .find(|v| v.severity == policy_sdk::Severity::Deny)
-                .map(|v| v.message.clone())
-                .unwrap_or_else(|| "the policy could not run".into());
+        if let Some((policy, why)) = tfreturn::blocking(&decisions) {
             return Err(WorkflowError::ReturnBlocked {
                 environment: env.name.clone(),
                 target: format!("plan {} ({})", short(&bundle.digest), p.summary()),
-                policy: d.policy.clone(),
+                policy: policy.to_string(),
                 why,
             });
         }

@@ -210,6 +210,18 @@ fn point_at_live_state(root: &Path, live_root: &Path) -> std::io::Result<()> {
     std::fs::write(root.join(file), text)
 }
 
+/// The first policy that blocks a return, and its first denial.
+pub fn blocking(decisions: &[Decision]) -> Option<(&str, String)> {
+    let d = decisions.iter().find(|d| d.blocks)?;
+    let why = d
+        .violations
+        .iter()
+        .find(|v| v.severity == policy_sdk::Severity::Deny)
+        .map(|v| v.message.clone())
+        .unwrap_or_else(|| "the policy could not run".into());
+    Some((&d.policy, why))
+}
+
 /// The environment's policies on the return plan, in the context `context`
 /// (the bundle whose deploy is undone, or the one returned to) was planned
 /// in: its environment, approvals, gates and deployments — only the change

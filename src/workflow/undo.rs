@@ -282,22 +282,15 @@ fn undo_terraform(
         }
     };
     let decisions = tfreturn::judge(project, env, history, bundle, &plan)?;
-    if let Some(d) = decisions.iter().find(|d| d.blocks) {
-        let why = d
-            .violations
-            .iter()
-            .find(|v| v.severity == policy_sdk::Severity::Deny)
-            .map(|v| v.message.clone())
-            .unwrap_or_else(|| "the policy could not run".into());
+    if let Some((policy, why)) = tfreturn::blocking(&decisions) {
         out.not_undone.push(format!(
-            "terraform: {summary} stays applied: returning to {to} ({}) is blocked by policy {}: {why}; nothing was changed",
+            "terraform: {summary} stays applied: returning to {to} ({}) is blocked by policy {policy}: {why}; nothing was changed",
             plan.summary(),
-            d.policy
         ));
         out.steps.push(step(
             "terraform",
             false,
-            format!("return to {to} refused by {}", d.policy),
+            format!("return to {to} refused by {policy}"),
         ));
         return Ok(false);
     }

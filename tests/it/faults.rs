@@ -158,9 +158,13 @@ on_both_backends! {
     fn applies_killed_at_random_points_leave_a_consistent_store(backend) {
         let health = HealthServer::start(200);
         let p = quick_project(backend, &health, "sleep 1", "10s");
-        p.plan_approved("alice@example.com", "staging");
         let mut rng = Lcg(0x0D5E_ED00_2026);
         for run in 0..20 {
+            // A bundle is applied once, even when that apply was killed: each
+            // run applies a plan of its own (the comment makes it differ).
+            let hcl = p.read("opsdeploy.hcl");
+            std::fs::write(p.file("opsdeploy.hcl"), format!("{hcl}# run {run}\n")).unwrap();
+            p.plan_approved("alice@example.com", "staging");
             let delay = Duration::from_millis(rng.below(1600));
             let mut apply = p
                 .command("alice@example.com", &["apply", "staging", "--yes", "-q"])
@@ -179,10 +183,18 @@ on_both_backends! {
                 !shown.contains("locked by"),
                 "run {run} (killed after {delay:?}): the lock died with its holder\n{shown}"
             );
-            // Every apply that started and never finished is shown as interrupted.
+            // Every apply that started and never finished since the last
+            // successful one is shown as interrupted (a success supersedes them).
             let finishes = kinds(&entries, "apply_finish");
+            let since = finishes
+                .iter()
+                .filter(|f| f["data"]["status"] == "succeeded")
+                .filter_map(|f| f["data"]["apply_seq"].as_u64())
+                .max()
+                .unwrap_or(0);
             let unfinished = kinds(&entries, "apply_start")
                 .iter()
+                .filter(|s| s["seq"].as_u64().is_some_and(|seq| seq > since))
                 .filter(|s| !finishes.iter().any(|f| f["data"]["apply_seq"] == s["seq"]))
                 .count();
             assert_eq!(
@@ -192,6 +204,7 @@ on_both_backends! {
             );
         }
         // And the environment can still be deployed.
+        p.plan_approved("alice@example.com", "staging");
         p.run("alice@example.com", &["apply", "staging", "--yes"]).success();
         assert_log_intact(&p);
     }
@@ -264,6 +277,8 @@ fn postgres_stopped_mid_apply_fails_cleanly_and_works_again_after_restart() {
         .stdout(predicate::str::contains(
             "stale lock left by alice@example.com",
         ));
+    // The interrupted bundle is not applied again: a new plan is.
+    p.plan_approved("alice@example.com", "staging");
     p.run("bob@example.com", &["apply", "staging", "--yes"])
         .success()
         .stderr(predicate::str::contains(

@@ -7,7 +7,7 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{has_row, opsdeploy, quickstart, row};
+use crate::support::{QuickstartApp, has_row, opsdeploy, quickstart, row};
 use crate::workflow::{HealthServer, MAIN_TF, TestProject, config, webhook_receiver, with_staging};
 
 const ALICE: &str = "alice@example.com";
@@ -206,21 +206,7 @@ fn a_rollback_that_would_replace_a_protected_database_stops_with_exit_6_and_dest
 fn rollback_staging_on_the_quickstart_returns_terraform_to_the_previous_deployment_and_drift_stays_clean()
  {
     let (_tmp, dir, cache) = quickstart();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let cfg = std::fs::read_to_string(dir.join("opsdeploy.hcl"))
-        .unwrap()
-        .replace("18081", &port);
-    std::fs::write(dir.join("opsdeploy.hcl"), cfg).unwrap();
-    let mut app = std::process::Command::new("python3")
-        .args(["scripts/app.py", &port, "staging"])
-        .current_dir(&dir)
-        .spawn()
-        .unwrap();
+    let app = QuickstartApp::start(&dir);
     let run = |args: &[&str]| {
         opsdeploy(cache.path())
             .arg("-C")
@@ -254,8 +240,7 @@ fn rollback_staging_on_the_quickstart_returns_terraform_to_the_previous_deployme
     assert_eq!(resource(&state(), "database").0["instance"], "db.t3.small");
 
     let rolled = run(&["rollback", "staging"]);
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
     rolled
         .success()
         .stdout(predicate::str::contains(format!(
@@ -294,6 +279,59 @@ fn rollback_staging_on_the_quickstart_returns_terraform_to_the_previous_deployme
         "{rollback}"
     );
     run(&["audit", "verify"]).success();
+}
+
+#[test]
+fn rollback_to_a_named_earlier_deployment_reuses_its_approvals_only_while_they_still_count() {
+    let health = HealthServer::start(200);
+    let cfg = config(&health.url(), "");
+    let p = TestProject::new(&cfg);
+    let first = deploy(&p);
+    for replicas in ["3", "4"] {
+        std::fs::write(
+            p.file("infra/main.tf"),
+            MAIN_TF.replace("replicas = 2", &format!("replicas = {replicas}")),
+        )
+        .unwrap();
+        deploy(&p);
+    }
+    let replicas = || resource(&p.read("infra/terraform.tfstate"), "web").0["replicas"].clone();
+    assert_eq!(replicas(), 4);
+    p.run(ALICE, &["rollback", "staging", "--to", "abcdef0"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "abcdef0 is not an earlier successful deployment of \"staging\"",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "hint: earlier successful deployments: {} (",
+            &first[..12]
+        )));
+    // Only bob may approve staging now: alice's approval of the first plan
+    // no longer counts, so going back to it needs a new one.
+    std::fs::write(
+        p.file("opsdeploy.hcl"),
+        cfg.replacen(
+            "  approval { self_approve = true }",
+            "  approval { approvers = [\"bob@example.com\"] }",
+            1,
+        ),
+    )
+    .unwrap();
+    p.run(ALICE, &["rollback", "staging", "--to", &first[..12]])
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "plan {} no longer has the approvals \"staging\" needs",
+            &first[..12]
+        )));
+    assert_eq!(replicas(), 4, "a refused rollback changes nothing");
+    std::fs::write(p.file("opsdeploy.hcl"), &cfg).unwrap();
+    p.run(ALICE, &["rollback", "staging", "--to", &first[..12]])
+        .success()
+        .stdout(row_of(format!(
+            "ok terraform returned to plan {}",
+            &first[..12]
+        )));
+    assert_eq!(replicas(), 2);
 }
 
 #[test]

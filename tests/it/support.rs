@@ -110,6 +110,39 @@ pub fn quickstart() -> (tempfile::TempDir, PathBuf, tempfile::TempDir) {
     (tmp, dir, cache)
 }
 
+/// The quickstart's stand-in staging app, on a free port the project's
+/// opsdeploy.hcl is pointed at instead of the template's 18081; stopped when
+/// dropped.
+pub struct QuickstartApp(std::process::Child);
+
+impl QuickstartApp {
+    pub fn start(dir: &std::path::Path) -> QuickstartApp {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let cfg = std::fs::read_to_string(dir.join("opsdeploy.hcl"))
+            .unwrap()
+            .replace("18081", &port);
+        std::fs::write(dir.join("opsdeploy.hcl"), cfg).unwrap();
+        let app = std::process::Command::new("python3")
+            .args(["scripts/app.py", &port, "staging"])
+            .current_dir(dir)
+            .spawn()
+            .unwrap();
+        QuickstartApp(app)
+    }
+}
+
+impl Drop for QuickstartApp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A minimal ABI v1 module whose `opsdeploy_evaluate` body is `evaluate`;
 /// `extra` adds imports, data or functions. Memory: 1 page, input at 1024.
 pub fn abi_module(evaluate: &str, extra: &str) -> Vec<u8> {

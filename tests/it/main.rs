@@ -9,6 +9,7 @@ mod accuracy_secrets;
 mod architecture;
 mod cli_help;
 mod corpus;
+mod corpus_copies;
 mod corpus_fetch;
 mod engine;
 mod errors;

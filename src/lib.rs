@@ -10,6 +10,7 @@ pub mod input;
 pub mod report;
 pub mod store;
 pub mod templates;
+pub mod trust;
 pub mod units;
 pub mod workflow;
 

@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
                 "manifest": planned.bundle.manifest,
                 "decisions": planned.results.decisions,
                 "incidents": planned.incidents,
+                "approvals": planned.trust,
                 "blocked": !blocking.is_empty(),
             }))
             .expect("json")
@@ -47,13 +48,22 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
                 digest,
                 &planned.bundle.manifest,
                 &planned.results.decisions,
-                &planned.incidents
+                &planned.incidents,
+                &planned.trust
             )
         ),
         format => print!(
             "{}",
             super::report::planned_report(&project, &planned.bundle, format)?
         ),
+    }
+    if env == "production"
+        && planned.trust.first().map(String::as_str) == Some(opsdeploy::workflow::signing::UNSIGNED)
+    {
+        anstream::eprintln!(
+            "warning: {} for production\nhint: add `signers = \"deploy/allowed_signers\"` to its approval block (README.md, \"Trust model\")",
+            opsdeploy::workflow::signing::UNSIGNED
+        );
     }
     if blocking.is_empty() {
         if !ctx.quiet {

@@ -28,6 +28,8 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 "from_digest": promoted.from_digest,
                 "environment": args.to,
                 "decisions": planned.results.decisions,
+                "manifest": planned.bundle.manifest,
+                "approvals": planned.trust,
             })
         ),
         Format::Human if ctx.quiet => println!(
@@ -52,7 +54,8 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                     &planned.bundle.digest,
                     &planned.bundle.manifest,
                     &planned.results.decisions,
-                    &planned.incidents
+                    &planned.incidents,
+                    &planned.trust
                 )
             );
         }

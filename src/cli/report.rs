@@ -8,7 +8,8 @@ use clap::Args;
 use opsdeploy::report::table::Table;
 use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
 use opsdeploy::store::bundle::{Bundle, MANIFEST};
-use opsdeploy::workflow::{Project, WorkflowError, short};
+use opsdeploy::workflow::signing::Judge;
+use opsdeploy::workflow::{Project, WorkflowError, approve, short};
 
 use super::{CliError, CliResult, Context, Exit, project};
 
@@ -37,8 +38,15 @@ pub fn report_error(e: ReportError) -> CliError {
 /// A fresh plan in a report format (no approvals yet).
 pub fn planned_report(project: &Project, bundle: &Bundle, format: Format) -> CliResult<String> {
     let stored = StoredPlan::open(bundle.clone()).map_err(report_error)?;
+    let history = project.history()?;
+    let env = &bundle.manifest.environment;
+    let trust = vec![
+        Judge::new(&history, &project.config.project)
+            .in_force(env, &bundle.digest, u64::MAX)
+            .describe(env),
+    ];
     let r = stored
-        .report(&[], &[], Some(project.dir()))
+        .report(&[], &[], &trust, Some(project.dir()))
         .map_err(report_error)?;
     Ok(report::write(&r, format).unwrap_or_default())
 }
@@ -83,14 +91,30 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         Some(p) => Some(p.history()?),
         None => None,
     };
-    let approvals = history
-        .as_ref()
-        .map(|h| h.approvals(&digest))
-        .unwrap_or_default();
-    let overrides = history
-        .as_ref()
-        .map(|h| h.overrides(&digest))
-        .unwrap_or_default();
+    let env_name = stored.bundle.manifest.environment.clone();
+    // With signers, only approvals whose signatures count are shown as such.
+    let (approvals, overrides, trust) = match (&project, &history) {
+        (Some(p), Some(h)) => {
+            let trust = vec![
+                Judge::new(h, &p.config.project)
+                    .in_force(&env_name, &digest, u64::MAX)
+                    .describe(&env_name),
+            ];
+            match p.config.environment(&env_name) {
+                Some(env) => (
+                    approve::counted_approvals(p, env, h, &digest).0,
+                    approve::counted_overrides(p, env, h, &digest).0,
+                    trust,
+                ),
+                None => (h.approvals(&digest), h.overrides(&digest), trust),
+            }
+        }
+        _ => (
+            Vec::new(),
+            Vec::new(),
+            vec!["approvals: not known (no project log here to check them against)".into()],
+        ),
+    };
     // The `-q` line: the plan's verdict, whatever the report says in full.
     let verdict = format!(
         "{} {}",
@@ -109,6 +133,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
                 &stored.bundle.manifest,
                 &stored.decisions(&overrides),
                 &[],
+                &trust,
             );
             let env = &stored.bundle.manifest.environment;
             if approvals.is_empty() {
@@ -133,7 +158,12 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
         }
         format => {
             let r = stored
-                .report(&approvals, &overrides, project.as_ref().map(|p| p.dir()))
+                .report(
+                    &approvals,
+                    &overrides,
+                    &trust,
+                    project.as_ref().map(|p| p.dir()),
+                )
                 .map_err(report_error)?;
             report::write(&r, format).unwrap_or_default()
         }

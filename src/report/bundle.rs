@@ -80,6 +80,7 @@ impl StoredPlan {
         &self,
         approvals: &[ApprovalRecord],
         overrides: &[OverrideRecord],
+        trust: &[String],
         project_dir: Option<&Path>,
     ) -> Result<Report, ReportError> {
         let scans: InputScans<'_> =
@@ -96,6 +97,7 @@ impl StoredPlan {
             scans: scans.scans,
             approvals,
             overrides,
+            trust,
             project_dir,
             redactor: &self.redactor,
         }))

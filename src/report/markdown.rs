@@ -149,6 +149,25 @@ pub fn write(report: &Report) -> String {
                     n("destroy")
                 ));
             }
+            for t in &bundle.trust {
+                b.line("");
+                b.line(&format!("**{}**", cell(t)));
+            }
+            let resources = tf["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
+            if !resources.is_empty() {
+                let rows = resources.iter().map(|r| {
+                    format!(
+                        "| `{}` | {} |",
+                        cell(r["address"].as_str().unwrap_or_default()),
+                        cell(&super::plan::change_text(r))
+                    )
+                });
+                b.table(
+                    &["", "| resource | change |", "|---|---|"],
+                    rows,
+                    "resource changes",
+                );
+            }
         }
         None => {
             b.line(&format!("## opsdeploy — {}", verdict_badge(report.verdict)));

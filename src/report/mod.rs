@@ -23,7 +23,7 @@ use crate::authoring::fixtures::CaseResult;
 use crate::engine::{Evaluation, Outcome};
 pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
-pub use plan::plan_human;
+pub use plan::{approval_summary, plan_human};
 pub use redact::Redactor;
 pub use scan::scan_human;
 

@@ -10,7 +10,7 @@ mod postgres;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgStore, RolesSetUp, set_up_roles};
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
 use serde::{Deserialize, Serialize};

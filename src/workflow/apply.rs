@@ -8,7 +8,7 @@ use policy_sdk::Section;
 use policy_sdk::input::{Approval, Approvals, Override};
 use serde_json::json;
 
-use super::approve::{check_approved, resolve_bundle};
+use super::approve::{check_approved, counted_overrides, resolve_bundle};
 use super::continuity::{self, Incident};
 use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage};
 use super::plan::{environment_section, results_entry, terraform_for, tool_error};
@@ -120,7 +120,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             class: ErrorClass::ApprovalMissing,
         });
     }
-    let approvals = check_approved(env, &history, &bundle)?;
+    let approvals = check_approved(project, env, &history, &bundle)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
     let blocking = results.blocking();
     if !blocking.is_empty() {
@@ -202,7 +202,10 @@ fn reevaluate(
     let mut doc = InputDocument::from_slice("input.json of the bundle", &input)
         .map_err(|e| tool_error(e, "plan again"))?;
     doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
-    let overrides = history.overrides(&bundle.digest);
+    let (overrides, refused) = counted_overrides(project, env, history, &bundle.digest);
+    for why in &refused {
+        tracing::warn!("{why}");
+    }
     doc.set(
         Section::Approvals,
         &Approvals {

@@ -64,6 +64,8 @@ pub struct DeployedChart {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRecord {
+    /// The audit entry it was logged as.
+    pub seq: u64,
     pub approver: String,
     pub at: String,
     pub comment: Option<String>,
@@ -71,6 +73,8 @@ pub struct ApprovalRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverrideRecord {
+    /// The audit entry it was logged as.
+    pub seq: u64,
     pub policy: String,
     pub approver: String,
     pub reason: String,
@@ -153,6 +157,7 @@ impl History {
         self.of(EntryKind::Approval, None)
             .filter(|e| e.digest.as_deref() == Some(digest))
             .map(|e| ApprovalRecord {
+                seq: e.seq,
                 approver: e.actor.clone(),
                 at: e.at.clone(),
                 comment: e
@@ -168,6 +173,7 @@ impl History {
         self.of(EntryKind::Override, None)
             .filter(|e| e.digest.as_deref() == Some(digest))
             .map(|e| OverrideRecord {
+                seq: e.seq,
                 policy: str_field(e, "policy"),
                 approver: e.actor.clone(),
                 reason: str_field(e, "reason"),
@@ -210,34 +216,46 @@ impl History {
     /// The last successful apply of an environment: what runs there now.
     /// `opsdeploy rollback` records which earlier deployment it restored.
     pub fn current<'a>(&'a self, env: &'a str) -> Option<ApplyRecord<'a>> {
+        self.deployment_timeline(env).pop().and_then(|(_, a)| a)
+    }
+
+    /// Every change of what runs on an environment, oldest first: the seq of
+    /// the entry that made it so (a successful finish, or a rollback that
+    /// restored an earlier deployment) and the apply now running (none when
+    /// a rollback restored a deployment the log does not show succeeding).
+    pub fn deployment_timeline<'a>(
+        &'a self,
+        env: &'a str,
+    ) -> Vec<(u64, Option<ApplyRecord<'a>>)> {
         let applies = self.applies(env);
-        let mut current: Option<usize> = None;
+        let mut timeline = Vec::new();
         for e in self
             .entries
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match e.kind {
+            let current = match e.kind {
                 EntryKind::ApplyFinish => {
                     let finished = applies
                         .iter()
-                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq));
-                    if let Some(i) = finished
-                        && applies[i].status() == Some(ApplyStatus::Succeeded)
-                    {
-                        current = Some(i);
+                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq))
+                        .filter(|i| applies[*i].status() == Some(ApplyStatus::Succeeded));
+                    if finished.is_none() {
+                        continue;
                     }
+                    finished
                 }
                 EntryKind::Rollback if e.data.get("restored").is_some() => {
                     let restored = e.data["restored"].as_str().unwrap_or_default();
-                    current = applies.iter().rposition(|a| {
+                    applies.iter().rposition(|a| {
                         a.digest == restored && a.status() == Some(ApplyStatus::Succeeded)
-                    });
+                    })
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            timeline.push((e.seq, current.map(|i| applies[i].clone())));
         }
-        applies.into_iter().nth(current?)
+        timeline
     }
 
     /// Applies that started and never finished (the process died).

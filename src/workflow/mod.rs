@@ -3,6 +3,8 @@
 
 pub mod apply;
 pub mod approve;
+pub mod audit;
+pub mod changes;
 pub mod continuity;
 pub mod drift;
 pub mod history;
@@ -14,6 +16,7 @@ pub mod promote;
 pub mod releases;
 pub mod rollback;
 pub mod scans;
+pub mod signing;
 pub mod sources;
 pub mod state;
 pub mod status;
@@ -256,8 +259,20 @@ impl Project {
         })
     }
 
+    /// The log, its chain checked first: whatever the workflow decides from
+    /// the past, it decides from an unbroken chain (exit 1 naming the first
+    /// bad entry otherwise).
     pub fn history(&self) -> Result<History, WorkflowError> {
-        Ok(History::new(self.store.entries()?))
+        let entries = self.store.entries()?;
+        if let Some(bad) = crate::store::audit::check_chain(&entries) {
+            return Err(StoreError::Damaged {
+                path: self.store.describe(),
+                position: bad.position,
+                reason: bad.reason,
+            }
+            .into());
+        }
+        Ok(History::new(entries))
     }
 
     pub fn dir(&self) -> &Path {

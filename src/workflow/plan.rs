@@ -23,6 +23,9 @@ pub struct Planned {
     pub results: Results,
     /// Incidents from the continuity file that concern this environment.
     pub incidents: Vec<String>,
+    /// How approvals of it are judged (signed by whom, or unsigned), then
+    /// what it changes about who signs.
+    pub trust: Vec<String>,
 }
 
 impl Planned {
@@ -225,6 +228,7 @@ fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
         "unchanged": counts.get("no-op").copied().unwrap_or(0),
         "drifted": plan.resource_drift.len(),
         "terraform_version": plan.terraform_version.as_deref(),
+        "resources": super::changes::resource_changes(&plan),
     })
 }
 
@@ -316,6 +320,8 @@ pub fn plan_with(
         doc.set(Section::Gates, &gates);
     }
 
+    let signers = super::signing::read_planned(project, env)?;
+    let trust = super::signing::plan_trust(project, &history, env, signers.as_ref());
     let files = sources::collect(&project.config, env);
     for f in &files {
         builder.add_source(&f.rel, &f.bytes);
@@ -375,14 +381,19 @@ pub fn plan_with(
     bundle.write_results(&serde_json::to_vec_pretty(&results).expect("results serialize"))?;
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
+    let mut data = json!({
+        "summary": summary_line(&bundle.manifest.summary),
+        "counts": bundle.manifest.summary,
+        "git_revision": bundle.manifest.git_revision,
+    });
+    // The allowed_signers text itself: who may approve is then in the log.
+    if let Some(s) = &signers {
+        data["signers"] = json!(s);
+    }
     project.store.append(
         NewEntry::new(EntryKind::Plan, &project.actor, &env.name)
             .digest(&bundle.digest)
-            .data(json!({
-                "summary": summary_line(&bundle.manifest.summary),
-                "counts": bundle.manifest.summary,
-                "git_revision": bundle.manifest.git_revision,
-            })),
+            .data(data),
     )?;
     project.store.append(
         NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
@@ -390,6 +401,7 @@ pub fn plan_with(
             .data(results_entry(&results.decisions, "plan")),
     )?;
     Ok(Planned {
+        trust,
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,

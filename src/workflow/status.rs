@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::approve::valid_approvals;
+use super::approve::{counted_approvals, valid_approvals};
+use super::signing::Judge;
 use super::{History, Project, WorkflowError};
 use crate::store::{EntryKind, LockHolder};
 
@@ -17,6 +18,9 @@ pub struct EnvironmentStatus {
     pub stale_lock: Option<LockHolder>,
     pub interrupted: Vec<Interrupted>,
     pub last_failure: Option<String>,
+    /// How approvals of its next plan are judged: signed by whom, or
+    /// "approvals unsigned: identity not verified".
+    pub approvals: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,7 +71,15 @@ pub fn status(
                     by: c.start.actor.clone(),
                     healthy: c.healthy(),
                 }),
-                pending: pending(&history, env),
+                pending: pending(project, &history, env),
+                approvals: {
+                    let mut judge = Judge::new(&history, &project.config.project);
+                    let digest = history
+                        .latest_plan(&env.name)
+                        .and_then(|p| p.digest.clone())
+                        .unwrap_or_default();
+                    judge.in_force(&env.name, &digest, u64::MAX).describe(&env.name)
+                },
                 interrupted: {
                     let mut list = history.interrupted(&env.name);
                     // While the lock is held, the newest unfinished apply is running.
@@ -107,7 +119,11 @@ pub fn status(
         .collect()
 }
 
-fn pending(history: &History, env: &crate::config::Environment) -> Option<PendingPlan> {
+fn pending(
+    project: &Project,
+    history: &History,
+    env: &crate::config::Environment,
+) -> Option<PendingPlan> {
     let plan = history.latest_plan(&env.name)?;
     let digest = plan.digest.clone()?;
     // Applied (or being applied) already: not pending.
@@ -118,7 +134,7 @@ fn pending(history: &History, env: &crate::config::Environment) -> Option<Pendin
     {
         return None;
     }
-    let approvals = history.approvals(&digest);
+    let (approvals, _) = counted_approvals(project, env, history, &digest);
     let blocked = history
         .entries()
         .iter()

@@ -24,4 +24,5 @@ mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;
+mod trust;
 mod workflow;

@@ -57,10 +57,12 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
             let history = project.history()?;
             let mut cp = audit::checkpoint(&project, &history);
             if let Some(key) = sign {
-                let key = SigningKey::find(Some(key), project.dir())
+                let key = SigningKey::find(Some(key.as_path()), project.dir())
                     .ok()
                     .flatten()
-                    .ok_or_else(|| CliError::error("no key to sign with").hint("pass --sign KEY"))?;
+                    .ok_or_else(|| {
+                        CliError::error("no key to sign with").hint("pass --sign KEY")
+                    })?;
                 cp = audit::sign_checkpoint(cp, &key)?;
             }
             print!("{}", cp.to_text());
@@ -154,7 +156,9 @@ fn verify(ctx: &Context, project: &Project, files: &[PathBuf]) -> CliResult {
                     cp.size
                 ))
                 .at(shown)
-                .hint("the log was cut or rewritten after the checkpoint; restore it from a backup"));
+                .hint(
+                    "the log was cut or rewritten after the checkpoint; restore it from a backup",
+                ));
             }
         }
     }

@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
     let dir = super::project::current_dir()?;
     let config = Config::load(&dir).map_err(opsdeploy::workflow::WorkflowError::from)?;
     // The only target so far; a new one is a compile error here, not a fall-through.
-    let (Backend::Postgres, url) = (match cmd {
+    let (Backend::Postgres, url) = match cmd {
         StateCommand::Migrate { to, url } => (*to, url),
         StateCommand::Init {
             admin_url,
@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
             }
             return Ok(Exit::Ok);
         }
-    });
+    };
     let url = state::target_url(&config, url.as_deref())?;
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {

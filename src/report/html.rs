@@ -182,9 +182,14 @@ pub fn write(report: &Report) -> String {
             );
         }
         h.push_str("</dl>\n");
-        let resources = tf["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let resources = tf["resources"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if !resources.is_empty() {
-            h.push_str("<h2>Resource changes</h2>\n<table><tr><th>resource</th><th>change</th></tr>");
+            h.push_str(
+                "<h2>Resource changes</h2>\n<table><tr><th>resource</th><th>change</th></tr>",
+            );
             for r in resources {
                 let _ = write!(
                     h,

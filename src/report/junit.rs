@@ -72,9 +72,17 @@ pub fn write(report: &Report) -> String {
         if let (0, Some(b)) = (i, &report.bundle) {
             out.push_str("    <properties>\n");
             for t in &b.trust {
-                let _ = writeln!(out, "      <property name=\"approvals\" value=\"{}\"/>", escape(t));
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"approvals\" value=\"{}\"/>",
+                    escape(t)
+                );
             }
-            for r in b.changes["terraform"]["resources"].as_array().into_iter().flatten() {
+            for r in b.changes["terraform"]["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let _ = writeln!(
                     out,
                     "      <property name=\"change {}\" value=\"{}\"/>",

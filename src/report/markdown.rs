@@ -153,7 +153,10 @@ pub fn write(report: &Report) -> String {
                 b.line("");
                 b.line(&format!("**{}**", cell(t)));
             }
-            let resources = tf["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let resources = tf["resources"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             if !resources.is_empty() {
                 let rows = resources.iter().map(|r| {
                     format!(

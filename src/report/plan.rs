@@ -94,7 +94,10 @@ const FOLD_AFTER: usize = 25;
 /// One line per changed resource, as `terraform plan` marks them, with the
 /// attributes an update changes.
 fn resources(tf: &serde_json::Value, digest: &str, out: &mut String) {
-    let list = tf["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let list = tf["resources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for r in list.iter().take(FOLD_AFTER) {
         let action = r["action"].as_str().unwrap_or_default();
         let mark = match action {
@@ -281,11 +284,7 @@ pub fn plan_human(
     decisions(decisions_list, &mut out);
     // How approvals of this plan are judged, then any change to who signs.
     for (n, line) in trust.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{}{line}",
-            if n == 0 { "\n" } else { "  " }
-        );
+        let _ = writeln!(out, "{}{line}", if n == 0 { "\n" } else { "  " });
     }
     if !incidents.is_empty() {
         let _ = writeln!(

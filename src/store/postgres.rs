@@ -338,7 +338,8 @@ fn warn_if_privileged(client: &mut Client, shown: &str) {
     );
     match row {
         Ok(row) => {
-            let (role, superuser, owner): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+            let (role, superuser, owner): (String, bool, bool) =
+                (row.get(0), row.get(1), row.get(2));
             let what = if superuser {
                 "a superuser"
             } else if owner {
@@ -375,8 +376,11 @@ pub fn set_up_roles(admin_url: &str, runtime: &str) -> Result<RolesSetUp, StoreE
     let shown = shown_url(&config);
     let mut client = open(&config, &shown)?;
     migrate(&mut client, &shown)?;
-    let err = |doing: &'static str| move |e| db_error(&shown, doing, e);
-    let mut tx = client.transaction().map_err(err("start a transaction on"))?;
+    let shown_ref = shown.as_str();
+    let err = |doing: &'static str| move |e| db_error(shown_ref, doing, e);
+    let mut tx = client
+        .transaction()
+        .map_err(err("start a transaction on"))?;
     let admin: String = tx
         .query_one("SELECT current_user::text", &[])
         .map_err(err("read the role of"))?
@@ -421,7 +425,9 @@ pub fn set_up_roles(admin_url: &str, runtime: &str) -> Result<RolesSetUp, StoreE
          ALTER FUNCTION opsdeploy.refuse_change() OWNER TO CURRENT_USER;\n",
     );
     for t in &tables {
-        sql.push_str(&format!("ALTER TABLE opsdeploy.{t} OWNER TO CURRENT_USER;\n"));
+        sql.push_str(&format!(
+            "ALTER TABLE opsdeploy.{t} OWNER TO CURRENT_USER;\n"
+        ));
     }
     sql.push_str(&format!(
         "REVOKE ALL ON SCHEMA opsdeploy FROM {rt};
@@ -432,10 +438,11 @@ pub fn set_up_roles(admin_url: &str, runtime: &str) -> Result<RolesSetUp, StoreE
          GRANT SELECT, INSERT, UPDATE ON opsdeploy.bundle_files TO {rt};
          GRANT SELECT, INSERT, UPDATE, DELETE ON opsdeploy.locks TO {rt};"
     ));
-    tx.batch_execute(&sql).map_err(err("grant the runtime role's rights in"))?;
+    tx.batch_execute(&sql)
+        .map_err(err("grant the runtime role's rights in"))?;
     tx.commit().map_err(err("commit the roles of"))?;
     Ok(RolesSetUp {
-        database: shown.clone(),
+        database: shown_ref.to_string(),
         admin,
         runtime: runtime.to_string(),
     })

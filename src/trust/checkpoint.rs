@@ -58,19 +58,30 @@ impl Checkpoint {
         let Some(start) = lines.iter().position(|(_, l)| *l == HEADER) else {
             return Ok(None);
         };
-        let field = |k: usize, name: &str| -> Result<&str, TrustError> {
-            let (n, l) = lines.get(start + k).copied().unwrap_or((lines.len() + 1, ""));
+        fn field_at<'t>(
+            file: &str,
+            lines: &[(usize, &'t str)],
+            at: usize,
+            k: usize,
+            name: &str,
+        ) -> Result<&'t str, TrustError> {
+            let (n, l) = lines.get(at + k).copied().unwrap_or((lines.len() + 1, ""));
             l.strip_prefix(name)
                 .and_then(|v| v.strip_prefix(' '))
                 .ok_or_else(|| {
-                    TrustError::invalid(file, Some(n), format!("the checkpoint's line {} must be `{name} ...`", k + 1))
+                    TrustError::invalid(
+                        file,
+                        Some(n),
+                        format!("the checkpoint's line {} must be `{name} ...`", k + 1),
+                    )
                 })
-        };
+        }
+        let field = |k: usize, name: &str| field_at(file, &lines, start, k, name);
         let project = field(1, "project")?.to_string();
         let size_line = lines.get(start + 2).map(|(n, _)| *n);
-        let size = field(2, "size")?
-            .parse()
-            .map_err(|_| TrustError::invalid(file, size_line, "the checkpoint's size is not a number"))?;
+        let size = field(2, "size")?.parse().map_err(|_| {
+            TrustError::invalid(file, size_line, "the checkpoint's size is not a number")
+        })?;
         let head = field(3, "head")?.to_string();
         if head.len() != 64 || !head.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(TrustError::invalid(
@@ -83,7 +94,11 @@ impl Checkpoint {
         let signature = match rest.first() {
             Some((_, l)) if *l == BEGIN => {
                 let end = rest.iter().position(|(_, l)| *l == END).ok_or_else(|| {
-                    TrustError::invalid(file, Some(rest[0].0), "the checkpoint's signature has no END line")
+                    TrustError::invalid(
+                        file,
+                        Some(rest[0].0),
+                        "the checkpoint's signature has no END line",
+                    )
                 })?;
                 Some(
                     rest[..=end]
@@ -115,12 +130,20 @@ mod tests {
             head: "ab".repeat(32),
             signature: Some(format!("{BEGIN}\nAAAA\n{END}\n")),
         };
-        assert_eq!(Checkpoint::find("c", &c.to_text()).unwrap(), Some(c.clone()));
+        assert_eq!(
+            Checkpoint::find("c", &c.to_text()).unwrap(),
+            Some(c.clone())
+        );
         let embedded = format!(
             "# State\n\nsome text\n\n{}\nmore\n",
-            c.body().lines().map(|l| format!("    {l}\n")).collect::<String>()
+            c.body()
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
         );
-        let found = Checkpoint::find("PROJECT_STATE.md", &embedded).unwrap().unwrap();
+        let found = Checkpoint::find("PROJECT_STATE.md", &embedded)
+            .unwrap()
+            .unwrap();
         assert_eq!((found.size, found.signature), (42, None));
         assert_eq!(Checkpoint::find("x", "nothing here").unwrap(), None);
     }

@@ -89,14 +89,22 @@ impl SigningKey {
         // git accepts the public key itself (`key::ssh-ed25519 AAAA...`, or
         // without the prefix), its private half held by ssh-agent.
         let literal = value.strip_prefix("key::").unwrap_or(&value);
-        if literal.starts_with("ssh-") || literal.starts_with("ecdsa-") || literal.starts_with("sk-")
+        if literal.starts_with("ssh-")
+            || literal.starts_with("ecdsa-")
+            || literal.starts_with("sk-")
         {
             let mut file = tempfile::NamedTempFile::new().map_err(|e| {
-                TrustError::Signing(format!("could not write git's user.signingKey to a temporary file: {e}"))
+                TrustError::Signing(format!(
+                    "could not write git's user.signingKey to a temporary file: {e}"
+                ))
             })?;
-            std::io::Write::write_all(&mut file, format!("{literal}\n").as_bytes()).map_err(|e| {
-                TrustError::Signing(format!("could not write git's user.signingKey to a temporary file: {e}"))
-            })?;
+            std::io::Write::write_all(&mut file, format!("{literal}\n").as_bytes()).map_err(
+                |e| {
+                    TrustError::Signing(format!(
+                        "could not write git's user.signingKey to a temporary file: {e}"
+                    ))
+                },
+            )?;
             return Ok(Some(SigningKey {
                 path: file.path().to_path_buf(),
                 source: KeySource::Git,
@@ -222,7 +230,9 @@ mod tests {
             let sig = k.sign(b"approve plan 3f9a\n").unwrap();
             let signer = verify(b"approve plan 3f9a\n", &sig).unwrap();
             assert_eq!(signer, k.public_key().unwrap(), "{name}");
-            let err = verify(b"approve plan 3f9b\n", &sig).unwrap_err().to_string();
+            let err = verify(b"approve plan 3f9b\n", &sig)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("does not verify"), "{name}: {err}");
         }
     }
@@ -243,7 +253,10 @@ mod tests {
         assert!(ok);
         let sig = std::fs::read_to_string(dir.path().join("m.sig")).unwrap();
         let err = verify(b"hello\n", &sig).unwrap_err().to_string();
-        assert!(err.contains("namespace \"git\", not \"opsdeploy\""), "{err}");
+        assert!(
+            err.contains("namespace \"git\", not \"opsdeploy\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -260,7 +273,15 @@ mod tests {
         )
         .unwrap();
         let mut child = Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-n", "opsdeploy", "-I", "bob@example.com", "-f"])
+            .args([
+                "-Y",
+                "verify",
+                "-n",
+                "opsdeploy",
+                "-I",
+                "bob@example.com",
+                "-f",
+            ])
             .arg(dir.path().join("allowed"))
             .arg("-s")
             .arg(dir.path().join("s.sig"))
@@ -270,6 +291,10 @@ mod tests {
             .unwrap();
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), msg).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }

@@ -90,9 +90,8 @@ impl AllowedSigners {
                 namespaces: None,
                 valid_after: None,
                 valid_before: None,
-                key: PublicKey::from_openssh(key_text.trim()).map_err(|e| {
-                    bad(format!("the key is not an OpenSSH public key ({e})"))
-                })?,
+                key: PublicKey::from_openssh(key_text.trim())
+                    .map_err(|e| bad(format!("the key is not an OpenSSH public key ({e})")))?,
             };
             for option in split_options(options) {
                 let (name, value) = match option.split_once('=') {
@@ -219,7 +218,13 @@ impl AllowedSigners {
                         && s.principals.iter().all(|p| o.principals.contains(p))
                 })
             })
-            .map(|s| format!("{} ({})", s.principals.join(","), fingerprint(s.key.key_data())))
+            .map(|s| {
+                format!(
+                    "{} ({})",
+                    s.principals.join(","),
+                    fingerprint(s.key.key_data())
+                )
+            })
             .collect()
     }
 }
@@ -315,22 +320,33 @@ mod tests {
         let err = s
             .check("deploy/allowed_signers", &key(BOB), "bob@example.com", late)
             .unwrap_err();
-        assert!(err.to_string().contains("valid only before 2027-01-01T00:00:00Z"), "{err}");
-        assert!(err.to_string().contains("deploy/allowed_signers:4"), "{err}");
-        let err = s
-            .check("f", &key(ALICE), "bob@example.com", 0)
-            .unwrap_err();
-        assert!(err.to_string().contains("is alice@example.com, alice@corp.example's in f, not bob@example.com's"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("valid only before 2027-01-01T00:00:00Z"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("deploy/allowed_signers:4"),
+            "{err}"
+        );
+        let err = s.check("f", &key(ALICE), "bob@example.com", 0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is alice@example.com, alice@corp.example's in f, not bob@example.com's"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_key_limited_to_other_namespaces_does_not_sign_for_opsdeploy() {
-        let s = AllowedSigners::parse("f", &format!("bob@example.com namespaces=\"git\" {BOB}")).unwrap();
+        let s = AllowedSigners::parse("f", &format!("bob@example.com namespaces=\"git\" {BOB}"))
+            .unwrap();
         assert_eq!(
             s.principals(&key(BOB), 0),
             Err(NotAllowed::Namespace { line: 1 })
         );
-        let s = AllowedSigners::parse("f", &format!("bob@example.com namespaces=\"ops*\" {BOB}")).unwrap();
+        let s = AllowedSigners::parse("f", &format!("bob@example.com namespaces=\"ops*\" {BOB}"))
+            .unwrap();
         assert!(s.principals(&key(BOB), 0).is_ok());
     }
 
@@ -338,12 +354,25 @@ mod tests {
     fn patterns_cert_authorities_and_bad_lines_are_refused_with_their_line() {
         for (text, says) in [
             (format!("*@example.com {ALICE}"), "is a pattern"),
-            (format!("ca@example.com cert-authority {ALICE}"), "cert-authority lines are not supported"),
-            (format!("bob@example.com valid-before=\"soon\" {BOB}"), "valid-before \"soon\""),
-            (format!("bob@example.com restrict {BOB}"), "unknown option \"restrict\""),
-            ("bob@example.com ssh-ed25519 AAAAnotbase64!".to_string(), "not an OpenSSH public key"),
+            (
+                format!("ca@example.com cert-authority {ALICE}"),
+                "cert-authority lines are not supported",
+            ),
+            (
+                format!("bob@example.com valid-before=\"soon\" {BOB}"),
+                "valid-before \"soon\"",
+            ),
+            (
+                format!("bob@example.com restrict {BOB}"),
+                "unknown option \"restrict\"",
+            ),
+            (
+                "bob@example.com ssh-ed25519 AAAAnotbase64!".to_string(),
+                "not an OpenSSH public key",
+            ),
         ] {
-            let err = AllowedSigners::parse("deploy/allowed_signers", &format!("# x\n{text}\n")).unwrap_err();
+            let err = AllowedSigners::parse("deploy/allowed_signers", &format!("# x\n{text}\n"))
+                .unwrap_err();
             let msg = err.to_string();
             assert!(msg.starts_with("deploy/allowed_signers:2: "), "{msg}");
             assert!(msg.contains(says), "{msg}");
@@ -353,10 +382,17 @@ mod tests {
     #[test]
     fn added_keys_are_named() {
         let old = AllowedSigners::parse("f", &format!("alice@example.com {ALICE}")).unwrap();
-        let new = AllowedSigners::parse("f", &format!("alice@example.com {ALICE}\nbob@example.com {BOB}")).unwrap();
+        let new = AllowedSigners::parse(
+            "f",
+            &format!("alice@example.com {ALICE}\nbob@example.com {BOB}"),
+        )
+        .unwrap();
         let added = new.added_since(&old);
         assert_eq!(added.len(), 1);
-        assert!(added[0].starts_with("bob@example.com (SHA256:"), "{added:?}");
+        assert!(
+            added[0].starts_with("bob@example.com (SHA256:"),
+            "{added:?}"
+        );
         assert!(old.added_since(&new).is_empty());
     }
 }

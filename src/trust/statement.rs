@@ -86,7 +86,9 @@ impl Statement {
                     .into(),
             ));
         }
-        if (s.kind == Kind::Override) != s.policy.is_some() || s.policy.is_some() != s.reason.is_some() {
+        if (s.kind == Kind::Override) != s.policy.is_some()
+            || s.policy.is_some() != s.reason.is_some()
+        {
             return Err(bad(
                 "an override names its policy and reason, and an approval neither".into(),
             ));
@@ -124,8 +126,16 @@ mod tests {
     fn the_canonical_text_round_trips_and_is_documented_in_order() {
         let s = statement();
         let text = s.to_text();
-        assert!(text.starts_with("{\"statement\":\"opsdeploy-approval\",\"version\":1,\"project\":\"shop\","), "{text}");
-        assert!(text.ends_with("\"expires_at\":\"2026-12-01T20:15:03Z\"}\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "{\"statement\":\"opsdeploy-approval\",\"version\":1,\"project\":\"shop\","
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\"expires_at\":\"2026-12-01T20:15:03Z\"}\n"),
+            "{text}"
+        );
         assert_eq!(Statement::parse("s.json", &text).unwrap(), s);
     }
 
@@ -136,7 +146,10 @@ mod tests {
         for (bad, says) in [
             (pretty, "canonical form"),
             (text.trim_end().to_string(), "canonical form"),
-            (text.replace("opsdeploy-approval", "other"), "\"other\" statement"),
+            (
+                text.replace("opsdeploy-approval", "other"),
+                "\"other\" statement",
+            ),
             (text.replace("\"version\":1", "\"version\":2"), "version 2"),
             (text.replace("\"approver\"", "\"signer\""), "unknown field"),
         ] {

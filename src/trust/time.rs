@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn openssh_times_have_three_lengths_and_an_optional_z() {
-        assert_eq!(parse_openssh("20261124"), parse_rfc3339("2026-11-24T00:00:00Z"));
+        assert_eq!(
+            parse_openssh("20261124"),
+            parse_rfc3339("2026-11-24T00:00:00Z")
+        );
         assert_eq!(
             parse_openssh("202611241955Z"),
             parse_rfc3339("2026-11-24T19:55:00Z")

@@ -136,22 +136,12 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
     if force.signers().is_none() {
         return approve_unsigned(project, env, &history, &bundle, req);
     }
-    let head = history
-        .entries()
-        .last()
-        .map(|e| Head {
-            seq: e.seq,
-            hash: e.hash.clone(),
-        })
-        .unwrap_or(Head {
-            seq: 0,
-            hash: crate::store::audit::GENESIS.into(),
-        });
+    let head = log_head(&history);
     let signed = match req.signature {
         Some(sig) => signing::read_detached(sig)?,
         None => {
-            let Some(key) = SigningKey::find(req.key, project.dir())
-                .map_err(|e| WorkflowError::Other {
+            let Some(key) =
+                SigningKey::find(req.key, project.dir()).map_err(|e| WorkflowError::Other {
                     what: e.to_string(),
                     location: None,
                     hint: Some("pass --key FILE".into()),
@@ -172,9 +162,8 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
                     class: ErrorClass::ApprovalMissing,
                 });
             };
-            let build = |approver: &str| {
-                statement_for(project, env, &bundle, req, approver, head.clone())
-            };
+            let build =
+                |approver: &str| statement_for(project, env, &bundle, req, approver, head.clone());
             let planned = judge.of_plan(&bundle.digest);
             signing::sign_with_key(project, &force, planned.as_ref(), &key, build)?
         }
@@ -201,7 +190,11 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
         });
     }
     let mut data = json!({"statement": signed.text, "signature": signed.signature});
-    for (k, v) in [("comment", &st.comment), ("policy", &st.policy), ("reason", &st.reason)] {
+    for (k, v) in [
+        ("comment", &st.comment),
+        ("policy", &st.policy),
+        ("reason", &st.reason),
+    ] {
         if let Some(v) = v {
             data[k] = json!(v);
         }
@@ -216,16 +209,21 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
         digest: Some(&bundle.digest),
         data: &data,
     };
-    let by = judge.verify(&claim, &force).map_err(|why| WorkflowError::Other {
-        what: format!("the signed approval of plan {} does not count: {why}", short(&bundle.digest)),
-        location: force.signers().map(|s| s.path.clone()),
-        hint: Some(format!(
-            "sign a fresh statement for this plan: `opsdeploy approve {} --plan {} --key FILE`",
-            env.name,
-            short(&bundle.digest)
-        )),
-        class: ErrorClass::ApprovalMissing,
-    })?;
+    let by = judge
+        .verify(&claim, &force)
+        .map_err(|why| WorkflowError::Other {
+            what: format!(
+                "the signed approval of plan {} does not count: {why}",
+                short(&bundle.digest)
+            ),
+            location: force.signers().map(|s| s.path.clone()),
+            hint: Some(format!(
+                "sign a fresh statement for this plan: `opsdeploy approve {} --plan {} --key FILE`",
+                env.name,
+                short(&bundle.digest)
+            )),
+            class: ErrorClass::ApprovalMissing,
+        })?;
     data["key"] = json!(by.key);
     project.store.append(
         NewEntry::new(kind, &actor, &env.name)
@@ -233,6 +231,21 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
             .data(data),
     )?;
     outcome(project, env, &bundle, kind, actor, st.policy.clone())
+}
+
+/// The last entry of the log, as a statement names what its signer saw.
+fn log_head(history: &History) -> Head {
+    history
+        .entries()
+        .last()
+        .map(|e| Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        })
+        .unwrap_or(Head {
+            seq: 0,
+            hash: crate::store::audit::GENESIS.into(),
+        })
 }
 
 /// The outcome after an approval or override was logged.
@@ -312,17 +325,7 @@ pub fn detached_statement(
     if project.actor == super::identity::UNKNOWN {
         return Err(unknown_actor());
     }
-    let head = history
-        .entries()
-        .last()
-        .map(|e| Head {
-            seq: e.seq,
-            hash: e.hash.clone(),
-        })
-        .unwrap_or(Head {
-            seq: 0,
-            hash: crate::store::audit::GENESIS.into(),
-        });
+    let head = log_head(&history);
     Ok(statement_for(project, env, &bundle, req, &project.actor, head).to_text())
 }
 
@@ -377,7 +380,14 @@ fn approve_unsigned(
                 .digest(&bundle.digest)
                 .data(json!({"policy": policy, "reason": reason})),
         )?;
-        return outcome(project, env, bundle, EntryKind::Override, actor, Some(policy.into()));
+        return outcome(
+            project,
+            env,
+            bundle,
+            EntryKind::Override,
+            actor,
+            Some(policy.into()),
+        );
     }
     if history
         .approvals(&bundle.digest)
@@ -490,7 +500,14 @@ pub fn counted_approvals(
     history: &History,
     digest: &str,
 ) -> (Vec<ApprovalRecord>, Vec<String>) {
-    counted(project, env, history, digest, history.approvals(digest), |a| a.seq)
+    counted(
+        project,
+        env,
+        history,
+        digest,
+        history.approvals(digest),
+        |a| a.seq,
+    )
 }
 
 pub fn counted_overrides(
@@ -499,7 +516,14 @@ pub fn counted_overrides(
     history: &History,
     digest: &str,
 ) -> (Vec<OverrideRecord>, Vec<String>) {
-    counted(project, env, history, digest, history.overrides(digest), |o| o.seq)
+    counted(
+        project,
+        env,
+        history,
+        digest,
+        history.overrides(digest),
+        |o| o.seq,
+    )
 }
 
 /// Fails unless the environment's approval rule is met for this bundle.

@@ -79,12 +79,14 @@ pub fn checkpoint(project: &Project, history: &History) -> Checkpoint {
 
 /// `audit checkpoint --sign KEY`: the checkpoint with an SSH signature.
 pub fn sign_checkpoint(mut cp: Checkpoint, key: &SigningKey) -> Result<Checkpoint, WorkflowError> {
-    let sig = key.sign(cp.body().as_bytes()).map_err(|e| WorkflowError::Other {
-        what: e.to_string(),
-        location: None,
-        hint: Some("check the key (`ssh-add -l` lists what ssh-agent holds)".into()),
-        class: ErrorClass::Error,
-    })?;
+    let sig = key
+        .sign(cp.body().as_bytes())
+        .map_err(|e| WorkflowError::Other {
+            what: e.to_string(),
+            location: None,
+            hint: Some("check the key (`ssh-add -l` lists what ssh-agent holds)".into()),
+            class: ErrorClass::Error,
+        })?;
     cp.signature = Some(sig);
     Ok(cp)
 }
@@ -131,10 +133,7 @@ pub fn check_checkpoint(
     for env in &project.config.environments {
         if let InForce::Deployed { signers, .. } = judge.in_force(&env.name, "", u64::MAX)
             && let Ok(allowed) = signers.parse()
-            && let Some(who) = allowed
-                .signers
-                .iter()
-                .find(|s| s.key.key_data() == &key)
+            && let Some(who) = allowed.signers.iter().find(|s| s.key.key_data() == &key)
         {
             return Ok(Some(who.principals.join(",")));
         }

@@ -58,7 +58,9 @@ fn raw(r: Option<&serde_json::value::RawValue>) -> Value {
 pub fn resource_changes(plan: &policy_sdk::terraform::Plan) -> Vec<ResourceChange> {
     plan.resource_changes
         .iter()
-        .filter(|rc| rc.is_managed() && !rc.change.actions.is_no_op() && !rc.change.actions.is_read())
+        .filter(|rc| {
+            rc.is_managed() && !rc.change.actions.is_no_op() && !rc.change.actions.is_read()
+        })
         .map(|rc| {
             let actions = &rc.change.actions;
             let changed = if actions.is_update() || actions.is_replace() {
@@ -165,7 +167,10 @@ mod tests {
         assert_eq!(update[2].after, SENSITIVE);
         let text = serde_json::to_string(&changes).unwrap();
         assert!(!text.contains("hunter"), "{text}");
-        assert_eq!(changes[1].reason.as_deref(), Some("replace_because_cannot_update"));
+        assert_eq!(
+            changes[1].reason.as_deref(),
+            Some("replace_because_cannot_update")
+        );
         assert!(changes[1].changed[0].forces_replacement);
     }
 }

@@ -223,10 +223,7 @@ impl History {
     /// the entry that made it so (a successful finish, or a rollback that
     /// restored an earlier deployment) and the apply now running (none when
     /// a rollback restored a deployment the log does not show succeeding).
-    pub fn deployment_timeline<'a>(
-        &'a self,
-        env: &'a str,
-    ) -> Vec<(u64, Option<ApplyRecord<'a>>)> {
+    pub fn deployment_timeline<'a>(&'a self, env: &'a str) -> Vec<(u64, Option<ApplyRecord<'a>>)> {
         let applies = self.applies(env);
         let mut timeline = Vec::new();
         for e in self

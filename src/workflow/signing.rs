@@ -254,16 +254,13 @@ impl<'h> Judge<'h> {
     /// position `before` (exclusive; `u64::MAX` for now).
     pub fn in_force(&mut self, env: &str, digest: &str, before: u64) -> InForce {
         let history = self.history;
-        let timeline = self
-            .timelines
-            .entry(env.to_string())
-            .or_insert_with(|| {
-                history
-                    .deployment_timeline(env)
-                    .into_iter()
-                    .map(|(seq, a)| (seq, a.map(|a| a.digest)))
-                    .collect()
-            });
+        let timeline = self.timelines.entry(env.to_string()).or_insert_with(|| {
+            history
+                .deployment_timeline(env)
+                .into_iter()
+                .map(|(seq, a)| (seq, a.map(|a| a.digest)))
+                .collect()
+        });
         let deployed = timeline
             .iter()
             .rev()
@@ -499,7 +496,8 @@ pub fn sign_with_key(
 /// writes `s.json.sig` beside the statement it signs).
 pub fn read_detached(sig_path: &Path) -> Result<Signed, WorkflowError> {
     let shown = sig_path.display().to_string();
-    let unreadable = |path: &Path, e: std::io::Error| WorkflowError::Other {
+    let unreadable = |path: &Path, e: std::io::Error| {
+        WorkflowError::Other {
         what: format!("cannot read {}: {e}", path.display()),
         location: Some(shown.clone()),
         hint: Some(
@@ -507,6 +505,7 @@ pub fn read_detached(sig_path: &Path) -> Result<Signed, WorkflowError> {
                 .into(),
         ),
         class: ErrorClass::Usage,
+    }
     };
     let signature = std::fs::read_to_string(sig_path).map_err(|e| unreadable(sig_path, e))?;
     let statement_path = match shown.strip_suffix(".sig") {
@@ -523,7 +522,8 @@ pub fn read_detached(sig_path: &Path) -> Result<Signed, WorkflowError> {
             });
         }
     };
-    let text = std::fs::read_to_string(&statement_path).map_err(|e| unreadable(&statement_path, e))?;
+    let text =
+        std::fs::read_to_string(&statement_path).map_err(|e| unreadable(&statement_path, e))?;
     let statement = Statement::parse(&statement_path.display().to_string(), &text).map_err(|e| {
         trust_error(
             e,

@@ -127,12 +127,15 @@ pub fn init_roles(
                 hint: Some("fix OPSDEPLOY_DATABASE_URL, or pass --runtime-role".into()),
                 class: ErrorClass::Usage,
             })?;
-            parsed.get_user().map(String::from).ok_or_else(|| WorkflowError::Other {
-                what: "the database URL names no user to grant to".into(),
-                location: Some("opsdeploy.hcl".into()),
-                hint: Some("pass --runtime-role ROLE".into()),
-                class: ErrorClass::Usage,
-            })?
+            parsed
+                .get_user()
+                .map(String::from)
+                .ok_or_else(|| WorkflowError::Other {
+                    what: "the database URL names no user to grant to".into(),
+                    location: Some("opsdeploy.hcl".into()),
+                    hint: Some("pass --runtime-role ROLE".into()),
+                    class: ErrorClass::Usage,
+                })?
         }
     };
     Ok(crate::store::set_up_roles(admin_url, &runtime)?)

@@ -78,7 +78,9 @@ pub fn status(
                         .latest_plan(&env.name)
                         .and_then(|p| p.digest.clone())
                         .unwrap_or_default();
-                    judge.in_force(&env.name, &digest, u64::MAX).describe(&env.name)
+                    judge
+                        .in_force(&env.name, &digest, u64::MAX)
+                        .describe(&env.name)
                 },
                 interrupted: {
                     let mut list = history.interrupted(&env.name);

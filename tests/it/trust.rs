@@ -96,8 +96,10 @@ fn ssh_keygen_verifies(p: &TestProject, entry: &serde_json::Value) -> bool {
     child.wait().unwrap().success()
 }
 
-/// Signs `file` with `ssh-keygen -Y sign -n opsdeploy` (writes `file.sig`).
+/// Signs `file` with `ssh-keygen -Y sign -n opsdeploy` (writes `file.sig`,
+/// which ssh-keygen will not overwrite).
 fn ssh_keygen_sign(key: &Path, file: &Path) {
+    let _ = std::fs::remove_file(format!("{}.sig", file.display()));
     let ok = Command::new("ssh-keygen")
         .args(["-q", "-Y", "sign", "-n", "opsdeploy", "-f"])
         .arg(key)
@@ -128,16 +130,21 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
         ));
     p.run("bob@example.com", &["approve", "production"])
         .code(4)
-        .stderr(predicate::str::contains("must be signed and no signing key is set"));
-    // Whoever says they are bob, alice's key speaks for alice.
-    p.run("bob@example.com", &["approve", "production", "--key", &key("alice")])
-        .code(4)
         .stderr(predicate::str::contains(
-            "OPSDEPLOY_USER says you are bob@example.com, but the key SHA256:",
-        ))
-        .stderr(predicate::str::contains(
-            "is alice@example.com's in deploy/allowed_signers",
+            "must be signed and no signing key is set",
         ));
+    // Whoever says they are bob, alice's key speaks for alice.
+    p.run(
+        "bob@example.com",
+        &["approve", "production", "--key", &key("alice")],
+    )
+    .code(4)
+    .stderr(predicate::str::contains(
+        "OPSDEPLOY_USER says you are bob@example.com, but the key SHA256:",
+    ))
+    .stderr(predicate::str::contains(
+        "is alice@example.com's in deploy/allowed_signers",
+    ));
     p.run("dave@example.com", &["approve", "production", "--key", &key("dave")])
         .code(4)
         .stderr(predicate::str::contains(
@@ -168,7 +175,14 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
     let bob_pub = format!("{}.pub", key("bob"));
     let approved = p.run_with(
         "bob@example.com",
-        &["approve", "production", "--key", &bob_pub, "--comment", "reviewed"],
+        &[
+            "approve",
+            "production",
+            "--key",
+            &bob_pub,
+            "--comment",
+            "reviewed",
+        ],
         &[("SSH_AUTH_SOCK", socket.to_str().unwrap())],
     );
     let _ = agent.kill();
@@ -180,7 +194,9 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
             "as bob@example.com (1 of 1 approvals)",
         ))
         // What is approved is shown before it is signed.
-        .stderr(predicate::str::contains("+ terraform_data.database (create)"));
+        .stderr(predicate::str::contains(
+            "+ terraform_data.database (create)",
+        ));
     let entries = p.audit_entries();
     let approval = entries.iter().find(|e| e["kind"] == "approval").unwrap();
     assert!(ssh_keygen_verifies(&p, approval), "ssh-keygen -Y verify");
@@ -193,7 +209,11 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
         ));
 
     // A plan that replaces the database and adds carol's key.
-    std::fs::write(p.file("infra/main.tf"), MAIN_TF.replace("default = 15", "default = 16")).unwrap();
+    std::fs::write(
+        p.file("infra/main.tf"),
+        MAIN_TF.replace("default = 15", "default = 16"),
+    )
+    .unwrap();
     signers(
         &p,
         &[
@@ -203,24 +223,43 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
         ],
     );
     let digest = planned(&p, "carol@example.com", 3);
-    p.run("carol@example.com", &["status", "production"]).success();
+    p.run("carol@example.com", &["status", "production"])
+        .success();
     let plan_text = stdout(&p.run("carol@example.com", &["report", &digest]).success());
     assert!(
         plan_text.contains("-/+ terraform_data.database (replace: replace_because_cannot_update)")
             || plan_text.contains("-/+ terraform_data.database (replace"),
         "{plan_text}"
     );
-    p.run("carol@example.com", &["approve", "production", "--plan", &digest, "--key", &key("carol")])
-        .code(4)
-        .stderr(predicate::str::contains(
-            "(carol@example.com) is added to deploy/allowed_signers by the very plan being approved",
-        ));
+    p.run(
+        "carol@example.com",
+        &[
+            "approve",
+            "production",
+            "--plan",
+            &digest,
+            "--key",
+            &key("carol"),
+        ],
+    )
+    .code(4)
+    .stderr(predicate::str::contains(
+        "(carol@example.com) is added to deploy/allowed_signers by the very plan being approved",
+    ));
     // A signed override, by a key deployed now.
     p.run(
         "bob@example.com",
         &[
-            "approve", "production", "--plan", &digest, "--key", &key("bob"),
-            "--override", "protected-deletes", "--reason", "engine upgrade",
+            "approve",
+            "production",
+            "--plan",
+            &digest,
+            "--key",
+            &key("bob"),
+            "--override",
+            "protected-deletes",
+            "--reason",
+            "engine upgrade",
         ],
     )
     .success()
@@ -239,24 +278,52 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
     ssh_keygen_sign(&keys.key("alice"), &statement);
     let sig = format!("{}.sig", statement.display());
     // alice's signature on a statement naming bob does not make her bob.
-    p.run("bob@example.com", &["approve", "production", "--plan", &digest, "--signature", &sig])
-        .code(4)
-        .stderr(predicate::str::contains(
-            "is alice@example.com's in deploy/allowed_signers, not bob@example.com's",
-        ));
+    p.run(
+        "bob@example.com",
+        &[
+            "approve",
+            "production",
+            "--plan",
+            &digest,
+            "--signature",
+            &sig,
+        ],
+    )
+    .code(4)
+    .stderr(predicate::str::contains(
+        "is alice@example.com's in deploy/allowed_signers, not bob@example.com's",
+    ));
     let out = p
-        .run("alice@example.com", &["approve", "production", "--plan", &digest, "--statement"])
+        .run(
+            "alice@example.com",
+            &["approve", "production", "--plan", &digest, "--statement"],
+        )
         .success()
         .get_output()
         .stdout
         .clone();
     std::fs::write(&statement, out).unwrap();
     ssh_keygen_sign(&keys.key("alice"), &statement);
-    p.run("ci@example.com", &["approve", "production", "--plan", &digest, "--signature", &sig])
-        .success()
-        .stdout(predicate::str::contains("as alice@example.com (1 of 1 approvals)"));
-    p.run("ci@example.com", &["apply", "production", "--plan", &digest, "--yes"])
-        .success();
+    p.run(
+        "ci@example.com",
+        &[
+            "approve",
+            "production",
+            "--plan",
+            &digest,
+            "--signature",
+            &sig,
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains(
+        "as alice@example.com (1 of 1 approvals)",
+    ));
+    p.run(
+        "ci@example.com",
+        &["apply", "production", "--plan", &digest, "--yes"],
+    )
+    .success();
     p.run("auditor@example.com", &["audit", "verify"])
         .success()
         .stdout(predicate::str::contains(
@@ -266,14 +333,20 @@ fn signed_approvals_name_the_key_holder_and_only_keys_already_deployed_count() {
     // Renaming the approver and recomputing the whole chain: the signature tells.
     rewrite(&p, |line| {
         if line.contains("\"kind\":\"approval\"") {
-            line.replacen("\"actor\":\"bob@example.com\"", "\"actor\":\"mallory@example.com\"", 1)
+            line.replacen(
+                "\"actor\":\"bob@example.com\"",
+                "\"actor\":\"mallory@example.com\"",
+                1,
+            )
         } else {
             line.to_string()
         }
     });
     p.run("auditor@example.com", &["audit", "verify"])
         .code(1)
-        .stderr(predicate::str::contains("by mallory@example.com) is not a valid signed approval"))
+        .stderr(predicate::str::contains(
+            "by mallory@example.com) is not a valid signed approval",
+        ))
         .stderr(predicate::str::contains(
             "the signed statement says approver \"bob@example.com\"",
         ));
@@ -290,9 +363,15 @@ fn rewrite(p: &TestProject, edit: impl Fn(&str) -> String) {
         let content = &line[..line.len() - ",\"hash\":\"\"}".len() - 64];
         let content = edit(&format!("{content}}}"));
         let old_prev = content.split("\"prev\":\"").nth(1).unwrap()[..64].to_string();
-        let content = content.replace(&format!("\"prev\":\"{old_prev}\""), &format!("\"prev\":\"{prev}\""));
+        let content = content.replace(
+            &format!("\"prev\":\"{old_prev}\""),
+            &format!("\"prev\":\"{prev}\""),
+        );
         let hash = hex::encode(Sha256::digest(content.as_bytes()));
-        out.push_str(&format!("{},\"hash\":\"{hash}\"}}\n", &content[..content.len() - 1]));
+        out.push_str(&format!(
+            "{},\"hash\":\"{hash}\"}}\n",
+            &content[..content.len() - 1]
+        ));
         prev = hash;
     }
     std::fs::write(&path, out).unwrap();
@@ -305,18 +384,28 @@ fn a_forged_cut_or_rewritten_log_is_refused_naming_where() {
     p.plan_approved("alice@example.com", "staging");
     p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success();
-    assert!(p.read("PROJECT_STATE.md").contains("opsdeploy audit checkpoint v1"));
+    assert!(
+        p.read("PROJECT_STATE.md")
+            .contains("opsdeploy audit checkpoint v1")
+    );
     let cp = p.file("checkpoint.txt");
-    let out = p.run("auditor@example.com", &["audit", "checkpoint"]).success();
+    let out = p
+        .run("auditor@example.com", &["audit", "checkpoint"])
+        .success();
     std::fs::write(&cp, &out.get_output().stdout).unwrap();
     let size = p.audit_entries().len();
     let digest = p.plan("alice@example.com", "staging");
-    p.run("auditor@example.com", &["approve", "staging", "--plan", &digest, "--statement"])
-        .code(2)
-        .stderr(predicate::str::contains("has no `approval { signers }`"));
+    p.run(
+        "auditor@example.com",
+        &["approve", "staging", "--plan", &digest, "--statement"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("has no `approval { signers }`"));
     p.run("alice@example.com", &["status"])
         .success()
-        .stdout(predicate::str::contains("approvals unsigned: identity not verified"));
+        .stdout(predicate::str::contains(
+            "approvals unsigned: identity not verified",
+        ));
 
     // A forged approval appended with a chain of its own: refused before anything else.
     let log = p.file(".opsdeploy/audit.jsonl");
@@ -333,35 +422,58 @@ fn a_forged_cut_or_rewritten_log_is_refused_naming_where() {
         p.run("alice@example.com", args)
             .code(1)
             .stderr(predicate::str::contains(format!("is damaged at entry {n}")))
-            .stderr(predicate::str::contains("its link to the previous entry is broken"));
+            .stderr(predicate::str::contains(
+                "its link to the previous entry is broken",
+            ));
     }
     std::fs::write(&log, &original).unwrap();
 
     // The tail cut after the checkpoint.
-    let cut: String = original.lines().take(size - 2).map(|l| format!("{l}\n")).collect();
+    let cut: String = original
+        .lines()
+        .take(size - 2)
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(&log, cut).unwrap();
-    p.run("auditor@example.com", &["audit", "verify", "--checkpoint", cp.to_str().unwrap()])
-        .code(1)
-        .stderr(predicate::str::contains(format!(
-            "the audit log does not extend the checkpoint at size {size}"
-        )))
-        .stderr(predicate::str::contains(format!(
-            "the log has {} entries but had {size} at the checkpoint",
-            size - 2
-        )));
+    p.run(
+        "auditor@example.com",
+        &["audit", "verify", "--checkpoint", cp.to_str().unwrap()],
+    )
+    .code(1)
+    .stderr(predicate::str::contains(format!(
+        "the audit log does not extend the checkpoint at size {size}"
+    )))
+    .stderr(predicate::str::contains(format!(
+        "the log has {} entries but had {size} at the checkpoint",
+        size - 2
+    )));
     std::fs::write(&log, &original).unwrap();
-    p.run("auditor@example.com", &["audit", "verify", "--checkpoint", cp.to_str().unwrap()])
-        .success()
-        .stdout(predicate::str::contains(format!("the log extends size {size}")));
+    p.run(
+        "auditor@example.com",
+        &["audit", "verify", "--checkpoint", cp.to_str().unwrap()],
+    )
+    .success()
+    .stdout(predicate::str::contains(format!(
+        "the log extends size {size}"
+    )));
 
     // The approver renamed and the whole chain recomputed: PROJECT_STATE.md's
     // checkpoint (written by the apply) no longer matches.
-    rewrite(&p, |line| line.replace("\"actor\":\"alice@example.com\"", "\"actor\":\"mallory@example.com\""));
+    rewrite(&p, |line| {
+        line.replace(
+            "\"actor\":\"alice@example.com\"",
+            "\"actor\":\"mallory@example.com\"",
+        )
+    });
     p.run("auditor@example.com", &["audit", "verify"])
         .code(1)
-        .stderr(predicate::str::contains("the audit log does not extend the checkpoint at size"))
+        .stderr(predicate::str::contains(
+            "the audit log does not extend the checkpoint at size",
+        ))
         .stderr(predicate::str::contains("--> PROJECT_STATE.md"))
-        .stderr(predicate::str::contains("the log was rewritten at or before size"));
+        .stderr(predicate::str::contains(
+            "the log was rewritten at or before size",
+        ));
 }
 
 #[test]
@@ -373,19 +485,28 @@ fn the_runtime_role_cannot_disable_triggers_delete_or_update_the_audit_log() {
     let role = format!("rt_{}", std::process::id());
     let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
     client
-        .batch_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN"))
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN"
+        ))
         .ok();
     let (base, dbname) = db.rsplit_once('/').unwrap();
-    let runtime_url = base.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1) + "/" + dbname;
+    let runtime_url =
+        base.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1) + "/" + dbname;
     let p = TestProject::with_backend(
         &config("http://127.0.0.1:9/", ""),
-        Backend::Postgres { url: runtime_url.clone() },
+        Backend::Postgres {
+            url: runtime_url.clone(),
+        },
     );
-    p.run_with("alice@example.com", &["state", "init", "--admin-url", &db], &[])
-        .success()
-        .stdout(predicate::str::contains(format!(
-            "{role} may read and append the audit log, and alter nothing"
-        )));
+    p.run_with(
+        "alice@example.com",
+        &["state", "init", "--admin-url", &db],
+        &[],
+    )
+    .success()
+    .stdout(predicate::str::contains(format!(
+        "{role} may read and append the audit log, and alter nothing"
+    )));
     // As the runtime role: no warning about its rights, and the workflow works.
     p.plan("alice@example.com", "staging");
     p.run("alice@example.com", &["approve", "staging"])
@@ -403,16 +524,27 @@ fn the_runtime_role_cannot_disable_triggers_delete_or_update_the_audit_log() {
         "UPDATE opsdeploy.approvals SET actor = 'mallory'",
     ] {
         let err = rt.batch_execute(sql).unwrap_err();
-        let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        let msg = err
+            .as_db_error()
+            .map(|e| e.message().to_string())
+            .unwrap_or_default();
         assert!(
             msg.contains("must be owner") || msg.contains("permission denied"),
             "{sql}: {err}"
         );
     }
     // Connecting as a superuser is warned about.
-    p.run_with("alice@example.com", &["status"], &[("OPSDEPLOY_DATABASE_URL", &db)])
-        .success()
-        .stderr(predicate::str::contains("a superuser: it can disable the audit log's triggers"));
+    p.run_with(
+        "alice@example.com",
+        &["status"],
+        &[("OPSDEPLOY_DATABASE_URL", &db)],
+    )
+    .success()
+    .stderr(predicate::str::contains(
+        "a superuser: it can disable the audit log's triggers",
+    ));
     drop(rt);
-    client.batch_execute(&format!("DROP OWNED BY {role}; ")).ok();
+    client
+        .batch_execute(&format!("DROP OWNED BY {role}; "))
+        .ok();
 }

@@ -132,10 +132,10 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
     bundle.verify()?;
     let mut judge = Judge::new(&history, &project.config.project);
     let force = judge.in_force(&env.name, &bundle.digest, u64::MAX);
-    (req.show)(&bundle, &force.describe(&env.name));
     if force.signers().is_none() {
-        return approve_unsigned(project, env, &history, &bundle, req);
+        return approve_unsigned(project, env, &history, &bundle, req, &force);
     }
+    (req.show)(&bundle, &force.describe(&env.name));
     let head = log_head(&history);
     let signed = match req.signature {
         Some(sig) => signing::read_detached(sig)?,
@@ -363,6 +363,7 @@ fn approve_unsigned(
     history: &History,
     bundle: &Bundle,
     req: &ApproveRequest,
+    force: &InForce,
 ) -> Result<ApproveOutcome, WorkflowError> {
     if req.signature.is_some() || req.key.is_some() {
         return Err(no_signers(env));
@@ -375,6 +376,7 @@ fn approve_unsigned(
     let actor = project.actor.clone();
     if let Some((policy, reason)) = req.override_policy {
         check_override(env, bundle, policy)?;
+        (req.show)(bundle, &force.describe(&env.name));
         project.store.append(
             NewEntry::new(EntryKind::Override, &actor, &env.name)
                 .digest(&bundle.digest)
@@ -399,6 +401,7 @@ fn approve_unsigned(
             by: actor,
         });
     }
+    (req.show)(bundle, &force.describe(&env.name));
     let mut data = json!({});
     if let Some(c) = req.comment {
         data["comment"] = json!(c);

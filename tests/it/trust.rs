@@ -548,3 +548,85 @@ fn the_runtime_role_cannot_disable_triggers_delete_or_update_the_audit_log() {
         .batch_execute(&format!("DROP OWNED BY {role}; "))
         .ok();
 }
+
+#[test]
+fn plan_and_report_list_every_resource_change_with_its_action() {
+    let health = HealthServer::start(200);
+    let p = TestProject::new(&config(&health.url(), ""));
+    let old = "resource \"terraform_data\" \"old\" {\n  input = \"retired soon\"\n}\n";
+    std::fs::write(p.file("infra/main.tf"), format!("{MAIN_TF}{old}")).unwrap();
+    p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    // One of each: web updated in place, the database replaced, old deleted, cache created.
+    let next = MAIN_TF
+        .replace("default = 15", "default = 16")
+        .replace("replicas = 2", "replicas = 3")
+        + "resource \"terraform_data\" \"cache\" {\n  input = \"new\"\n}\n";
+    std::fs::write(p.file("infra/main.tf"), next).unwrap();
+    let out = p
+        .run(
+            "alice@example.com",
+            &["plan", "staging", "--format", "json"],
+        )
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let plan: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let digest = plan["digest"].as_str().unwrap().to_string();
+    let out = p
+        .run(
+            "alice@example.com",
+            &["report", &digest, "--format", "json"],
+        )
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    for resources in [
+        &plan["manifest"]["summary"]["terraform"]["resources"],
+        &report["bundle"]["changes"]["terraform"]["resources"],
+    ] {
+        let action = |address: &str| {
+            resources
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["address"] == address)
+                .unwrap_or_else(|| panic!("{address} in {resources}"))
+                .clone()
+        };
+        assert_eq!(action("terraform_data.cache")["action"], "create");
+        let web = action("terraform_data.web");
+        assert_eq!(web["action"], "update");
+        assert_eq!(web["changed"][0]["name"], "input", "{web}");
+        assert_eq!(web["changed"][0]["after"]["replicas"], 3, "{web}");
+        let db = action("terraform_data.database");
+        assert_eq!(db["action"], "replace");
+        assert_eq!(db["reason"], "replace_because_cannot_update");
+        assert_eq!(action("terraform_data.old")["action"], "delete");
+        assert_eq!(resources.as_array().unwrap().len(), 4, "{resources}");
+    }
+    assert_eq!(
+        report["bundle"]["trust"][0],
+        "approvals unsigned: identity not verified"
+    );
+    let human = String::from_utf8_lossy(
+        &p.run("alice@example.com", &["report", &digest])
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .into_owned();
+    for line in [
+        "+ terraform_data.cache (create)",
+        "~ terraform_data.web (update)",
+        "-/+ terraform_data.database (replace: replace_because_cannot_update)",
+        "- terraform_data.old (delete: delete_because_no_resource_config)",
+        "approvals unsigned: identity not verified",
+    ] {
+        assert!(human.contains(line), "{line:?} in\n{human}");
+    }
+}

@@ -6,6 +6,7 @@ mod support;
 
 mod cli_help;
 mod corpus;
+mod corpus_fetch;
 mod engine;
 mod errors;
 mod faults;
@@ -24,5 +25,6 @@ mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;
+mod test_helm;
 mod trust;
 mod workflow;

@@ -10,12 +10,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use opsdeploy::store::audit::{GENESIS, seal};
-use opsdeploy::store::{EntryKind, NewEntry, rfc3339};
+use opsdeploy::store::records::{
+    ApprovalData, PlanData, PlannedSigners, SignedStatement, StepData,
+};
+use opsdeploy::store::{EntryData, NewEntry, rfc3339};
 use opsdeploy::trust::signature::{self, SigningKey};
-use opsdeploy::trust::signers::AllowedSigners;
+use opsdeploy::trust::signers::{AllowedSigners, fingerprint};
 use opsdeploy::trust::statement::{Head, Kind, STATEMENT, Statement, VERSION};
 use opsdeploy::workflow::{Project, audit};
-use serde_json::json;
 
 const ENTRIES: u64 = 100_000;
 const APPROVALS: u64 = 1_000;
@@ -52,11 +54,11 @@ fn main() {
     let key = SigningKey::find(Some(&key_path), &dir)
         .expect("key")
         .expect("key");
-    let signers = json!({
-        "path": "deploy/allowed_signers",
-        "sha256": opsdeploy::store::bundle::sha256_hex(signers_text.as_bytes()),
-        "text": signers_text,
-    });
+    let signers = PlannedSigners {
+        path: "deploy/allowed_signers".into(),
+        sha256: opsdeploy::store::bundle::sha256_hex(signers_text.as_bytes()),
+        text: signers_text.clone(),
+    };
 
     // The log: blocks of one plan (carrying its signers), one signed
     // approval of it, and apply steps as filler.
@@ -69,9 +71,16 @@ fn main() {
         let at = rfc3339(base + seq as i64);
         let digest = format!("{:064x}", seq / every);
         let new = match seq % every {
-            1 => NewEntry::new(EntryKind::Plan, "alice@example.com", "production")
-                .digest(&digest)
-                .data(json!({"summary": "bench", "signers": signers})),
+            1 => {
+                let plan = PlanData {
+                    summary: "bench".into(),
+                    counts: Default::default(),
+                    git_revision: None,
+                    signers: Some(signers.clone()),
+                };
+                NewEntry::new("alice@example.com", "production", EntryData::Plan(plan))
+                    .digest(&digest)
+            }
             2 => {
                 let st = Statement {
                     statement: STATEMENT.into(),
@@ -101,13 +110,26 @@ fn main() {
                     .check("deploy/allowed_signers", &by, "bob@example.com", base)
                     .expect("bob is listed");
                 verify_times.push(t.elapsed());
-                NewEntry::new(EntryKind::Approval, "bob@example.com", "production")
-                    .digest(&digest)
-                    .data(json!({"statement": text, "signature": sig}))
-            }
-            _ => NewEntry::new(EntryKind::ApplyStep, "ci@example.com", "production")
+                let approval = ApprovalData {
+                    comment: None,
+                    signed: Some(SignedStatement {
+                        statement: text,
+                        signature: sig,
+                        key: fingerprint(&by),
+                    }),
+                };
+                NewEntry::new(
+                    "bob@example.com",
+                    "production",
+                    EntryData::Approval(approval),
+                )
                 .digest(&digest)
-                .data(json!({"step": "migration", "status": "succeeded", "detail": format!("step {seq}")})),
+            }
+            _ => {
+                let step = StepData::new("migration", true, format!("step {seq}"), seq);
+                NewEntry::new("ci@example.com", "production", EntryData::ApplyStep(step))
+                    .digest(&digest)
+            }
         };
         let (entry, line) = seal(new, seq, at, &prev);
         prev = entry.hash;
@@ -118,17 +140,17 @@ fn main() {
     std::fs::write(dir.join(".opsdeploy/audit.jsonl"), lines).expect("audit.jsonl");
 
     let project = Project::open(&dir).expect("project");
+    let checkpoint = dir.join("checkpoint");
+    let cp = audit::checkpoint(&project, None).expect("checkpoint");
+    std::fs::write(&checkpoint, cp.to_text()).expect("checkpoint file");
     let mut runs = Vec::new();
     for _ in 0..RUNS {
+        // What `audit verify --checkpoint FILE` does: chain, every signature
+        // against the signers in force, the checkpoint.
         let t = Instant::now();
-        let chain = project.store.verify().expect("verify");
-        assert!(chain.first_bad.is_none());
-        let history = project.history().expect("history");
-        let sigs = audit::check_signatures(&project, &history);
-        assert_eq!((sigs.signed as u64, sigs.bad.len()), (APPROVALS, 0));
-        let cp = audit::checkpoint(&project, &history);
-        audit::check_checkpoint(&project, &history, &cp).expect("checkpoint");
+        let v = audit::verify(&project, std::slice::from_ref(&checkpoint)).expect("verify");
         runs.push(t.elapsed());
+        assert_eq!((v.signed as u64, v.checkpoints.len()), (APPROVALS, 1));
     }
     println!(
         "sign one approval (ssh-keygen -Y sign, ed25519): median {:?}",

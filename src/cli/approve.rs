@@ -4,21 +4,22 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::workflow::approve::{self, ApproveOutcome, ApproveRequest};
 use opsdeploy::workflow::short;
 
-use super::{CliResult, Context, Exit, project};
+use super::args::{EnvArg, PlanArg};
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  opsdeploy approve production --plan 3f9a1c2b4d5e --comment \"reviewed with bob\"\n  opsdeploy approve production --key ~/.ssh/id_ed25519\n  opsdeploy approve production --override cost-guard --reason \"one-off migration cluster\"\n  opsdeploy approve production --plan 3f9a1c --statement > s.json   # on a runner\n  ssh-keygen -Y sign -n opsdeploy -f ~/.ssh/id_ed25519 s.json      # anywhere\n  opsdeploy approve production --plan 3f9a1c --signature s.json.sig"
 )]
 pub struct ApproveArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
-    /// Plan digest (or a unique prefix); default: the environment's latest plan
-    #[arg(long, value_name = "DIGEST")]
-    pub plan: Option<String>,
+    #[command(flatten)]
+    pub env: EnvArg,
+    #[command(flatten)]
+    pub plan: PlanArg,
     /// Why you approve; recorded in the audit log
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
@@ -46,6 +47,7 @@ pub struct ApproveArgs {
 
 pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
     let project = project::open()?;
+    let env = &args.env.environment;
     let quiet = ctx.quiet;
     let show = move |bundle: &opsdeploy::store::bundle::Bundle, trust: &str| {
         // What is being vouched for, before anything is signed: on stderr,
@@ -58,8 +60,8 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
         }
     };
     let req = ApproveRequest {
-        environment: &args.environment,
-        digest: args.plan.as_deref(),
+        environment: env,
+        digest: args.plan.plan.as_deref(),
         comment: args.comment.as_deref(),
         override_policy: args.override_policy.as_deref().zip(args.reason.as_deref()),
         key: args.key.as_deref(),
@@ -72,25 +74,23 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
         print!("{}", approve::detached_statement(&project, &req)?);
         if !ctx.quiet {
             anstream::eprintln!(
-                "next: ssh-keygen -Y sign -n opsdeploy -f KEY FILE, then opsdeploy approve {} --plan {} --signature FILE.sig",
-                args.environment,
-                args.plan.as_deref().unwrap_or("DIGEST")
+                "next: ssh-keygen -Y sign -n opsdeploy -f KEY FILE, then opsdeploy approve {env} --plan {} --signature FILE.sig",
+                args.plan.plan.as_deref().unwrap_or("DIGEST")
             );
         }
-        return Ok(Exit::Ok);
+        return Ok(Outcome::Done);
     }
-    let outcome = approve::approve(&project, &req)?;
-    let env = &args.environment;
-    let (verdict, line, next) = match &outcome {
+    let approved = approve::approve(&project, &req)?;
+    let actor = &approved.actor;
+    let (verdict, line, next) = match &approved.outcome {
         ApproveOutcome::Approved {
             digest,
-            by,
             valid,
             needed,
         } => (
             format!("approved {}", short(digest)),
             format!(
-                "approved plan {} for {env} as {by} ({valid} of {needed} approvals)",
+                "approved plan {} for {env} as {actor} ({valid} of {needed} approvals)",
                 short(digest),
             ),
             if valid >= needed {
@@ -102,15 +102,15 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
                 )
             },
         ),
-        ApproveOutcome::AlreadyApproved { digest, by } => (
+        ApproveOutcome::AlreadyApproved { digest } => (
             format!("approved {}", short(digest)),
-            format!("{by} already approved plan {} for {env}", short(digest)),
+            format!("{actor} already approved plan {} for {env}", short(digest)),
             format!("opsdeploy apply {env} --plan {}", short(digest)),
         ),
-        ApproveOutcome::Overridden { digest, by, policy } => (
+        ApproveOutcome::Overridden { digest, policy } => (
             format!("overridden {}", short(digest)),
             format!(
-                "override of policy {policy} for plan {} recorded by {by}",
+                "override of policy {policy} for plan {} recorded by {actor}",
                 short(digest),
             ),
             // Approving an already approved plan is a no-op, so this is
@@ -118,11 +118,13 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
             format!("opsdeploy approve {env} --plan {}", short(digest)),
         ),
     };
-    if ctx.quiet {
-        println!("{verdict}");
-    } else {
-        println!("{line}");
+    match ctx.format {
+        Format::Json => println!("{}", opsdeploy::report::json(&approved)),
+        _ if ctx.quiet => println!("{verdict}"),
+        _ => println!("{line}"),
+    }
+    if !ctx.quiet {
         anstream::eprintln!("next: {next}");
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

@@ -6,10 +6,10 @@ use clap::Subcommand;
 use opsdeploy::report;
 use opsdeploy::report::table::Table;
 
-use opsdeploy::trust::signature::SigningKey;
-use opsdeploy::workflow::{Project, WorkflowError, audit, short};
+use opsdeploy::error::Outcome;
+use opsdeploy::workflow::{UNSIGNED, audit, short};
 
-use super::{CliError, CliResult, Context, Exit, Format, project};
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -52,35 +52,26 @@ impl AuditCommand {
 pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
     let project = project::open()?;
     match cmd {
-        AuditCommand::Verify { checkpoint } => verify(ctx, &project, checkpoint),
-        AuditCommand::Checkpoint { sign } => {
-            let history = project.history()?;
-            let mut cp = audit::checkpoint(&project, &history);
-            if let Some(key) = sign {
-                let key = SigningKey::find(Some(key.as_path()), project.dir())
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| {
-                        CliError::error("no key to sign with").hint("pass --sign KEY")
-                    })?;
-                cp = audit::sign_checkpoint(cp, &key)?;
+        AuditCommand::Verify { checkpoint } => {
+            let v = audit::verify(&project, checkpoint)?;
+            match ctx.format {
+                Format::Json => println!("{}", report::json(&v)),
+                _ if ctx.quiet => println!("ok"),
+                _ => print_verified(&v),
             }
-            print!("{}", cp.to_text());
-            Ok(Exit::Ok)
+        }
+        AuditCommand::Checkpoint { sign } => {
+            let cp = audit::checkpoint(&project, sign.as_deref())?;
+            match ctx.format {
+                Format::Json => println!("{}", report::json(&cp)),
+                _ => print!("{}", cp.to_text()),
+            }
         }
         AuditCommand::Log { env } => {
-            let entries: Vec<_> = project
-                .store
-                .entries()
-                .map_err(opsdeploy::workflow::WorkflowError::from)?
-                .into_iter()
-                .filter(|e| env.is_none() || e.environment == *env)
-                .collect();
+            let entries = audit::log(&project, env.as_deref())?;
             match ctx.format {
                 Format::Markdown => print!("{}", report::audit_markdown(&entries)),
-                Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&entries).expect("json"))
-                }
+                Format::Json => println!("{}", report::json_list(&entries)),
                 _ if ctx.quiet => println!("{} entries", entries.len()),
                 _ => {
                     let mut table = Table::new(&["seq", "at", "environment", "actor", "event"])
@@ -98,110 +89,35 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
                     anstream::print!("{}", table.render());
                 }
             }
-            Ok(Exit::Ok)
         }
     }
+    Ok(Outcome::Done)
 }
 
-/// The chain first, then every signature, then every checkpoint.
-fn verify(ctx: &Context, project: &Project, files: &[PathBuf]) -> CliResult {
-    let v = project.store.verify().map_err(WorkflowError::from)?;
-    if let Some(bad) = v.first_bad {
-        let seq = bad.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
-        return Err(CliError::error(format!(
-            "audit log entry {}{seq} is not valid: {}",
-            bad.position, bad.reason
-        ))
-        .at(format!("{}:{}", project.store.describe(), bad.position))
-        .hint("restore the log from a backup; entries before it are intact"));
+/// What `audit verify` checked, for people.
+fn print_verified(v: &audit::Verified) {
+    println!(
+        "audit log ok: {} entries, chain head {}",
+        v.entries,
+        short(&v.head)
+    );
+    let unsigned = match v.unsigned {
+        0 => String::new(),
+        n => format!("; {n} unsigned ({UNSIGNED})"),
+    };
+    println!(
+        "  signatures: {} signed approvals and overrides verified{unsigned}",
+        v.signed
+    );
+    for c in &v.checkpoints {
+        let signed = c
+            .signed_by
+            .as_deref()
+            .map(|s| format!(" (signed by {s})"))
+            .unwrap_or_default();
+        println!(
+            "  checkpoint {}: the log extends size {}{signed}",
+            c.file, c.size
+        );
     }
-    let history = project.history()?;
-    let sigs = audit::check_signatures(project, &history);
-    if let Some(bad) = sigs.bad.first() {
-        let more = match sigs.bad.len() {
-            1 => String::new(),
-            n => format!(" (and {} more)", n - 1),
-        };
-        return Err(CliError::error(format!(
-            "audit log entry {} ({} by {}) is not a valid signed approval: {}{more}",
-            bad.seq, bad.kind, bad.actor, bad.reason
-        ))
-        .at(format!("{}:{}", project.store.describe(), bad.seq))
-        .hint("the log or the approval was tampered with; restore the log from a backup and compare with your checkpoints"));
-    }
-    // PROJECT_STATE.md's checkpoint (written after each apply), then those given.
-    let state = project.config.resolve(&project.config.files.state_file);
-    let mut checked = Vec::new();
-    let candidates = std::iter::once((state, false)).chain(files.iter().map(|f| (f.clone(), true)));
-    for (path, required) in candidates {
-        if !required && !path.is_file() {
-            continue;
-        }
-        let shown = project.shown(&path).display().to_string();
-        let Some(cp) = audit::read_checkpoint(&path)? else {
-            if required {
-                return Err(CliError::error(format!("{shown} holds no checkpoint"))
-                    .at(shown)
-                    .hint("pass a file `opsdeploy audit checkpoint` wrote"));
-            }
-            continue;
-        };
-        match audit::check_checkpoint(project, &history, &cp) {
-            Ok(signed) => checked.push(serde_json::json!({
-                "file": shown, "size": cp.size, "head": cp.head, "signed_by": signed,
-            })),
-            Err(why) => {
-                return Err(CliError::error(format!(
-                    "the audit log does not extend the checkpoint at size {}: {why}",
-                    cp.size
-                ))
-                .at(shown)
-                .hint(
-                    "the log was cut or rewritten after the checkpoint; restore it from a backup",
-                ));
-            }
-        }
-    }
-    match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "valid": true, "entries": v.entries, "head": v.head,
-                "signed": sigs.signed, "unsigned": sigs.unsigned, "checkpoints": checked,
-            })
-        ),
-        _ if ctx.quiet => println!("ok"),
-        _ => {
-            println!(
-                "audit log ok: {} entries, chain head {}",
-                v.entries,
-                short(&v.head)
-            );
-            println!(
-                "  signatures: {} signed approvals and overrides verified{}",
-                sigs.signed,
-                if sigs.unsigned > 0 {
-                    format!(
-                        "; {} unsigned ({})",
-                        sigs.unsigned,
-                        opsdeploy::workflow::signing::UNSIGNED
-                    )
-                } else {
-                    String::new()
-                }
-            );
-            for c in &checked {
-                println!(
-                    "  checkpoint {}: the log extends size {}{}",
-                    c["file"].as_str().unwrap_or_default(),
-                    c["size"],
-                    c["signed_by"]
-                        .as_str()
-                        .map(|s| format!(" (signed by {s})"))
-                        .unwrap_or_default()
-                );
-            }
-        }
-    }
-    Ok(Exit::Ok)
 }

@@ -4,7 +4,9 @@ use clap::{Subcommand, ValueEnum};
 use opsdeploy::config::Config;
 use opsdeploy::workflow::{short, state};
 
-use super::{CliResult, Context, Exit, Format};
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
@@ -42,7 +44,7 @@ pub enum Backend {
 
 pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
     let dir = super::project::current_dir()?;
-    let config = Config::load(&dir).map_err(opsdeploy::workflow::WorkflowError::from)?;
+    let config = Config::load(&dir)?;
     // The only target so far; a new one is a compile error here, not a fall-through.
     let (Backend::Postgres, url) = match cmd {
         StateCommand::Migrate { to, url } => (*to, url),
@@ -52,20 +54,20 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
         } => {
             let r = state::init_roles(&config, admin_url, runtime_role.as_deref())?;
             match ctx.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&r).expect("json")),
+                Format::Json => println!("{}", opsdeploy::report::json(&r)),
                 _ if ctx.quiet => println!("initialized"),
                 _ => println!(
                     "{}: schema owned by {}; {} may read and append the audit log, and alter nothing",
                     r.database, r.admin, r.runtime
                 ),
             }
-            return Ok(Exit::Ok);
+            return Ok(Outcome::Done);
         }
     };
     let url = state::target_url(&config, url.as_deref())?;
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&m).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json(&m)),
         _ if ctx.quiet => println!("migrated {}", short(&m.head)),
         _ => println!(
             "migrated to {}: {} entries copied, {} in all, chain head {} verified; {} plan bundles",
@@ -81,5 +83,5 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
             "next: set `state {{ backend = \"postgres\"  url = env(\"OPSDEPLOY_DATABASE_URL\") }}` in opsdeploy.hcl"
         );
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use policy_sdk::Severity;
 
 use super::model::{Finding, PolicyResult, PolicyStatus, Report, ScanReport, location};
+use crate::store::short;
 
 /// A test case before it is written.
 struct Case {
@@ -78,15 +79,11 @@ pub fn write(report: &Report) -> String {
                     escape(t)
                 );
             }
-            for r in b.changes["terraform"]["resources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for r in b.changes.terraform.iter().flat_map(|tf| &tf.resources) {
                 let _ = writeln!(
                     out,
                     "      <property name=\"change {}\" value=\"{}\"/>",
-                    escape(r["address"].as_str().unwrap_or_default()),
+                    escape(&r.address),
                     escape(&super::plan::change_text(r))
                 );
             }
@@ -126,10 +123,6 @@ pub fn write(report: &Report) -> String {
 
 fn failures(s: &Suite) -> usize {
     s.cases.iter().filter(|c| c.failure.is_some()).count()
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..12.min(digest.len())]
 }
 
 fn first_line(s: &str) -> String {

@@ -3,84 +3,68 @@
 
 use std::fmt::Write as _;
 
+use policy_sdk::migration::Phase;
+use policy_sdk::scan::ScanKind;
+
 use super::table::{BOLD, Cell, DIM, Table, YELLOW, verdict};
 use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
-use crate::workflow::policies::Decision;
+use crate::store::results::Decision;
+use crate::store::short;
+use crate::store::summary::{ResourceChange, TerraformCounts};
 
 /// The changes part: terraform counts, helm releases, images, migrations.
 pub fn changes(digest: &str, manifest: &Manifest, out: &mut String) {
     let s = &manifest.summary;
-    let tf = &s["terraform"];
-    if !tf.is_null() {
-        let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-        let _ = write!(
-            out,
-            "  {:<11} {} to add, {} to change, {} to replace, {} to destroy",
-            "terraform",
-            n("add"),
-            n("change"),
-            n("replace"),
-            n("destroy")
-        );
-        if n("forget") > 0 {
-            let _ = write!(out, ", {} to forget", n("forget"));
+    if let Some(tf) = &s.terraform {
+        let _ = write!(out, "  {:<11} {tf}", "terraform");
+        if tf.forget > 0 {
+            let _ = write!(out, ", {} to forget", tf.forget);
         }
-        if n("drifted") > 0 {
+        if tf.drifted > 0 {
             let _ = write!(
                 out,
                 " {DIM}({} changed outside terraform){DIM:#}",
-                n("drifted")
+                tf.drifted
             );
         }
         out.push('\n');
         resources(tf, digest, out);
     }
-    for r in s["helm"].as_array().into_iter().flatten() {
+    for r in s.helm.iter().flatten() {
         let _ = writeln!(
             out,
             "  {:<11} {} {} {} ({} manifests, namespace {})",
             "helm",
-            r["release"].as_str().unwrap_or_default(),
-            r["chart"].as_str().unwrap_or_default(),
-            r["version"].as_str().unwrap_or(""),
-            r["manifests"].as_u64().unwrap_or(0),
-            r["namespace"].as_str().unwrap_or_default(),
+            r.release,
+            r.chart,
+            r.version.as_deref().unwrap_or(""),
+            r.manifests,
+            r.namespace,
         );
     }
-    for i in s["images"].as_array().into_iter().flatten() {
-        let c = |k: &str| i[k].as_u64().unwrap_or(0);
+    for i in s.images.iter().flatten() {
         // `scan { paths }` are scanned for secrets and misconfigurations only.
-        if i["kind"] == "fs" {
+        if i.kind == ScanKind::Fs {
             let _ = writeln!(
                 out,
                 "  {:<11} {}  secrets {}  misconfigurations {}",
-                "files",
-                i["target"].as_str().unwrap_or_default(),
-                c("secrets"),
-                c("misconfigurations"),
+                "files", i.target, i.secrets, i.misconfigurations,
             );
             continue;
         }
         let _ = writeln!(
             out,
             "  {:<11} {}  critical {}  high {}  medium {}  low {}",
-            "image",
-            i["target"].as_str().unwrap_or_default(),
-            c("critical"),
-            c("high"),
-            c("medium"),
-            c("low"),
+            "image", i.target, i.critical, i.high, i.medium, i.low,
         );
     }
-    for m in s["migrations"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "  {:<11} {} ({})",
-            "migration",
-            m["id"].as_str().unwrap_or_default(),
-            m["phase"].as_str().unwrap_or("expand"),
-        );
+    for m in s.migrations.iter().flatten() {
+        let phase = match m.phase {
+            Some(Phase::Contract) => "contract",
+            Some(Phase::Expand) | None => "expand",
+        };
+        let _ = writeln!(out, "  {:<11} {} ({phase})", "migration", m.id);
     }
     if out.is_empty() {
         out.push_str("  nothing to change\n");
@@ -93,13 +77,9 @@ const FOLD_AFTER: usize = 25;
 
 /// One line per changed resource, as `terraform plan` marks them, with the
 /// attributes an update changes.
-fn resources(tf: &serde_json::Value, digest: &str, out: &mut String) {
-    let list = tf["resources"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for r in list.iter().take(FOLD_AFTER) {
-        let action = r["action"].as_str().unwrap_or_default();
+fn resources(tf: &TerraformCounts, digest: &str, out: &mut String) {
+    for r in tf.resources.iter().take(FOLD_AFTER) {
+        let action = r.action.as_str();
         let mark = match action {
             "create" => "+",
             "update" => "~",
@@ -107,28 +87,24 @@ fn resources(tf: &serde_json::Value, digest: &str, out: &mut String) {
             "delete" => "-",
             _ => "?",
         };
-        let mut line = format!(
-            "  {:<11} {mark:>3} {} {DIM}({action}",
-            "",
-            r["address"].as_str().unwrap_or_default()
-        );
-        if let Some(reason) = r["reason"].as_str() {
+        let mut line = format!("  {:<11} {mark:>3} {} {DIM}({action}", "", r.address);
+        if let Some(reason) = &r.reason {
             let _ = write!(line, ": {reason}");
         }
-        if let Some(from) = r["moved_from"].as_str() {
+        if let Some(from) = &r.moved_from {
             let _ = write!(line, ", moved from {from}");
         }
         line.push_str(&format!("){DIM:#}"));
         let _ = writeln!(out, "{line}");
-        for a in r["changed"].as_array().into_iter().flatten() {
+        for a in &r.changed {
             let _ = writeln!(
                 out,
                 "  {:<11}       {}: {} -> {}{}",
                 "",
-                a["name"].as_str().unwrap_or_default(),
-                short_value(&a["before"]),
-                short_value(&a["after"]),
-                if a["forces_replacement"] == true {
+                a.name,
+                short_value(&a.before),
+                short_value(&a.after),
+                if a.forces_replacement {
                     " (forces replacement)"
                 } else {
                     ""
@@ -136,36 +112,28 @@ fn resources(tf: &serde_json::Value, digest: &str, out: &mut String) {
             );
         }
     }
-    if list.len() > FOLD_AFTER {
+    if tf.resources.len() > FOLD_AFTER {
         let _ = writeln!(
             out,
             "  {:<11} {DIM}... and {} more (`opsdeploy report {} --format json` lists every one){DIM:#}",
             "",
-            list.len() - FOLD_AFTER,
-            &digest[..12.min(digest.len())]
+            tf.resources.len() - FOLD_AFTER,
+            short(digest)
         );
     }
 }
 
 /// A resource change on one line, for report formats: action, reason and
 /// every changed attribute (values as JSON, sensitive ones masked).
-pub fn change_text(r: &serde_json::Value) -> String {
-    let mut text = r["action"].as_str().unwrap_or_default().to_string();
-    if let Some(reason) = r["reason"].as_str() {
+pub fn change_text(r: &ResourceChange) -> String {
+    let mut text = r.action.clone();
+    if let Some(reason) = &r.reason {
         let _ = write!(text, " ({reason})");
     }
-    let attrs: Vec<String> = r["changed"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            format!(
-                "{}: {} -> {}",
-                a["name"].as_str().unwrap_or_default(),
-                a["before"],
-                a["after"]
-            )
-        })
+    let attrs: Vec<String> = r
+        .changed
+        .iter()
+        .map(|a| format!("{}: {} -> {}", a.name, a.before, a.after))
         .collect();
     if !attrs.is_empty() {
         let _ = write!(text, "; {}", attrs.join(", "));
@@ -236,7 +204,7 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
 pub fn decision_word(d: &Decision) -> &'static str {
     // A policy that could not run denies (fail closed) and says so, as the
     // report model's status does.
-    if d.evaluation["status"] == "failed" {
+    if d.failure().is_some() {
         "failed"
     } else if d.blocks {
         "deny"
@@ -273,7 +241,7 @@ pub fn plan_human(
 ) -> String {
     let mut out = format!(
         "{BOLD}plan {}{BOLD:#} for {} ({}), by {}\n",
-        &digest[..12],
+        short(digest),
         manifest.environment,
         manifest.project,
         manifest.planned_by

@@ -20,7 +20,8 @@ pub const HEADER: &str = "opsdeploy audit checkpoint v1";
 const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
 const END: &str = "-----END SSH SIGNATURE-----";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Also `audit checkpoint --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Checkpoint {
     pub project: String,
     pub size: u64,

@@ -65,7 +65,7 @@ impl SigningKey {
     /// when `gpg.format` is `ssh`; `None` when none is set.
     pub fn find(flag: Option<&Path>, project: &Path) -> Result<Option<SigningKey>, TrustError> {
         if let Some(p) = flag {
-            return Ok(Some(Self::file(p.to_path_buf(), KeySource::Flag)));
+            return Ok(Some(Self::at(p)));
         }
         if let Some(p) = std::env::var_os("OPSDEPLOY_SIGNING_KEY").filter(|v| !v.is_empty()) {
             return Ok(Some(Self::file(PathBuf::from(p), KeySource::Env)));
@@ -118,6 +118,11 @@ impl SigningKey {
             None => PathBuf::from(literal),
         };
         Ok(Some(Self::file(path, KeySource::Git)))
+    }
+
+    /// The key a flag names (`--key`, `--sign`).
+    pub fn at(path: &Path) -> SigningKey {
+        Self::file(path.to_path_buf(), KeySource::Flag)
     }
 
     fn file(path: PathBuf, source: KeySource) -> SigningKey {

@@ -1,15 +1,22 @@
 //! `opsdeploy approve`: approvals and overrides bound to one plan digest.
+//!
+//! Without `approval { signers }` an approval is the acting identity's word
+//! (OPSDEPLOY_USER, git, $USER), unverified. With signers it is a signed
+//! statement (`signing.rs`), and the approver is whoever the signing key
+//! speaks for.
 
 use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::history::{ApprovalRecord, OverrideRecord};
-use super::signing::{self, InForce, Judge};
-use super::{ErrorClass, History, Project, WorkflowError, short};
+use super::signing::{self, InForce, Judge, SigningError};
+use super::{History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
-use crate::store::bundle::{Bundle, RESULTS};
-use crate::store::{EntryKind, NewEntry, now_rfc3339};
+use crate::store::bundle::Bundle;
+use crate::store::records::{
+    ApprovalData, ApprovalRecord, OverrideData, OverrideRecord, SignedStatement,
+};
+use crate::store::{EntryData, NewEntry, now_rfc3339};
 use crate::trust::signature::SigningKey;
 use crate::trust::statement::{self, Head, Kind, Statement};
 
@@ -30,27 +37,36 @@ pub struct ApproveRequest<'a> {
     pub show: &'a dyn Fn(&Bundle, &str),
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// What `approve` recorded; also its `--format json`.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Approved {
+    pub environment: String,
+    /// Who approved (or overrode): the acting identity, or with signers the
+    /// principal the signing key speaks for.
+    pub actor: String,
+    #[serde(flatten)]
+    pub outcome: ApproveOutcome,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ApproveOutcome {
     Approved {
         digest: String,
-        by: String,
         valid: usize,
         needed: usize,
     },
     AlreadyApproved {
         digest: String,
-        by: String,
     },
     Overridden {
         digest: String,
-        by: String,
         policy: String,
     },
 }
 
 /// The bundle `--plan` names, or the environment's latest plan.
-pub fn resolve_bundle(
+pub(crate) fn resolve_bundle(
     project: &Project,
     history: &History,
     environment: &str,
@@ -79,7 +95,7 @@ pub fn resolve_bundle(
 
 /// The approvals that count: by listed approvers (when listed), one per
 /// person, and not by the planner unless self-approval is allowed.
-pub fn valid_approvals<'a>(
+pub(crate) fn valid_approvals<'a>(
     env: &Environment,
     planned_by: &str,
     approvals: &'a [ApprovalRecord],
@@ -100,17 +116,16 @@ pub fn valid_approvals<'a>(
 }
 
 fn check_may_approve(env: &Environment, bundle: &Bundle, actor: &str) -> Result<(), WorkflowError> {
-    let actor = &actor.to_string();
-    if !env.approval.approvers.is_empty() && !env.approval.approvers.contains(actor) {
+    if !env.approval.approvers.is_empty() && !env.approval.approvers.iter().any(|a| a == actor) {
         return Err(WorkflowError::NotAnApprover {
-            actor: actor.clone(),
+            actor: actor.to_string(),
             environment: env.name.clone(),
             approvers: env.approval.approvers.clone(),
         });
     }
-    if !env.approval.self_approve && bundle.manifest.planned_by == *actor {
+    if !env.approval.self_approve && bundle.manifest.planned_by == actor {
         return Err(WorkflowError::SelfApproval {
-            actor: actor.clone(),
+            actor: actor.to_string(),
             digest: short(&bundle.digest).to_string(),
             environment: env.name.clone(),
             approvers: env
@@ -125,112 +140,126 @@ fn check_may_approve(env: &Environment, bundle: &Bundle, actor: &str) -> Result<
     Ok(())
 }
 
-pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
+/// Records an approval of the plan (or an override for it): by the actor,
+/// or with signers by whoever signed it.
+pub fn approve(project: &Project, req: &ApproveRequest) -> Result<Approved, WorkflowError> {
     let env = project.config.require_environment(req.environment)?;
     let history = project.history()?;
     let bundle = resolve_bundle(project, &history, &env.name, req.digest)?;
     bundle.verify()?;
     let mut judge = Judge::new(&history, &project.config.project);
     let force = judge.in_force(&env.name, &bundle.digest, u64::MAX);
-    if force.signers().is_none() {
-        return approve_unsigned(project, env, &history, &bundle, req, &force);
-    }
-    (req.show)(&bundle, &force.describe(&env.name));
-    let head = log_head(&history);
+    let (actor, outcome) = match force.signers() {
+        None => approve_unsigned(project, env, &history, &bundle, req, &force)?,
+        Some(signers) => approve_signed(
+            project, env, &history, &bundle, req, &mut judge, &force, signers,
+        )?,
+    };
+    Ok(Approved {
+        environment: env.name.clone(),
+        actor,
+        outcome,
+    })
+}
+
+/// A signed approval or override: signed here with a key, or a detached
+/// signature; verified as `audit verify` will, then logged.
+#[allow(clippy::too_many_arguments)]
+fn approve_signed(
+    project: &Project,
+    env: &Environment,
+    history: &History,
+    bundle: &Bundle,
+    req: &ApproveRequest,
+    judge: &mut Judge,
+    force: &InForce,
+    signers: &crate::store::records::PlannedSigners,
+) -> Result<(String, ApproveOutcome), WorkflowError> {
+    (req.show)(bundle, &force.describe(&env.name));
+    let head = log_head(history);
     let signed = match req.signature {
         Some(sig) => signing::read_detached(sig)?,
         None => {
-            let Some(key) =
-                SigningKey::find(req.key, project.dir()).map_err(|e| WorkflowError::Other {
-                    what: e.to_string(),
-                    location: None,
-                    hint: Some("pass --key FILE".into()),
-                    class: ErrorClass::Error,
-                })?
-            else {
-                return Err(WorkflowError::Other {
-                    what: format!(
-                        "approvals for \"{}\" must be signed and no signing key is set",
-                        env.name
-                    ),
-                    location: force.signers().map(|s| s.path.clone()),
-                    hint: Some(format!(
-                        "pass --key ~/.ssh/id_ed25519 (or set OPSDEPLOY_SIGNING_KEY, or git's gpg.format=ssh and user.signingKey); a runner without your key: `opsdeploy approve {} --plan {} --statement > s.json`, then `ssh-keygen -Y sign -n opsdeploy -f KEY s.json`",
-                        env.name,
-                        short(&bundle.digest)
-                    )),
-                    class: ErrorClass::ApprovalMissing,
-                });
+            let key =
+                SigningKey::find(req.key, project.dir()).map_err(|source| SigningError::Trust {
+                    step: signing::TrustStep::FindKey,
+                    source,
+                })?;
+            let Some(key) = key else {
+                return Err(SigningError::NoSigningKey {
+                    environment: env.name.clone(),
+                    digest: bundle.digest.clone(),
+                    signers: signers.path.clone(),
+                }
+                .into());
             };
             let build =
-                |approver: &str| statement_for(project, env, &bundle, req, approver, head.clone());
+                |approver: &str| statement_for(project, env, bundle, req, approver, head.clone());
             let planned = judge.of_plan(&bundle.digest);
-            signing::sign_with_key(project, &force, planned.as_ref(), &key, build)?
+            signing::sign_with_key(project, signers, force, planned.as_ref(), &key, build)?
         }
     };
     let st = &signed.statement;
     let actor = st.approver.clone();
-    let kind = match st.kind {
-        Kind::Approval => EntryKind::Approval,
-        Kind::Override => EntryKind::Override,
-    };
     if let (Some(policy), Kind::Override) = (&st.policy, st.kind) {
-        check_override(env, &bundle, policy)?;
+        check_override(env, bundle, policy)?;
     }
-    check_may_approve(env, &bundle, &actor)?;
-    if kind == EntryKind::Approval
-        && counted_approvals(project, env, &history, &bundle.digest)
+    check_may_approve(env, bundle, &actor)?;
+    if st.kind == Kind::Approval
+        && counted_approvals(project, env, history, &bundle.digest)
             .0
             .iter()
             .any(|a| a.approver == actor)
     {
-        return Ok(ApproveOutcome::AlreadyApproved {
-            digest: bundle.digest,
-            by: actor,
-        });
+        let digest = bundle.digest.clone();
+        return Ok((actor, ApproveOutcome::AlreadyApproved { digest }));
     }
-    let mut data = json!({"statement": signed.text, "signature": signed.signature});
-    for (k, v) in [
-        ("comment", &st.comment),
-        ("policy", &st.policy),
-        ("reason", &st.reason),
-    ] {
-        if let Some(v) = v {
-            data[k] = json!(v);
-        }
-    }
-    let at = now_rfc3339();
-    let claim = signing::Claim {
-        seq: history.entries().len() as u64 + 1,
-        at: &at,
-        kind,
-        actor: &actor,
-        environment: Some(&env.name),
-        digest: Some(&bundle.digest),
-        data: &data,
+    let mut sealed = SignedStatement {
+        statement: signed.text.clone(),
+        signature: signed.signature.clone(),
+        key: String::new(),
     };
+    let mut data = entry_data(st, sealed.clone());
+    let at = now_rfc3339();
+    let seq = history.entries().len() as u64 + 1;
+    let claim = signing::Claim::new(
+        seq,
+        &at,
+        &actor,
+        Some(&env.name),
+        Some(&bundle.digest),
+        &data,
+    )
+    .expect("an approval or override makes a claim");
     let by = judge
-        .verify(&claim, &force)
-        .map_err(|why| WorkflowError::Other {
-            what: format!(
-                "the signed approval of plan {} does not count: {why}",
-                short(&bundle.digest)
-            ),
-            location: force.signers().map(|s| s.path.clone()),
-            hint: Some(format!(
-                "sign a fresh statement for this plan: `opsdeploy approve {} --plan {} --key FILE`",
-                env.name,
-                short(&bundle.digest)
-            )),
-            class: ErrorClass::ApprovalMissing,
+        .verify(&claim, force)
+        .map_err(|why| SigningError::DoesNotCount {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
+            why,
+            signers: signers.path.clone(),
         })?;
-    data["key"] = json!(by.key);
-    project.store.append(
-        NewEntry::new(kind, &actor, &env.name)
-            .digest(&bundle.digest)
-            .data(data),
-    )?;
-    outcome(project, env, &bundle, kind, actor, st.policy.clone())
+    sealed.key = by.key;
+    data = entry_data(st, sealed);
+    project.record(NewEntry::new(&actor, &env.name, data).digest(&bundle.digest))?;
+    let outcome = outcome(project, env, bundle, st.policy.clone())?;
+    Ok((actor, outcome))
+}
+
+/// The entry a signed statement is logged as.
+fn entry_data(st: &Statement, signed: SignedStatement) -> EntryData {
+    match (st.kind, &st.policy, &st.reason) {
+        (Kind::Override, Some(policy), Some(reason)) => EntryData::Override(OverrideData {
+            policy: policy.clone(),
+            reason: reason.clone(),
+            comment: st.comment.clone(),
+            signed: Some(signed),
+        }),
+        _ => EntryData::Approval(ApprovalData {
+            comment: st.comment.clone(),
+            signed: Some(signed),
+        }),
+    }
 }
 
 /// The last entry of the log, as a statement names what its signer saw.
@@ -248,28 +277,22 @@ fn log_head(history: &History) -> Head {
         })
 }
 
-/// The outcome after an approval or override was logged.
+/// The outcome after an approval (`policy` none) or override was logged.
 fn outcome(
     project: &Project,
     env: &Environment,
     bundle: &Bundle,
-    kind: EntryKind,
-    by: String,
     policy: Option<String>,
 ) -> Result<ApproveOutcome, WorkflowError> {
-    if let (EntryKind::Override, Some(policy)) = (kind, policy) {
-        return Ok(ApproveOutcome::Overridden {
-            digest: bundle.digest.clone(),
-            by,
-            policy,
-        });
+    let digest = bundle.digest.clone();
+    if let Some(policy) = policy {
+        return Ok(ApproveOutcome::Overridden { digest, policy });
     }
     let history = project.history()?;
     let (approvals, _) = counted_approvals(project, env, &history, &bundle.digest);
     let valid = valid_approvals(env, &bundle.manifest.planned_by, &approvals).len();
     Ok(ApproveOutcome::Approved {
-        digest: bundle.digest.clone(),
-        by,
+        digest,
         valid,
         needed: env.approval.min as usize,
     })
@@ -323,37 +346,17 @@ pub fn detached_statement(
         return Err(no_signers(env));
     }
     if project.actor == super::identity::UNKNOWN {
-        return Err(unknown_actor());
+        return Err(WorkflowError::UnknownActor);
     }
     let head = log_head(&history);
     Ok(statement_for(project, env, &bundle, req, &project.actor, head).to_text())
 }
 
 fn no_signers(env: &Environment) -> WorkflowError {
-    WorkflowError::Other {
-        what: format!(
-            "\"{}\" has no `approval {{ signers }}`: there is nothing to check a signature against",
-            env.name
-        ),
-        location: Some("opsdeploy.hcl".into()),
-        hint: Some(
-            "add `signers = \"deploy/allowed_signers\"` to the environment's approval block, or approve without a key"
-                .into(),
-        ),
-        class: ErrorClass::Usage,
+    SigningError::NoSigners {
+        environment: env.name.clone(),
     }
-}
-
-fn unknown_actor() -> WorkflowError {
-    WorkflowError::Other {
-        what: "cannot tell who is approving: OPSDEPLOY_USER, `git config user.email` and $USER are all unset".into(),
-        location: None,
-        hint: Some(
-            "set OPSDEPLOY_USER=you@example.com, or run `git config --global user.email you@example.com`"
-                .into(),
-        ),
-        class: ErrorClass::ApprovalMissing,
-    }
+    .into()
 }
 
 /// Today's approvals without signers: the acting identity, unverified.
@@ -364,54 +367,45 @@ fn approve_unsigned(
     bundle: &Bundle,
     req: &ApproveRequest,
     force: &InForce,
-) -> Result<ApproveOutcome, WorkflowError> {
+) -> Result<(String, ApproveOutcome), WorkflowError> {
     if req.signature.is_some() || req.key.is_some() {
         return Err(no_signers(env));
     }
     // An approval vouches for a person; one by nobody in particular vouches for nothing.
     if project.actor == super::identity::UNKNOWN {
-        return Err(unknown_actor());
+        return Err(WorkflowError::UnknownActor);
     }
     check_may_approve(env, bundle, &project.actor)?;
     let actor = project.actor.clone();
     if let Some((policy, reason)) = req.override_policy {
         check_override(env, bundle, policy)?;
         (req.show)(bundle, &force.describe(&env.name));
-        project.store.append(
-            NewEntry::new(EntryKind::Override, &actor, &env.name)
-                .digest(&bundle.digest)
-                .data(json!({"policy": policy, "reason": reason})),
-        )?;
-        return outcome(
-            project,
-            env,
-            bundle,
-            EntryKind::Override,
-            actor,
-            Some(policy.into()),
-        );
+        let data = OverrideData {
+            policy: policy.to_string(),
+            reason: reason.to_string(),
+            comment: None,
+            signed: None,
+        };
+        project.log(&env.name, &bundle.digest, EntryData::Override(data))?;
+        let outcome = outcome(project, env, bundle, Some(policy.to_string()))?;
+        return Ok((actor, outcome));
     }
     if history
         .approvals(&bundle.digest)
         .iter()
         .any(|a| a.approver == actor)
     {
-        return Ok(ApproveOutcome::AlreadyApproved {
-            digest: bundle.digest.clone(),
-            by: actor,
-        });
+        let digest = bundle.digest.clone();
+        return Ok((actor, ApproveOutcome::AlreadyApproved { digest }));
     }
     (req.show)(bundle, &force.describe(&env.name));
-    let mut data = json!({});
-    if let Some(c) = req.comment {
-        data["comment"] = json!(c);
-    }
-    project.store.append(
-        NewEntry::new(EntryKind::Approval, &actor, &env.name)
-            .digest(&bundle.digest)
-            .data(data),
-    )?;
-    outcome(project, env, bundle, EntryKind::Approval, actor, None)
+    let approval = ApprovalData {
+        comment: req.comment.map(String::from),
+        signed: None,
+    };
+    project.log(&env.name, &bundle.digest, EntryData::Approval(approval))?;
+    let outcome = outcome(project, env, bundle, None)?;
+    Ok((actor, outcome))
 }
 
 /// Refuses an override the plan does not need or the policy does not allow.
@@ -436,16 +430,11 @@ fn check_override(env: &Environment, bundle: &Bundle, policy: &str) -> Result<()
         Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),
         Enforcement::SoftMandatory => {}
     }
-    let results: serde_json::Value = bundle
-        .read(RESULTS)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let denied = results["decisions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|d| d["policy"] == policy && d["denied"] == true);
+    let denied = bundle
+        .read_results()?
+        .decisions
+        .iter()
+        .any(|d| d.policy == policy && d.denied);
     if !denied {
         return Err(nothing(
             "did not deny this plan; there is nothing to override",
@@ -479,17 +468,19 @@ fn counted<T>(
         let Some(entry) = history.entries().get(n as usize - 1) else {
             continue;
         };
-        match judge.verify(&entry.into(), &force) {
+        let Some(claim) = signing::Claim::of(entry) else {
+            continue;
+        };
+        let kind = entry.kind().as_str();
+        match judge.verify(&claim, &force) {
             Ok(by) if by.expires_at > now => kept.push(r),
             Ok(by) => refused.push(format!(
-                "{} by {} (entry {n}) expired at {}",
-                entry.kind.as_str(),
+                "{kind} by {} (entry {n}) expired at {}",
                 by.principal,
                 crate::store::rfc3339(by.expires_at)
             )),
             Err(why) => refused.push(format!(
-                "{} by {} (entry {n}) does not count: {why}",
-                entry.kind.as_str(),
+                "{kind} by {} (entry {n}) does not count: {why}",
                 entry.actor
             )),
         }
@@ -497,7 +488,7 @@ fn counted<T>(
     (kept, refused)
 }
 
-pub fn counted_approvals(
+pub(crate) fn counted_approvals(
     project: &Project,
     env: &Environment,
     history: &History,
@@ -513,7 +504,7 @@ pub fn counted_approvals(
     )
 }
 
-pub fn counted_overrides(
+pub(crate) fn counted_overrides(
     project: &Project,
     env: &Environment,
     history: &History,
@@ -530,7 +521,7 @@ pub fn counted_overrides(
 }
 
 /// Fails unless the environment's approval rule is met for this bundle.
-pub fn check_approved(
+pub(crate) fn check_approved(
     project: &Project,
     env: &Environment,
     history: &History,

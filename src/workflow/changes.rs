@@ -3,39 +3,14 @@
 //! terraform's reason for a replacement), and for updates and replacements
 //! the attributes that change, sensitive values masked.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::store::summary::{AttributeChange, ResourceChange};
 
 /// Shown instead of a value terraform marks sensitive.
 pub const SENSITIVE: &str = "(sensitive value)";
 /// Shown for a value terraform knows only after the apply.
 pub const UNKNOWN: &str = "(known after apply)";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceChange {
-    pub address: String,
-    /// create, update, replace, delete, forget.
-    pub action: String,
-    /// Terraform's `action_reason`, e.g. `replace_because_cannot_update`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Where a `moved` block brought it from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_from: Option<String>,
-    /// Top-level attributes whose value changes (updates and replacements).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changed: Vec<AttributeChange>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttributeChange {
-    pub name: String,
-    pub before: Value,
-    pub after: Value,
-    /// The attribute is why terraform replaces the resource.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub forces_replacement: bool,
-}
 
 /// Whether a `*_sensitive` / `after_unknown` marker says anything: `true`,
 /// or a structure with `true` somewhere inside.

@@ -27,7 +27,7 @@ pub fn after_success(project: &Project, env: &Environment, bundle: &Bundle) {
             project.config.project,
             env.name,
             short(&bundle.digest),
-            super::plan::summary_line(&bundle.manifest.summary),
+            bundle.manifest.summary,
             project.actor
         ),
         json!({"event": "deployed", "environment": env.name, "digest": bundle.digest}),
@@ -72,7 +72,7 @@ pub fn update_state_file(project: &Project) -> std::io::Result<()> {
     }
     // The log's head now, committed with this file: git history anchors it
     // and `opsdeploy audit verify` checks the log still extends it.
-    let cp = super::audit::checkpoint(project, &history);
+    let cp = super::audit::head_checkpoint(project, &history);
     let _ = write!(
         table,
         "\nAudit log checkpoint (`opsdeploy audit verify` checks that the log still extends it):\n\n{}\n",

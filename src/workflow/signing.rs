@@ -8,14 +8,13 @@
 //! planned file is trusted (and `plan`/`status` say so).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::{ErrorClass, History, Project, WorkflowError, short};
+use super::{History, Project, short};
 use crate::config::Environment;
 use crate::store::bundle::sha256_hex;
-use crate::store::{Entry, EntryKind, rfc3339};
+use crate::store::records::{PlannedSigners, SignedStatement};
+use crate::store::{Entry, EntryData, rfc3339};
 use crate::trust::signature::SigningKey;
 use crate::trust::signers::{AllowedSigners, NotAllowed, fingerprint};
 use crate::trust::statement::{Kind, Statement};
@@ -28,62 +27,148 @@ pub const UNSIGNED: &str = "approvals unsigned: identity not verified";
 /// detached signature is made on another machine).
 const CLOCK_SKEW: i64 = 300;
 
-/// The allowed_signers file a plan was made with, recorded in its plan entry
-/// so the log alone says who could approve what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlannedSigners {
-    /// As configured, relative to the project.
-    pub path: String,
-    pub sha256: String,
-    pub text: String,
+/// What was being done with a trust file or key when it failed (the hint,
+/// in `crate::error`, follows from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustStep {
+    /// `plan` reading the environment's allowed_signers.
+    PlanSigners,
+    /// `approve` reading the allowed_signers in force.
+    SignersInForce,
+    /// Reading the signing key's public half.
+    PublicKey,
+    /// Finding the signing key (OPSDEPLOY_SIGNING_KEY, git's user.signingKey).
+    FindKey,
+    /// `ssh-keygen -Y sign`.
+    Sign,
+    /// Checking the signature ssh-keygen just made.
+    CheckOwnSignature,
+    /// Reading a detached statement (`approve --signature`).
+    DetachedStatement,
+    /// Reading a checkpoint (`audit verify --checkpoint`, PROJECT_STATE.md).
+    Checkpoint,
 }
 
-impl PlannedSigners {
-    pub fn parse(&self) -> Result<AllowedSigners, TrustError> {
-        AllowedSigners::parse(&self.path, &self.text)
+/// Why a signed approval, override or checkpoint was refused or could not be
+/// made.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("{source}")]
+    Trust {
+        step: TrustStep,
+        #[source]
+        source: TrustError,
+    },
+    #[error("cannot read the allowed signers of \"{environment}\": {source}")]
+    SignersUnreadable {
+        environment: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("approvals for \"{environment}\" must be signed and no signing key is set")]
+    NoSigningKey {
+        environment: String,
+        digest: String,
+        signers: String,
+    },
+    #[error(
+        "\"{environment}\" has no `approval {{ signers }}`: there is nothing to check a signature against"
+    )]
+    NoSigners { environment: String },
+    #[error(
+        "the key {fingerprint} ({principals}) is added to {signers} by the very plan being approved; it cannot approve that plan"
+    )]
+    KeyAddedByThisPlan {
+        fingerprint: String,
+        principals: String,
+        signers: String,
+        /// The plan deployed now, whose signers count.
+        deployed: String,
+    },
+    #[error("the key {fingerprint} ({key}) is not in {signers}")]
+    KeyNotListed {
+        fingerprint: String,
+        key: String,
+        signers: String,
+    },
+    #[error(
+        "the key {fingerprint} may not sign for opsdeploy ({signers}:{line} limits its namespaces)"
+    )]
+    KeyNamespace {
+        fingerprint: String,
+        signers: String,
+        line: usize,
+    },
+    #[error("the key {fingerprint} does not count now: {why} ({signers}:{line})")]
+    KeyNotValidNow {
+        fingerprint: String,
+        why: String,
+        signers: String,
+        line: usize,
+    },
+    #[error(
+        "{said_by} says you are {who}, but the key {fingerprint} is {}'s in {signers}",
+        principals.join(", ")
+    )]
+    NotYourKey {
+        /// What named the acting identity (`OPSDEPLOY_USER`, ...).
+        said_by: &'static str,
+        who: String,
+        fingerprint: String,
+        principals: Vec<String>,
+        signers: String,
+    },
+    #[error("ssh-keygen signed with {made_by}, not with {fingerprint}")]
+    SignedWithAnotherKey {
+        made_by: String,
+        fingerprint: String,
+    },
+    #[error("the signed approval of plan {} does not count: {why}", short(digest))]
+    DoesNotCount {
+        environment: String,
+        digest: String,
+        why: String,
+        signers: String,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    DetachedUnreadable {
+        path: PathBuf,
+        /// The `.sig` file passed.
+        sig: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} does not end in .sig")]
+    NotASignatureFile { path: String },
+}
+
+impl SigningError {
+    fn trust(step: TrustStep) -> impl Fn(TrustError) -> SigningError {
+        move |source| SigningError::Trust { step, source }
     }
 }
 
-fn refused(what: String, hint: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class: ErrorClass::ApprovalMissing,
-    }
-}
-
-fn trust_error(e: TrustError, hint: &str) -> WorkflowError {
-    let class = match e {
-        TrustError::Refused(_) => ErrorClass::ApprovalMissing,
-        TrustError::Invalid { .. } | TrustError::Signing(_) => ErrorClass::Error,
-    };
-    WorkflowError::Other {
-        what: e.to_string(),
-        location: None,
-        hint: Some(hint.to_string()),
-        class,
-    }
+/// The allowed_signers a plan recorded, parsed.
+pub(crate) fn parse_signers(s: &PlannedSigners) -> Result<AllowedSigners, TrustError> {
+    AllowedSigners::parse(&s.path, &s.text)
 }
 
 /// The environment's allowed_signers as the plan reads it now; `None`
 /// without `approval { signers }`. A missing or invalid file stops the plan.
-pub fn read_planned(
+pub(crate) fn read_planned(
     project: &Project,
     env: &Environment,
-) -> Result<Option<PlannedSigners>, WorkflowError> {
+) -> Result<Option<PlannedSigners>, SigningError> {
     let Some(rel) = &env.approval.signers else {
         return Ok(None);
     };
     let shown = rel.display().to_string();
-    let text = std::fs::read_to_string(project.config.resolve(rel)).map_err(|e| {
-        WorkflowError::Other {
-            what: format!("cannot read the allowed signers of \"{}\": {e}", env.name),
-            location: Some(shown.clone()),
-            hint: Some(format!(
-                "create {shown} with one line per approver (`alice@example.com ssh-ed25519 AAAA...`), or remove `signers` from opsdeploy.hcl"
-            )),
-            class: ErrorClass::Error,
+    let text = std::fs::read_to_string(project.config.resolve(rel)).map_err(|source| {
+        SigningError::SignersUnreadable {
+            environment: env.name.clone(),
+            path: shown.clone(),
+            source,
         }
     })?;
     let planned = PlannedSigners {
@@ -91,12 +176,7 @@ pub fn read_planned(
         sha256: sha256_hex(text.as_bytes()),
         text,
     };
-    planned.parse().map_err(|e| {
-        trust_error(
-            e,
-            "fix the line (ssh-keygen(1), ALLOWED SIGNERS, describes the format), then plan again",
-        )
-    })?;
+    parse_signers(&planned).map_err(SigningError::trust(TrustStep::PlanSigners))?;
     Ok(Some(planned))
 }
 
@@ -139,9 +219,21 @@ impl InForce {
     }
 }
 
+/// How approvals of plan `digest` of `env` are judged now, in one line.
+pub(crate) fn describe_in_force(
+    history: &History,
+    project: &Project,
+    env: &str,
+    digest: &str,
+) -> String {
+    Judge::new(history, &project.config.project)
+        .in_force(env, digest, u64::MAX)
+        .describe(env)
+}
+
 /// What `plan` says about approvals of a new plan of `env`: how they are
 /// judged and, when the plan changes allowed_signers, what it changes.
-pub fn plan_trust(
+pub(crate) fn plan_trust(
     project: &Project,
     history: &History,
     env: &Environment,
@@ -161,7 +253,8 @@ pub fn plan_trust(
                 signers.path
             )),
             Some(p) if p.sha256 != signers.sha256 => {
-                let (old, new) = (signers.parse().unwrap_or_default(), p.parse().unwrap_or_default());
+                let old = parse_signers(signers).unwrap_or_default();
+                let new = parse_signers(p).unwrap_or_default();
                 let added = new.added_since(&old);
                 let removed = old.added_since(&new);
                 let mut change = format!("{} changes in this plan", p.path);
@@ -171,9 +264,7 @@ pub fn plan_trust(
                 if !removed.is_empty() {
                     change.push_str(&format!("; removes {}", removed.join(", ")));
                 }
-                lines.push(format!(
-                    "{change}: only keys deployed now may approve it"
-                ));
+                lines.push(format!("{change}: only keys deployed now may approve it"));
             }
             Some(_) => {}
         }
@@ -195,24 +286,63 @@ pub struct SignedBy {
 pub struct Claim<'a> {
     pub seq: u64,
     pub at: &'a str,
-    pub kind: EntryKind,
+    pub kind: Kind,
     pub actor: &'a str,
     pub environment: Option<&'a str>,
     pub digest: Option<&'a str>,
-    pub data: &'a serde_json::Value,
+    pub comment: Option<&'a str>,
+    /// An override's policy and reason.
+    pub policy: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub signed: Option<&'a SignedStatement>,
 }
 
-impl<'a> From<&'a Entry> for Claim<'a> {
-    fn from(e: &'a Entry) -> Self {
-        Claim {
-            seq: e.seq,
-            at: &e.at,
-            kind: e.kind,
-            actor: &e.actor,
-            environment: e.environment.as_deref(),
-            digest: e.digest.as_deref(),
-            data: &e.data,
-        }
+impl<'a> Claim<'a> {
+    /// The claim of an entry whose content is `data`; `None` unless it is an
+    /// approval or an override.
+    pub fn new(
+        seq: u64,
+        at: &'a str,
+        actor: &'a str,
+        environment: Option<&'a str>,
+        digest: Option<&'a str>,
+        data: &'a EntryData,
+    ) -> Option<Claim<'a>> {
+        let (kind, comment, policy, reason, signed) = match data {
+            EntryData::Approval(a) => (Kind::Approval, &a.comment, None, None, &a.signed),
+            EntryData::Override(o) => (
+                Kind::Override,
+                &o.comment,
+                Some(o.policy.as_str()),
+                Some(o.reason.as_str()),
+                &o.signed,
+            ),
+            _ => return None,
+        };
+        Some(Claim {
+            seq,
+            at,
+            kind,
+            actor,
+            environment,
+            digest,
+            comment: comment.as_deref(),
+            policy,
+            reason,
+            signed: signed.as_ref(),
+        })
+    }
+
+    /// The claim a logged approval or override makes.
+    pub fn of(e: &'a Entry) -> Option<Claim<'a>> {
+        Claim::new(
+            e.seq,
+            &e.at,
+            &e.actor,
+            e.environment.as_deref(),
+            e.digest.as_deref(),
+            &e.data,
+        )
     }
 }
 
@@ -232,7 +362,7 @@ impl<'h> Judge<'h> {
         let plans = history
             .entries()
             .iter()
-            .filter(|e| e.kind == EntryKind::Plan)
+            .filter(|e| matches!(e.data, EntryData::Plan(_)))
             .filter_map(|e| Some((e.digest.as_deref()?, e)))
             .collect();
         Judge {
@@ -246,8 +376,10 @@ impl<'h> Judge<'h> {
 
     /// The signers recorded in the plan entry of `digest`.
     pub fn of_plan(&self, digest: &str) -> Option<PlannedSigners> {
-        let data = self.plans.get(digest)?.data.get("signers")?;
-        serde_json::from_value(data.clone()).ok()
+        match &self.plans.get(digest)?.data {
+            EntryData::Plan(p) => p.signers.clone(),
+            _ => None,
+        }
     }
 
     /// The signers in force for approvals of `digest` on `env` as of log
@@ -280,7 +412,7 @@ impl<'h> Judge<'h> {
     fn allowed(&mut self, s: &PlannedSigners) -> Result<&AllowedSigners, String> {
         self.parsed
             .entry(s.sha256.clone())
-            .or_insert_with(|| s.parse().map_err(|e| e.to_string()))
+            .or_insert_with(|| parse_signers(s).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -292,20 +424,16 @@ impl<'h> Judge<'h> {
         let Some(signers) = force.signers() else {
             return Err("no allowed signers are in force".into());
         };
-        let text = |k: &str| claim.data.get(k).and_then(|v| v.as_str());
-        let (Some(statement), Some(sig)) = (text("statement"), text("signature")) else {
+        let Some(signed) = claim.signed else {
             return Err(format!(
                 "it is not signed, though {} is in force",
                 signers.path
             ));
         };
+        let statement = signed.statement.as_str();
         let s = Statement::parse("its statement", statement).map_err(|e| e.to_string())?;
-        let key = signature::verify(statement.as_bytes(), sig).map_err(|e| e.to_string())?;
-        let kind = match claim.kind {
-            EntryKind::Approval => Kind::Approval,
-            EntryKind::Override => Kind::Override,
-            other => return Err(format!("a {} entry is not an approval", other.as_str())),
-        };
+        let key = signature::verify(statement.as_bytes(), &signed.signature)
+            .map_err(|e| e.to_string())?;
         let mismatch = |what: &str, signed: &str, logged: &str| {
             format!("the signed statement says {what} {signed:?}, the log says {logged:?}")
         };
@@ -320,10 +448,10 @@ impl<'h> Judge<'h> {
                 return Err(mismatch(what, signed, logged.unwrap_or("")));
             }
         }
-        if s.kind != kind
-            || s.policy.as_deref() != text("policy")
-            || s.reason.as_deref() != text("reason")
-            || s.comment.as_deref() != text("comment")
+        if s.kind != claim.kind
+            || s.policy.as_deref() != claim.policy
+            || s.reason.as_deref() != claim.reason
+            || s.comment.as_deref() != claim.comment
         {
             return Err(
                 "the signed statement's kind, policy, reason or comment differ from the log's"
@@ -390,100 +518,82 @@ pub struct Signed {
 /// allowed_signers maps the key to. Refuses, naming both, when the acting
 /// identity names someone else; and, clearly, a key only the plan being
 /// approved adds.
-pub fn sign_with_key(
+pub(crate) fn sign_with_key(
     project: &Project,
+    signers: &PlannedSigners,
     force: &InForce,
     planned: Option<&PlannedSigners>,
     key: &SigningKey,
     build: impl Fn(&str) -> Statement,
-) -> Result<Signed, WorkflowError> {
-    let signers = force
-        .signers()
-        .expect("sign_with_key is called with signers in force");
-    let allowed = signers
-        .parse()
-        .map_err(|e| trust_error(e, "fix the allowed signers file"))?;
+) -> Result<Signed, SigningError> {
+    let allowed = parse_signers(signers).map_err(SigningError::trust(TrustStep::SignersInForce))?;
     let public = key
         .public_key()
-        .map_err(|e| trust_error(e, "pass the key with --key FILE (a private key, or a .pub whose private half ssh-agent holds)"))?;
+        .map_err(SigningError::trust(TrustStep::PublicKey))?;
     let fp = fingerprint(&public);
     let now = time::parse_rfc3339(&crate::store::now_rfc3339()).unwrap_or_default();
     let principals = match allowed.principals(&public, now) {
         Ok(p) => p,
         Err(why) => {
             let added = planned
-                .and_then(|p| p.parse().ok())
+                .and_then(|p| parse_signers(p).ok())
                 .and_then(|p| p.principals(&public, now).ok().map(|v| v.join(", ")));
-            let (what, hint) = match (why, added, force) {
-                (NotAllowed::UnknownKey, Some(who), InForce::Deployed { digest, .. }) => (
-                    format!(
-                        "the key {fp} ({who}) is added to {} by the very plan being approved; it cannot approve that plan",
-                        signers.path
-                    ),
-                    format!(
-                        "ask a signer trusted by the deployment running now (plan {}) to approve; the new key counts once this plan is deployed",
-                        short(digest)
-                    ),
-                ),
-                (NotAllowed::UnknownKey, _, _) => (
-                    format!("the key {fp} ({}) is not in {}", key.describe(), signers.path),
-                    format!(
-                        "sign with your key listed in {} (--key FILE), or have it added there by a plan that is approved and deployed",
-                        signers.path
-                    ),
-                ),
-                (NotAllowed::Namespace { line }, ..) => (
-                    format!(
-                        "the key {fp} may not sign for opsdeploy ({}:{line} limits its namespaces)",
-                        signers.path
-                    ),
-                    format!("add opsdeploy to its namespaces=\"...\" in {}", signers.path),
-                ),
-                (NotAllowed::Expired { line, why }, ..) => (
-                    format!(
-                        "the key {fp} does not count now: {why} ({}:{line})",
-                        signers.path
-                    ),
-                    "sign with a key that is valid now, or renew this one's valid-before in a plan approved by current signers".into(),
-                ),
-            };
-            return Err(refused(what, hint));
+            let path = signers.path.clone();
+            return Err(match (why, added, force) {
+                (NotAllowed::UnknownKey, Some(who), InForce::Deployed { digest, .. }) => {
+                    SigningError::KeyAddedByThisPlan {
+                        fingerprint: fp,
+                        principals: who,
+                        signers: path,
+                        deployed: digest.clone(),
+                    }
+                }
+                (NotAllowed::UnknownKey, _, _) => SigningError::KeyNotListed {
+                    fingerprint: fp,
+                    key: key.describe(),
+                    signers: path,
+                },
+                (NotAllowed::Namespace { line }, ..) => SigningError::KeyNamespace {
+                    fingerprint: fp,
+                    signers: path,
+                    line,
+                },
+                (NotAllowed::Expired { line, why }, ..) => SigningError::KeyNotValidNow {
+                    fingerprint: fp,
+                    why,
+                    signers: path,
+                    line,
+                },
+            });
         }
     };
-    let (who, source) = super::identity::current_with_source(project.dir());
+    let (who, said_by) = super::identity::current_with_source(project.dir());
     let principal = if principals.contains(&who.as_str()) {
         who
     } else if who == super::identity::UNKNOWN && principals.len() == 1 {
         principals[0].to_string()
     } else {
-        return Err(refused(
-            format!(
-                "{source} says you are {who}, but the key {fp} is {}'s in {}",
-                principals.join(", "),
-                signers.path
-            ),
-            format!(
-                "approve as yourself: sign with your own key, or set OPSDEPLOY_USER={}",
-                principals[0]
-            ),
-        ));
+        return Err(SigningError::NotYourKey {
+            said_by,
+            who,
+            fingerprint: fp,
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            signers: signers.path.clone(),
+        });
     };
     let statement = build(&principal);
     let text = statement.to_text();
     let signature = key
         .sign(text.as_bytes())
-        .map_err(|e| trust_error(e, "check the key (`ssh-add -l` lists what ssh-agent holds)"))?;
+        .map_err(SigningError::trust(TrustStep::Sign))?;
     // The agent may hold another key than the .pub names: check before logging.
     let made_by = signature::verify(text.as_bytes(), &signature)
-        .map_err(|e| trust_error(e, "check the key and try again"))?;
+        .map_err(SigningError::trust(TrustStep::CheckOwnSignature))?;
     if made_by != public {
-        return Err(refused(
-            format!(
-                "ssh-keygen signed with {}, not with {fp}",
-                fingerprint(&made_by)
-            ),
-            "pass the key you mean with --key FILE".into(),
-        ));
+        return Err(SigningError::SignedWithAnotherKey {
+            made_by: fingerprint(&made_by),
+            fingerprint: fp,
+        });
     }
     Ok(Signed {
         statement,
@@ -494,42 +604,21 @@ pub fn sign_with_key(
 
 /// Reads a detached signature (`ssh-keygen -Y sign -n opsdeploy s.json`
 /// writes `s.json.sig` beside the statement it signs).
-pub fn read_detached(sig_path: &Path) -> Result<Signed, WorkflowError> {
+pub(crate) fn read_detached(sig_path: &Path) -> Result<Signed, SigningError> {
     let shown = sig_path.display().to_string();
-    let unreadable = |path: &Path, e: std::io::Error| {
-        WorkflowError::Other {
-        what: format!("cannot read {}: {e}", path.display()),
-        location: Some(shown.clone()),
-        hint: Some(
-            "pass the .sig file ssh-keygen wrote, with the statement it signed beside it (s.json and s.json.sig)"
-                .into(),
-        ),
-        class: ErrorClass::Usage,
-    }
+    let unreadable = |path: &Path, source| SigningError::DetachedUnreadable {
+        path: path.to_path_buf(),
+        sig: shown.clone(),
+        source,
     };
     let signature = std::fs::read_to_string(sig_path).map_err(|e| unreadable(sig_path, e))?;
-    let statement_path = match shown.strip_suffix(".sig") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => {
-            return Err(WorkflowError::Other {
-                what: format!("{shown} does not end in .sig"),
-                location: Some(shown.clone()),
-                hint: Some(
-                    "pass the file `ssh-keygen -Y sign -n opsdeploy s.json` wrote (s.json.sig)"
-                        .into(),
-                ),
-                class: ErrorClass::Usage,
-            });
-        }
+    let Some(statement_path) = shown.strip_suffix(".sig").map(PathBuf::from) else {
+        return Err(SigningError::NotASignatureFile { path: shown });
     };
     let text =
         std::fs::read_to_string(&statement_path).map_err(|e| unreadable(&statement_path, e))?;
-    let statement = Statement::parse(&statement_path.display().to_string(), &text).map_err(|e| {
-        trust_error(
-            e,
-            "sign the statement exactly as `opsdeploy approve ENV --plan D --statement` printed it",
-        )
-    })?;
+    let statement = Statement::parse(&statement_path.display().to_string(), &text)
+        .map_err(SigningError::trust(TrustStep::DetachedStatement))?;
     Ok(Signed {
         statement,
         text,
@@ -537,11 +626,8 @@ pub fn read_detached(sig_path: &Path) -> Result<Signed, WorkflowError> {
     })
 }
 
-/// The time an approval expires when `--expires-in` is not given.
-pub const DEFAULT_EXPIRY_SECS: i64 = 7 * 86_400;
-
 /// `now` plus `secs`, as a statement writes it.
-pub fn expiry(secs: i64) -> String {
+pub(crate) fn expiry(secs: i64) -> String {
     let now = time::parse_rfc3339(&crate::store::now_rfc3339()).unwrap_or_default();
     rfc3339(now + secs)
 }

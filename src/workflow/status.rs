@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::approve::{counted_approvals, valid_approvals};
-use super::signing::Judge;
+use super::signing::describe_in_force;
 use super::{History, Project, WorkflowError};
-use crate::store::{EntryKind, LockHolder};
+use crate::store::LockHolder;
 
 #[derive(Debug, Serialize)]
 pub struct EnvironmentStatus {
@@ -73,14 +73,11 @@ pub fn status(
                 }),
                 pending: pending(project, &history, env),
                 approvals: {
-                    let mut judge = Judge::new(&history, &project.config.project);
                     let digest = history
                         .latest_plan(&env.name)
                         .and_then(|p| p.digest.clone())
                         .unwrap_or_default();
-                    judge
-                        .in_force(&env.name, &digest, u64::MAX)
-                        .describe(&env.name)
+                    describe_in_force(&history, project, &env.name, &digest)
                 },
                 interrupted: {
                     let mut list = history.interrupted(&env.name);
@@ -101,15 +98,9 @@ pub fn status(
                     .last()
                     .filter(|a| {
                         a.status()
-                            .is_some_and(|s| s != super::history::ApplyStatus::Succeeded)
+                            .is_some_and(|s| s != crate::store::records::ApplyStatus::Succeeded)
                     })
-                    .and_then(|a| a.finish)
-                    .and_then(|f| {
-                        f.data
-                            .get("failure")
-                            .and_then(|v| v.as_str())
-                            .map(String::from)
-                    }),
+                    .and_then(|a| a.finished()?.failure.clone()),
                 stale_lock: if lock.is_none() {
                     project.store.stale_lock(&env.name)
                 } else {
@@ -137,13 +128,7 @@ fn pending(
         return None;
     }
     let (approvals, _) = counted_approvals(project, env, history, &digest);
-    let blocked = history
-        .entries()
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::PolicyResults && e.digest.as_deref() == Some(&digest))
-        .and_then(|e| e.data.get("verdict").and_then(|v| v.as_str()))
-        .is_some_and(|v| v != "pass");
+    let blocked = history.blocked(&digest);
     Some(PendingPlan {
         approvals: valid_approvals(env, &plan.actor, &approvals).len(),
         needed: env.approval.min as usize,

@@ -168,12 +168,7 @@ pub fn write(report: &Report) -> String {
             row("terraform", &tf.to_string());
         }
         h.push_str("</dl>\n");
-        let resources = b
-            .changes
-            .terraform
-            .as_ref()
-            .map(|tf| tf.resources.as_slice())
-            .unwrap_or_default();
+        let resources = b.changes.resources();
         if !resources.is_empty() {
             h.push_str(
                 "<h2>Resource changes</h2>\n<table><tr><th>resource</th><th>change</th></tr>",

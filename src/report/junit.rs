@@ -79,7 +79,7 @@ pub fn write(report: &Report) -> String {
                     escape(t)
                 );
             }
-            for r in b.changes.terraform.iter().flat_map(|tf| &tf.resources) {
+            for r in b.changes.resources() {
                 let _ = writeln!(
                     out,
                     "      <property name=\"change {}\" value=\"{}\"/>",

@@ -146,12 +146,7 @@ pub fn write(report: &Report) -> String {
                 b.line("");
                 b.line(&format!("**{}**", cell(t)));
             }
-            let resources = bundle
-                .changes
-                .terraform
-                .as_ref()
-                .map(|tf| tf.resources.as_slice())
-                .unwrap_or_default();
+            let resources = bundle.changes.resources();
             if !resources.is_empty() {
                 let rows = resources.iter().map(|r| {
                     format!(

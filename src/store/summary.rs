@@ -37,14 +37,14 @@ pub struct TerraformCounts {
     pub forget: usize,
     #[serde(default)]
     pub replace: usize,
-    #[serde(default)]
-    pub terraform_version: Option<String>,
-    #[serde(default)]
-    pub unchanged: usize,
     /// Every managed resource the plan changes, in the plan's order, for
     /// the approver to read (an empty list is not written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceChange>,
+    #[serde(default)]
+    pub terraform_version: Option<String>,
+    #[serde(default)]
+    pub unchanged: usize,
 }
 
 /// One resource a plan changes, as `terraform plan` summarises it.
@@ -120,6 +120,16 @@ impl fmt::Display for TerraformCounts {
             "{} to add, {} to change, {} to replace, {} to destroy",
             self.add, self.change, self.replace, self.destroy
         )
+    }
+}
+
+impl PlanSummary {
+    /// Each resource the plan changes (none without terraform).
+    pub fn resources(&self) -> &[ResourceChange] {
+        self.terraform
+            .as_ref()
+            .map(|tf| tf.resources.as_slice())
+            .unwrap_or_default()
     }
 }
 

@@ -2,10 +2,11 @@
 //! namespace `opsdeploy`) over small canonical texts, checked in-process
 //! against an OpenSSH `allowed_signers` file.
 //!
-//! A leaf: it knows nothing of the workflow, the store or reports. The
-//! workflow decides which signers are in force; this module parses, signs
-//! (with `ssh-keygen -Y sign`, so keys in files, in ssh-agent or on security
-//! keys all work) and verifies (in-process: `apply` never needs ssh-keygen).
+//! It knows nothing of the workflow or reports, and of the store only its
+//! time format. The workflow decides which signers are in force; this module
+//! parses, signs (with `ssh-keygen -Y sign`, so keys in files, in ssh-agent or
+//! on security keys all work) and verifies (in-process: `apply` never needs
+//! ssh-keygen).
 
 pub mod checkpoint;
 pub mod signature;

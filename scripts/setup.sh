@@ -72,3 +72,16 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# Signed approvals: the tests and the quickstart make keys and sign with
+# ssh-keygen (OpenSSH's client tools; opsdeploy itself verifies in-process).
+if ! command -v ssh-keygen >/dev/null 2>&1 || ! command -v ssh-agent >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing openssh-client (ssh-keygen, ssh-agent) for the signed-approval tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null \
+      || { echo "error: could not install openssh-client with apt-get; install it (ssh-keygen, ssh-agent) by hand" >&2; exit 1; }
+  else
+    echo "error: ssh-keygen and ssh-agent not found; install OpenSSH's client tools (e.g. apt-get install openssh-client)" >&2
+    exit 1
+  fi
+fi

@@ -17,6 +17,8 @@ use crate::engine::EngineError;
 use crate::store::StoreError;
 use crate::store::bundle::BundleError;
 use crate::templates::TemplateError;
+use crate::trust::TrustError;
+use crate::workflow::signing::{SigningError, TrustStep};
 use crate::workflow::{ScanBlock, Stage, WorkflowError, short};
 
 /// Exit codes: 0 ok · 1 error · 2 usage (and drifted) · 3 blocked by policy ·
@@ -131,7 +133,15 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
             | W::PromotesFromAnother { .. }
             | W::PromotesFromNone { .. }
             | W::NothingToScan { .. }
-            | W::NoDatabase => Exit::Usage,
+            | W::NoDatabase
+            | W::CheckpointUnreadable { .. }
+            | W::InvalidDatabaseUrl { .. }
+            | W::NoRuntimeRole
+            | W::Signing(
+                SigningError::NoSigners { .. }
+                | SigningError::DetachedUnreadable { .. }
+                | SigningError::NotASignatureFile { .. },
+            ) => Exit::Usage,
             W::Blocked { .. }
             | W::HardMandatory { .. }
             | W::NothingToPromote { .. }
@@ -143,7 +153,21 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
             | W::NotAnApprover { .. }
             | W::SelfApproval { .. }
             | W::ApprovalMissing { .. }
-            | W::SourcesChanged { .. } => Exit::ApprovalMissing,
+            | W::SourcesChanged { .. }
+            | W::Signing(
+                SigningError::Trust {
+                    source: TrustError::Refused(_),
+                    ..
+                }
+                | SigningError::NoSigningKey { .. }
+                | SigningError::KeyAddedByThisPlan { .. }
+                | SigningError::KeyNotListed { .. }
+                | SigningError::KeyNamespace { .. }
+                | SigningError::KeyNotValidNow { .. }
+                | SigningError::NotYourKey { .. }
+                | SigningError::SignedWithAnotherKey { .. }
+                | SigningError::DoesNotCount { .. },
+            ) => Exit::ApprovalMissing,
             W::RolledBack { .. } => Exit::RolledBack,
             W::DeployRollbackFailed { .. } | W::LockLost { .. } | W::RollbackIncomplete { .. } => {
                 Exit::RollbackFailed
@@ -200,6 +224,10 @@ impl Outcome {
         })
     }
 }
+
+/// The way to signed approvals, when production's are unsigned.
+pub const UNSIGNED_HINT: &str =
+    "add `signers = \"deploy/allowed_signers\"` to its approval block (README.md, \"Trust model\")";
 
 /// `a, b, c`.
 fn list(items: &[String]) -> String {
@@ -275,6 +303,12 @@ impl Error {
                     Some(format!(".opsdeploy/audit.jsonl:{position}"))
                 }
                 W::DifferentHistory { target, .. } => Some(target.clone()),
+                W::BadSignature { log, seq, .. } => Some(format!("{log}:{seq}")),
+                W::CheckpointUnreadable { path, .. }
+                | W::NoCheckpoint { path }
+                | W::CheckpointNotExtended { path, .. } => Some(path.clone()),
+                W::InvalidDatabaseUrl { .. } | W::NoRuntimeRole => Some("opsdeploy.hcl".into()),
+                W::Signing(s) => signing_location(s),
                 _ => None,
             },
             Error::Authoring(a) => match a {
@@ -346,6 +380,101 @@ impl Error {
             }
             Error::WriteReport { .. } => "choose a writable path for -o".into(),
         })
+    }
+}
+
+/// Where a signing refusal points: the file it concerns.
+fn signing_location(e: &SigningError) -> Option<String> {
+    use SigningError as S;
+    match e {
+        S::Trust {
+            source: TrustError::Invalid { file, line, .. },
+            ..
+        } => Some(match line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.clone(),
+        }),
+        S::SignersUnreadable { path, .. } | S::NotASignatureFile { path } => Some(path.clone()),
+        S::NoSigningKey { signers, .. } | S::DoesNotCount { signers, .. } => Some(signers.clone()),
+        S::DetachedUnreadable { sig, .. } => Some(sig.clone()),
+        S::NoSigners { .. } => Some(crate::config::CONFIG_FILE.into()),
+        _ => None,
+    }
+}
+
+fn signing_hint(e: &SigningError) -> String {
+    use SigningError as S;
+    match e {
+        S::Trust { step, .. } => match step {
+            TrustStep::PlanSigners => {
+                "fix the line (ssh-keygen(1), ALLOWED SIGNERS, describes the format), then plan again"
+            }
+            TrustStep::SignersInForce => "fix the allowed signers file",
+            TrustStep::PublicKey => {
+                "pass the key with --key FILE (a private key, or a .pub whose private half ssh-agent holds)"
+            }
+            TrustStep::FindKey => "pass --key FILE",
+            TrustStep::Sign => "check the key (`ssh-add -l` lists what ssh-agent holds)",
+            TrustStep::CheckOwnSignature => "check the key and try again",
+            TrustStep::DetachedStatement => {
+                "sign the statement exactly as `opsdeploy approve ENV --plan D --statement` printed it"
+            }
+            TrustStep::Checkpoint => {
+                "restore the checkpoint as `opsdeploy audit checkpoint` printed it"
+            }
+        }
+        .into(),
+        S::SignersUnreadable { path, .. } => format!(
+            "create {path} with one line per approver (`alice@example.com ssh-ed25519 AAAA...`), or remove `signers` from opsdeploy.hcl"
+        ),
+        S::NoSigningKey {
+            environment,
+            digest,
+            ..
+        } => format!(
+            "pass --key ~/.ssh/id_ed25519 (or set OPSDEPLOY_SIGNING_KEY, or git's gpg.format=ssh and user.signingKey); \
+             a runner without your key: `opsdeploy approve {environment} --plan {} --statement > s.json`, \
+             then `ssh-keygen -Y sign -n opsdeploy -f KEY s.json`",
+            short(digest)
+        ),
+        S::NoSigners { .. } => {
+            "add `signers = \"deploy/allowed_signers\"` to the environment's approval block, or approve without a key"
+                .into()
+        }
+        S::KeyAddedByThisPlan { deployed, .. } => format!(
+            "ask a signer trusted by the deployment running now (plan {}) to approve; the new key counts once this plan is deployed",
+            short(deployed)
+        ),
+        S::KeyNotListed { signers, .. } => format!(
+            "sign with your key listed in {signers} (--key FILE), or have it added there by a plan that is approved and deployed"
+        ),
+        S::KeyNamespace { signers, .. } => {
+            format!("add opsdeploy to its namespaces=\"...\" in {signers}")
+        }
+        S::KeyNotValidNow { .. } => {
+            "sign with a key that is valid now, or renew this one's valid-before in a plan approved by current signers"
+                .into()
+        }
+        S::NotYourKey { principals, .. } => format!(
+            "approve as yourself: sign with your own key, or set OPSDEPLOY_USER={}",
+            principals.first().map(String::as_str).unwrap_or_default()
+        ),
+        S::SignedWithAnotherKey { .. } => "pass the key you mean with --key FILE".into(),
+        S::DoesNotCount {
+            environment,
+            digest,
+            ..
+        } => format!(
+            "sign a fresh statement for this plan: `opsdeploy approve {environment} --plan {} --key FILE`",
+            short(digest)
+        ),
+        S::DetachedUnreadable { .. } => {
+            "pass the .sig file ssh-keygen wrote, with the statement it signs beside it (s.json and s.json.sig)"
+                .into()
+        }
+        S::NotASignatureFile { .. } => {
+            "pass the file `ssh-keygen -Y sign -n opsdeploy s.json` wrote (s.json.sig)".into()
+        }
     }
 }
 
@@ -588,6 +717,21 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
         W::CopyDoesNotVerify { .. } => {
             "run `opsdeploy audit verify` with the postgres backend to see which entry".into()
         }
+        W::Signing(s) => signing_hint(s),
+        W::BadSignature { .. } => {
+            "the log or the approval was tampered with; restore the log from a backup and compare with your checkpoints"
+                .into()
+        }
+        W::CheckpointUnreadable { .. } | W::NoCheckpoint { .. } => {
+            "pass a file `opsdeploy audit checkpoint` wrote".into()
+        }
+        W::CheckpointNotExtended { .. } => {
+            "the log was cut or rewritten after the checkpoint; restore it from a backup".into()
+        }
+        W::InvalidDatabaseUrl { .. } => {
+            "fix OPSDEPLOY_DATABASE_URL, or pass --runtime-role".into()
+        }
+        W::NoRuntimeRole => "pass --runtime-role ROLE".into(),
     })
 }
 

@@ -15,6 +15,7 @@ pub mod redact;
 pub mod report;
 pub mod store;
 pub mod templates;
+pub mod trust;
 pub mod units;
 pub mod workflow;
 

@@ -55,6 +55,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => Some(Duration::from_secs(n)),
             "m" => secs(60),
             "h" => secs(3600),
+            "d" => secs(86_400),
             _ => return Err(bad()),
         }
         .ok_or_else(too_large)?;

@@ -96,6 +96,9 @@ environment "production" {
   approval {
     approvers = ["lead@example.com", "oncall@example.com"]
     min       = 1
+    # Approvals count only when signed by a key listed here (ssh-keygen's
+    # allowed_signers format): add each approver's public key.
+    signers   = "deploy/allowed_signers"
   }
   rollback { runbook = "docs/ROLLBACK.md" }
   monitor {

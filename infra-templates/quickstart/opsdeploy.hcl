@@ -71,6 +71,9 @@ environment "production" {
   approval {
     approvers = ["alice@example.com", "bob@example.com"]
     min       = 1
+    # Approvals count only when signed by a key listed here (ssh-keygen's
+    # allowed_signers format); scripts/quickstart.sh writes alice's and bob's.
+    signers   = "deploy/allowed_signers"
   }
   rollback { runbook = "docs/ROLLBACK.md" }
   monitor {

@@ -64,7 +64,8 @@ pub fn print_planned(
                     digest,
                     &planned.bundle.manifest,
                     &planned.results.decisions,
-                    &planned.incidents
+                    &planned.incidents,
+                    &planned.trust
                 )
             );
         }
@@ -72,6 +73,10 @@ pub fn print_planned(
             "{}",
             report::write(&planned.report(project.dir())?, format).unwrap_or_default()
         ),
+    }
+    if let Some(warning) = planned.unsigned_warning() {
+        anstream::eprintln!("warning: {warning}");
+        super::error::print_hint(opsdeploy::error::UNSIGNED_HINT);
     }
     Ok(())
 }

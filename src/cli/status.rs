@@ -58,6 +58,7 @@ fn table(list: &[EnvironmentStatus]) -> Table {
                 if p.blocked { ", blocked by policy" } else { "" }
             ));
         }
+        table.detail(s.approvals.clone());
         if let Some(l) = &s.lock {
             table.detail(format!("locked by {} since {}", l.describe(), l.since));
         }
@@ -117,6 +118,7 @@ mod tests {
             stale_lock: None,
             interrupted: Vec::new(),
             last_failure: None,
+            approvals: "approvals unsigned: identity not verified".into(),
         }
     }
 

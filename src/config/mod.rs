@@ -266,6 +266,10 @@ pub struct ApprovalConfig {
     pub approvers: Vec<String>,
     pub min: u32,
     pub self_approve: bool,
+    /// OpenSSH allowed_signers file (relative to the project): approvals
+    /// count only when signed by a key it lists; the environment's, else the
+    /// project-wide `approval { signers }`.
+    pub signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -343,13 +347,22 @@ impl Config {
             }
         };
         let notify = read_notify(&mut top)?;
+        // Project-wide approval settings: only who signs.
+        let signers = match top.block("approval")? {
+            None => None,
+            Some(mut a) => {
+                let signers = a.string("signers")?.map(PathBuf::from);
+                a.finish()?;
+                signers
+            }
+        };
         let mut policies = Vec::new();
         for (name, b) in top.labeled_blocks("policy")? {
             policies.push(read_policy(name, b)?);
         }
         let mut environments = Vec::new();
         for (name, b) in top.labeled_blocks("environment")? {
-            environments.push(read_environment(name, b)?);
+            environments.push(read_environment(name, b, signers.as_ref())?);
         }
         top.finish()?;
         let config = Config {
@@ -478,7 +491,11 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
     Ok(policy)
 }
 
-fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, ConfigError> {
+fn read_environment(
+    name: String,
+    mut b: BodyReader,
+    project_signers: Option<&PathBuf>,
+) -> Result<Environment, ConfigError> {
     let strategy = match b.choice("strategy", &["rolling", "blue-green"])?.as_deref() {
         Some("blue-green") => Strategy::BlueGreen,
         _ => Strategy::Rolling,
@@ -594,6 +611,7 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
     let approval = match b.block("approval")? {
         None => ApprovalConfig {
             min: 1,
+            signers: project_signers.cloned(),
             ..ApprovalConfig::default()
         },
         Some(mut a) => {
@@ -601,6 +619,10 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
                 approvers: a.strings("approvers")?.unwrap_or_default(),
                 min: a.u64("min")?.unwrap_or(1) as u32,
                 self_approve: a.bool("self_approve")?.unwrap_or(false),
+                signers: a
+                    .string("signers")?
+                    .map(PathBuf::from)
+                    .or_else(|| project_signers.cloned()),
             };
             if approval.min == 0 {
                 return Err(a.error(format!(

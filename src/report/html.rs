@@ -167,7 +167,26 @@ pub fn write(report: &Report) -> String {
         if let Some(tf) = &b.changes.terraform {
             row("terraform", &tf.to_string());
         }
-        h.push_str("</dl>\n<h2>Approvals</h2>\n");
+        h.push_str("</dl>\n");
+        let resources = b.changes.resources();
+        if !resources.is_empty() {
+            h.push_str(
+                "<h2>Resource changes</h2>\n<table><tr><th>resource</th><th>change</th></tr>",
+            );
+            for r in resources {
+                let _ = write!(
+                    h,
+                    "<tr><td class=\"mono\">{}</td><td>{}</td></tr>",
+                    esc(&r.address),
+                    esc(&super::plan::change_text(r))
+                );
+            }
+            h.push_str("</table>\n");
+        }
+        h.push_str("<h2>Approvals</h2>\n");
+        for t in &b.trust {
+            let _ = writeln!(h, "<p><strong>{}</strong></p>", esc(t));
+        }
         if b.approvals.is_empty() {
             let _ = writeln!(
                 h,

@@ -61,7 +61,7 @@ pub fn write(report: &Report) -> String {
         "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failed}\" errors=\"0\">",
         escape(&name)
     );
-    for s in &suites {
+    for (i, s) in suites.iter().enumerate() {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">",
@@ -69,6 +69,26 @@ pub fn write(report: &Report) -> String {
             s.cases.len(),
             failures(s)
         );
+        // The plan's changes and how approvals are judged, once, as properties.
+        if let (0, Some(b)) = (i, &report.bundle) {
+            out.push_str("    <properties>\n");
+            for t in &b.trust {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"approvals\" value=\"{}\"/>",
+                    escape(t)
+                );
+            }
+            for r in b.changes.resources() {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"change {}\" value=\"{}\"/>",
+                    escape(&r.address),
+                    escape(&super::plan::change_text(r))
+                );
+            }
+            out.push_str("    </properties>\n");
+        }
         for c in &s.cases {
             let _ = write!(
                 out,

@@ -142,6 +142,25 @@ pub fn write(report: &Report) -> String {
             if let Some(tf) = &bundle.changes.terraform {
                 b.line(&format!("Terraform: {tf}."));
             }
+            for t in &bundle.trust {
+                b.line("");
+                b.line(&format!("**{}**", cell(t)));
+            }
+            let resources = bundle.changes.resources();
+            if !resources.is_empty() {
+                let rows = resources.iter().map(|r| {
+                    format!(
+                        "| `{}` | {} |",
+                        cell(&r.address),
+                        cell(&super::plan::change_text(r))
+                    )
+                });
+                b.table(
+                    &["", "| resource | change |", "|---|---|"],
+                    rows,
+                    "resource changes",
+                );
+            }
         }
         None => {
             b.line(&format!("## opsdeploy — {}", verdict_badge(report.verdict)));

@@ -22,7 +22,7 @@ use crate::engine::{Evaluation, Outcome};
 use crate::store::short;
 pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
-pub use plan::plan_human;
+pub use plan::{approval_summary, plan_human};
 pub use scan::scan_human;
 
 /// Version of the `--format json` shape of every command's own result (those

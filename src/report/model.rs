@@ -12,7 +12,8 @@
 //!   "bundle": null | {"digest", "project", "environment", "created_at", "planned_by",
 //!              "git_revision"?, "promoted_from"?, "changes": {...plan summary...},
 //!              "approvals": [{"approver", "at", "comment"?}],
-//!              "overrides": [{"policy", "approver", "reason", "at"}]},
+//!              "overrides": [{"policy", "approver", "reason", "at"}],
+//!              "trust": ["approvals signed: ..." | "approvals unsigned: identity not verified"]},
 //!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed",
 //!                 "blocks", "failure"?, "findings": [{"rule", "message", "severity": "deny"|"warn"|"info",
 //!                 "address"?, "path"?, "line"?}]}],
@@ -101,6 +102,10 @@ pub struct BundleInfo {
     pub changes: PlanSummary,
     pub approvals: Vec<Approval>,
     pub overrides: Vec<Override>,
+    /// How the approvals were judged: "approvals signed: ..." or
+    /// "approvals unsigned: identity not verified".
+    #[serde(default)]
+    pub trust: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,6 +271,8 @@ pub struct BundleSource<'a> {
     pub scans: Option<Scans<'a>>,
     pub approvals: &'a [ApprovalRecord],
     pub overrides: &'a [OverrideRecord],
+    /// How approvals are judged: signed by whom, or unsigned.
+    pub trust: &'a [String],
     /// The project directory, to find where resources and images are declared.
     pub project_dir: Option<&'a Path>,
     pub redactor: &'a Redactor,
@@ -359,6 +366,7 @@ impl Report {
                     at: o.at.clone(),
                 })
                 .collect(),
+            trust: src.trust.to_vec(),
         };
         Report::new(Some(bundle), policies, scans, Vec::new()).redacted(src.redactor)
     }

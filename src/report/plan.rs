@@ -11,9 +11,10 @@ use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
 use crate::store::results::Decision;
 use crate::store::short;
+use crate::store::summary::{ResourceChange, TerraformCounts};
 
 /// The changes part: terraform counts, helm releases, images, migrations.
-pub fn changes(manifest: &Manifest, out: &mut String) {
+pub fn changes(digest: &str, manifest: &Manifest, out: &mut String) {
     let s = &manifest.summary;
     if let Some(tf) = &s.terraform {
         let _ = write!(out, "  {:<11} {tf}", "terraform");
@@ -28,6 +29,7 @@ pub fn changes(manifest: &Manifest, out: &mut String) {
             );
         }
         out.push('\n');
+        resources(tf, digest, out);
     }
     for r in s.helm.iter().flatten() {
         let _ = writeln!(
@@ -66,6 +68,89 @@ pub fn changes(manifest: &Manifest, out: &mut String) {
     }
     if out.is_empty() {
         out.push_str("  nothing to change\n");
+    }
+}
+
+/// How many resource changes human output lists before folding the rest
+/// (JSON and every report format list them all).
+const FOLD_AFTER: usize = 25;
+
+/// One line per changed resource, as `terraform plan` marks them, with the
+/// attributes an update changes.
+fn resources(tf: &TerraformCounts, digest: &str, out: &mut String) {
+    for r in tf.resources.iter().take(FOLD_AFTER) {
+        let action = r.action.as_str();
+        let mark = match action {
+            "create" => "+",
+            "update" => "~",
+            "replace" => "-/+",
+            "delete" => "-",
+            _ => "?",
+        };
+        let mut line = format!("  {:<11} {mark:>3} {} {DIM}({action}", "", r.address);
+        if let Some(reason) = &r.reason {
+            let _ = write!(line, ": {reason}");
+        }
+        if let Some(from) = &r.moved_from {
+            let _ = write!(line, ", moved from {from}");
+        }
+        line.push_str(&format!("){DIM:#}"));
+        let _ = writeln!(out, "{line}");
+        for a in &r.changed {
+            let _ = writeln!(
+                out,
+                "  {:<11}       {}: {} -> {}{}",
+                "",
+                a.name,
+                short_value(&a.before),
+                short_value(&a.after),
+                if a.forces_replacement {
+                    " (forces replacement)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if tf.resources.len() > FOLD_AFTER {
+        let _ = writeln!(
+            out,
+            "  {:<11} {DIM}... and {} more (`opsdeploy report {} --format json` lists every one){DIM:#}",
+            "",
+            tf.resources.len() - FOLD_AFTER,
+            short(digest)
+        );
+    }
+}
+
+/// A resource change on one line, for report formats: action, reason and
+/// every changed attribute (values as JSON, sensitive ones masked).
+pub fn change_text(r: &ResourceChange) -> String {
+    let mut text = r.action.clone();
+    if let Some(reason) = &r.reason {
+        let _ = write!(text, " ({reason})");
+    }
+    let attrs: Vec<String> = r
+        .changed
+        .iter()
+        .map(|a| format!("{}: {} -> {}", a.name, a.before, a.after))
+        .collect();
+    if !attrs.is_empty() {
+        let _ = write!(text, "; {}", attrs.join(", "));
+    }
+    text
+}
+
+/// A value on one line, long ones cut.
+fn short_value(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::String(s) if s.starts_with('(') && s.ends_with(')') => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(59).collect::<String>())
+    } else {
+        text
     }
 }
 
@@ -132,12 +217,27 @@ pub fn decision_word(d: &Decision) -> &'static str {
     }
 }
 
+/// What `approve` shows before it signs: the plan, its changes, and how
+/// approvals of it are judged.
+pub fn approval_summary(digest: &str, manifest: &Manifest, trust: &str) -> String {
+    let mut out = format!(
+        "{BOLD}plan {digest}{BOLD:#}\nfor {} ({}), planned by {}\n",
+        manifest.environment, manifest.project, manifest.planned_by
+    );
+    let mut body = String::new();
+    changes(digest, manifest, &mut body);
+    out.push_str(&body);
+    let _ = writeln!(out, "{trust}");
+    out
+}
+
 /// The whole plan summary.
 pub fn plan_human(
     digest: &str,
     manifest: &Manifest,
     decisions_list: &[Decision],
     incidents: &[String],
+    trust: &[String],
 ) -> String {
     let mut out = format!(
         "{BOLD}plan {}{BOLD:#} for {} ({}), by {}\n",
@@ -147,9 +247,13 @@ pub fn plan_human(
         manifest.planned_by
     );
     let mut body = String::new();
-    changes(manifest, &mut body);
+    changes(digest, manifest, &mut body);
     out.push_str(&body);
     decisions(decisions_list, &mut out);
+    // How approvals of this plan are judged, then any change to who signs.
+    for (n, line) in trust.iter().enumerate() {
+        let _ = writeln!(out, "{}{line}", if n == 0 { "\n" } else { "  " });
+    }
     if !incidents.is_empty() {
         let _ = writeln!(
             out,

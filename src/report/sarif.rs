@@ -230,6 +230,9 @@ fn policy_run(report: &Report) -> Value {
             "project": b.project,
             "environment": b.environment,
             "verdict": report.verdict.as_str(),
+            // What an approver signs: every change, and how approvals are judged.
+            "changes": b.changes,
+            "approvals": b.trust,
         });
     }
     run

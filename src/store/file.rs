@@ -348,6 +348,7 @@ mod tests {
                     "staging",
                     EntryData::Approval(ApprovalData {
                         comment: Some(format!("{i}")),
+                        signed: None,
                     }),
                 ))
                 .unwrap();

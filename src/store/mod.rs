@@ -15,7 +15,7 @@ pub mod summary;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgStore, RolesSetUp, set_up_roles};
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
 pub use records::EntryData;

@@ -80,6 +80,19 @@ pub struct PlanData {
     pub counts: PlanSummary,
     #[serde(default)]
     pub git_revision: Option<String>,
+    /// The allowed_signers the plan was made with (`approval { signers }`):
+    /// who may approve what is then in the log itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signers: Option<PlannedSigners>,
+}
+
+/// An allowed_signers file as a plan read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedSigners {
+    /// As configured, relative to the project.
+    pub path: String,
+    pub sha256: String,
+    pub text: String,
 }
 
 /// When a set of policy results was evaluated.
@@ -153,6 +166,9 @@ pub struct PolicyVerdict {
 pub struct ApprovalData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// With `approval { signers }`: the statement the approver signed.
+    #[serde(flatten)]
+    pub signed: Option<SignedStatement>,
 }
 
 /// `override`: the actor lifted a soft-mandatory denial for the entry's digest.
@@ -160,6 +176,22 @@ pub struct ApprovalData {
 pub struct OverrideData {
     pub policy: String,
     pub reason: String,
+    /// A signed override's comment (its statement carries one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(flatten)]
+    pub signed: Option<SignedStatement>,
+}
+
+/// A signed approval or override: the statement's exact text, its SSH
+/// signature, and the key that made it (checked before it was logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedStatement {
+    pub statement: String,
+    pub signature: String,
+    /// `SHA256:...` of the signing key.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// `apply_start`.
@@ -383,6 +415,8 @@ pub struct LockTakeoverData {
 /// An approval of a digest, as read from its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRecord {
+    /// The audit entry it was logged as.
+    pub seq: u64,
     pub approver: String,
     pub at: String,
     pub comment: Option<String>,
@@ -391,6 +425,8 @@ pub struct ApprovalRecord {
 /// An override for a digest, as read from its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverrideRecord {
+    /// The audit entry it was logged as.
+    pub seq: u64,
     pub policy: String,
     pub approver: String,
     pub reason: String,
@@ -405,6 +441,7 @@ mod tests {
     fn payloads_keep_the_shape_entries_always_had() {
         let data = EntryData::Approval(ApprovalData {
             comment: Some("ok".into()),
+            signed: None,
         });
         assert_eq!(data.to_wire(), serde_json::json!({"comment": "ok"}));
         assert_eq!(
@@ -426,6 +463,25 @@ mod tests {
         };
         assert_eq!((f.status, f.apply_seq), (ApplyStatus::Succeeded, Some(4)));
         assert_eq!(f.deployed.unwrap().images[0].reference, "api:1");
+    }
+
+    #[test]
+    fn a_signed_override_keeps_its_statement_beside_policy_and_reason() {
+        let wire = serde_json::json!({"policy": "cost-guard", "reason": "one-off",
+            "statement": "{...}\n", "signature": "-----BEGIN SSH SIGNATURE-----", "key": "SHA256:x"});
+        let data = EntryData::from_wire(EntryKind::Override, wire.clone()).unwrap();
+        let EntryData::Override(o) = &data else {
+            panic!("an override entry reads as one");
+        };
+        assert_eq!(o.signed.as_ref().unwrap().key, "SHA256:x");
+        assert_eq!(data.to_wire(), wire);
+        // Without a signature the entry reads as unsigned.
+        let unsigned = serde_json::json!({"policy": "cost-guard", "reason": "one-off"});
+        let EntryData::Override(o) = EntryData::from_wire(EntryKind::Override, unsigned).unwrap()
+        else {
+            panic!("an override entry reads as one");
+        };
+        assert_eq!(o.signed, None);
     }
 
     #[test]

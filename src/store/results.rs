@@ -152,6 +152,7 @@ mod tests {
     #[test]
     fn a_denial_blocks_unless_advisory_and_an_override_lifts_only_a_soft_mandatory_one() {
         let ov = OverrideRecord {
+            seq: 1,
             policy: "p".into(),
             approver: "bob@example.com".into(),
             reason: "accepted".into(),

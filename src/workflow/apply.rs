@@ -9,7 +9,7 @@ use policy_sdk::input::{Approval, Approvals, Override};
 use serde::Serialize;
 use serde_json::json;
 
-use super::approve::{check_approved, resolve_bundle};
+use super::approve::{check_approved, counted_overrides, resolve_bundle};
 use super::continuity::{self, Incident};
 use super::plan::environment_section;
 use super::policies;
@@ -139,7 +139,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             more: changed.len() - 1,
         });
     }
-    let approvals = check_approved(env, &history, &bundle)?;
+    let approvals = check_approved(project, env, &history, &bundle)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
     if let Some(refusal) = WorkflowError::blocked(&env.name, &results) {
         return Err(refusal);
@@ -195,7 +195,10 @@ fn reevaluate(
     let mut doc = InputDocument::from_slice("input.json of the bundle", &input)
         .map_err(|e| WorkflowError::tool(Stage::BundleInput, e))?;
     doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
-    let overrides = history.overrides(&bundle.digest);
+    let (overrides, refused) = counted_overrides(project, env, history, &bundle.digest);
+    for why in &refused {
+        tracing::warn!("{why}");
+    }
     doc.set(
         Section::Approvals,
         &Approvals {

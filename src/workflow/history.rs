@@ -94,6 +94,7 @@ impl History {
         self.for_digest(digest)
             .filter_map(|e| match &e.data {
                 EntryData::Approval(a) => Some(ApprovalRecord {
+                    seq: e.seq,
                     approver: e.actor.clone(),
                     at: e.at.clone(),
                     comment: a.comment.clone(),
@@ -107,6 +108,7 @@ impl History {
         self.for_digest(digest)
             .filter_map(|e| match &e.data {
                 EntryData::Override(o) => Some(OverrideRecord {
+                    seq: e.seq,
                     policy: o.policy.clone(),
                     approver: e.actor.clone(),
                     reason: o.reason.clone(),
@@ -162,35 +164,44 @@ impl History {
     /// The last successful apply of an environment: what runs there now.
     /// `opsdeploy rollback` records which earlier deployment it restored.
     pub fn current<'a>(&'a self, env: &'a str) -> Option<ApplyRecord<'a>> {
+        self.deployment_timeline(env).pop().and_then(|(_, a)| a)
+    }
+
+    /// Every change of what runs on an environment, oldest first: the seq of
+    /// the entry that made it so (a successful finish, or a rollback that
+    /// restored an earlier deployment) and the apply now running (none when
+    /// a rollback restored a deployment the log does not show succeeding).
+    pub fn deployment_timeline<'a>(&'a self, env: &'a str) -> Vec<(u64, Option<ApplyRecord<'a>>)> {
         let applies = self.applies(env);
-        let mut current: Option<usize> = None;
+        let mut timeline = Vec::new();
         for e in self
             .entries
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match &e.data {
+            let current = match &e.data {
                 EntryData::ApplyFinish(_) => {
                     let finished = applies
                         .iter()
-                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq));
-                    if let Some(i) = finished
-                        && applies[i].status() == Some(ApplyStatus::Succeeded)
-                    {
-                        current = Some(i);
+                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq))
+                        .filter(|i| applies[*i].status() == Some(ApplyStatus::Succeeded));
+                    if finished.is_none() {
+                        continue;
                     }
+                    finished
                 }
                 EntryData::Rollback(r) if r.restored.is_some() => {
                     let restored = r.restored.as_deref();
-                    current = applies.iter().rposition(|a| {
+                    applies.iter().rposition(|a| {
                         Some(a.digest.as_str()) == restored
                             && a.status() == Some(ApplyStatus::Succeeded)
-                    });
+                    })
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            timeline.push((e.seq, current.map(|i| applies[i].clone())));
         }
-        applies.into_iter().nth(current?)
+        timeline
     }
 
     /// Applies that started and never finished (the process died).

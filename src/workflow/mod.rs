@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod approve;
 pub mod audit;
+pub(crate) mod changes;
 pub(crate) mod continuity;
 pub mod drift;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod promote;
 pub(crate) mod releases;
 pub mod rollback;
 pub mod scans;
+pub(crate) mod signing;
 pub(crate) mod sources;
 pub mod state;
 pub mod status;
@@ -29,6 +31,7 @@ use crate::config::{Config, ConfigError, StateConfig};
 use crate::store::bundle::BundleError;
 use crate::store::{Entry, FileStore, NewEntry, PgStore, Store, StoreError};
 pub use history::History;
+pub use signing::UNSIGNED;
 
 /// What a tool (or a project file it reads) was doing when it failed, which
 /// says what to fix (the hint, in `crate::error`).
@@ -79,6 +82,9 @@ pub enum WorkflowError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// A signed approval, override or checkpoint refused or not made.
+    #[error(transparent)]
+    Signing(#[from] signing::SigningError),
     #[error("{source}")]
     Tool {
         stage: Stage,
@@ -275,6 +281,44 @@ pub enum WorkflowError {
         reason: String,
     },
     #[error(
+        "audit log entry {seq} ({kind} by {actor}) is not a valid signed approval: {reason}{}",
+        match more {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        }
+    )]
+    BadSignature {
+        /// The log's path or database.
+        log: String,
+        seq: u64,
+        kind: String,
+        actor: String,
+        reason: String,
+        /// How many more entries' signatures do not hold.
+        more: usize,
+    },
+    #[error("cannot read the checkpoint {path}: {source}")]
+    CheckpointUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no checkpoint")]
+    NoCheckpoint { path: String },
+    #[error("the audit log does not extend the checkpoint at size {size}: {why}")]
+    CheckpointNotExtended {
+        path: String,
+        size: u64,
+        why: String,
+    },
+    #[error("the database URL is not valid: {source}")]
+    InvalidDatabaseUrl {
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("the database URL names no user to grant to")]
+    NoRuntimeRole,
+    #[error(
         "the audit log to migrate is damaged at entry {position}: {reason}; nothing was copied"
     )]
     MigrationSourceDamaged { position: usize, reason: String },
@@ -401,8 +445,20 @@ impl Project {
         }
     }
 
+    /// The log, its chain checked first: whatever the workflow decides from
+    /// the past, it decides from an unbroken chain (exit 1 naming the first
+    /// bad entry otherwise).
     pub fn history(&self) -> Result<History, WorkflowError> {
-        Ok(History::new(self.store.entries()?))
+        let entries = self.store.entries()?;
+        if let Some(bad) = crate::store::audit::check_chain(&entries) {
+            return Err(StoreError::Damaged {
+                path: self.store.describe(),
+                position: bad.position,
+                reason: bad.reason,
+            }
+            .into());
+        }
+        Ok(History::new(entries))
     }
 
     pub fn dir(&self) -> &Path {

@@ -25,6 +25,9 @@ pub struct Planned {
     pub results: Results,
     /// Incidents from the continuity file that concern this environment.
     pub incidents: Vec<String>,
+    /// How approvals of it are judged (signed by whom, or unsigned), then
+    /// what it changes about who signs.
+    pub trust: Vec<String>,
 }
 
 impl Planned {
@@ -39,7 +42,15 @@ impl Planned {
         project_dir: &std::path::Path,
     ) -> Result<crate::report::Report, WorkflowError> {
         let stored = crate::report::bundle::StoredPlan::open(self.bundle.clone())?;
-        Ok(stored.report(&[], &[], Some(project_dir))?)
+        Ok(stored.report(&[], &[], &self.trust, Some(project_dir))?)
+    }
+
+    /// What `plan` and `promote` warn about: production approved on the
+    /// honour system.
+    pub fn unsigned_warning(&self) -> Option<String> {
+        let env = &self.bundle.manifest.environment;
+        let unsigned = self.trust.first().map(String::as_str) == Some(super::signing::UNSIGNED);
+        (env == "production" && unsigned).then(|| format!("{} for {env}", super::signing::UNSIGNED))
     }
 
     /// The refusal, when a mandatory policy blocks the plan.
@@ -55,6 +66,7 @@ impl Planned {
             manifest: &self.bundle.manifest,
             decisions: &self.results.decisions,
             incidents: &self.incidents,
+            approvals: &self.trust,
             blocked: self.blocked(),
         }
     }
@@ -68,6 +80,8 @@ pub struct PlannedOutput<'a> {
     pub manifest: &'a Manifest,
     pub decisions: &'a [Decision],
     pub incidents: &'a [String],
+    /// How approvals of it are judged, then what it changes about who signs.
+    pub approvals: &'a [String],
     /// A mandatory policy denies: the plan cannot be applied as it is.
     pub blocked: bool,
 }
@@ -229,6 +243,7 @@ fn terraform_summary(plan_json: &[u8]) -> Option<TerraformCounts> {
         unchanged: n("no-op"),
         drifted: plan.resource_drift.len(),
         terraform_version: plan.terraform_version.as_deref().map(String::from),
+        resources: super::changes::resource_changes(&plan),
     })
 }
 
@@ -326,6 +341,8 @@ pub(crate) fn plan_with(
         doc.set(Section::Gates, &gates);
     }
 
+    let signers = super::signing::read_planned(project, env)?;
+    let trust = super::signing::plan_trust(project, &history, env, signers.as_ref());
     let files = sources::collect(&project.config, env);
     for f in &files {
         builder.add_source(&f.rel, &f.bytes);
@@ -388,6 +405,7 @@ pub(crate) fn plan_with(
         summary: bundle.manifest.summary.to_string(),
         counts: bundle.manifest.summary.clone(),
         git_revision: bundle.manifest.git_revision.clone(),
+        signers,
     };
     project.log(&env.name, &bundle.digest, EntryData::Plan(plan))?;
     let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
@@ -397,6 +415,7 @@ pub(crate) fn plan_with(
         EntryData::PolicyResults(verdicts),
     )?;
     Ok(Planned {
+        trust,
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,

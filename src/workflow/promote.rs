@@ -5,6 +5,7 @@
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{Project, WorkflowError};
 use crate::store::EntryData;
+use crate::store::bundle::Manifest;
 use crate::store::records::{Deployed, PromotionData, PromotionStatus};
 use crate::store::results::Decision;
 use serde::Serialize;
@@ -24,6 +25,10 @@ pub struct PromotedOutput<'a> {
     pub from_digest: &'a str,
     pub environment: &'a str,
     pub decisions: &'a [Decision],
+    /// What the plan changes, for the approver.
+    pub manifest: &'a Manifest,
+    /// How approvals of it are judged.
+    pub approvals: &'a [String],
 }
 
 impl Promoted {
@@ -34,6 +39,8 @@ impl Promoted {
             from_digest: &self.from_digest,
             environment: &self.planned.bundle.manifest.environment,
             decisions: &self.planned.results.decisions,
+            manifest: &self.planned.bundle.manifest,
+            approvals: &self.planned.trust,
         }
     }
 }

@@ -155,6 +155,10 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
     if let Some(rb) = &env.rollback {
         add(config.resolve(&rb.runbook), None);
     }
+    // Who may approve is part of what is approved.
+    if let Some(signers) = &env.approval.signers {
+        add(config.resolve(signers), None);
+    }
     for f in [&config.files.state_file, &config.files.security_checklist] {
         add(config.resolve(f), None);
     }

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::approve::valid_approvals;
+use super::approve::{counted_approvals, valid_approvals};
+use super::signing::describe_in_force;
 use super::{History, Project, WorkflowError};
 use crate::store::LockHolder;
 
@@ -17,6 +18,9 @@ pub struct EnvironmentStatus {
     pub stale_lock: Option<LockHolder>,
     pub interrupted: Vec<Interrupted>,
     pub last_failure: Option<String>,
+    /// How approvals of its next plan are judged: signed by whom, or
+    /// "approvals unsigned: identity not verified".
+    pub approvals: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,7 +71,14 @@ pub fn status(
                     by: c.start.actor.clone(),
                     healthy: c.healthy(),
                 }),
-                pending: pending(&history, env),
+                pending: pending(project, &history, env),
+                approvals: {
+                    let digest = history
+                        .latest_plan(&env.name)
+                        .and_then(|p| p.digest.clone())
+                        .unwrap_or_default();
+                    describe_in_force(&history, project, &env.name, &digest)
+                },
                 interrupted: {
                     let mut list = history.interrupted(&env.name);
                     // While the lock is held, the newest unfinished apply is running.
@@ -101,7 +112,11 @@ pub fn status(
         .collect()
 }
 
-fn pending(history: &History, env: &crate::config::Environment) -> Option<PendingPlan> {
+fn pending(
+    project: &Project,
+    history: &History,
+    env: &crate::config::Environment,
+) -> Option<PendingPlan> {
     let plan = history.latest_plan(&env.name)?;
     let digest = plan.digest.clone()?;
     // Applied (or being applied) already: not pending.
@@ -112,7 +127,7 @@ fn pending(history: &History, env: &crate::config::Environment) -> Option<Pendin
     {
         return None;
     }
-    let approvals = history.approvals(&digest);
+    let (approvals, _) = counted_approvals(project, env, history, &digest);
     let blocked = history.blocked(&digest);
     Some(PendingPlan {
         approvals: valid_approvals(env, &plan.actor, &approvals).len(),

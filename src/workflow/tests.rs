@@ -107,29 +107,33 @@ fn plan(p: &Project, env: &str, decisions: Vec<Decision>) -> Bundle {
         summary: "no terraform changes".into(),
         counts: Default::default(),
         git_revision: None,
+        signers: None,
     };
     p.log(env, &bundle.digest, EntryData::Plan(data)).unwrap();
     bundle
 }
 
-fn approve_as(p: &mut Project, actor: &str, env: &str) -> Result<ApproveOutcome, WorkflowError> {
-    p.actor = actor.into();
-    let req = ApproveRequest {
+/// An unsigned approval (or override) of `env`'s latest plan.
+fn request<'a>(env: &'a str, override_policy: Option<(&'a str, &'a str)>) -> ApproveRequest<'a> {
+    ApproveRequest {
         environment: env,
         digest: None,
         comment: None,
-        override_policy: None,
-    };
-    approve(p, &req).map(|a| a.outcome)
+        override_policy,
+        key: None,
+        signature: None,
+        expires_in_secs: 3600,
+        show: &|_, _| {},
+    }
+}
+
+fn approve_as(p: &mut Project, actor: &str, env: &str) -> Result<ApproveOutcome, WorkflowError> {
+    p.actor = actor.into();
+    approve(p, &request(env, None)).map(|a| a.outcome)
 }
 
 fn override_as(p: &Project, policy: &str) -> Result<ApproveOutcome, WorkflowError> {
-    let req = ApproveRequest {
-        environment: "staging",
-        digest: None,
-        comment: None,
-        override_policy: Some((policy, "accepted for this release")),
-    };
+    let req = request("staging", Some((policy, "accepted for this release")));
     approve(p, &req).map(|a| a.outcome)
 }
 

@@ -30,4 +30,5 @@ mod scans;
 mod secrets_corpus;
 mod team;
 mod test_helm;
+mod trust;
 mod workflow;

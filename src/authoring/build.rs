@@ -26,6 +26,14 @@ pub enum BuildError {
     Cargo { crates: String },
     #[error("cargo reported success but {path} does not exist")]
     MissingArtifact { path: PathBuf },
+    #[error("{tool} is not installed; it builds {language} policies")]
+    MissingToolchain {
+        language: &'static str,
+        tool: String,
+        install: &'static str,
+    },
+    #[error("the {language} compiler could not build the policy in {dir} (its output is above)")]
+    Compiler { language: &'static str, dir: PathBuf },
 }
 
 /// A crate that builds a policy module.

@@ -2,5 +2,8 @@
 
 pub mod build;
 pub mod fixtures;
+pub mod project;
 pub mod scaffold;
+pub mod scaffold_lang;
+pub mod toolchain;
 pub mod wasm_build;

@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use opsdeploy::authoring::build::{self, BuildError};
+use opsdeploy::authoring::project::{self, Built, Language};
 use opsdeploy::authoring::fixtures::{self, CaseResult, FixtureError};
-use opsdeploy::authoring::scaffold::{self, ScaffoldError};
+use opsdeploy::authoring::scaffold::ScaffoldError;
+use opsdeploy::authoring::scaffold_lang;
 use opsdeploy::engine::{
-    BUILTIN_POLICIES, EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine,
+    self, BUILTIN_POLICIES, EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine,
+    RegoMode,
 };
 use opsdeploy::input::{self, InputDocument, InputError};
 use opsdeploy::report;
@@ -19,30 +22,33 @@ use super::{CliError, CliResult, Context, Exit, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Create a policy crate NAME with a passing fixture
+    /// Create a policy NAME with a passing fixture
     #[command(
-        after_help = "Example:\n  opsdeploy policy new cost-guard && opsdeploy policy test cost-guard"
+        after_help = "Examples:\n  opsdeploy policy new cost-guard && opsdeploy policy test cost-guard\n  opsdeploy policy new replica-floor --lang zig"
     )]
     New {
-        /// Crate name (lowercase letters, digits, `-`, `_`)
+        /// Policy name (lowercase letters, digits, `-`, `_`)
         name: String,
+        /// The language to write it in
+        #[arg(long, value_name = "LANG", default_value = "rust", value_parser = clap::builder::PossibleValuesParser::new(Language::NAMES))]
+        lang: String,
     },
-    /// Compile policy crates to wasm32-unknown-unknown
+    /// Compile policies (Rust, C, Zig, AssemblyScript) to wasm32 modules
     #[command(after_help = "Example:\n  opsdeploy policy build policies/ --out build/policies")]
     Build {
-        /// A policy crate, or a directory of policy crates
+        /// A policy directory, or a directory of them
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Copy the built modules into this directory
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Build policy crates and run their fixtures (fixtures/*.json)
+    /// Build policies and run their fixtures (fixtures/*.json) and Rego tests
     #[command(
         after_help = "Example:\n  opsdeploy policy test policies/\n  opsdeploy policy test fixtures/ --wasm my_policy.wasm"
     )]
     Test {
-        /// A policy crate, a directory of policy crates, or (with --wasm) a fixtures directory
+        /// A policy directory, a directory of them, or (with --wasm) a fixtures directory
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Test this prebuilt module instead of building a crate
@@ -53,10 +59,10 @@ pub enum PolicyCommand {
     },
     /// Evaluate one policy on an input document
     #[command(
-        after_help = "Examples:\n  opsdeploy policy eval builtin:protected-deletes --terraform-plan plan.json\n  opsdeploy policy eval cost_guard.wasm --input input.json --settings '{\"max\": 100}'"
+        after_help = "Examples:\n  opsdeploy policy eval builtin:protected-deletes --terraform-plan plan.json\n  opsdeploy policy eval deny.rego --terraform-plan plan.json\n  opsdeploy policy eval cost_guard.wasm --input input.json --settings '{\"max\": 100}'"
     )]
     Eval {
-        /// A .wasm module, or builtin:NAME for a built-in policy
+        /// A .wasm module, a .rego file, or builtin:NAME for a built-in policy
         policy: String,
         /// Input document (JSON, schema version 1)
         #[arg(long, value_name = "FILE", required_unless_present = "terraform_plan")]
@@ -125,7 +131,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
     match cmd {
-        PolicyCommand::New { name } => new(ctx, &name),
+        PolicyCommand::New { name, lang } => new(ctx, &name, &lang),
         PolicyCommand::Build { dir, out } => build_cmd(ctx, &dir, out.as_deref()),
         PolicyCommand::Test { dir, wasm, limits } => {
             test(ctx, &dir, wasm.as_deref(), &limits.limits())
@@ -149,8 +155,9 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
     }
 }
 
-fn new(ctx: &Context, name: &str) -> CliResult {
-    let made = scaffold::new_policy(Path::new("."), name).map_err(|e| match e {
+fn new(ctx: &Context, name: &str, lang: &str) -> CliResult {
+    let lang = Language::parse(lang).expect("clap checked the language");
+    let made = scaffold_lang::new_policy_in(Path::new("."), name, lang).map_err(|e| match e {
         ScaffoldError::InvalidName { .. } => {
             CliError::new(Exit::Usage, e.to_string()).hint("try a name like `cost-guard`")
         }
@@ -163,6 +170,9 @@ fn new(ctx: &Context, name: &str) -> CliResult {
     })?;
     if ctx.quiet {
         println!("created {}", made.dir.display());
+    } else if lang != Language::Rust {
+        anstream::eprintln!("created {} policy {}", lang.as_str(), made.dir.display());
+        anstream::eprintln!("next: opsdeploy policy test {name}");
     } else {
         let sdk = if made.sdk_vendored {
             "vendored copy of policy-sdk in vendor/policy-sdk".to_string()
@@ -182,7 +192,7 @@ fn build_error(e: BuildError) -> CliError {
         }
         BuildError::NoCrates { ref dir } => CliError::error(e.to_string())
             .at(dir.display().to_string())
-            .hint("create one with `opsdeploy policy new NAME`"),
+            .hint("create one with `opsdeploy policy new NAME [--lang rust|c|zig|assemblyscript|rego]`"),
         BuildError::NotAPolicy { ref manifest, .. } => CliError::error(e.to_string())
             .at(manifest.display().to_string())
             .hint("point at a crate made by `opsdeploy policy new NAME` (a cdylib depending on policy-sdk)"),
@@ -196,14 +206,23 @@ fn build_error(e: BuildError) -> CliError {
         BuildError::MissingArtifact { ref path } => CliError::error(e.to_string())
             .at(path.display().to_string())
             .hint("run `cargo clean` in the policy crate, then `opsdeploy policy build` again"),
+        BuildError::MissingToolchain { install, .. } => CliError::error(e.to_string()).hint(install),
+        BuildError::Compiler { ref dir, .. } => CliError::error(e.to_string())
+            .at(dir.display().to_string())
+            .hint("fix the compile errors above, then run `opsdeploy policy build` again"),
     }
 }
 
 fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
-    let crates = build::discover(dir).map_err(build_error)?;
-    let built = build::build(&crates).map_err(build_error)?;
+    let projects = project::discover(dir).map_err(build_error)?;
+    let built = project::build_all(&projects).map_err(build_error)?;
     let mut paths = Vec::new();
-    for (krate, wasm) in crates.iter().zip(&built) {
+    for (p, built) in projects.iter().zip(&built) {
+        // Rego is not compiled: the built-in runtime reads the files.
+        let Built::Module(wasm) = built else {
+            paths.push((p.name.clone(), p.dir.clone()));
+            continue;
+        };
         let path = match out {
             Some(out) => {
                 let dest = out.join(wasm.file_name().expect("artifact has a file name"));
@@ -218,7 +237,7 @@ fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
             }
             None => wasm.clone(),
         };
-        paths.push((krate.package.clone(), path));
+        paths.push((p.name.clone(), path));
     }
     match ctx.format {
         Format::Json => {
@@ -270,6 +289,8 @@ pub fn engine_error(e: EngineError) -> CliError {
         EngineError::InvalidSettings { .. } => {
             CliError::error(e.to_string()).hint("fix the settings to match the policy's schema")
         }
+        EngineError::Rego { .. } => CliError::error(e.to_string())
+            .hint("check the `rego` patterns: each names .rego files, a directory or dir/*.rego"),
         EngineError::Engine(_) => CliError::error(e.to_string()).hint(
             "the host refused memory or a thread; free some, then run the command again with -v",
         ),
@@ -303,6 +324,7 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
     let engine = engine()?;
     // (policy, fixtures directory)
     let mut suites: Vec<(Policy, PathBuf)> = Vec::new();
+    let mut rego_tests: Vec<Policy> = Vec::new();
     match wasm {
         Some(wasm) => {
             let source = ModuleSource::read(wasm).map_err(engine_error)?;
@@ -315,16 +337,26 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
             suites.push((policy, fixtures));
         }
         None => {
-            let crates = build::discover(dir).map_err(build_error)?;
-            let built = build::build(&crates).map_err(build_error)?;
-            for (krate, wasm) in crates.iter().zip(built) {
-                let source = ModuleSource::read(&wasm).map_err(engine_error)?;
-                let policy = engine.load(&source).map_err(engine_error)?;
-                suites.push((policy, krate.dir.join("fixtures")));
+            let projects = project::discover(dir).map_err(build_error)?;
+            let built = project::build_all(&projects).map_err(build_error)?;
+            for (p, built) in projects.iter().zip(&built) {
+                let (policy, tests) = project::load(&engine, built).map_err(engine_error)?;
+                if let Some(tests) = tests {
+                    rego_tests.push(tests);
+                }
+                // A Rego policy may be tested by its _test.rego files alone.
+                if p.language != Language::Rego || p.fixtures().is_dir() {
+                    suites.push((policy, p.fixtures()));
+                }
             }
         }
     }
     let mut results: Vec<(String, CaseResult)> = Vec::new();
+    for tests in &rego_tests {
+        for case in fixtures::run_rego_tests(&engine, tests, limits) {
+            results.push((tests.name.clone(), case));
+        }
+    }
     for (policy, fixtures_dir) in &suites {
         let files = fixtures::fixture_files(fixtures_dir).map_err(fixture_error)?;
         if !ctx.quiet {
@@ -380,6 +412,7 @@ fn eval(
     limits: &Limits,
 ) -> CliResult {
     let engine = engine()?;
+    let rego_file = policy_arg.ends_with(".rego");
     let source = match policy_arg.strip_prefix("builtin:") {
         Some(name) => ModuleSource::builtin(name).ok_or_else(|| {
             CliError::new(Exit::Usage, format!("there is no built-in policy `{name}`")).hint(
@@ -393,6 +426,8 @@ fn eval(
                 ),
             )
         })?,
+        // A .rego file runs in the built-in Rego runtime; its refusals name that.
+        None if rego_file => engine::rego_runtime_source(),
         None => ModuleSource::read(Path::new(policy_arg)).map_err(engine_error)?,
     };
 
@@ -423,7 +458,15 @@ fn eval(
         Some(s) => Some(read_settings(s)?),
         None => None,
     };
-    let evaluation = match engine.load(&source) {
+    let loaded = if rego_file {
+        // conftest's convention: the plan itself is `input`.
+        let input = terraform_plan.is_some().then_some("terraform.plan");
+        project::rego_file_source(Path::new(policy_arg), input)
+            .and_then(|rego| engine.load_rego(&rego, RegoMode::Deny))
+    } else {
+        engine.load(&source)
+    };
+    let evaluation = match loaded {
         Ok(policy) => {
             if let Some(s) = &settings {
                 let value: serde_json::Value =

@@ -207,6 +207,7 @@ pub fn fixtures_json(results: &[(String, CaseResult)]) -> String {
                 "passed": c.passed(),
                 "failure": c.failure,
                 "fuel_used": c.evaluation.as_ref().map(|e| e.fuel_used),
+                "violations": c.evaluation.as_ref().map(|e| e.violations()),
             })
         })
         .collect();

@@ -53,7 +53,13 @@ mod tests {
         let ids = identifiers(text);
         assert!(ids.contains(&"deny"));
         assert!(ids.contains(&"warn_two"));
-        for absent in ["deny_in_comment", "warn_in_string", "deny_x", "deny_raw", "deny_ref"] {
+        for absent in [
+            "deny_in_comment",
+            "warn_in_string",
+            "deny_x",
+            "deny_raw",
+            "deny_ref",
+        ] {
             assert!(!ids.contains(&absent), "{absent} in {ids:?}");
         }
     }

@@ -1,8 +1,8 @@
 //! The Rego runtime: the regorus interpreter as an ABI v1 policy module, so Rego
 //! policies run in the same sandbox, under the same limits, as every other policy.
 //!
-//! The host hands it `{"program": PROGRAM, "document": INPUT_DOCUMENT}`: the
-//! Rego sources with what to evaluate, and the usual input document. Conftest's
+//! The host hands it `PROGRAM\nINPUT_DOCUMENT`: the Rego sources with what to
+//! evaluate (one line of JSON), a newline, and the usual input document. Conftest's
 //! conventions apply: the rules `deny`, `violation` and `warn` (and `deny_*`,
 //! `violation_*`, `warn_*`) of the queried package yield strings or objects
 //! with `msg`; each yielded item is one violation.
@@ -12,7 +12,6 @@ mod lexical;
 use policy_sdk::{Output, Severity, Violation};
 use regorus::{Engine, Value};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// What to evaluate, as the host sends it.
 #[derive(Debug, Deserialize)]
@@ -59,13 +58,6 @@ pub enum RegoVersion {
     V1,
 }
 
-#[derive(Deserialize)]
-struct Wrapped<'a> {
-    program: Program,
-    #[serde(borrow)]
-    document: &'a RawValue,
-}
-
 /// Rule ids of what the runtime reports about the Rego itself.
 pub const PARSE_ERROR: &str = "rego-parse-error";
 pub const EVAL_ERROR: &str = "rego-eval-error";
@@ -74,13 +66,21 @@ pub const TEST_PASSED: &str = "rego-test-passed";
 pub const TEST_FAILED: &str = "rego-test-failed";
 
 /// The result for one wrapped input: violations, or why the input itself was unusable.
+/// The program comes first, on one line, so the (large) document is scanned
+/// only once, by the parse that builds Rego's values.
 pub fn evaluate_wrapped(bytes: &[u8]) -> Result<Output, String> {
-    let wrapped: Wrapped<'_> = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the Rego runtime's input is not a wrapped program: {e}"))?;
-    let document = Value::from_json_str(wrapped.document.get())
+    let newline = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("the Rego runtime's input has no program line")?;
+    let program: Program = serde_json::from_slice(&bytes[..newline])
+        .map_err(|e| format!("the Rego runtime's program is not valid: {e}"))?;
+    let document = std::str::from_utf8(&bytes[newline + 1..])
+        .map_err(|e| format!("the input document is not UTF-8: {e}"))?;
+    let document = Value::from_json_str(document)
         .map_err(|e| format!("the input document is not JSON: {e}"))?;
     Ok(Output {
-        violations: evaluate(&wrapped.program, &document),
+        violations: evaluate(&program, &document),
     })
 }
 
@@ -149,12 +149,16 @@ pub fn evaluate(program: &Program, document: &Value) -> Vec<Violation> {
                         Ok(Some(v)) => Err(format!("{path} is {}", describe(&v))),
                         Err(e) => Err(error_message(&e)),
                     };
-                    violations.push(match verdict {
-                        Ok(()) => Violation::info(TEST_PASSED, format!("{path} passed")),
-                        Err(why) => Violation::deny(TEST_FAILED, format!("{path} failed: {why}")),
-                    }
-                    .at_address(path)
-                    .at_path(module.path.clone()));
+                    violations.push(
+                        match verdict {
+                            Ok(()) => Violation::info(TEST_PASSED, format!("{path} passed")),
+                            Err(why) => {
+                                Violation::deny(TEST_FAILED, format!("{path} failed: {why}"))
+                            }
+                        }
+                        .at_address(path)
+                        .at_path(module.path.clone()),
+                    );
                 }
             }
         }
@@ -216,7 +220,6 @@ fn severity_of(rule: &str) -> Option<Severity> {
 /// The rule's value; `None` when no such rule exists (a name that is only a variable).
 fn evaluate_rule(engine: &mut Engine, path: &str) -> anyhow::Result<Option<Value>> {
     match engine.eval_rule(path.to_string()) {
-        Ok(Value::Undefined) => Ok(Some(Value::Undefined)),
         Ok(v) => Ok(Some(v)),
         Err(e) if e.to_string() == "not a valid rule path" => Ok(None),
         Err(e) => Err(e),
@@ -260,7 +263,11 @@ fn result(rule: &str, severity: Severity, item: &Value) -> Option<Violation> {
                     ),
                 ));
             };
-            let mut v = Violation::new(text("rule").unwrap_or_else(|| rule.to_string()), severity, msg);
+            let mut v = Violation::new(
+                text("rule").unwrap_or_else(|| rule.to_string()),
+                severity,
+                msg,
+            );
             v.address = text("address").or_else(|| text("resource"));
             v.path = text("path");
             v.line = fields
@@ -386,13 +393,139 @@ fn error_violation(rule: &str, fallback_path: &str, e: &anyhow::Error) -> Violat
     v
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(modules: &[(&str, &str)], input: Option<&str>) -> Program {
+        Program {
+            modules: modules
+                .iter()
+                .map(|(path, text)| ModuleText {
+                    path: path.to_string(),
+                    text: text.to_string(),
+                })
+                .collect(),
+            query: "data.main".into(),
+            input: input.map(str::to_string),
+            mode: Mode::Deny,
+            rego_version: RegoVersion::Auto,
+        }
+    }
+
+    fn run(modules: &[(&str, &str)], input: Option<&str>, doc: &str) -> Vec<Violation> {
+        evaluate(
+            &program(modules, input),
+            &Value::from_json_str(doc).unwrap(),
+        )
+    }
+
+    const DOC: &str =
+        r#"{"environment":{"name":"prod"},"settings":{"min":2},"terraform":{"plan":{"n":1}}}"#;
+
+    #[test]
+    fn strings_objects_and_booleans_are_conftest_results() {
+        let v = run(
+            &[(
+                "p.rego",
+                r#"package main
+import rego.v1
+deny contains "plain" if input.n == 1
+violation contains {"msg": "object", "rule": "custom", "address": "a.b", "line": 3, "extra": true} if true
+warn_low contains {"msg": sprintf("below %d", [data.opsdeploy.settings.min])} if input.n < data.opsdeploy.settings.min
+deny_flag if true
+helper contains "not a conftest rule" if true
+"#,
+            )],
+            Some("terraform.plan"),
+            DOC,
+        );
+        let got: Vec<(String, Severity, String, Option<String>, Option<u32>)> = v
+            .into_iter()
+            .map(|v| (v.rule, v.severity, v.message, v.address, v.line))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("deny".into(), Severity::Deny, "plain".into(), None, None),
+                (
+                    "custom".into(),
+                    Severity::Deny,
+                    "object".into(),
+                    Some("a.b".into()),
+                    Some(3)
+                ),
+                (
+                    "warn_low".into(),
+                    Severity::Warn,
+                    "below 2".into(),
+                    None,
+                    None
+                ),
+                (
+                    "deny_flag".into(),
+                    Severity::Deny,
+                    "deny_flag is true".into(),
+                    None,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn v0_and_v1_files_mix_and_errors_name_file_and_line() {
+        let v0 = ("old.rego", "package main\ndeny[msg] { msg := `v0` }\n");
+        let v1 = (
+            "new.rego",
+            "package main\nimport rego.v1\ndeny contains `v1` if true\n",
+        );
+        let v = run(&[v0, v1], None, DOC);
+        let mut messages: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
+        messages.sort();
+        assert_eq!(messages, ["v0", "v1"]);
+        let broken = (
+            "bad.rego",
+            "package main\nimport rego.v1\n\ndeny contains x if {\n  x := [1,\n}\n",
+        );
+        let v = run(&[broken], None, DOC);
+        assert_eq!(v[0].rule, PARSE_ERROR);
+        assert_eq!(v[0].path.as_deref(), Some("bad.rego"));
+        assert!(v[0].line.is_some_and(|l| l >= 5), "{v:?}");
+        assert!(v[0].message.starts_with("bad.rego:"), "{v:?}");
+    }
+
+    #[test]
+    fn an_object_without_msg_is_a_bad_result() {
+        let typo = "package main\nimport rego.v1\ndeny contains {`message`: `typo`} if true\n";
+        let v = run(&[("p.rego", typo)], None, DOC);
+        assert_eq!(v[0].rule, BAD_RESULT, "{v:?}");
+    }
+
+    #[test]
+    fn each_element_selector_evaluates_per_document_and_names_it() {
+        let doc = r#"{"helm":[{"manifests":[{"object":{"kind":"Pod","metadata":{"name":"a"}}},{"object":{"kind":"Pod","metadata":{"name":"b"}}}]}]}"#;
+        let v = run(
+            &[(
+                "p.rego",
+                "package main\nimport rego.v1\ndeny contains `pod` if input.kind == `Pod`\n",
+            )],
+            Some("kubernetes"),
+            doc,
+        );
+        let addresses: Vec<&str> = v.iter().filter_map(|v| v.address.as_deref()).collect();
+        assert_eq!(addresses, ["Pod/a", "Pod/b"]);
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod exports {
-    /// Reads every section: which ones a Rego policy needs is decided by the
-    /// host from its `input` setting.
+    /// No `reads`: the host decides which sections a Rego policy gets from its
+    /// `input` setting.
     #[unsafe(link_section = "opsdeploy.metadata")]
     #[used]
-    static METADATA: [u8; METADATA_JSON.len()] = policy_sdk::__private::to_array::<{ METADATA_JSON.len() }>(METADATA_JSON);
+    static METADATA: [u8; METADATA_JSON.len()] =
+        policy_sdk::__private::to_array::<{ METADATA_JSON.len() }>(METADATA_JSON);
     const METADATA_JSON: &str = concat!(
         "{\"abi_version\":1,\"name\":\"rego\",\"version\":\"",
         env!("CARGO_PKG_VERSION"),

@@ -33,7 +33,10 @@ pub enum BuildError {
         install: &'static str,
     },
     #[error("the {language} compiler could not build the policy in {dir} (its output is above)")]
-    Compiler { language: &'static str, dir: PathBuf },
+    Compiler {
+        language: &'static str,
+        dir: PathBuf,
+    },
 }
 
 /// A crate that builds a policy module.

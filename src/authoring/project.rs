@@ -56,9 +56,11 @@ impl Language {
             Some(Language::AssemblyScript)
         } else if has("policy.c") {
             Some(Language::C)
-        } else if std::fs::read_dir(dir).ok()?.flatten().any(|e| {
-            e.path().extension().is_some_and(|x| x == "rego")
-        }) {
+        } else if std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "rego"))
+        {
             Some(Language::Rego)
         } else {
             None
@@ -205,12 +207,11 @@ pub fn rego_file_source(path: &Path, input: Option<&str>) -> Result<RegoSource, 
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let files = crate::engine::read_rego_files(dir, &[file]).map_err(|source| {
-        EngineError::Rego {
+    let files =
+        crate::engine::read_rego_files(dir, &[file]).map_err(|source| EngineError::Rego {
             policy: name.clone(),
             source,
-        }
-    })?;
+        })?;
     Ok(RegoSource {
         origin: path.display().to_string(),
         name,
@@ -223,10 +224,7 @@ pub fn rego_file_source(path: &Path, input: Option<&str>) -> Result<RegoSource, 
 
 /// Loads what a project built, for its fixtures; plus, for Rego with
 /// `*_test.rego` files, the policy that runs those tests.
-pub fn load(
-    engine: &PolicyEngine,
-    built: &Built,
-) -> Result<(Policy, Option<Policy>), EngineError> {
+pub fn load(engine: &PolicyEngine, built: &Built) -> Result<(Policy, Option<Policy>), EngineError> {
     match built {
         Built::Module(path) => Ok((engine.load(&ModuleSource::read(path)?)?, None)),
         Built::Rego(source) => {

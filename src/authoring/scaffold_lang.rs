@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use super::project::Language;
-use super::scaffold::{Scaffolded, ScaffoldError, new_policy, validate_name};
-use crate::fsutil::write_atomic;
+use super::scaffold::{ScaffoldError, Scaffolded, fresh_dir, new_policy, write_file};
 
 /// The fixtures shared by every language's version.
 pub const FIXTURES: &[(&str, &str)] = &[
@@ -53,7 +52,11 @@ fn sources(lang: Language) -> &'static [(&'static str, &'static str, &'static st
             r#"\"name\":\"replica-floor"#,
         )],
         Language::AssemblyScript => &[
-            ("policy.ts", include_str!("templates/assemblyscript/policy.ts"), ""),
+            (
+                "policy.ts",
+                include_str!("templates/assemblyscript/policy.ts"),
+                "",
+            ),
             (
                 "metadata.json",
                 include_str!("templates/assemblyscript/metadata.json"),
@@ -61,8 +64,16 @@ fn sources(lang: Language) -> &'static [(&'static str, &'static str, &'static st
             ),
         ],
         Language::Rego => &[
-            ("policy.rego", include_str!("templates/rego/policy.rego"), ""),
-            ("policy_test.rego", include_str!("templates/rego/policy_test.rego"), ""),
+            (
+                "policy.rego",
+                include_str!("templates/rego/policy.rego"),
+                "",
+            ),
+            (
+                "policy_test.rego",
+                include_str!("templates/rego/policy_test.rego"),
+                "",
+            ),
             ("rego.json", include_str!("templates/rego/rego.json"), ""),
         ],
         Language::Rust => &[],
@@ -83,20 +94,16 @@ fn build_line(lang: Language) -> &'static str {
 }
 
 /// Creates the policy `NAME` in `parent`, written in `lang`.
-pub fn new_policy_in(parent: &Path, name: &str, lang: Language) -> Result<Scaffolded, ScaffoldError> {
+pub fn new_policy_in(
+    parent: &Path,
+    name: &str,
+    lang: Language,
+) -> Result<Scaffolded, ScaffoldError> {
     if lang == Language::Rust {
         return new_policy(parent, name);
     }
-    validate_name(name)?;
-    let dir = parent.join(name);
-    if dir.exists() {
-        return Err(ScaffoldError::Exists { path: dir });
-    }
-    let write = |rel: &str, content: &str| {
-        let path = dir.join(rel);
-        write_atomic(&path, content.as_bytes())
-            .map_err(|source| ScaffoldError::Write { path, source })
-    };
+    let dir = fresh_dir(parent, name)?;
+    let write = |rel: &str, content: &str| write_file(&dir, rel, content);
     for (file, text, name_field) in sources(lang) {
         let text = if name_field.is_empty() {
             text.to_string()
@@ -185,7 +192,9 @@ mod tests {
                 "{lang:?}: the rule id stays"
             );
             assert_eq!(
-                std::fs::read_dir(made.dir.join("fixtures")).unwrap().count(),
+                std::fs::read_dir(made.dir.join("fixtures"))
+                    .unwrap()
+                    .count(),
                 FIXTURES.len()
             );
         }

@@ -73,9 +73,15 @@ pub fn build(language: Language, dir: &Path, out: &Path) -> Result<(), BuildErro
     cmd.current_dir(dir);
     match language {
         Language::C => {
-            cmd.args(["--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-o"])
-                .arg(&out_abs)
-                .args(sources(dir, "c")?);
+            cmd.args([
+                "--target=wasm32",
+                "-nostdlib",
+                "-O2",
+                "-Wl,--no-entry",
+                "-o",
+            ])
+            .arg(&out_abs)
+            .args(sources(dir, "c")?);
         }
         Language::Zig => {
             let cache = out_abs.with_extension("zig-cache");
@@ -142,9 +148,11 @@ fn add_metadata_file(dir: &Path, module: &Path) -> Result<(), BuildError> {
                 .into(),
         });
     }
-    serde_json::from_slice::<crate::engine::Metadata>(&json).map_err(|e| BuildError::NotAPolicy {
-        manifest: path.clone(),
-        reason: format!("it is not valid policy metadata: {e}"),
+    serde_json::from_slice::<crate::engine::Metadata>(&json).map_err(|e| {
+        BuildError::NotAPolicy {
+            manifest: path.clone(),
+            reason: format!("it is not valid policy metadata: {e}"),
+        }
     })?;
     let name = crate::engine::METADATA_SECTION.as_bytes();
     let mut payload = leb128(name.len() as u64);
@@ -157,9 +165,9 @@ fn add_metadata_file(dir: &Path, module: &Path) -> Result<(), BuildError> {
 }
 
 fn has_custom_section(bytes: &[u8], name: &str) -> bool {
-    wasmparser::Parser::new(0).parse_all(bytes).any(|p| {
-        matches!(p, Ok(wasmparser::Payload::CustomSection(s)) if s.name() == name)
-    })
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(s)) if s.name() == name))
 }
 
 fn leb128(mut n: u64) -> Vec<u8> {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use opsdeploy::authoring::build::{self, BuildError};
-use opsdeploy::authoring::project::{self, Built, Language};
 use opsdeploy::authoring::fixtures::{self, CaseResult, FixtureError};
+use opsdeploy::authoring::project::{self, Built, Language};
 use opsdeploy::authoring::scaffold::ScaffoldError;
 use opsdeploy::authoring::scaffold_lang;
 use opsdeploy::engine::{

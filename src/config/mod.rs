@@ -893,9 +893,14 @@ environment "production" {
         assert_eq!(rego.files, ["policies/k8s/*.rego"]);
         assert_eq!(rego.query.as_deref(), Some("data.main"));
         assert_eq!(rego.input.as_deref(), Some("terraform.plan"));
-        let err = parse("project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n query = \"data.main\"\n}").unwrap_err();
+        let err = parse(
+            "project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n query = \"data.main\"\n}",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("only a Rego policy"), "{err}");
-        let err = parse("project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n rego = [\"a.rego\"]\n}").unwrap_err();
+        let err =
+            parse("project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n rego = [\"a.rego\"]\n}")
+                .unwrap_err();
         assert!(err.to_string().contains("more than one of"), "{err}");
     }
 

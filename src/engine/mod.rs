@@ -21,7 +21,11 @@ pub use builtin::{BUILTIN_POLICIES, builtin};
 pub use cache::{CacheStatus, ModuleCache};
 pub use metadata::{METADATA_SECTION, Metadata};
 pub use outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};
-pub use rego::{TEST_FAILED as REGO_TEST_FAILED, TEST_PASSED as REGO_TEST_PASSED, DEFAULT_QUERY, RegoError, RegoFile, RegoMode, RegoSource, read_files as read_rego_files, expand as expand_rego, runtime_source as rego_runtime_source};
+pub use rego::{
+    DEFAULT_QUERY, RegoError, RegoFile, RegoMode, RegoSource, TEST_FAILED as REGO_TEST_FAILED,
+    TEST_PASSED as REGO_TEST_PASSED, expand as expand_rego, read_files as read_rego_files,
+    runtime_source as rego_runtime_source,
+};
 use run::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -54,10 +58,7 @@ pub enum EngineError {
     #[error("could not start the WebAssembly engine: {0}")]
     Engine(String),
     #[error("the Rego files of policy `{policy}` could not be read: {source}")]
-    Rego {
-        policy: String,
-        source: RegoError,
-    },
+    Rego { policy: String, source: RegoError },
 }
 
 /// Per-evaluation limits (ABI.md, "Limits").

@@ -2,7 +2,7 @@
 //! wasm32-unknown-unknown, `rego-runtime/`) evaluating a policy's `.rego`
 //! files. It is an ordinary ABI v1 module, so a Rego policy runs in the same
 //! sandbox under the same fuel, memory and deadline as any other; the host only
-//! wraps each input as `{"program": ..., "document": ...}`.
+//! puts the program (one line of JSON) and a newline before each input.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -204,14 +204,13 @@ impl PolicyEngine {
     }
 }
 
-/// The runtime's input: the program, then the document, spliced as bytes.
+/// The runtime's input: the program's line (serde_json escapes every newline
+/// inside it), then the document.
 pub(super) fn wrap(program: &str, document: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(program.len() + document.len() + 32);
-    out.extend_from_slice(b"{\"program\":");
+    let mut out = Vec::with_capacity(program.len() + document.len() + 1);
     out.extend_from_slice(program.as_bytes());
-    out.extend_from_slice(b",\"document\":");
+    out.push(b'\n');
     out.extend_from_slice(document);
-    out.push(b'}');
     out
 }
 
@@ -248,6 +247,15 @@ mod tests {
             expand(tmp.path(), "policies/*/*.rego"),
             Err(RegoError::Pattern { .. })
         ));
+    }
+
+    #[test]
+    fn the_program_line_ends_at_the_first_newline_whatever_the_rego_holds() {
+        let program = serde_json::json!({"modules": [{"path": "a.rego", "text": "package main\n\ndeny[m] { m := 1 }\n"}]}).to_string();
+        let wrapped = wrap(&program, b"{\"x\":\n1}");
+        let newline = wrapped.iter().position(|&b| b == b'\n').unwrap();
+        assert_eq!(&wrapped[..newline], program.as_bytes());
+        assert_eq!(&wrapped[newline + 1..], b"{\"x\":\n1}");
     }
 
     #[test]

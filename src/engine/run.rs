@@ -218,7 +218,8 @@ pub fn check_exports(origin: &str, module: &Module) -> Result<(), EngineError> {
         _ => return Err(invalid("it does not export `memory`".into())),
     }
     if let Some(ty) = module.get_export(INITIALIZE) {
-        let ok = matches!(&ty, ExternType::Func(f) if f.params().len() == 0 && f.results().len() == 0);
+        let ok =
+            matches!(&ty, ExternType::Func(f) if f.params().len() == 0 && f.results().len() == 0);
         if !ok {
             return Err(invalid(format!(
                 "its export `{INITIALIZE}` must be a function () -> ()"

@@ -129,17 +129,19 @@ fn rego_origin(rego: &RegoConfig) -> String {
 
 /// A configured Rego policy with its files read (relative to `dir`).
 pub fn rego_source(name: &str, dir: &Path, rego: &RegoConfig) -> Result<RegoSource, EngineError> {
-    let files = crate::engine::read_rego_files(dir, &rego.files).map_err(|source| {
-        EngineError::Rego {
+    let files =
+        crate::engine::read_rego_files(dir, &rego.files).map_err(|source| EngineError::Rego {
             policy: name.to_string(),
             source,
-        }
-    })?;
+        })?;
     Ok(RegoSource {
         name: name.to_string(),
         origin: rego_origin(rego),
         files,
-        query: rego.query.clone().unwrap_or_else(|| DEFAULT_QUERY.to_string()),
+        query: rego
+            .query
+            .clone()
+            .unwrap_or_else(|| DEFAULT_QUERY.to_string()),
         input: rego.input.clone(),
         rego_version: rego.rego_version.clone().unwrap_or_else(|| "auto".into()),
     })

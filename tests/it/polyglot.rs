@@ -39,7 +39,12 @@ fn test_policy(cache: &Path, dir: &Path) -> BTreeMap<String, serde_json::Value> 
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["case"].as_str().unwrap().to_string(), c["violations"].clone()))
+        .map(|c| {
+            (
+                c["case"].as_str().unwrap().to_string(),
+                c["violations"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -93,11 +98,7 @@ fn every_language_passes_the_same_fixtures_with_identical_verdicts() {
             let got = cases
                 .get(fixture)
                 .unwrap_or_else(|| panic!("{lang} did not run fixture {fixture}"));
-            assert_eq!(
-                sorted(got),
-                expected,
-                "{lang} and rust differ on {fixture}"
-            );
+            assert_eq!(sorted(got), expected, "{lang} and rust differ on {fixture}");
         }
     }
     // The fixtures do deny: identical verdicts are not all empty lists.
@@ -173,4 +174,58 @@ fn the_abi_c_example_compiles_as_written_and_passes_its_fixture() {
         .arg(repo().join("policy-sdk/examples/c/fixtures"))
         .assert()
         .success();
+}
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read(repo().join("schema").join(name)).unwrap();
+    jsonschema::validator_for(&serde_json::from_slice(&text).unwrap()).unwrap()
+}
+
+/// The raw `opsdeploy.metadata` section of a module.
+fn metadata_json(wasm: &[u8]) -> serde_json::Value {
+    let data = wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .find_map(|p| match p.unwrap() {
+            wasmparser::Payload::CustomSection(s) if s.name() == "opsdeploy.metadata" => {
+                Some(s.data().to_vec())
+            }
+            _ => None,
+        })
+        .expect("a metadata section");
+    serde_json::from_slice(&data).unwrap()
+}
+
+#[test]
+fn the_json_schemas_accept_what_the_host_accepts_and_refuse_typos() {
+    let metadata = schema("policy-metadata.schema.json");
+    for (name, wasm) in opsdeploy::engine::BUILTIN_POLICIES {
+        let meta = metadata_json(wasm);
+        assert!(metadata.is_valid(&meta), "{name}: {meta}");
+    }
+    let typo = serde_json::json!({"abi_version": 1, "name": "x", "raeds": ["terraform"]});
+    assert!(!metadata.is_valid(&typo));
+    assert!(!metadata.is_valid(&serde_json::json!({"abi_version": 2, "name": "x"})));
+
+    let output = schema("policy-output.schema.json");
+    let engine = opsdeploy::engine::PolicyEngine::new(None).unwrap();
+    let policy = engine
+        .load(&opsdeploy::engine::ModuleSource::builtin("protected-deletes").unwrap())
+        .unwrap();
+    let doc = crate::support::production_document(Some(
+        "checkov/tests/terraform/runner/resources/plan_with_pure_deleted_resources/tfplan.json",
+    ));
+    let eval = engine.evaluate(
+        &policy,
+        &doc.for_policy(policy.reads.as_deref(), None),
+        &opsdeploy::engine::Limits::default(),
+    );
+    let violations = eval.violations();
+    assert!(!violations.is_empty());
+    let out = serde_json::json!({ "violations": violations });
+    assert!(output.is_valid(&out), "{out}");
+    let typo = serde_json::json!({"violations": [{"rule": "r", "message": "m", "severity": "deny", "severty": "x"}]});
+    assert!(!output.is_valid(&typo));
+    assert!(!output.is_valid(
+        &serde_json::json!({"violations": [{"rule": "", "message": "m", "severity": "deny"}]})
+    ));
 }

@@ -22,7 +22,7 @@ mutable(image) if not contains(image, ":")
 
 deny_host_path contains msg if {
 	k8s.is_workload
-	some v in input.spec.template.spec.volumes
+	some v in k8s.list(input.spec.template.spec, "volumes")
 	v.hostPath
 	msg := sprintf("%s mounts the host path %s", [k8s.name, v.hostPath.path])
 }
@@ -36,15 +36,16 @@ warn contains msg if {
 # Configuration shipped as YAML inside a ConfigMap is read, not just carried.
 warn_embedded_config contains msg if {
 	input.kind == "ConfigMap"
+	is_object(input.data)
 	some key, text in input.data
 	endswith(key, ".yml")
 	config := yaml.unmarshal(text)
 	config.disabled == false
-	exporters := {name | some p in config.tracer_provider.processors; some name, _ in p.batch.exporter}
+	exporters := {name | some p in k8s.list(config.tracer_provider, "processors"); some name, _ in p.batch.exporter}
 	msg := sprintf("%s: %s traces to %s", [k8s.name, key, json.marshal(sort(exporters))])
 }
 
-ports := [p.port | some p in input.spec.ports]
+ports := [p.port | some p in k8s.list(input.spec, "ports")]
 
 warn_many_ports contains msg if {
 	input.kind == "Service"

@@ -59,18 +59,27 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
             if mebibytes(memory).is_some_and(|m| m > 512.0) {
                 out.push(Violation::deny(
                     "deny",
-                    format!("{}: container {} may use {memory}, over 512Mi", rc.address, c.name),
+                    format!(
+                        "{}: container {} may use {memory}, over 512Mi",
+                        rc.address, c.name
+                    ),
                 ));
             }
             if !c.image.starts_with("registry.example.com/") {
                 out.push(Violation::deny(
                     "deny",
-                    format!("{}: container {} runs {} from outside the registry", rc.address, c.name, c.image),
+                    format!(
+                        "{}: container {} runs {} from outside the registry",
+                        rc.address, c.name, c.image
+                    ),
                 ));
             }
         }
         if !after.input.enabled {
-            out.push(Violation::warn("warn", format!("{} is created disabled", rc.address)));
+            out.push(Violation::warn(
+                "warn",
+                format!("{} is created disabled", rc.address),
+            ));
         }
     }
     out

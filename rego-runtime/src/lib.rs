@@ -440,7 +440,8 @@ helper contains "not a conftest rule" if true
             Some("terraform.plan"),
             DOC,
         );
-        let got: Vec<(String, Severity, String, Option<String>, Option<u32>)> = v
+        type Row = (String, Severity, String, Option<String>, Option<u32>);
+        let got: Vec<Row> = v
             .into_iter()
             .map(|v| (v.rule, v.severity, v.message, v.address, v.line))
             .collect();

@@ -6,6 +6,7 @@ mod support;
 
 mod cli_help;
 mod corpus;
+mod corpus_fetch;
 mod engine;
 mod errors;
 mod faults;
@@ -26,4 +27,5 @@ mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;
+mod test_helm;
 mod workflow;

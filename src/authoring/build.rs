@@ -11,7 +11,7 @@ use super::wasm_build::{self, MISSING_TARGET_HINT, WASM_TARGET};
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
-        "{dir} holds no policy crate (a Cargo.toml with a cdylib library, or directories of them)"
+        "{dir} holds no policy (a Rust crate, policy.c, policy.zig, policy.ts or .rego files, or directories of them)"
     )]
     NoCrates { dir: PathBuf },
     #[error("{manifest} is not a policy crate: {reason}")]
@@ -36,6 +36,12 @@ pub enum BuildError {
     Compiler {
         language: &'static str,
         dir: PathBuf,
+    },
+    #[error("could not copy the built module: {source}")]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::build::{self, BuildError};
 use super::toolchain;
@@ -125,37 +125,92 @@ pub fn discover(dir: &Path) -> Result<Vec<Project>, BuildError> {
 
 /// What building a project produced.
 #[derive(Debug, Clone)]
-pub enum Built {
-    Module(PathBuf),
+pub enum Artifact {
+    /// A compiled module, with its policy's name: a Rust crate's package
+    /// name, else its directory's.
+    Module { policy: String, path: PathBuf },
     /// Rego is not compiled: the built-in runtime evaluates its files.
     Rego(RegoSource),
 }
 
 /// Builds every project; Rust crates in one cargo run per workspace.
-pub fn build_all(projects: &[Project]) -> Result<Vec<Built>, BuildError> {
+pub fn build_all(projects: &[Project]) -> Result<Vec<Artifact>, BuildError> {
     let crates: Vec<build::PolicyCrate> = projects
         .iter()
         .filter(|p| p.language == Language::Rust)
         .map(|p| build::discover(&p.dir).map(|mut c| c.remove(0)))
         .collect::<Result<_, _>>()?;
-    let mut rust = if crates.is_empty() {
+    let modules = if crates.is_empty() {
         Vec::new()
     } else {
         build::build(&crates)?
-    }
-    .into_iter();
+    };
+    let mut rust = crates.into_iter().zip(modules);
     projects
         .iter()
         .map(|p| match p.language {
-            Language::Rust => Ok(Built::Module(rust.next().expect("one module per crate"))),
-            Language::Rego => rego_source(p).map(Built::Rego),
+            Language::Rust => {
+                let (krate, path) = rust.next().expect("one module per crate");
+                Ok(Artifact::Module {
+                    policy: krate.package,
+                    path,
+                })
+            }
+            Language::Rego => rego_source(p).map(Artifact::Rego),
             lang => {
                 let out = p.wasm_path();
                 toolchain::build(lang, &p.dir, &out)?;
-                Ok(Built::Module(out))
+                Ok(Artifact::Module {
+                    policy: p.name.clone(),
+                    path: out,
+                })
             }
         })
         .collect()
+}
+
+/// A built policy; also `policy build --format json`.
+#[derive(Debug, Serialize)]
+pub struct Built {
+    pub policy: String,
+    /// The module; for Rego, which is not compiled, the policy's directory.
+    pub wasm: PathBuf,
+}
+
+/// `policy build`: builds the policies under `dir`; with `out`, copies each
+/// module there.
+pub fn build_into(dir: &Path, out: Option<&Path>) -> Result<Vec<Built>, BuildError> {
+    let projects = discover(dir)?;
+    let artifacts = build_all(&projects)?;
+    projects
+        .iter()
+        .zip(artifacts)
+        .map(|(p, artifact)| match artifact {
+            Artifact::Rego(source) => Ok(Built {
+                policy: source.name,
+                wasm: p.dir.clone(),
+            }),
+            Artifact::Module { policy, path } => Ok(Built {
+                wasm: match out {
+                    Some(out) => copy_into(&path, out)?,
+                    None => path,
+                },
+                policy,
+            }),
+        })
+        .collect()
+}
+
+/// `out/NAME.wasm`, a copy of the module.
+fn copy_into(wasm: &Path, out: &Path) -> Result<PathBuf, BuildError> {
+    let dest = out.join(wasm.file_name().unwrap_or(wasm.as_os_str()));
+    std::fs::create_dir_all(out)
+        .and_then(|()| std::fs::copy(wasm, &dest).map(|_| ()))
+        .map_err(|source| BuildError::Copy {
+            path: dest.clone(),
+            source,
+        })?;
+    Ok(dest)
 }
 
 /// A Rego directory's settings (`rego.json`), all optional.
@@ -224,10 +279,13 @@ pub fn rego_file_source(path: &Path, input: Option<&str>) -> Result<RegoSource, 
 
 /// Loads what a project built, for its fixtures; plus, for Rego with
 /// `*_test.rego` files, the policy that runs those tests.
-pub fn load(engine: &PolicyEngine, built: &Built) -> Result<(Policy, Option<Policy>), EngineError> {
+pub fn load(
+    engine: &PolicyEngine,
+    built: &Artifact,
+) -> Result<(Policy, Option<Policy>), EngineError> {
     match built {
-        Built::Module(path) => Ok((engine.load(&ModuleSource::read(path)?)?, None)),
-        Built::Rego(source) => {
+        Artifact::Module { path, .. } => Ok((engine.load(&ModuleSource::read(path)?)?, None)),
+        Artifact::Rego(source) => {
             let policy = engine.load_rego(source, RegoMode::Deny)?;
             let tests = source
                 .files

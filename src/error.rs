@@ -317,6 +317,7 @@ impl Error {
                     | BuildError::NotAPolicy { manifest: p, .. }
                     | BuildError::Metadata { manifest: p, .. }
                     | BuildError::MissingArtifact { path: p }
+                    | BuildError::Compiler { dir: p, .. }
                     | BuildError::Copy { path: p, .. },
                 ) => path(p),
                 AuthoringError::Engine(EngineError::Read { path: p, .. }) => path(p),
@@ -739,14 +740,18 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
     Some(match e {
         AuthoringError::Build(b) => match b {
             BuildError::MissingTarget => crate::authoring::build::missing_target_hint().into(),
-            BuildError::NoCrates { .. } => "create one with `opsdeploy policy new NAME`".into(),
+            BuildError::NoCrates { .. } => {
+                "create one with `opsdeploy policy new NAME [--lang rust|c|zig|assemblyscript|rego]`"
+                    .into()
+            }
             BuildError::NotAPolicy { .. } => {
                 "point at a crate made by `opsdeploy policy new NAME` (a cdylib depending on policy-sdk)"
                     .into()
             }
-            BuildError::Cargo { .. } => {
+            BuildError::Cargo { .. } | BuildError::Compiler { .. } => {
                 "fix the compile errors above, then run `opsdeploy policy build` again".into()
             }
+            BuildError::MissingToolchain { install, .. } => (*install).into(),
             BuildError::Spawn { .. } => {
                 "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH".into()
             }
@@ -774,6 +779,10 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
             }
             EngineError::InvalidSettings { .. } => {
                 "fix the settings to match the policy's schema".into()
+            }
+            EngineError::Rego { .. } => {
+                "check the `rego` patterns: each names .rego files, a directory or dir/*.rego"
+                    .into()
             }
             EngineError::Engine(_) => {
                 "the host refused memory or a thread; free some, then run the command again with -v"

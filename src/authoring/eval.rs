@@ -1,6 +1,6 @@
 //! `opsdeploy policy eval`: one policy on one input document, outside any
-//! project — a module file or `builtin:NAME`, on an input document or on a
-//! terraform plan wrapped into one.
+//! project — a module file, a `.rego` file or `builtin:NAME`, on an input
+//! document or on a terraform plan wrapped into one.
 
 use std::path::Path;
 
@@ -8,7 +8,8 @@ use policy_sdk::Section;
 use serde_json::value::RawValue;
 
 use super::AuthoringError;
-use crate::engine::{Evaluation, Limits, ModuleSource, PolicyEngine};
+use super::project;
+use crate::engine::{self, Evaluation, Limits, ModuleSource, PolicyEngine, RegoMode};
 use crate::input::{self, InputDocument};
 use crate::redact::Redactor;
 use crate::report::Report;
@@ -25,7 +26,7 @@ pub enum EvalInput<'a> {
 }
 
 pub struct EvalRequest<'a> {
-    /// A `.wasm` module, or `builtin:NAME`.
+    /// A `.wasm` module, a `.rego` file, or `builtin:NAME`.
     pub policy: &'a str,
     pub input: EvalInput<'a>,
     /// The policy's settings: JSON text, or `@FILE`.
@@ -47,8 +48,11 @@ impl Evaluated {
 }
 
 pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, AuthoringError> {
+    let rego_file = req.policy.ends_with(".rego");
     let source = match req.policy.strip_prefix("builtin:") {
         Some(name) => ModuleSource::builtin(name)?,
+        // A .rego file runs in the built-in Rego runtime; its refusals name that.
+        None if rego_file => engine::rego_runtime_source(),
         None => ModuleSource::read(Path::new(req.policy))?,
     };
     let doc = match req.input {
@@ -73,7 +77,16 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
         }
     };
     let settings = req.settings.map(read_settings).transpose()?;
-    let mut evaluation = match engine.load(&source) {
+    let loaded = if rego_file {
+        // conftest's convention: the plan itself is `input`.
+        let input =
+            matches!(req.input, EvalInput::TerraformPlan { .. }).then_some("terraform.plan");
+        project::rego_file_source(Path::new(req.policy), input)
+            .and_then(|rego| engine.load_rego(&rego, RegoMode::Deny))
+    } else {
+        engine.load(&source)
+    };
+    let mut evaluation = match loaded {
         Ok(policy) => {
             if let Some(s) = &settings {
                 let value: serde_json::Value =

@@ -240,6 +240,49 @@ pub fn run_fixture(
     })
 }
 
+/// Runs a Rego policy's `test_*` rules (loaded with `RegoMode::Test`): one
+/// case per rule, named by its path, placed at its `_test.rego` file.
+pub fn run_rego_tests(engine: &PolicyEngine, tests: &Policy, limits: &Limits) -> Vec<CaseResult> {
+    use crate::engine::{REGO_TEST_FAILED, REGO_TEST_PASSED};
+    let doc = br#"{"schema_version":1,"environment":{"name":"test","project":"fixture"},"settings":null}"#;
+    let evaluation = engine.evaluate(tests, doc, limits);
+    let case = |v: &Violation, failure: Option<String>| CaseResult {
+        name: v.address.clone().unwrap_or_else(|| v.rule.clone()),
+        file: PathBuf::from(v.path.clone().unwrap_or_default()),
+        description: None,
+        failure,
+        evaluation: None,
+    };
+    let violations = evaluation.violations();
+    if violations.is_empty() {
+        return vec![CaseResult {
+            name: "test_* rules".into(),
+            file: PathBuf::new(),
+            description: None,
+            failure: Some("the *_test.rego files declare no test_ rule".into()),
+            evaluation: Some(evaluation),
+        }];
+    }
+    violations
+        .iter()
+        .map(|v| match v.rule.as_str() {
+            REGO_TEST_PASSED => case(v, None),
+            REGO_TEST_FAILED => case(v, Some(v.message.clone())),
+            // A parse error, or the runtime failing: the tests did not run.
+            _ => {
+                let at = match (&v.path, v.line) {
+                    (Some(p), Some(l)) => format!(" at {p}:{l}"),
+                    _ => String::new(),
+                };
+                CaseResult {
+                    failure: Some(format!("{}{at}: {}", v.rule, v.message)),
+                    ..case(v, None)
+                }
+            }
+        })
+        .collect()
+}
+
 /// A path a fixture names: `$VAR/rest` under the directory that environment
 /// variable names, anything else relative to the fixture file.
 fn data_path(file: &Path, named: &Path) -> Result<PathBuf, String> {

@@ -1,22 +1,24 @@
-//! `opsdeploy policy test`: build policy crates (or take a prebuilt module),
-//! run each one's fixtures, and say how they went — as a table, as JSON, or
-//! as the report model's `tests`.
+//! `opsdeploy policy test`: build policies in any language (or take a
+//! prebuilt module), run each one's fixtures and a Rego policy's `test_`
+//! rules, and say how they went — as a table, as JSON, or as the report
+//! model's `tests`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use policy_sdk::Violation;
 use serde::Serialize;
 
 use super::AuthoringError;
-use super::build;
 use super::fixtures::{self, CaseResult};
+use super::project::{self, Language};
 use crate::engine::{Limits, ModuleSource, Policy, PolicyEngine};
 use crate::report::model::{Report, TestCase};
 use crate::report::table::{Cell, GREEN, RED, Table, verdict};
 
 /// What to test.
 pub struct TestRequest<'a> {
-    /// A policy crate, a directory of them, or (with `wasm`) a fixtures directory.
+    /// A policy directory, a directory of them, or (with `wasm`) a fixtures directory.
     pub dir: &'a Path,
     /// A prebuilt module to test instead of building crates.
     pub wasm: Option<&'a Path>,
@@ -34,15 +36,22 @@ pub struct TestRun {
     pub cases: Vec<(String, CaseResult)>,
 }
 
-/// Runs every suite's fixtures; `started` is told how many fixtures each
-/// suite has before they run (progress for people).
+/// Runs the Rego policies' `test_` rules, then every suite's fixtures;
+/// `started` is told how many fixtures each suite has before they run
+/// (progress for people).
 pub fn run(
     engine: &PolicyEngine,
     req: &TestRequest,
     mut started: impl FnMut(&Suite, usize),
 ) -> Result<TestRun, AuthoringError> {
     let mut cases = Vec::new();
-    for suite in suites(engine, req)? {
+    let (suites, rego_tests) = suites(engine, req)?;
+    for tests in &rego_tests {
+        for case in fixtures::run_rego_tests(engine, tests, &req.limits) {
+            cases.push((tests.name.clone(), case));
+        }
+    }
+    for suite in suites {
         let files = fixtures::fixture_files(&suite.fixtures)?;
         started(&suite, files.len());
         for file in files {
@@ -53,8 +62,12 @@ pub fn run(
     Ok(TestRun { cases })
 }
 
-/// The policies to test and where their fixtures are.
-fn suites(engine: &PolicyEngine, req: &TestRequest) -> Result<Vec<Suite>, AuthoringError> {
+/// The policies to test with where their fixtures are, and the Rego
+/// policies (in test mode) whose `*_test.rego` files hold `test_` rules.
+fn suites(
+    engine: &PolicyEngine,
+    req: &TestRequest,
+) -> Result<(Vec<Suite>, Vec<Policy>), AuthoringError> {
     if let Some(wasm) = req.wasm {
         let policy = engine.load(&ModuleSource::read(wasm)?)?;
         let fixtures = if req.dir.join("fixtures").is_dir() {
@@ -62,20 +75,23 @@ fn suites(engine: &PolicyEngine, req: &TestRequest) -> Result<Vec<Suite>, Author
         } else {
             req.dir.to_path_buf()
         };
-        return Ok(vec![Suite { policy, fixtures }]);
+        return Ok((vec![Suite { policy, fixtures }], Vec::new()));
     }
-    let crates = build::discover(req.dir)?;
-    let built = build::build(&crates)?;
-    crates
-        .iter()
-        .zip(built)
-        .map(|(krate, wasm)| {
-            Ok(Suite {
-                policy: engine.load(&ModuleSource::read(&wasm)?)?,
-                fixtures: krate.dir.join("fixtures"),
-            })
-        })
-        .collect()
+    let projects = project::discover(req.dir)?;
+    let artifacts = project::build_all(&projects)?;
+    let (mut suites, mut rego_tests) = (Vec::new(), Vec::new());
+    for (p, artifact) in projects.iter().zip(&artifacts) {
+        let (policy, tests) = project::load(engine, artifact)?;
+        rego_tests.extend(tests);
+        // A Rego policy may be tested by its _test.rego files alone.
+        if p.language != Language::Rego || p.fixtures().is_dir() {
+            suites.push(Suite {
+                policy,
+                fixtures: p.fixtures(),
+            });
+        }
+    }
+    Ok((suites, rego_tests))
 }
 
 /// `policy test --format json`.
@@ -93,6 +109,8 @@ pub struct CaseOutput {
     pub passed: bool,
     pub failure: Option<String>,
     pub fuel_used: Option<u64>,
+    /// What the policy said (none when it was not evaluated: a Rego `test_` rule).
+    pub violations: Option<Vec<Violation>>,
 }
 
 impl TestRun {
@@ -155,6 +173,7 @@ impl TestRun {
                     passed: c.passed(),
                     failure: c.failure.clone(),
                     fuel_used: c.evaluation.as_ref().map(|e| e.fuel_used),
+                    violations: c.evaluation.as_ref().map(|e| e.violations()),
                 })
                 .collect(),
         }

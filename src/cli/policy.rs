@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use opsdeploy::authoring::eval::{self, EvalInput, EvalRequest};
-use opsdeploy::authoring::{AuthoringError, build, scaffold, testing};
+use opsdeploy::authoring::project::{self, Language};
+use opsdeploy::authoring::{AuthoringError, scaffold_lang, testing};
 use opsdeploy::engine::{Limits, PolicyEngine};
 use opsdeploy::error::Outcome;
 use opsdeploy::report;
@@ -14,30 +15,33 @@ use super::{CliResult, Context, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Create a policy crate NAME with a passing fixture
+    /// Create a policy NAME with a passing fixture
     #[command(
-        after_help = "Example:\n  opsdeploy policy new cost-guard && opsdeploy policy test cost-guard"
+        after_help = "Examples:\n  opsdeploy policy new cost-guard && opsdeploy policy test cost-guard\n  opsdeploy policy new replica-floor --lang zig"
     )]
     New {
-        /// Crate name (lowercase letters, digits, `-`, `_`)
+        /// Policy name (lowercase letters, digits, `-`, `_`)
         name: String,
+        /// The language to write it in
+        #[arg(long, value_name = "LANG", default_value = "rust", value_parser = clap::builder::PossibleValuesParser::new(Language::NAMES))]
+        lang: String,
     },
-    /// Compile policy crates to wasm32-unknown-unknown
+    /// Compile policies (Rust, C, Zig, AssemblyScript) to wasm32 modules
     #[command(after_help = "Example:\n  opsdeploy policy build policies/ --out build/policies")]
     Build {
-        /// A policy crate, or a directory of policy crates
+        /// A policy directory, or a directory of them
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Copy the built modules into this directory
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Build policy crates and run their fixtures (fixtures/*.json)
+    /// Build policies and run their fixtures (fixtures/*.json) and Rego tests
     #[command(
         after_help = "Example:\n  opsdeploy policy test policies/\n  opsdeploy policy test fixtures/ --wasm my_policy.wasm"
     )]
     Test {
-        /// A policy crate, a directory of policy crates, or (with --wasm) a fixtures directory
+        /// A policy directory, a directory of them, or (with --wasm) a fixtures directory
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Test this prebuilt module instead of building a crate
@@ -48,10 +52,10 @@ pub enum PolicyCommand {
     },
     /// Evaluate one policy on an input document
     #[command(
-        after_help = "Examples:\n  opsdeploy policy eval builtin:protected-deletes --terraform-plan plan.json\n  opsdeploy policy eval cost_guard.wasm --input input.json --settings '{\"max\": 100}'"
+        after_help = "Examples:\n  opsdeploy policy eval builtin:protected-deletes --terraform-plan plan.json\n  opsdeploy policy eval deny.rego --terraform-plan plan.json\n  opsdeploy policy eval cost_guard.wasm --input input.json --settings '{\"max\": 100}'"
     )]
     Eval {
-        /// A .wasm module, or builtin:NAME for a built-in policy
+        /// A .wasm module, a .rego file, or builtin:NAME for a built-in policy
         policy: String,
         /// Input document (JSON, schema version 1)
         #[arg(long, value_name = "FILE", required_unless_present = "terraform_plan")]
@@ -114,7 +118,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
     match cmd {
-        PolicyCommand::New { name } => new(ctx, &name),
+        PolicyCommand::New { name, lang } => new(ctx, &name, &lang),
         PolicyCommand::Build { dir, out } => build_cmd(ctx, &dir, out.as_deref()),
         PolicyCommand::Test { dir, wasm, limits } => test(
             ctx,
@@ -151,12 +155,16 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
     }
 }
 
-fn new(ctx: &Context, name: &str) -> CliResult {
-    let made = scaffold::new_policy(Path::new("."), name)?;
+fn new(ctx: &Context, name: &str, lang: &str) -> CliResult {
+    let lang = Language::parse(lang).expect("clap checked the language");
+    let made = scaffold_lang::new_policy_in(Path::new("."), name, lang)?;
     if ctx.format == Format::Json {
         println!("{}", report::json(&made));
     } else if ctx.quiet {
         println!("created {}", made.dir.display());
+    } else if lang != Language::Rust {
+        anstream::eprintln!("created {} policy {}", lang.as_str(), made.dir.display());
+        anstream::eprintln!("next: opsdeploy policy test {name}");
     } else {
         let sdk = if made.sdk_vendored {
             "vendored copy of policy-sdk in vendor/policy-sdk".to_string()
@@ -170,7 +178,7 @@ fn new(ctx: &Context, name: &str) -> CliResult {
 }
 
 fn build_cmd(ctx: &Context, dir: &Path, out: Option<&Path>) -> CliResult {
-    let built = build::build_into(dir, out).map_err(AuthoringError::from)?;
+    let built = project::build_into(dir, out).map_err(AuthoringError::from)?;
     match ctx.format {
         Format::Json => println!("{}", report::json_list(&built)),
         _ if ctx.quiet => println!("built {}", built.len()),

@@ -152,6 +152,21 @@ pub enum PolicySource {
     Builtin,
     /// A `.wasm` file, relative to the project.
     File(PathBuf),
+    /// Rego files run by the built-in Rego runtime.
+    Rego(RegoConfig),
+}
+
+/// `rego = [...]` and how to read the files (conftest's conventions by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegoConfig {
+    /// Files, directories or `dir/*.rego` patterns, relative to the project.
+    pub files: Vec<String>,
+    /// The package whose deny / violation / warn rules count, e.g. `data.main`.
+    pub query: Option<String>,
+    /// Where `input` comes from, e.g. `terraform.plan` or `kubernetes`.
+    pub input: Option<String>,
+    /// `auto` (each file as Rego v1, else v0), `v0` or `v1`.
+    pub rego_version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -451,18 +466,20 @@ fn read_notify(b: &mut BodyReader) -> Result<Option<Notify>, ConfigError> {
 fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigError> {
     let builtin = b.bool("builtin")?.unwrap_or(false);
     let file = b.string("source")?;
-    let source = match (builtin, file) {
-        (true, None) => PolicySource::Builtin,
-        (false, Some(f)) => PolicySource::File(f.into()),
-        (true, Some(_)) => {
+    let rego = read_rego(&mut b)?;
+    let source = match (builtin, file, rego) {
+        (true, None, None) => PolicySource::Builtin,
+        (false, Some(f), None) => PolicySource::File(f.into()),
+        (false, None, Some(rego)) => PolicySource::Rego(rego),
+        (false, None, None) => {
             return Err(b.error(format!(
-                "{} sets both `builtin = true` and `source`; choose one",
+                "{} needs `builtin = true`, `source = \"path/to/policy.wasm\"` or `rego = [\"policies/*.rego\"]`",
                 b.what()
             )));
         }
-        (false, None) => {
+        _ => {
             return Err(b.error(format!(
-                "{} needs `builtin = true` or `source = \"path/to/policy.wasm\"`",
+                "{} sets more than one of `builtin = true`, `source` and `rego`; choose one",
                 b.what()
             )));
         }
@@ -489,6 +506,33 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
     };
     b.finish()?;
     Ok(policy)
+}
+
+/// `rego`, with `query`, `input` and `rego_version`, which only it uses.
+fn read_rego(b: &mut BodyReader) -> Result<Option<RegoConfig>, ConfigError> {
+    let files = b.strings("rego")?;
+    let query = b.string("query")?;
+    let input = b.string("input")?;
+    let rego_version = b.choice("rego_version", &["auto", "v0", "v1"])?;
+    match files {
+        Some(files) if files.is_empty() => Err(b.error(format!(
+            "`rego` in {} is empty; list the policy's .rego files",
+            b.what()
+        ))),
+        Some(files) => Ok(Some(RegoConfig {
+            files,
+            query,
+            input,
+            rego_version,
+        })),
+        None if query.is_some() || input.is_some() || rego_version.is_some() => {
+            Err(b.error(format!(
+                "{} sets `query`, `input` or `rego_version`, which only a Rego policy (`rego = [...]`) uses",
+                b.what()
+            )))
+        }
+        None => Ok(None),
+    }
 }
 
 fn read_environment(
@@ -867,6 +911,26 @@ environment "production" {
                 .contains("advisory, soft-mandatory, hard-mandatory"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_rego_policy_names_its_files_query_and_input() {
+        let c = parse("project = \"p\"\npolicy \"k8s\" {\n rego = [\"policies/k8s/*.rego\"]\n query = \"data.main\"\n input = \"terraform.plan\"\n}").unwrap();
+        let PolicySource::Rego(rego) = &c.policies[0].source else {
+            panic!("{:?}", c.policies[0].source)
+        };
+        assert_eq!(rego.files, ["policies/k8s/*.rego"]);
+        assert_eq!(rego.query.as_deref(), Some("data.main"));
+        assert_eq!(rego.input.as_deref(), Some("terraform.plan"));
+        let err = parse(
+            "project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n query = \"data.main\"\n}",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("only a Rego policy"), "{err}");
+        let err =
+            parse("project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n rego = [\"a.rego\"]\n}")
+                .unwrap_err();
+        assert!(err.to_string().contains("more than one of"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cache;
 mod metadata;
 mod outcome;
+mod rego;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -13,13 +14,18 @@ use std::time::Duration;
 
 use policy_sdk::Section;
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, Linker, Module};
+use wasmtime::{Config, Engine, Linker, Module, WasmFeatures};
 
 pub use crate::builtins::BUILTIN_POLICIES;
 use crate::builtins::{UnknownBuiltin, builtin};
 pub use cache::{CacheStatus, ModuleCache};
-pub use metadata::Metadata;
+pub use metadata::{METADATA_SECTION, Metadata};
 pub use outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
+pub use rego::{
+    DEFAULT_QUERY, RegoError, RegoFile, RegoMode, RegoSource, TEST_FAILED as REGO_TEST_FAILED,
+    TEST_PASSED as REGO_TEST_PASSED, expand as expand_rego, read_files as read_rego_files,
+    runtime_source as rego_runtime_source,
+};
 use run::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -51,6 +57,8 @@ pub enum EngineError {
     InvalidSettings { policy: String, problems: String },
     #[error("could not start the WebAssembly engine: {0}")]
     Engine(String),
+    #[error("the Rego files of policy `{policy}` could not be read: {source}")]
+    Rego { policy: String, source: RegoError },
 }
 
 /// Per-evaluation limits (ABI.md, "Limits").
@@ -104,6 +112,8 @@ pub struct Policy {
     pub cache_status: CacheStatus,
     module: Module,
     settings_validator: Option<Arc<jsonschema::Validator>>,
+    /// A Rego policy's program (JSON), given to the Rego runtime with each input.
+    program: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -162,6 +172,7 @@ impl PolicyEngine {
     /// An engine caching compiled modules in `cache` (none: compile every time).
     pub fn new(cache: Option<ModuleCache>) -> Result<Self, EngineError> {
         let mut config = Config::new();
+        pin_features(&mut config);
         config
             .consume_fuel(true)
             .epoch_interruption(true)
@@ -254,6 +265,7 @@ impl PolicyEngine {
             cache_status,
             module,
             settings_validator,
+            program: None,
         })
     }
 
@@ -261,7 +273,13 @@ impl PolicyEngine {
     /// sections it reads). Never panics and never returns an error: every
     /// failure is an [`Outcome::Failed`], which callers treat as a denial.
     pub fn evaluate(&self, policy: &Policy, input: &[u8], limits: &Limits) -> Evaluation {
-        run::evaluate(&self.engine, &self.linker, policy, input, limits)
+        match &policy.program {
+            Some(program) => {
+                let wrapped = rego::wrap(program, input);
+                run::evaluate(&self.engine, &self.linker, policy, &wrapped, limits)
+            }
+            None => run::evaluate(&self.engine, &self.linker, policy, input, limits),
+        }
     }
 
     /// Evaluates independent policies in parallel; results keep the order of `jobs`.
@@ -271,6 +289,11 @@ impl PolicyEngine {
             .map(|(policy, input, limits)| self.evaluate(policy, input, limits))
             .collect()
     }
+}
+
+/// The metadata a module carries, read without compiling it.
+pub fn inspect_metadata(origin: &str, bytes: &[u8]) -> Result<Option<Metadata>, EngineError> {
+    metadata::inspect(origin, bytes).map(|i| i.metadata)
 }
 
 /// A policy module's bytes and where they came from, before loading.
@@ -332,6 +355,22 @@ impl EngineError {
                 | EngineError::AbiMismatch { .. }
                 | EngineError::Compile { .. }
         )
+    }
+}
+
+/// The WebAssembly features policies may use (ABI.md, "WebAssembly features"),
+/// set one by one so a wasmtime upgrade changing its defaults changes nothing
+/// here: WebAssembly 2.0 (what rustc, clang, Zig and AssemblyScript emit by
+/// default) plus extended constant expressions; everything else is refused at
+/// load, notably threads and relaxed SIMD, whose results may differ by machine.
+/// Not GC types (`externref` values): wasmtime is built without GC support.
+pub const WASM_FEATURES: WasmFeatures = WasmFeatures::WASM2
+    .union(WasmFeatures::EXTENDED_CONST)
+    .difference(WasmFeatures::GC_TYPES);
+
+fn pin_features(config: &mut Config) {
+    for flag in WasmFeatures::all().iter() {
+        config.wasm_features(flag, WASM_FEATURES.contains(flag));
     }
 }
 

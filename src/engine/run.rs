@@ -193,6 +193,10 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     Ok(linker)
 }
 
+/// A reactor's initializer (WASI's convention, e.g. AssemblyScript's
+/// `--exportStart _initialize`): called once, before anything else, when exported.
+const INITIALIZE: &str = "_initialize";
+
 /// The exports ABI v1 requires, with their signatures.
 const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[
     ("opsdeploy_abi_version", &[], &[ValType::I32]),
@@ -212,6 +216,15 @@ pub fn check_exports(origin: &str, module: &Module) -> Result<(), EngineError> {
     match module.get_export("memory") {
         Some(ExternType::Memory(_)) => {}
         _ => return Err(invalid("it does not export `memory`".into())),
+    }
+    if let Some(ty) = module.get_export(INITIALIZE) {
+        let ok =
+            matches!(&ty, ExternType::Func(f) if f.params().len() == 0 && f.results().len() == 0);
+        if !ok {
+            return Err(invalid(format!(
+                "its export `{INITIALIZE}` must be a function () -> ()"
+            )));
+        }
     }
     for (name, params, results) in EXPORTS {
         let sig_ok = match module.get_export(name) {
@@ -299,9 +312,14 @@ fn call_sequence(
     input: &[u8],
 ) -> Result<Vec<policy_sdk::Violation>, Failure> {
     let fail = |kind, reason: String| Failure { kind, reason };
+    // Instantiation runs the module's start function, if it has one.
     let instance = linker
         .instantiate(&mut *store, module)
         .map_err(|e| classify(store, e, FailureKind::Instantiate))?;
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, INITIALIZE) {
+        init.call(&mut *store, ())
+            .map_err(|e| classify(store, e, FailureKind::Trap))?;
+    }
     let abi = instance
         .get_typed_func::<(), i32>(&mut *store, "opsdeploy_abi_version")
         .map_err(|e| fail(FailureKind::Instantiate, e.to_string()))?;

@@ -7,8 +7,11 @@ use crate::store::records::OverrideRecord;
 use std::path::Path;
 
 use super::WorkflowError;
-use crate::config::{Config, PolicyConfig, PolicySource};
-use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
+use crate::config::{Config, PolicyConfig, PolicySource, RegoConfig};
+use crate::engine::{
+    DEFAULT_QUERY, EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine, RegoMode,
+    RegoSource,
+};
 use crate::input::InputDocument;
 use crate::store::bundle::{Bundle, PolicyEntry};
 use crate::store::results::{self, Decision};
@@ -22,17 +25,20 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The loaded policy's (a Rego policy's covers its files), else the module's.
     pub fn sha256(&self) -> String {
-        self.source
-            .as_ref()
-            .map(|s| s.sha256.clone())
-            .unwrap_or_default()
+        match (&self.policy, &self.source) {
+            (Ok(policy), _) => policy.sha256.clone(),
+            (Err(_), Some(source)) => source.sha256.clone(),
+            (Err(_), None) => String::new(),
+        }
     }
 
     pub fn origin(&self) -> String {
         match &self.config.source {
             PolicySource::Builtin => format!("builtin:{}", self.config.name),
             PolicySource::File(p) => p.display().to_string(),
+            PolicySource::Rego(rego) => rego_origin(rego),
         }
     }
 
@@ -81,6 +87,12 @@ pub fn load_configs(
                 })
             }
             PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
+            PolicySource::Rego(rego) => {
+                let policy = rego_source(&pc.name, dir, rego)
+                    .and_then(|source| engine.load_rego(&source, RegoMode::Deny));
+                out.push(Loaded::new(pc, None, policy));
+                continue;
+            }
         };
         let (source, policy) = match source {
             Ok(source) => {
@@ -97,18 +109,53 @@ pub fn load_configs(
                     source,
                 })?;
         }
+        out.push(Loaded::new(pc, source, policy));
+    }
+    Ok(out)
+}
+
+/// `rego:` and the configured patterns, as results and the audit log name it.
+fn rego_origin(rego: &RegoConfig) -> String {
+    format!("rego:{}", rego.files.join(","))
+}
+
+/// A configured Rego policy with its files read (relative to `dir`).
+pub fn rego_source(name: &str, dir: &Path, rego: &RegoConfig) -> Result<RegoSource, EngineError> {
+    let files =
+        crate::engine::read_rego_files(dir, &rego.files).map_err(|source| EngineError::Rego {
+            policy: name.to_string(),
+            source,
+        })?;
+    Ok(RegoSource {
+        name: name.to_string(),
+        origin: rego_origin(rego),
+        files,
+        query: rego
+            .query
+            .clone()
+            .unwrap_or_else(|| DEFAULT_QUERY.to_string()),
+        input: rego.input.clone(),
+        rego_version: rego.rego_version.clone().unwrap_or_else(|| "auto".into()),
+    })
+}
+
+impl Loaded {
+    fn new(
+        pc: &PolicyConfig,
+        source: Option<ModuleSource>,
+        policy: Result<Policy, EngineError>,
+    ) -> Self {
         let settings = pc
             .settings
             .as_ref()
             .map(|s| RawValue::from_string(s.to_string()).expect("serde_json output is JSON"));
-        out.push(Loaded {
+        Loaded {
             config: pc.clone(),
             source,
             policy,
             settings,
-        });
+        }
     }
-    Ok(out)
 }
 
 /// Evaluates every loaded policy (in parallel) on the document.

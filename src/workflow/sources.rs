@@ -163,8 +163,18 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
         add(config.resolve(f), None);
     }
     for p in config.policies_for(&env.name) {
-        if let PolicySource::File(f) = &p.source {
-            add(config.resolve(f), None);
+        match &p.source {
+            PolicySource::File(f) => add(config.resolve(f), None),
+            // Every .rego file a pattern names is part of the plan; one that
+            // cannot be read fails the policy's load, which denies.
+            PolicySource::Rego(rego) => {
+                for pattern in &rego.files {
+                    for f in crate::engine::expand_rego(&config.dir, pattern).unwrap_or_default() {
+                        add(f, None);
+                    }
+                }
+            }
+            PolicySource::Builtin => {}
         }
     }
     // Compose files and `.env` at the project root ship with the deployment too.

@@ -104,14 +104,11 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> Limits {
-        let d = Limits::default();
-        Limits {
-            fuel: self.fuel.unwrap_or(d.fuel),
-            memory_bytes: self.memory.unwrap_or(d.memory_bytes),
-            timeout: self.timeout.unwrap_or(d.timeout),
-            output_bytes: d.output_bytes,
-        }
+    fn limits(&self) -> CliResult<Limits> {
+        Limits::check(self.fuel, self.memory, self.timeout).map_err(|(flag, why)| {
+            CliError::new(Exit::Usage, format!("--{flag} {why}")).hint("pass a limit in that range")
+        })?;
+        Ok(Limits::with(self.fuel, self.memory, self.timeout))
     }
 }
 
@@ -128,7 +125,7 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
         PolicyCommand::New { name } => new(ctx, &name),
         PolicyCommand::Build { dir, out } => build_cmd(ctx, &dir, out.as_deref()),
         PolicyCommand::Test { dir, wasm, limits } => {
-            test(ctx, &dir, wasm.as_deref(), &limits.limits())
+            test(ctx, &dir, wasm.as_deref(), &limits.limits()?)
         }
         PolicyCommand::Eval {
             policy,
@@ -144,7 +141,7 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
             terraform_plan.as_deref(),
             &env,
             settings.as_deref(),
-            &limits.limits(),
+            &limits.limits()?,
         ),
     }
 }
@@ -261,6 +258,12 @@ pub fn engine_error(e: EngineError) -> CliError {
                 "build for wasm32-unknown-unknown (not wasm32-wasip1) and import only opsdeploy.*",
             )
         }
+        EngineError::TooLarge { origin, .. } => {
+            let at = origin.clone();
+            CliError::error(e.to_string()).at(at).hint(
+                "policies stay within the limits in policy-sdk/ABI.md (\"Limits\"); split the policy or trim what it links in",
+            )
+        }
         EngineError::AbiMismatch { origin, .. } => {
             let at = origin.clone();
             CliError::error(e.to_string())
@@ -306,7 +309,7 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
     match wasm {
         Some(wasm) => {
             let source = ModuleSource::read(wasm).map_err(engine_error)?;
-            let policy = engine.load(&source).map_err(engine_error)?;
+            let policy = engine.load_with(&source, limits).map_err(engine_error)?;
             let fixtures = if dir.join("fixtures").is_dir() {
                 dir.join("fixtures")
             } else {
@@ -319,7 +322,7 @@ fn test(ctx: &Context, dir: &Path, wasm: Option<&Path>, limits: &Limits) -> CliR
             let built = build::build(&crates).map_err(build_error)?;
             for (krate, wasm) in crates.iter().zip(built) {
                 let source = ModuleSource::read(&wasm).map_err(engine_error)?;
-                let policy = engine.load(&source).map_err(engine_error)?;
+                let policy = engine.load_with(&source, limits).map_err(engine_error)?;
                 suites.push((policy, krate.dir.join("fixtures")));
             }
         }
@@ -423,7 +426,7 @@ fn eval(
         Some(s) => Some(read_settings(s)?),
         None => None,
     };
-    let evaluation = match engine.load(&source) {
+    let evaluation = match engine.load_with(&source, limits) {
         Ok(policy) => {
             if let Some(s) = &settings {
                 let value: serde_json::Value =

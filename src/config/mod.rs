@@ -483,6 +483,8 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
         memory: b.size("memory")?,
         timeout: b.duration("timeout")?,
     };
+    crate::engine::Limits::check(policy.fuel, policy.memory, policy.timeout)
+        .map_err(|(key, why)| b.error(format!("`{key}` in {} {why}", b.what())))?;
     b.finish()?;
     Ok(policy)
 }

@@ -117,7 +117,8 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         &e.sha256[..12.min(e.sha256.len())],
         violations.len(),
         if violations.len() == 1 { "" } else { "s" },
-        thousands(e.fuel_used),
+        e.fuel_used
+            .map_or_else(|| "unknown (stopped by its deadline)".into(), thousands),
         e.duration_ms.as_secs_f64() * 1e3
     );
     let mut table = Table::new(&["severity", "rule", "message"]);
@@ -206,7 +207,7 @@ pub fn fixtures_json(results: &[(String, CaseResult)]) -> String {
                 "case": c.name,
                 "passed": c.passed(),
                 "failure": c.failure,
-                "fuel_used": c.evaluation.as_ref().map(|e| e.fuel_used),
+                "fuel_used": c.evaluation.as_ref().and_then(|e| e.fuel_used),
             })
         })
         .collect();

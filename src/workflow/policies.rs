@@ -48,14 +48,12 @@ impl Loaded {
     }
 
     fn limits(&self) -> Limits {
-        let d = Limits::default();
-        Limits {
-            fuel: self.config.fuel.unwrap_or(d.fuel),
-            memory_bytes: self.config.memory.unwrap_or(d.memory_bytes),
-            timeout: self.config.timeout.unwrap_or(d.timeout),
-            output_bytes: d.output_bytes,
-        }
+        limits_of(&self.config)
     }
+}
+
+fn limits_of(pc: &PolicyConfig) -> Limits {
+    Limits::with(pc.fuel, pc.memory, pc.timeout)
 }
 
 /// Loads every policy that applies to the environment.
@@ -90,7 +88,7 @@ pub fn load_configs(
         };
         let (source, policy) = match source {
             Ok(source) => {
-                let policy = engine.load(&source);
+                let policy = engine.load_with(&source, &limits_of(pc));
                 (Some(source), policy)
             }
             Err(e) => (None, Err(e)),

@@ -77,13 +77,15 @@ impl CliError {
         if let Some(hint) = &self.hint {
             let _ = writeln!(out, "{HINT}hint{HINT:#}: {hint}");
         }
-        out
+        // Paths, names and tool messages come from outside.
+        opsdeploy::escape::terminal(&out).into_owned()
     }
 }
 
 /// A `hint:` line on stderr, for a non-zero exit that is a result rather
 /// than an error (failed fixtures, drift), styled as [`CliError::render`] does.
 pub fn print_hint(hint: &str) {
+    let hint = opsdeploy::escape::terminal(hint);
     anstream::eprintln!("{HINT}hint{HINT:#}: {hint}");
 }
 

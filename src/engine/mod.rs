@@ -277,10 +277,11 @@ impl PolicyEngine {
             None => (compile()?.module, CacheStatus::Disabled),
         };
         run::check_exports(origin, &module)?;
+        // A module names itself: shown escaped wherever it is printed.
         let name = inspection
             .metadata
             .as_ref()
-            .map(|m| m.name.clone())
+            .map(|m| crate::escape::controls(&m.name).into_owned())
             .unwrap_or_else(|| source.fallback_name.clone());
         tracing::debug!(policy = %name, %origin, ?cache_status, "loaded policy");
         Ok(Policy {

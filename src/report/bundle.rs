@@ -50,8 +50,16 @@ impl StoredPlan {
             file: file.to_string(),
             reason,
         };
-        let results: Results = serde_json::from_slice(&bundle.read(RESULTS)?)
+        // Only results the digest covers: `verify` above checked them.
+        if !bundle.manifest.files.iter().any(|f| f.path == RESULTS) {
+            return Err(unreadable(
+                RESULTS,
+                "it is not covered by the plan's digest (a plan made by an older opsdeploy); plan again".into(),
+            ));
+        }
+        let mut results: Results = serde_json::from_slice(&bundle.read(RESULTS)?)
             .map_err(|e| unreadable(RESULTS, e.to_string()))?;
+        results.digest = bundle.digest.clone();
         let input = if bundle.manifest.files.iter().any(|f| f.path == "input.json") {
             bundle.read("input.json")?
         } else {

@@ -153,7 +153,7 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         Outcome::Completed { .. } => format!("{GREEN}allowed{GREEN:#}"),
     };
     let _ = writeln!(out, "result: {result}");
-    out
+    crate::escape::terminal(&out).into_owned()
 }
 
 /// One row per fixture: its verdict, policy and case.
@@ -194,7 +194,7 @@ pub fn fixtures_summary(results: &[(String, CaseResult)]) -> String {
         "\ntest result: {verdict}. {passed} passed; {} failed",
         failed.len()
     );
-    out
+    crate::escape::terminal(&out).into_owned()
 }
 
 /// Fixture results as JSON.

@@ -101,6 +101,9 @@ pub struct BundleInfo {
     pub changes: serde_json::Value,
     pub approvals: Vec<Approval>,
     pub overrides: Vec<Override>,
+    /// Built-in safety policies that did not run for this plan, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_off: Vec<crate::config::DisabledPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -340,6 +343,7 @@ impl Report {
             git_revision: m.git_revision.clone(),
             promoted_from: m.promoted_from.clone(),
             changes: m.summary.clone(),
+            policies_off: m.policies_off.clone(),
             approvals: src
                 .approvals
                 .iter()

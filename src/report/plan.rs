@@ -167,6 +167,18 @@ pub fn plan_human(
     changes(manifest, &mut body);
     out.push_str(&body);
     decisions(decisions_list, &mut out);
+    if !manifest.policies_off.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{YELLOW}off{YELLOW:#}: built-in safety policies not run for {}",
+            manifest.environment
+        );
+        let mut table = Table::new(&["policy", "why"]);
+        for p in &manifest.policies_off {
+            table.row([p.name.as_str(), p.reason.as_str()]);
+        }
+        out.push_str(&table.render());
+    }
     if !incidents.is_empty() {
         let _ = writeln!(
             out,
@@ -179,5 +191,6 @@ pub fn plan_human(
             }
         }
     }
-    out
+    // Names, messages and incidents come from outside.
+    crate::escape::terminal(&out).into_owned()
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bundle;
 mod file;
 mod postgres;
+mod sealed;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{what}: {reason}")]
     Database { what: String, reason: String },
+    /// Team mode's plan bundle key is missing or wrong (never shown).
+    #[error("{0}")]
+    BundleKey(String),
 }
 
 impl StoreError {
@@ -123,6 +127,12 @@ pub trait Store: Send + Sync {
     /// Keeps a sealed bundle where other runners find it; the file store's
     /// bundles directory is that place already.
     fn publish_bundle(&self, _dir: &Path, _digest: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Fails when bundles could not be stored (team mode without its
+    /// encryption key), before a plan runs any tool.
+    fn check_bundle_storage(&self) -> Result<(), StoreError> {
         Ok(())
     }
 

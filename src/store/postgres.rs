@@ -10,7 +10,9 @@
 //!   own for the lock's lifetime: if the runner dies, its connection goes and
 //!   the server releases the lock. `locks` says who holds it;
 //! - plan bundles are stored whole (`bundles`, `bundle_files`) and written out
-//!   to the local bundles directory when a runner needs one.
+//!   to the local bundles directory when a runner needs one; every file's
+//!   content is encrypted under the team's bundle key (`sealed.rs`), which
+//!   the database never sees.
 //!
 //! The schema is created and upgraded at connect from the migrations embedded
 //! in the binary, in one transaction, recorded in `schema_version`.
@@ -24,6 +26,7 @@ use postgres::{Client, GenericClient, NoTls};
 use sha2::{Digest, Sha256};
 
 use super::audit::{self, Entry, EntryKind, NewEntry, Verification};
+use super::sealed::{self, BundleKeys};
 use super::{LockGuard, LockHolder, Store, StoreError, now_rfc3339};
 
 /// The embedded migrations, in order; version = position + 1.
@@ -45,6 +48,8 @@ pub struct PgStore {
     client: Mutex<Client>,
     bundles: PathBuf,
     markdown: Option<PathBuf>,
+    /// Read at connect; only bundle reads and writes need them.
+    keys: Result<BundleKeys, sealed::SealError>,
 }
 
 impl PgStore {
@@ -69,6 +74,7 @@ impl PgStore {
             client: Mutex::new(client),
             bundles: bundles.into(),
             markdown: None,
+            keys: BundleKeys::from_env(),
         })
     }
 
@@ -135,8 +141,16 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Stores a sealed bundle directory (idempotent: a digest names one content).
+    fn keys(&self) -> Result<&BundleKeys, StoreError> {
+        self.keys
+            .as_ref()
+            .map_err(|why| StoreError::BundleKey(why.clone()))
+    }
+
+    /// Stores a sealed bundle directory (idempotent: a digest names one
+    /// content), each file encrypted.
     pub fn store_bundle(&self, dir: &Path, digest: &str) -> Result<(), StoreError> {
+        let keys = self.keys()?;
         let manifest_path = dir.join(super::bundle::MANIFEST);
         let manifest_bytes =
             std::fs::read(&manifest_path).map_err(|e| StoreError::io("read", &manifest_path, e))?;
@@ -162,11 +176,14 @@ impl PgStore {
         )
         .map_err(self.err("store a plan bundle in"))?;
         for (rel, content) in &files {
-            // results.json is rewritten by later evaluations: the newest wins.
+            let content = keys
+                .seal(digest, rel, content)
+                .map_err(StoreError::BundleKey)?;
+            // The same digest names the same files: a second store changes nothing.
             tx.execute(
                 "INSERT INTO opsdeploy.bundle_files (digest, path, content) VALUES ($1, $2, $3)
-                 ON CONFLICT (digest, path) DO UPDATE SET content = EXCLUDED.content",
-                &[&digest, rel, content],
+                 ON CONFLICT (digest, path) DO NOTHING",
+                &[&digest, rel, &content],
             )
             .map_err(self.err("store a plan bundle in"))?;
         }
@@ -561,6 +578,10 @@ impl Store for PgStore {
         self.store_bundle(dir, digest)
     }
 
+    fn check_bundle_storage(&self) -> Result<(), StoreError> {
+        self.keys().map(|_| ())
+    }
+
     fn fetch_bundle(&self, digest: &str) -> Result<(), StoreError> {
         let err = self.err("read plan bundles from");
         let mut client = self.client();
@@ -595,7 +616,19 @@ impl Store for PgStore {
                 .map_err(|e| StoreError::io("create a directory in", &self.bundles, e))?;
             for row in &files {
                 let rel: String = row.get(0);
-                let content: Vec<u8> = row.get(1);
+                let stored: Vec<u8> = row.get(1);
+                let damaged = |reason: String| StoreError::Damaged {
+                    path: format!("plan bundle {d} in {}", self.shown),
+                    position: 0,
+                    reason,
+                };
+                // Rows from before bundles were encrypted are plaintext; the
+                // digest checks every file either way.
+                let content = if sealed::is_sealed(&stored) {
+                    self.keys()?.open(&d, &rel, &stored).map_err(damaged)?
+                } else {
+                    stored
+                };
                 let path = safe_join(tmp.path(), &rel).ok_or_else(|| StoreError::Damaged {
                     path: format!("plan bundle {d} in {}", self.shown),
                     position: 0,

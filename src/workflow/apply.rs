@@ -17,7 +17,7 @@ use super::releases;
 use super::{ErrorClass, History, Project, WorkflowError, short};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
-use crate::config::{Environment, Strategy};
+use crate::config::{Environment, Strategy, effective};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
@@ -120,6 +120,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             class: ErrorClass::ApprovalMissing,
         });
     }
+    check_effective_config(project, env, &bundle)?;
     let approvals = check_approved(env, &history, &bundle)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
     let blocking = results.blocking();
@@ -178,6 +179,37 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     };
     drop(lock);
     Ok(applied)
+}
+
+/// The configuration in effect now (after `env()` and defaults) must be the
+/// one the plan was made and approved with, setting by setting.
+fn check_effective_config(
+    project: &Project,
+    env: &Environment,
+    bundle: &Bundle,
+) -> Result<(), WorkflowError> {
+    let differs = match &bundle.manifest.config {
+        Some(planned) => planned.first_difference(&effective::settings(&project.config, env)),
+        None => Some("(not recorded: the plan was made by an older opsdeploy)".into()),
+    };
+    let Some(setting) = differs else {
+        return Ok(());
+    };
+    Err(WorkflowError::Other {
+        what: format!(
+            "plan bundle {} was made with another configuration than the one in effect now",
+            short(&bundle.digest)
+        ),
+        location: Some(format!(
+            "{}: {setting} differs from the plan (a value read through env(), or a default)",
+            crate::config::CONFIG_FILE
+        )),
+        hint: Some(format!(
+            "apply with the environment the plan was made with, or run `opsdeploy plan {}` and ask for a new approval",
+            env.name
+        )),
+        class: ErrorClass::ApprovalMissing,
+    })
 }
 
 fn hostname() -> String {
@@ -302,7 +334,9 @@ impl Run<'_> {
                 .digest(&self.bundle.digest)
                 .data(data),
         )?;
-        tracing::info!(step, ok, "{detail}");
+        // The detail may end in a line of the step's own output: recorded
+        // and shown in the result, not logged.
+        tracing::info!(step, ok, "step finished");
         self.steps.push(StepReport {
             step: step.to_string(),
             ok,

@@ -24,6 +24,9 @@ pub fn current(project: &Path) -> String {
     non_empty(std::env::var("USER").ok()).unwrap_or_else(|| UNKNOWN.into())
 }
 
+/// Trimmed, and with control characters shown escaped: the name is recorded
+/// in the audit log and printed on terminals.
 fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    s.map(|s| crate::escape::controls(s.trim()).into_owned())
+        .filter(|s| !s.is_empty())
 }

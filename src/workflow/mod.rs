@@ -219,6 +219,9 @@ impl WorkflowError {
                 "check that the PostgreSQL server is up and that `state { url }` in opsdeploy.hcl points at it"
                     .into()
             }
+            WorkflowError::Store(StoreError::BundleKey(_)) => {
+                "set OPSDEPLOY_BUNDLE_KEY to the team's bundle key (64 hex characters; `openssl rand -hex 32` makes a new one), or OPSDEPLOY_BUNDLE_KEY_FILE to a file holding it".into()
+            }
             WorkflowError::Store(StoreError::Locked { .. }) => {
                 "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
             }

@@ -11,10 +11,11 @@ use super::history::ApplyRecord;
 use super::policies::{self, Decision, Results};
 use super::{ErrorClass, History, Project, WorkflowError, sources};
 use crate::adapters::terraform::{Terraform, TerraformOptions};
-use crate::config::Environment;
+use crate::config::{Environment, effective};
 use crate::engine::PolicyEngine;
 use crate::input::{InputDocument, terraform_section};
-use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
+use crate::report::Redactor;
+use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest, RESULTS};
 use crate::store::{EntryKind, NewEntry, now_rfc3339};
 
 /// What `plan` produced.
@@ -245,11 +246,15 @@ pub fn plan_with(
     opts: &PlanOptions,
 ) -> Result<Planned, WorkflowError> {
     let env = project.config.require_environment(env_name)?;
+    // First: a symlink out of the project stops the plan before any tool reads it.
+    let files = sources::collect(&project.config, env)?;
     let history = project.history()?;
+    project.store.check_bundle_storage()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
     let mut doc = InputDocument::new(&environment_section(project, env, None));
     let mut summary = json!({});
     let mut tool_versions = BTreeMap::new();
+    let mut redactor = Redactor::default();
 
     if let Some(tf) = terraform_for(project, env) {
         let tf = tf?;
@@ -264,6 +269,9 @@ pub fn plan_with(
         let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
             .map_err(|e| tool_error(e, hint))?;
         builder.add_file("plan.json", raw.get().as_bytes())?;
+        if let Ok(plan) = serde_json::from_str::<serde_json::Value>(raw.get()) {
+            redactor = Redactor::from_terraform_plan(&plan);
+        }
         summary["terraform"] = terraform_summary(raw.get().as_bytes());
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
@@ -316,9 +324,8 @@ pub fn plan_with(
         doc.set(Section::Gates, &gates);
     }
 
-    let files = sources::collect(&project.config, env);
     for f in &files {
-        builder.add_source(&f.rel, &f.bytes);
+        builder.add_source(&f.rel, &f.bytes, f.without_generated);
     }
     let project_files: Vec<_> = files.iter().filter_map(|f| f.project_file()).collect();
     doc.set(Section::Files, &project_files);
@@ -361,18 +368,27 @@ pub fn plan_with(
         sources: Vec::new(),
         policies: loaded.iter().map(|l| l.manifest_entry()).collect(),
         summary,
+        policies_off: project.config.policies_off_for(&env.name),
+        config: Some(ConfigHashes::new(&effective::settings(
+            &project.config,
+            env,
+        ))),
     };
-    let bundle = builder.finish(manifest)?;
 
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
-    let decisions = policies::scrubbed(&bundle, policies::evaluate(&engine, &loaded, &doc, &[]))?;
-    let results = Results {
-        digest: bundle.digest.clone(),
+    // The results are sealed with the rest, so a report can trust them.
+    let mut results = Results {
+        digest: String::new(),
         evaluated_at: now_rfc3339(),
-        decisions,
+        decisions: redactor.scrub_decisions(&policies::evaluate(&engine, &loaded, &doc, &[])),
     };
-    bundle.write_results(&serde_json::to_vec_pretty(&results).expect("results serialize"))?;
+    builder.add_file(
+        RESULTS,
+        &serde_json::to_vec_pretty(&results).expect("results serialize"),
+    )?;
+    let bundle = builder.finish(manifest)?;
+    results.digest = bundle.digest.clone();
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
     project.store.append(
@@ -382,6 +398,7 @@ pub fn plan_with(
                 "summary": summary_line(&bundle.manifest.summary),
                 "counts": bundle.manifest.summary,
                 "git_revision": bundle.manifest.git_revision,
+                "policies_off": bundle.manifest.policies_off,
             })),
     )?;
     project.store.append(

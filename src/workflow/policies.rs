@@ -224,6 +224,8 @@ fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decisio
 /// `results.json` of a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
+    /// The bundle's digest; not in the file, which the digest itself covers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub digest: String,
     pub evaluated_at: String,
     pub decisions: Vec<Decision>,

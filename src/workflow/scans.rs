@@ -17,7 +17,7 @@ use super::plan::tool_error;
 use super::policies::{self, Decision, Loaded};
 use super::{ErrorClass, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
-use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};
+use crate::config::{Config, PolicyConfig, ScanConfig};
 use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::now_rfc3339;
@@ -263,16 +263,7 @@ pub fn scan_only(
         }
         let defaults: Vec<PolicyConfig> = DEFAULT_SCAN_POLICIES
             .iter()
-            .map(|name| PolicyConfig {
-                name: name.to_string(),
-                source: PolicySource::Builtin,
-                enforcement: Enforcement::HardMandatory,
-                settings: None,
-                environments: Vec::new(),
-                fuel: None,
-                memory: None,
-                timeout: None,
-            })
+            .map(|name| PolicyConfig::builtin_default(name))
             .collect();
         policies::load_configs(&defaults, base, &engine)?
     } else {

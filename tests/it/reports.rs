@@ -43,6 +43,11 @@ policy "careless" {{
   enforcement = "soft-mandatory"
 }}
 
+policy "gates" {{
+  enabled = false
+  reason  = "the report tests keep no SDLC state"
+}}
+
 environment "staging" {{
   terraform {{ dir = "infra" }}
   scan {{

@@ -80,13 +80,9 @@ fn style_sequence(s: &str) -> Option<usize> {
         return None;
     }
     let allowed = |p: &str| {
-        p.is_empty()
-            || matches!(p.parse::<u8>(), Ok(0 | 1 | 2 | 22 | 30..=37 | 39 | 90..=97))
+        p.is_empty() || matches!(p.parse::<u8>(), Ok(0 | 1 | 2 | 22 | 30..=37 | 39 | 90..=97))
     };
-    body[..end]
-        .split(';')
-        .all(allowed)
-        .then_some(2 + end + 1)
+    body[..end].split(';').all(allowed).then_some(2 + end + 1)
 }
 
 #[cfg(test)]

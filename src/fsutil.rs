@@ -81,7 +81,8 @@ pub fn read_in_project(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, Proj
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let opened = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(io_err)?;
+        let opened =
+            fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(io_err)?;
         let root_real = fs::canonicalize(root).map_err(io_err)?;
         if !opened.starts_with(&root_real) {
             return Err(ProjectReadError::Escapes {

@@ -59,7 +59,10 @@ mod tests {
         let a = format!("{people}{generated}");
         // The first time, opsdeploy appends its section after a blank line.
         let b = format!("{people}\n{}", generated.replace("abc", "def"));
-        assert_eq!(without_generated(a.as_bytes()), people.trim_end().as_bytes());
+        assert_eq!(
+            without_generated(a.as_bytes()),
+            people.trim_end().as_bytes()
+        );
         assert_eq!(
             without_generated(a.as_bytes()),
             without_generated(b.as_bytes())

@@ -24,7 +24,10 @@ pub fn settings(config: &Config, env: &Environment) -> BTreeMap<String, Value> {
     };
     set("project".into(), json!(config.project));
     set("state_file".into(), json!(config.files.state_file));
-    set("continuity_file".into(), json!(config.files.continuity_file));
+    set(
+        "continuity_file".into(),
+        json!(config.files.continuity_file),
+    );
     set(
         "security_checklist".into(),
         json!(config.files.security_checklist),
@@ -113,7 +116,10 @@ pub fn settings(config: &Config, env: &Environment) -> BTreeMap<String, Value> {
     );
     set(at("approval.approvers"), json!(env.approval.approvers));
     set(at("approval.min"), json!(env.approval.min));
-    set(at("approval.self_approve"), json!(env.approval.self_approve));
+    set(
+        at("approval.self_approve"),
+        json!(env.approval.self_approve),
+    );
     set(
         at("rollback"),
         json!(env.rollback.as_ref().map(|r| &r.runbook)),

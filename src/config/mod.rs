@@ -986,7 +986,10 @@ environment "production" {
         let c = parse("project = \"p\"\nenvironment \"staging\" {}\n").unwrap();
         let names: Vec<&str> = c.policies.iter().map(|p| p.name.as_str()).collect();
         for (builtin, _) in crate::engine::BUILTIN_POLICIES {
-            assert!(names.contains(builtin), "{builtin} is not on by default: {names:?}");
+            assert!(
+                names.contains(builtin),
+                "{builtin} is not on by default: {names:?}"
+            );
         }
         assert!(
             c.policies
@@ -1009,11 +1012,19 @@ environment "production" {
 
         let err = parse("project = \"p\"\npolicy \"gates\" { enabled = false }\n").unwrap_err();
         assert!(err.to_string().contains("without a `reason`"), "{err}");
-        let err = parse("project = \"p\"\npolicy \"gates\" {\n  builtin = true\n  reason = \"x\"\n}\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("explains `enabled = false`"), "{err}");
-        let err = parse("project = \"p\"\npolicy \"gates\" { source = \"allow.wasm\" }\n").unwrap_err();
-        assert!(err.to_string().contains("name of a built-in policy"), "{err}");
+        let err =
+            parse("project = \"p\"\npolicy \"gates\" {\n  builtin = true\n  reason = \"x\"\n}\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("explains `enabled = false`"),
+            "{err}"
+        );
+        let err =
+            parse("project = \"p\"\npolicy \"gates\" { source = \"allow.wasm\" }\n").unwrap_err();
+        assert!(
+            err.to_string().contains("name of a built-in policy"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1022,13 +1033,23 @@ environment "production" {
             "project = \"p\"\npolicy \"promotion\" {\n  builtin = true\n  environments = [\"production\"]\n}\nenvironment \"staging\" {}\nenvironment \"production\" {}\n",
         )
         .unwrap();
-        assert_eq!(c.policies_off_for("staging")[0].reason, "applies only to production");
+        assert_eq!(
+            c.policies_off_for("staging")[0].reason,
+            "applies only to production"
+        );
         assert!(c.policies_off_for("production").is_empty());
     }
 
     #[test]
     fn environment_names_that_could_name_other_files_are_refused() {
-        for bad in ["../../../../tmp/evil", "Prod", "-x", "a b", "stag\\u001bing", ""] {
+        for bad in [
+            "../../../../tmp/evil",
+            "Prod",
+            "-x",
+            "a b",
+            "stag\\u001bing",
+            "",
+        ] {
             let text = format!("project = \"p\"\nenvironment \"{bad}\" {{}}\n");
             let err = parse(&text).unwrap_err();
             assert!(err.to_string().contains("is not allowed"), "{bad:?}: {err}");
@@ -1051,7 +1072,10 @@ environment "production" {
                 "project = \"p\"\npolicy \"gates\" {{\n  builtin = true\n  {key} = {value}\n}}\n"
             );
             let err = parse(&text).unwrap_err();
-            assert!(err.to_string().contains(&format!("`{key}`")), "{key} = {value}: {err}");
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{key} = {value}: {err}"
+            );
         }
     }
 }

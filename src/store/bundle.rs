@@ -86,10 +86,7 @@ impl ConfigHashes {
 
     /// The first setting whose value differs from the one planned (or was
     /// added or removed since), by name.
-    pub fn first_difference(
-        &self,
-        now: &BTreeMap<String, serde_json::Value>,
-    ) -> Option<String> {
+    pub fn first_difference(&self, now: &BTreeMap<String, serde_json::Value>) -> Option<String> {
         let names: std::collections::BTreeSet<&String> =
             self.settings.keys().chain(now.keys()).collect();
         names.into_iter().find_map(|name| {
@@ -368,7 +365,6 @@ impl Bundle {
         let path = self.dir.join(rel);
         fs::read(&path).map_err(|e| io("read", &path, e))
     }
-
 }
 
 /// The sha256 a project file is recorded with.

@@ -191,9 +191,12 @@ impl LockGuard for FileLock {
                     "the lock file was replaced by one another process holds; another apply may be running",
                 ));
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io("lock", &self.path, e)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io("lock", &self.path, e));
+            }
         }
-        write_holder(&mut file, &self.holder).map_err(|e| StoreError::io("write", &self.path, e))?;
+        write_holder(&mut file, &self.holder)
+            .map_err(|e| StoreError::io("write", &self.path, e))?;
         tracing::warn!(
             "{} was removed or replaced while this apply held it; it is restored",
             self.path.display()
@@ -223,9 +226,9 @@ fn write_holder(file: &mut File, holder: &LockHolder) -> std::io::Result<()> {
 /// Binds the abstract socket that stands for `lock_path`'s lock; `Ok(None)`
 /// when it is bound already (another apply holds the lock).
 fn bind_anchor(lock_path: &Path) -> Option<Result<std::os::unix::net::UnixListener, ()>> {
+    use sha2::{Digest, Sha256};
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixListener};
-    use sha2::{Digest, Sha256};
     let real = lock_path
         .parent()
         .and_then(|d| fs::canonicalize(d).ok())

@@ -160,7 +160,10 @@ mod tests {
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         // Rotation: the new key first, the old one still opens old files.
         let rotated = keys(&[&new, &old]);
-        assert_eq!(rotated.open("d1", "tfplan", &sealed).unwrap(), b"secret plan");
+        assert_eq!(
+            rotated.open("d1", "tfplan", &sealed).unwrap(),
+            b"secret plan"
+        );
         let err = keys(&[&new]).open("d1", "tfplan", &sealed).unwrap_err();
         assert!(err.contains("not among the configured ones"), "{err}");
         let err = rotated.open("d2", "tfplan", &sealed).unwrap_err();

@@ -125,8 +125,7 @@ fn named_by(config: &Config, command: &[String]) -> Vec<PathBuf> {
         .map(Path::new)
         .filter(|a| {
             a.starts_with(&config.dir)
-                || a
-                    .components()
+                || a.components()
                     .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
         })
         .map(|a| config.resolve(a))
@@ -218,8 +217,8 @@ pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, Wo
         let kind = kind_of(&p);
         add(p, kind);
     }
-    let generated = [&config.files.state_file, &config.files.continuity_file]
-        .map(|f| config.resolve(f));
+    let generated =
+        [&config.files.state_file, &config.files.continuity_file].map(|f| config.resolve(f));
     let mut out = Vec::new();
     for (p, kind) in paths {
         if p == config.dir.join(AUDIT_MARKDOWN) {

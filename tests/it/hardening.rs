@@ -40,7 +40,10 @@ environment "production" {{
   approval {{ self_approve = true }}
 }}
 "#,
-        gates = off("gates", "the hardening tests attack the plan bundle; gates.rs tests the gates"),
+        gates = off(
+            "gates",
+            "the hardening tests attack the plan bundle; gates.rs tests the gates"
+        ),
     )
 }
 
@@ -94,11 +97,29 @@ fn a_cache_artifact_swapped_for_another_modules_never_runs_and_is_recompiled() {
     };
     let pd = plan_deleting_a_database(tmp.path());
     let pd = pd.to_str().unwrap();
-    let eval_pd = ["-v", "policy", "eval", "builtin:protected-deletes", "--terraform-plan", pd];
+    let eval_pd = [
+        "-v",
+        "policy",
+        "eval",
+        "builtin:protected-deletes",
+        "--terraform-plan",
+        pd,
+    ];
     run(&eval_pd).code(3);
     let protected = cache_entries(&cache);
-    let allow = write(tmp.path(), "allow.wasm", &abi_module("i32.const 16 i32.const 17 call $set_output i32.const 0", ""));
-    run(&["policy", "eval", allow.to_str().unwrap(), "--terraform-plan", pd]).success();
+    let allow = write(
+        tmp.path(),
+        "allow.wasm",
+        &abi_module("i32.const 16 i32.const 17 call $set_output i32.const 0", ""),
+    );
+    run(&[
+        "policy",
+        "eval",
+        allow.to_str().unwrap(),
+        "--terraform-plan",
+        pd,
+    ])
+    .success();
     let allow_entry = cache_entries(&cache)
         .into_iter()
         .find(|p| !protected.contains(p))
@@ -111,10 +132,18 @@ fn a_cache_artifact_swapped_for_another_modules_never_runs_and_is_recompiled() {
         "{}",
         stderr_of(&again)
     );
-    assert!(stdout_of(&again).contains("protected-delete"), "{}", stdout_of(&again));
+    assert!(
+        stdout_of(&again).contains("protected-delete"),
+        "{}",
+        stdout_of(&again)
+    );
     // Recompiled and stored again: the next load is a genuine hit.
     let third = run(&eval_pd).code(3);
-    assert!(stderr_of(&third).contains("cache_status=Hit"), "{}", stderr_of(&third));
+    assert!(
+        stderr_of(&third).contains("cache_status=Hit"),
+        "{}",
+        stderr_of(&third)
+    );
 }
 
 // Row 2 --------------------------------------------------------------------
@@ -208,7 +237,10 @@ fn both_compile_bombs_are_refused_well_inside_the_default_limits() {
     let (code, out, secs) = eval_module(tmp.path(), "funcs1m.wasm", &bomb(1_000_000, 0), &[]);
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("policy-refused"), "{out}");
-    assert!(out.contains("it defines 1000000 functions; policies are limited to 20000"), "{out}");
+    assert!(
+        out.contains("it defines 1000000 functions; policies are limited to 20000"),
+        "{out}"
+    );
     assert!(secs < 10.0, "took {secs:.1} s");
     // One function with 40,000 live locals (0.5 MB): 105 s and 2.3 GB before.
     let (code, out, secs) = eval_module(tmp.path(), "locals.wasm", &bomb(1, 40_000), &[]);
@@ -225,11 +257,17 @@ fn a_compile_within_the_structural_limits_is_stopped_at_the_policys_time_and_mem
     let slow = bomb(300, 4_000);
     let (code, out, secs) = eval_module(tmp.path(), "slow.wasm", &slow, &["--timeout", "1s"]);
     assert_eq!(code, Some(3), "{out}");
-    assert!(out.contains("needed more than its time limit of 1 s of CPU time"), "{out}");
+    assert!(
+        out.contains("needed more than its time limit of 1 s of CPU time"),
+        "{out}"
+    );
     assert!(secs < 15.0, "took {secs:.1} s");
     let (code, out, _) = eval_module(tmp.path(), "slow2.wasm", &slow, &["--memory", "64MiB"]);
     assert_eq!(code, Some(3), "{out}");
-    assert!(out.contains("needed more than its memory limit of 64 MiB"), "{out}");
+    assert!(
+        out.contains("needed more than its memory limit of 64 MiB"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -241,7 +279,11 @@ fn a_compile_bomb_as_a_project_policy_is_a_denial_not_a_stalled_plan() {
     let started = Instant::now();
     let plan = p.run("alice@example.com", &["plan", "staging"]).code(3);
     assert!(stdout_of(&plan).contains("bomb"), "{}", stdout_of(&plan));
-    assert!(stderr_of(&plan).contains("blocked by policy: bomb"), "{}", stderr_of(&plan));
+    assert!(
+        stderr_of(&plan).contains("blocked by policy: bomb"),
+        "{}",
+        stderr_of(&plan)
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
@@ -263,7 +305,10 @@ fn apply_refuses_a_script_a_command_runs_when_it_changed_after_approval() {
     let digest = p.plan_approved("alice@example.com", "staging");
     let manifest = std::fs::read_to_string(bundle_dir(&p, &digest).join("manifest.json")).unwrap();
     for script in ["scripts/smoke.sh", "scripts/migrate.sh", "scripts/rate.sh"] {
-        assert!(manifest.contains(&format!("\"path\": \"{script}\"")), "{script} not covered: {manifest}");
+        assert!(
+            manifest.contains(&format!("\"path\": \"{script}\"")),
+            "{script} not covered: {manifest}"
+        );
     }
     // After the approval: a smoke test that always passes.
     std::fs::write(p.file("scripts/smoke.sh"), "echo replaced; exit 0\n").unwrap();
@@ -279,13 +324,24 @@ fn apply_refuses_a_script_a_command_runs_when_it_changed_after_approval() {
 #[test]
 fn apply_refuses_when_a_setting_read_through_env_differs_from_the_plan() {
     let health = HealthServer::start(200);
-    let policy = "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = env(\"ENF\")\n}\n";
+    let policy =
+        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = env(\"ENF\")\n}\n";
     let p = TestProject::new(&two_environments(&health.url(), policy, ""));
     let hard = [("ENF", "hard-mandatory")];
-    let out = p.run_with("alice@example.com", &["plan", "staging", "-q"], &hard).success();
-    let digest = stdout_of(&out).split_whitespace().nth(1).unwrap().to_string();
-    p.run_with("alice@example.com", &["approve", "staging", "--plan", &digest], &hard)
+    let out = p
+        .run_with("alice@example.com", &["plan", "staging", "-q"], &hard)
         .success();
+    let digest = stdout_of(&out)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    p.run_with(
+        "alice@example.com",
+        &["approve", "staging", "--plan", &digest],
+        &hard,
+    )
+    .success();
     p.run_with(
         "alice@example.com",
         &["apply", "staging", "--yes"],
@@ -333,36 +389,64 @@ environment "production" {{
   approval {{ self_approve = true }}
 }}
 "#,
-        gates = off("gates", "the hardening tests attack the plan bundle; gates.rs tests the gates"),
+        gates = off(
+            "gates",
+            "the hardening tests attack the plan bundle; gates.rs tests the gates"
+        ),
         url = health.url()
     );
     let p = TestProject::new(&cfg);
-    std::fs::write(p.file("PROJECT_STATE.md"), "# Shop\n\n**Current phase:** S10\n").unwrap();
-    std::fs::write(p.file("CONTINUITY.md"), "# Continuity\n\nNotes the team keeps.\n").unwrap();
+    std::fs::write(
+        p.file("PROJECT_STATE.md"),
+        "# Shop\n\n**Current phase:** S10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.file("CONTINUITY.md"),
+        "# Continuity\n\nNotes the team keeps.\n",
+    )
+    .unwrap();
     let production = p.plan_approved("alice@example.com", "production");
     p.plan_approved("alice@example.com", "qa");
     p.plan_approved("alice@example.com", "staging");
     // qa fails: opsdeploy records an incident in CONTINUITY.md.
-    p.run("alice@example.com", &["apply", "qa", "--yes"]).code(5);
+    p.run("alice@example.com", &["apply", "qa", "--yes"])
+        .code(5);
     assert!(p.read("CONTINUITY.md").contains("deploy failed"));
     // staging succeeds: opsdeploy rewrites PROJECT_STATE.md's deployments table.
-    p.run("alice@example.com", &["apply", "staging", "--yes"]).success();
-    assert!(p.read("PROJECT_STATE.md").contains("## Deployments"));
-    p.run("alice@example.com", &["apply", "production", "--plan", &production, "--yes"])
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
         .success();
+    assert!(p.read("PROJECT_STATE.md").contains("## Deployments"));
+    p.run(
+        "alice@example.com",
+        &["apply", "production", "--plan", &production, "--yes"],
+    )
+    .success();
     // What people write in the same files stays covered.
     let next = p.plan_approved("alice@example.com", "production");
     let edited = p.read("PROJECT_STATE.md").replace("S10", "S08");
     std::fs::write(p.file("PROJECT_STATE.md"), edited).unwrap();
-    p.run("alice@example.com", &["apply", "production", "--plan", &next, "--yes"])
-        .code(4)
-        .stderr(predicate::str::contains("PROJECT_STATE.md changed after the plan"));
+    p.run(
+        "alice@example.com",
+        &["apply", "production", "--plan", &next, "--yes"],
+    )
+    .code(4)
+    .stderr(predicate::str::contains(
+        "PROJECT_STATE.md changed after the plan",
+    ));
     let next = p.plan_approved("alice@example.com", "production");
-    let edited = p.read("CONTINUITY.md").replace("Notes the team keeps", "Notes");
+    let edited = p
+        .read("CONTINUITY.md")
+        .replace("Notes the team keeps", "Notes");
     std::fs::write(p.file("CONTINUITY.md"), edited).unwrap();
-    p.run("alice@example.com", &["apply", "production", "--plan", &next, "--yes"])
-        .code(4)
-        .stderr(predicate::str::contains("CONTINUITY.md changed after the plan"));
+    p.run(
+        "alice@example.com",
+        &["apply", "production", "--plan", &next, "--yes"],
+    )
+    .code(4)
+    .stderr(predicate::str::contains(
+        "CONTINUITY.md changed after the plan",
+    ));
 }
 
 // Row 6 --------------------------------------------------------------------
@@ -373,32 +457,46 @@ fn report_refuses_results_edited_after_the_plan_naming_the_file() {
     let policy = "policy \"protected-deletes\" {\n  builtin     = true\n  settings    = { extra_types = [\"terraform_data\"] }\n}\n";
     let p = TestProject::new(&two_environments(&health.url(), policy, ""));
     p.plan_approved("alice@example.com", "staging");
-    p.run("alice@example.com", &["apply", "staging", "--yes"]).success();
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
     // Replacing the database: protected-deletes blocks the plan.
     std::fs::write(
         p.file("infra/main.tf"),
         crate::workflow::MAIN_TF.replace("default = 15", "default = 16"),
     )
     .unwrap();
-    let blocked = p.run("alice@example.com", &["plan", "staging", "-q"]).code(3);
-    let digest = stdout_of(&blocked).split_whitespace().nth(1).unwrap().to_string();
-    p.run("alice@example.com", &["report", &digest, "--format", "sarif"])
-        .success()
-        .stdout(predicate::str::contains("protected-replace"));
+    let blocked = p
+        .run("alice@example.com", &["plan", "staging", "-q"])
+        .code(3);
+    let digest = stdout_of(&blocked)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    p.run(
+        "alice@example.com",
+        &["report", &digest, "--format", "sarif"],
+    )
+    .success()
+    .stdout(predicate::str::contains("protected-replace"));
     let results = bundle_dir(&p, &digest).join("results.json");
-    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
     for d in doc["decisions"].as_array_mut().unwrap() {
         d["violations"] = serde_json::json!([]);
         d["denied"] = false.into();
         d["blocks"] = false.into();
     }
     std::fs::write(&results, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    p.run("alice@example.com", &["report", &digest, "--format", "sarif"])
-        .failure()
-        .stdout("")
-        .stderr(predicate::str::contains(
-            "results.json was changed after the plan",
-        ));
+    p.run(
+        "alice@example.com",
+        &["report", &digest, "--format", "sarif"],
+    )
+    .failure()
+    .stdout("")
+    .stderr(predicate::str::contains(
+        "results.json was changed after the plan",
+    ));
 }
 
 // Row 7 --------------------------------------------------------------------
@@ -429,13 +527,23 @@ fn no_command_logs_a_sensitive_value_at_any_verbosity() {
         let mut all = vec!["-vv"];
         all.extend_from_slice(args);
         let a = p.run_with("alice@example.com", &all, &env);
-        logs.push_str(&format!("$ opsdeploy {}\n{}\n", all.join(" "), stderr_of(&a)));
+        logs.push_str(&format!(
+            "$ opsdeploy {}\n{}\n",
+            all.join(" "),
+            stderr_of(&a)
+        ));
         stdout_of(&a)
     };
-    let digest = run(&["plan", "staging", "-q"]).split_whitespace().nth(1).unwrap().to_string();
+    let digest = run(&["plan", "staging", "-q"])
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
     let plan_json = bundle_dir(&p, &digest).join("plan.json");
     assert!(
-        std::fs::read_to_string(&plan_json).unwrap().contains(PLANTED_TF),
+        std::fs::read_to_string(&plan_json)
+            .unwrap()
+            .contains(PLANTED_TF),
         "the value must be in the plan for the test to mean anything"
     );
     run(&["approve", "staging", "--plan", &digest]);
@@ -449,7 +557,13 @@ fn no_command_logs_a_sensitive_value_at_any_verbosity() {
     run(&["rollback", "staging"]);
     run(&["plan", "production"]);
     run(&["promote", "staging", "production"]);
-    run(&["policy", "eval", "builtin:no-secrets", "--terraform-plan", plan_json.to_str().unwrap()]);
+    run(&[
+        "policy",
+        "eval",
+        "builtin:no-secrets",
+        "--terraform-plan",
+        plan_json.to_str().unwrap(),
+    ]);
     assert!(logs.contains("DEBUG"), "-vv logs nothing: {logs}");
     for planted in [PLANTED_TF, PLANTED_HOOK] {
         assert!(!logs.contains(planted), "{planted} in a log:\n{logs}");
@@ -506,7 +620,9 @@ fn foreign_escapes(out: &[u8]) -> Vec<String> {
     for (i, _) in text.match_indices('\x1b') {
         let rest = &text[i + 1..];
         let own = rest.strip_prefix('[').is_some_and(|r| {
-            let end = r.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(r.len());
+            let end = r
+                .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+                .unwrap_or(r.len());
             let params_ok = r[..end].split(';').all(|p| {
                 p.is_empty() || matches!(p.parse::<u8>(), Ok(0 | 1 | 2 | 22 | 30..=39 | 90..=97))
             });
@@ -572,7 +688,10 @@ fn no_escape_sequence_from_input_reaches_the_terminal_the_audit_log_or_a_report(
         let out = on_a_terminal(&p, user, &args);
         seen.extend(foreign_escapes(&out));
     }
-    assert!(seen.is_empty(), "escape sequences from input reached the terminal: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "escape sequences from input reached the terminal: {seen:?}"
+    );
     for (what, text) in [
         ("AUDIT_LOG.md", p.read("AUDIT_LOG.md")),
         (
@@ -588,7 +707,10 @@ fn no_escape_sequence_from_input_reaches_the_terminal_the_audit_log_or_a_report(
             !text.contains('\x1b') && !text.contains('\u{7}'),
             "{what} carries a raw escape sequence"
         );
-        assert!(text.contains("\\x1b"), "{what} shows the escape escaped: {text}");
+        assert!(
+            text.contains("\\x1b"),
+            "{what} shows the escape escaped: {text}"
+        );
     }
 }
 
@@ -652,11 +774,18 @@ fn removing_the_lock_file_mid_apply_does_not_let_a_second_apply_in() {
     std::fs::remove_file(p.file(".opsdeploy/locks/staging.lock")).unwrap();
     p.run("bob@example.com", &["apply", "staging", "--yes"])
         .code(1)
-        .stderr(predicate::str::contains("environment \"staging\" is locked"));
+        .stderr(predicate::str::contains(
+            "environment \"staging\" is locked",
+        ));
     let out = first.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("was removed or replaced while this apply held it"),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("was removed or replaced while this apply held it"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -672,11 +801,17 @@ fn an_absurd_timeout_is_a_configuration_error_and_a_timed_out_policy_records_no_
     let p = TestProject::new(&two_environments(&health.url(), policy, ""));
     p.run("alice@example.com", &["plan", "staging"])
         .code(1)
-        .stderr(predicate::str::contains("`timeout` in policy \"protected-deletes\" is"))
+        .stderr(predicate::str::contains(
+            "`timeout` in policy \"protected-deletes\" is",
+        ))
         .stderr(predicate::str::contains("it must be between 1ms and 1h"));
 
     let tmp = tempfile::tempdir().unwrap();
-    let looping = write(tmp.path(), "loop.wasm", &abi_module("(loop $l (br $l)) (i32.const 0)", ""));
+    let looping = write(
+        tmp.path(),
+        "loop.wasm",
+        &abi_module("(loop $l (br $l)) (i32.const 0)", ""),
+    );
     let out = opsdeploy(&tmp.path().join("cache"))
         .args(["policy", "eval", "--format", "json", "--timeout", "1s"])
         .arg(&looping)
@@ -717,7 +852,11 @@ environment "production" {{
     );
     let p = TestProject::new(&cfg);
     std::fs::create_dir_all(p.file("db")).unwrap();
-    std::fs::write(p.file("db/0001_drop.contract.sql"), "ALTER TABLE users DROP COLUMN email;\n").unwrap();
+    std::fs::write(
+        p.file("db/0001_drop.contract.sql"),
+        "ALTER TABLE users DROP COLUMN email;\n",
+    )
+    .unwrap();
     let blocked = p.run("alice@example.com", &["plan", "production"]).code(3);
     let err = stderr_of(&blocked);
     for policy in ["gates", "expand-contract", "promotion"] {
@@ -727,18 +866,40 @@ environment "production" {{
     // Turned off explicitly, with a reason every plan shows and the audit keeps.
     std::fs::write(
         p.file("opsdeploy.hcl"),
-        format!("{}{cfg}", off("expand-contract", "migrations are reviewed by the DBA team")),
+        format!(
+            "{}{cfg}",
+            off("expand-contract", "migrations are reviewed by the DBA team")
+        ),
     )
     .unwrap();
     let plan = p.run("alice@example.com", &["plan", "production"]).code(3);
     let out = stdout_of(&plan);
-    assert!(out.contains("built-in safety policies not run for production"), "{out}");
-    assert!(crate::support::has_row(&out, "expand-contract migrations are reviewed by the DBA team"), "{out}");
-    assert!(!stderr_of(&plan).contains("expand-contract"), "{}", stderr_of(&plan));
+    assert!(
+        out.contains("built-in safety policies not run for production"),
+        "{out}"
+    );
+    assert!(
+        crate::support::has_row(
+            &out,
+            "expand-contract migrations are reviewed by the DBA team"
+        ),
+        "{out}"
+    );
+    assert!(
+        !stderr_of(&plan).contains("expand-contract"),
+        "{}",
+        stderr_of(&plan)
+    );
     let entries = p.audit_entries();
     let planned = entries.iter().rev().find(|e| e["kind"] == "plan").unwrap();
-    assert_eq!(planned["data"]["policies_off"][0]["name"], "expand-contract");
-    assert_eq!(planned["data"]["policies_off"][0]["reason"], "migrations are reviewed by the DBA team");
+    assert_eq!(
+        planned["data"]["policies_off"][0]["name"],
+        "expand-contract"
+    );
+    assert_eq!(
+        planned["data"]["policies_off"][0]["reason"],
+        "migrations are reviewed by the DBA team"
+    );
 }
 
 // Item 9 -------------------------------------------------------------------
@@ -764,7 +925,10 @@ fn every_file_of_a_plan_bundle_is_readable_by_its_owner_only() {
             checked += 1;
         }
     }
-    assert!(checked >= 4, "tfplan, plan.json, input.json, results.json, manifest.json");
+    assert!(
+        checked >= 4,
+        "tfplan, plan.json, input.json, results.json, manifest.json"
+    );
 }
 
 #[test]
@@ -772,7 +936,9 @@ fn team_mode_stores_bundle_contents_encrypted_and_needs_the_key_to_read_them() {
     let Some(backend @ Backend::Postgres { .. }) = Backend::postgres() else {
         return;
     };
-    let Backend::Postgres { url } = backend.clone() else { unreachable!() };
+    let Backend::Postgres { url } = backend.clone() else {
+        unreachable!()
+    };
     let health = HealthServer::start(200);
     let p = TestProject::with_backend(&two_environments(&health.url(), "", ""), backend);
     std::fs::write(
@@ -786,15 +952,28 @@ fn team_mode_stores_bundle_contents_encrypted_and_needs_the_key_to_read_them() {
     let digest = p.plan("alice@example.com", "staging");
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let rows = db
-        .query("SELECT path, content FROM opsdeploy.bundle_files WHERE digest = $1", &[&digest])
+        .query(
+            "SELECT path, content FROM opsdeploy.bundle_files WHERE digest = $1",
+            &[&digest],
+        )
         .unwrap();
     assert!(rows.len() >= 4, "{} files", rows.len());
     for row in &rows {
         let path: String = row.get(0);
         let content: Vec<u8> = row.get(1);
-        assert!(content.starts_with(b"ODSEAL1\0"), "{path} is stored in clear");
-        for clear in [PLANTED_TF.as_bytes(), b"terraform_version", b"resource_changes"] {
-            assert!(!content.windows(clear.len()).any(|w| w == clear), "{path} leaks {clear:?}");
+        assert!(
+            content.starts_with(b"ODSEAL1\0"),
+            "{path} is stored in clear"
+        );
+        for clear in [
+            PLANTED_TF.as_bytes(),
+            b"terraform_version",
+            b"resource_changes",
+        ] {
+            assert!(
+                !content.windows(clear.len()).any(|w| w == clear),
+                "{path} leaks {clear:?}"
+            );
         }
     }
     // Another runner (no local copy) reads the bundle with the key...
@@ -807,7 +986,10 @@ fn team_mode_stores_bundle_contents_encrypted_and_needs_the_key_to_read_them() {
     let out = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("neither OPSDEPLOY_BUNDLE_KEY nor OPSDEPLOY_BUNDLE_KEY_FILE is set"), "{err}");
+    assert!(
+        err.contains("neither OPSDEPLOY_BUNDLE_KEY nor OPSDEPLOY_BUNDLE_KEY_FILE is set"),
+        "{err}"
+    );
     assert!(err.contains("hint: set OPSDEPLOY_BUNDLE_KEY"), "{err}");
     // A plan without the key stops before running any tool.
     let mut cmd = p.command("alice@example.com", &["plan", "staging"]);

@@ -76,7 +76,7 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
 fn style_sequence(s: &str) -> Option<usize> {
     let body = s.strip_prefix("\x1b[")?;
     let end = body.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
-    if body[end..].chars().next() != Some('m') || end > 16 {
+    if !body[end..].starts_with('m') || end > 16 {
         return None;
     }
     let allowed = |p: &str| {

@@ -940,7 +940,14 @@ fn team_mode_stores_bundle_contents_encrypted_and_needs_the_key_to_read_them() {
         unreachable!()
     };
     let health = HealthServer::start(200);
-    let p = TestProject::with_backend(&two_environments(&health.url(), "", ""), backend);
+    let p = TestProject::with_backend(
+        &two_environments(
+            &health.url(),
+            &off("no-secrets", "the test plants a password on purpose"),
+            "",
+        ),
+        backend,
+    );
     std::fs::write(
         p.file("infra/main.tf"),
         format!(
@@ -950,11 +957,16 @@ fn team_mode_stores_bundle_contents_encrypted_and_needs_the_key_to_read_them() {
     )
     .unwrap();
     let digest = p.plan("alice@example.com", "staging");
+    let full = bundle_dir(&p, &digest)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let rows = db
         .query(
             "SELECT path, content FROM opsdeploy.bundle_files WHERE digest = $1",
-            &[&digest],
+            &[&full],
         )
         .unwrap();
     assert!(rows.len() >= 4, "{} files", rows.len());

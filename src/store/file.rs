@@ -328,16 +328,7 @@ impl Store for FileStore {
         let started = Instant::now();
         let mut announced = false;
         let locked = |file: Option<&mut File>, waited| {
-            let (holder, since) = file
-                .and_then(read_holder)
-                .map(|h| (h.describe(), h.since))
-                .unwrap_or_else(|| ("another process".into(), "unknown".into()));
-            StoreError::Locked {
-                environment: environment.to_string(),
-                holder,
-                since,
-                waited,
-            }
+            StoreError::locked(environment, file.and_then(read_holder), waited)
         };
         let mut announce = |current: Option<LockHolder>| {
             if !announced {

@@ -49,6 +49,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Another apply holds `environment` (`holder`, when known, says who).
+    pub fn locked(environment: &str, holder: Option<LockHolder>, waited: Duration) -> Self {
+        let (holder, since) = holder
+            .map(|h| (h.describe(), h.since))
+            .unwrap_or_else(|| ("another process".into(), "unknown".into()));
+        StoreError::Locked {
+            environment: environment.to_string(),
+            holder,
+            since,
+            waited,
+        }
+    }
+
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StoreError::Io {
             action,

@@ -490,15 +490,7 @@ impl Store for PgStore {
         if !got {
             let current = query_holder(&mut client, environment, true).map_err(&err)?;
             let locked = |current: Option<LockHolder>, waited| {
-                let (holder, since) = current
-                    .map(|h| (h.describe(), h.since))
-                    .unwrap_or_else(|| ("another process".into(), "unknown".into()));
-                StoreError::Locked {
-                    environment: environment.to_string(),
-                    holder,
-                    since,
-                    waited,
-                }
+                StoreError::locked(environment, current, waited)
             };
             if wait.is_zero() {
                 return Err(locked(current, Duration::ZERO));

@@ -17,8 +17,10 @@ use std::path::Path;
 use policy_sdk::helm::Release;
 
 use super::plan::tool_error;
-use super::{Project, WorkflowError};
-use crate::adapters::helm::{Helm, ReleaseSpec, Rendered, merged_values, parse_manifests};
+use super::{ErrorClass, Project, WorkflowError};
+use crate::adapters::helm::{
+    Helm, HelmError, ReleaseSpec, Rendered, merged_values, parse_manifests,
+};
 use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
 
@@ -120,7 +122,9 @@ pub fn render(
     for r in &env.helm {
         // Rendered as the workload it deploys; blue-green adds its colour at apply.
         let s = spec(r, r.name.clone(), &[]);
-        let yaml = helm.template(&s).map_err(|e| tool_error(e, hint))?;
+        let yaml = helm
+            .template(&s)
+            .map_err(|e| render_error(project.dir(), e, hint))?;
         let manifests = parse_manifests(&r.name, &yaml).map_err(|e| tool_error(e, hint))?;
         builder.add_file(&format!("helm/{}.yaml", r.name), yaml.as_bytes())?;
         let values = merged_values(project.dir(), &s).map_err(|e| tool_error(e, hint))?;
@@ -138,6 +142,31 @@ pub fn render(
         });
     }
     Ok(out)
+}
+
+/// A chart that does not render, pointed at the template Helm names: a file
+/// of the project when the chart is a local directory.
+fn render_error(project_dir: &Path, err: HelmError, hint: &str) -> WorkflowError {
+    let HelmError::Render {
+        chart,
+        template: Some(template),
+        ..
+    } = &err
+    else {
+        return tool_error(err, hint);
+    };
+    let location = match template.split_once('/') {
+        Some((_, inside)) if project_dir.join(chart).is_dir() => {
+            format!("{}/{inside}", chart.trim_end_matches('/'))
+        }
+        _ => template.clone(),
+    };
+    WorkflowError::Other {
+        what: err.to_string(),
+        location: Some(location),
+        hint: Some(hint.to_string()),
+        class: ErrorClass::Error,
+    }
 }
 
 /// The releases section for the input document, with merged values.

@@ -6,6 +6,7 @@ mod support;
 
 mod cli_help;
 mod corpus;
+mod corpus_fetch;
 mod engine;
 mod errors;
 mod faults;
@@ -25,4 +26,5 @@ mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;
+mod test_helm;
 mod workflow;

@@ -35,7 +35,7 @@ pub fn settings(config: &Config, env: &Environment) -> BTreeMap<String, Value> {
     let t = &config.tools;
     set(
         "tools".into(),
-        json!({"terraform": t.terraform, "helm": t.helm, "kubectl": t.kubectl, "trivy": t.trivy}),
+        json!({"terraform": t.terraform, "helm": t.helm, "trivy": t.trivy}),
     );
     set("notify".into(), notify(config.notify.as_ref()));
     for p in config.policies_for(&env.name) {
@@ -44,7 +44,7 @@ pub fn settings(config: &Config, env: &Environment) -> BTreeMap<String, Value> {
             PolicySource::Builtin => json!("builtin"),
             PolicySource::File(f) => json!(f),
         };
-        let limits = Limits::with(p.fuel, p.memory, p.timeout);
+        let limits = Limits::default().overridden(p.fuel, p.memory, p.timeout);
         set(at("source"), source);
         set(at("enforcement"), json!(p.enforcement));
         set(at("settings"), p.settings.clone().unwrap_or(Value::Null));
@@ -73,7 +73,6 @@ pub fn settings(config: &Config, env: &Environment) -> BTreeMap<String, Value> {
             json!({
                 "chart": h.chart, "namespace": h.namespace, "version": h.version,
                 "values": h.values, "set": h.set, "timeout": millis(h.timeout),
-                "color_value": h.color_value,
             }),
         );
     }

@@ -116,7 +116,6 @@ pub enum StateConfig {
 pub struct Tools {
     pub terraform: Option<PathBuf>,
     pub helm: Option<PathBuf>,
-    pub kubectl: Option<PathBuf>,
     pub trivy: Option<PathBuf>,
 }
 
@@ -233,9 +232,6 @@ pub struct HelmRelease {
     pub values: Vec<PathBuf>,
     pub set: Vec<(String, String)>,
     pub timeout: Duration,
-    /// Blue-green: the chart value that names the colour a release serves
-    /// (its Deployment labels and the Service selector), e.g. `color`.
-    pub color_value: String,
 }
 
 #[derive(Debug, Clone)]
@@ -352,7 +348,6 @@ impl Config {
                 let tools = Tools {
                     terraform: b.string("terraform")?.map(PathBuf::from),
                     helm: b.string("helm")?.map(PathBuf::from),
-                    kubectl: b.string("kubectl")?.map(PathBuf::from),
                     trivy: b.string("trivy")?.map(PathBuf::from),
                 };
                 b.finish()?;
@@ -370,9 +365,9 @@ impl Config {
         }
         // Safe by default: a built-in policy the file does not mention runs
         // with its defaults; only `enabled = false` with a reason stops it.
-        for (name, _) in crate::engine::BUILTIN_POLICIES {
-            let mentioned = policies.iter().any(|p| p.name == *name)
-                || disabled.iter().any(|d| d.name == *name);
+        for name in crate::builtins::names() {
+            let mentioned =
+                policies.iter().any(|p| p.name == name) || disabled.iter().any(|d| d.name == name);
             if !mentioned {
                 policies.push(PolicyConfig::builtin_default(name));
             }
@@ -525,7 +520,7 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyBlock, ConfigErr
     let reason = b.string("reason")?;
     let builtin = b.bool("builtin")?.unwrap_or(false);
     let file = b.string("source")?;
-    let is_builtin_name = crate::engine::builtin(&name).is_some();
+    let is_builtin_name = crate::builtins::builtin(&name).is_ok();
     if !enabled {
         let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
             return Err(b.error(format!(
@@ -578,15 +573,11 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyBlock, ConfigErr
             )));
         }
     };
-    if source == PolicySource::Builtin && crate::engine::builtin(&name).is_none() {
-        return Err(b.error(format!(
-            "there is no built-in policy \"{name}\" (built in: {})",
-            crate::engine::BUILTIN_POLICIES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if source == PolicySource::Builtin
+        && let Err(unknown) = crate::builtins::builtin(&name)
+    {
+        let known: Vec<&str> = crate::builtins::names().collect();
+        return Err(b.error(format!("{unknown} (built in: {})", known.join(", "))));
     }
     let enforcement = match b.choice("enforcement", &Enforcement::NAMES)? {
         Some(e) => Enforcement::parse(&e).expect("choice() checked it"),
@@ -641,7 +632,6 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
             values: paths(h.strings("values")?),
             set: h.string_map("set")?.unwrap_or_default(),
             timeout: h.duration("timeout")?.unwrap_or(Duration::from_secs(300)),
-            color_value: h.string("color_value")?.unwrap_or_else(|| "color".into()),
         });
         h.finish()?;
     }
@@ -814,7 +804,7 @@ mod tests {
         Config::parse(Path::new("/p"), Path::new("opsdeploy.hcl"), text)
     }
 
-    /// DESIGN.md's sketch, with one argument per line: HCL (like terraform)
+    /// Every block of a full configuration, one argument per line: HCL (like terraform)
     /// allows a single argument only in a one-line block.
     const SKETCH: &str = r#"
 project = "shop"
@@ -918,6 +908,23 @@ environment "production" {
     }
 
     #[test]
+    fn settings_nothing_reads_are_refused_not_ignored() {
+        // kubectl and a release's colour value were once accepted and never used.
+        let tools =
+            parse("project = \"p\"\ntools { kubectl = \"/usr/bin/kubectl\" }\n").unwrap_err();
+        assert!(tools.to_string().contains("`kubectl`"), "{tools}");
+        let ConfigError::Unknown { known, .. } = tools else {
+            panic!("{tools}")
+        };
+        assert_eq!(known, ["helm", "terraform", "trivy"]);
+        let helm = parse(
+            "project = \"p\"\nenvironment \"s\" {\n  helm \"api\" {\n    chart = \"c\"\n    color_value = \"tint\"\n  }\n}\n",
+        )
+        .unwrap_err();
+        assert!(helm.to_string().contains("`color_value`"), "{helm}");
+    }
+
+    #[test]
     fn wrong_types_name_the_key_and_the_type() {
         let err = parse("project = 42\n").unwrap_err();
         assert!(
@@ -985,9 +992,9 @@ environment "production" {
     fn built_in_policies_run_unless_turned_off_with_a_reason() {
         let c = parse("project = \"p\"\nenvironment \"staging\" {}\n").unwrap();
         let names: Vec<&str> = c.policies.iter().map(|p| p.name.as_str()).collect();
-        for (builtin, _) in crate::engine::BUILTIN_POLICIES {
+        for builtin in crate::builtins::names() {
             assert!(
-                names.contains(builtin),
+                names.contains(&builtin),
                 "{builtin} is not on by default: {names:?}"
             );
         }

@@ -1,7 +1,6 @@
 //! The policy engine: loads ABI v1 policy modules (policy-sdk/ABI.md) and
 //! evaluates them on wasmtime, sandboxed and limited, failing closed.
 
-mod builtin;
 mod cache;
 mod cache_key;
 mod compile;
@@ -19,13 +18,14 @@ use policy_sdk::Section;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module};
 
-pub use builtin::{BUILTIN_POLICIES, builtin};
+pub use crate::builtins::BUILTIN_POLICIES;
+use crate::builtins::{UnknownBuiltin, builtin};
 pub use cache::{CacheStatus, ModuleCache};
 pub use compile::{
     CHILD_ARG as COMPILE_CHILD_ARG, child_main as compile_child_main, compile_in_child,
 };
 pub use metadata::Metadata;
-pub use outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};
+pub use outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 use run::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -77,14 +77,18 @@ pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Limits {
-    /// The default limits with those that are set replaced.
-    pub fn with(fuel: Option<u64>, memory: Option<u64>, timeout: Option<Duration>) -> Limits {
-        let d = Limits::default();
+    /// These limits with the ones given (configuration, flags) in their place.
+    pub fn overridden(
+        self,
+        fuel: Option<u64>,
+        memory_bytes: Option<u64>,
+        timeout: Option<Duration>,
+    ) -> Limits {
         Limits {
-            fuel: fuel.unwrap_or(d.fuel),
-            memory_bytes: memory.unwrap_or(d.memory_bytes),
-            timeout: timeout.unwrap_or(d.timeout),
-            output_bytes: d.output_bytes,
+            fuel: fuel.unwrap_or(self.fuel),
+            memory_bytes: memory_bytes.unwrap_or(self.memory_bytes),
+            timeout: timeout.unwrap_or(self.timeout),
+            output_bytes: self.output_bytes,
         }
     }
 
@@ -355,7 +359,7 @@ impl ModuleSource {
     }
 
     /// A built-in policy by name.
-    pub fn builtin(name: &str) -> Option<Self> {
+    pub fn builtin(name: &str) -> Result<Self, UnknownBuiltin> {
         builtin(name).map(|b| Self::from_bytes(&format!("builtin:{name}"), name, b.into()))
     }
 }

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::summary::PlanSummary;
 use crate::fsutil::write_atomic;
+use crate::redact::Redactor;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const RESULTS: &str = "results.json";
@@ -36,6 +38,12 @@ pub enum BundleError {
     Ambiguous { prefix: String, matches: String },
     #[error("plan bundle {digest} does not match its digest: {problem}")]
     Tampered { digest: String, problem: String },
+    #[error("{file} of plan bundle {digest} is not readable: {reason}")]
+    Unreadable {
+        digest: String,
+        file: String,
+        reason: String,
+    },
 }
 
 fn io(action: &'static str, path: &Path, source: std::io::Error) -> BundleError {
@@ -139,7 +147,7 @@ pub struct Manifest {
     pub sources: Vec<FileEntry>,
     pub policies: Vec<PolicyEntry>,
     /// Counts and lists for summaries (resources by action, releases, images).
-    pub summary: serde_json::Value,
+    pub summary: PlanSummary,
     /// Built-in policies that did not run, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies_off: Vec<crate::config::DisabledPolicy>,
@@ -287,7 +295,8 @@ impl Bundle {
                         matches: many
                             .iter()
                             .filter_map(|p| {
-                                p.file_name().map(|n| n.to_string_lossy()[..12].to_string())
+                                p.file_name()
+                                    .map(|n| super::short(&n.to_string_lossy()).to_string())
                             })
                             .collect::<Vec<_>>()
                             .join(", "),
@@ -315,10 +324,6 @@ impl Bundle {
             dir,
             manifest,
         })
-    }
-
-    pub fn short(&self) -> &str {
-        &self.digest[..12]
     }
 
     /// Checks every file of the bundle against the manifest.
@@ -365,6 +370,25 @@ impl Bundle {
         let path = self.dir.join(rel);
         fs::read(&path).map_err(|e| io("read", &path, e))
     }
+
+    /// A file of the bundle that is there but cannot be read as what it is.
+    pub fn unreadable(&self, file: &str, reason: impl std::fmt::Display) -> BundleError {
+        BundleError::Unreadable {
+            digest: self.digest.clone(),
+            file: file.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The secrets of the bundle: the values its terraform plan marks sensitive.
+    pub fn redactor(&self) -> Result<Redactor, BundleError> {
+        if !self.manifest.files.iter().any(|f| f.path == "plan.json") {
+            return Ok(Redactor::default());
+        }
+        let plan: serde_json::Value = serde_json::from_slice(&self.read("plan.json")?)
+            .map_err(|e| self.unreadable("plan.json", e))?;
+        Ok(Redactor::from_terraform_plan(&plan))
+    }
 }
 
 /// The sha256 a project file is recorded with.
@@ -380,6 +404,46 @@ fn source_hash(bytes: &[u8], without_generated: bool) -> String {
 mod tests {
     use super::*;
 
+    /// The effective settings of production with this strategy, approver and smoke test.
+    fn effective(
+        strategy: &str,
+        approver: &str,
+        smoke: &str,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let text = format!(
+            "project = \"shop\"\nenvironment \"production\" {{\n  strategy = \"{strategy}\"\n  smoke_test {{ command = [\"sh\", \"{smoke}\"] }}\n  approval {{\n    approvers = [\"{approver}\"]\n  }}\n}}\n"
+        );
+        let config = crate::config::Config::parse(
+            std::path::Path::new("."),
+            std::path::Path::new("opsdeploy.hcl"),
+            &text,
+        )
+        .expect("valid configuration");
+        let env = config.require_environment("production").unwrap().clone();
+        crate::config::effective::settings(&config, &env)
+    }
+
+    #[test]
+    fn apply_names_the_strategy_approvers_or_command_that_differs_from_the_plan() {
+        let planned = ConfigHashes::new(&effective("rolling", "alice@example.com", "smoke.sh"));
+        let differs = |strategy, approver, smoke| {
+            planned.first_difference(&effective(strategy, approver, smoke))
+        };
+        assert_eq!(differs("rolling", "alice@example.com", "smoke.sh"), None);
+        assert_eq!(
+            differs("blue-green", "alice@example.com", "smoke.sh").as_deref(),
+            Some("environment \"production\" strategy")
+        );
+        assert_eq!(
+            differs("rolling", "mallory@example.com", "smoke.sh").as_deref(),
+            Some("environment \"production\" approval.approvers")
+        );
+        assert_eq!(
+            differs("rolling", "alice@example.com", "true.sh").as_deref(),
+            Some("environment \"production\" smoke_test")
+        );
+    }
+
     fn manifest() -> Manifest {
         Manifest {
             schema: 1,
@@ -393,7 +457,7 @@ mod tests {
             files: vec![],
             sources: vec![],
             policies: vec![],
-            summary: serde_json::Value::Null,
+            summary: PlanSummary::default(),
             policies_off: vec![],
             config: None,
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use policy_sdk::input::ProjectFile;
 
-use super::{ErrorClass, WorkflowError};
+use super::WorkflowError;
 use crate::config::{Config, Environment, PolicySource};
 use crate::fsutil::{ProjectReadError, read_in_project, resolve_in_project};
 
@@ -65,23 +65,16 @@ fn rel(config: &Config, path: &Path) -> String {
 
 /// The refusal of a project file opsdeploy will not read.
 fn unreadable(config: &Config, e: ProjectReadError) -> WorkflowError {
-    let (path, hint) = match &e {
-        ProjectReadError::Escapes { path, .. } => (
-            path,
-            "replace the symlink with the file itself (or remove it), then plan again",
-        ),
-        ProjectReadError::NotAFile { path } => (path, "make it a regular file, then plan again"),
-        ProjectReadError::Io { path, .. } => (
-            path,
-            "make it readable by you (`ls -l` shows its owner and mode), then plan again",
-        ),
+    let path = match &e {
+        ProjectReadError::Escapes { path, .. }
+        | ProjectReadError::NotAFile { path }
+        | ProjectReadError::Io { path, .. } => path,
     };
     let shown = rel(config, path);
-    WorkflowError::Other {
-        what: e.to_string().replace(&path.display().to_string(), &shown),
-        location: Some(shown),
-        hint: Some(hint.into()),
-        class: ErrorClass::Error,
+    WorkflowError::ProjectFile {
+        message: e.to_string().replace(&path.display().to_string(), &shown),
+        path: shown,
+        problem: e,
     }
 }
 
@@ -203,7 +196,7 @@ pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, Wo
         }
     }
     let t = &config.tools;
-    let tools = [&t.terraform, &t.helm, &t.kubectl, &t.trivy];
+    let tools = [&t.terraform, &t.helm, &t.trivy];
     let binary = env.terraform.as_ref().and_then(|t| t.binary.as_ref());
     for tool in tools.into_iter().flatten().chain(binary) {
         for p in named_by(config, &[tool.display().to_string()]) {

@@ -109,7 +109,8 @@ fn files_in(
 }
 
 /// Project files a command names: its program and arguments that are paths
-/// of files inside the project (`./scripts/smoke.sh`, `scripts/migrate.py`).
+/// of files inside the project (`./scripts/smoke.sh`, `bash scripts/rate.sh`);
+/// no absolute path outside it, no `..`.
 fn named_by(config: &Config, command: &[String]) -> Vec<PathBuf> {
     use std::path::Component;
     command
@@ -126,6 +127,22 @@ fn named_by(config: &Config, command: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Project files the environment's commands run: the smoke test, the
+/// error-rate query and the migration runner. Apply runs them, so a script
+/// edited after the approval must not run unreviewed.
+fn scripts(config: &Config, env: &Environment) -> Vec<PathBuf> {
+    let commands = [
+        env.smoke_test.as_ref().map(|c| &c.command),
+        env.monitor.as_ref().map(|m| &m.error_rate_query),
+        env.migrations.as_ref().and_then(|m| m.command.as_ref()),
+    ];
+    commands
+        .into_iter()
+        .flatten()
+        .flat_map(|c| named_by(config, c))
+        .collect()
+}
+
 /// Every project file the environment's plan and apply depend on.
 pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, WorkflowError> {
     let mut paths: Vec<(PathBuf, Option<&'static str>)> = Vec::new();
@@ -134,7 +151,15 @@ pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, Wo
             paths.push((p, kind));
         }
     };
-    add(config.dir.join(crate::config::CONFIG_FILE), None);
+    // The configuration and every project script its commands run ship with
+    // the deployment: no-secrets reads them too.
+    add(
+        config.dir.join(crate::config::CONFIG_FILE),
+        Some("opsdeploy"),
+    );
+    for p in scripts(config, env) {
+        add(p, Some("script"));
+    }
     if let Some(tf) = &env.terraform {
         let dir = config.resolve(&tf.dir);
         for p in files_in(config, &dir, false, &|p| {
@@ -184,17 +209,6 @@ pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, Wo
             add(config.resolve(f), None);
         }
     }
-    // What apply runs: a script edited after the approval must not run unreviewed.
-    let commands = [
-        env.migrations.as_ref().and_then(|m| m.command.clone()),
-        env.smoke_test.as_ref().map(|s| s.command.clone()),
-        env.monitor.as_ref().map(|m| m.error_rate_query.clone()),
-    ];
-    for command in commands.iter().flatten() {
-        for p in named_by(config, command) {
-            add(p, None);
-        }
-    }
     let t = &config.tools;
     let tools = [&t.terraform, &t.helm, &t.trivy];
     let binary = env.terraform.as_ref().and_then(|t| t.binary.as_ref());
@@ -229,4 +243,60 @@ pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, Wo
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_and_the_scripts_its_commands_run_go_to_policies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = &tmp.path().join("shop");
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        std::fs::write(tmp.path().join("outside.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/smoke.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/rate.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/unused.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(
+            dir.join(crate::config::CONFIG_FILE),
+            r#"project = "shop"
+environment "staging" {
+  smoke_test { command = ["./scripts/smoke.sh", "staging"] }
+  monitor {
+    window           = "1m"
+    error_rate_query = ["sh", "scripts/rate.sh", "/etc/passwd", "scripts/../../outside.sh"]
+    max_error_rate   = 0.1
+  }
+}
+"#,
+        )
+        .unwrap();
+        let config = Config::load(dir).unwrap();
+        let env = config.environment("staging").unwrap();
+        let kinds: Vec<(String, Option<&str>)> = collect(&config, env)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.rel, f.kind))
+            .collect();
+        assert!(
+            kinds.contains(&("opsdeploy.hcl".into(), Some("opsdeploy"))),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("scripts/smoke.sh".into(), Some("script"))),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("scripts/rate.sh".into(), Some("script"))),
+            "{kinds:?}"
+        );
+        // Neither a script no command runs, nor a file outside the project.
+        assert!(
+            !kinds.iter().any(|(p, _)| p.ends_with("unused.sh")
+                || p.contains("passwd")
+                || p.contains("outside")),
+            "{kinds:?}"
+        );
+    }
 }

@@ -89,6 +89,9 @@ pub enum Error {
     CurrentDirectory(#[source] std::io::Error),
     #[error("--format {format} is for reports")]
     ReportOnlyFormat { format: &'static str },
+    /// `--fuel`, `--memory` or `--timeout` out of the range a policy may have.
+    #[error("--{flag} {reason}")]
+    Limit { flag: &'static str, reason: String },
     #[error("could not write the report: {source}")]
     WriteReport {
         path: PathBuf,
@@ -154,6 +157,7 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
             | W::SelfApproval { .. }
             | W::ApprovalMissing { .. }
             | W::SourcesChanged { .. }
+            | W::ConfigChanged { .. }
             | W::Signing(
                 SigningError::Trust {
                     source: TrustError::Refused(_),
@@ -177,7 +181,8 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
         Error::Authoring(AuthoringError::UnknownBuiltin(_) | AuthoringError::Settings { .. })
         | Error::Scaffold(ScaffoldError::InvalidName { .. })
         | Error::Template(TemplateError::Unknown { .. })
-        | Error::ReportOnlyFormat { .. } => Exit::Usage,
+        | Error::ReportOnlyFormat { .. }
+        | Error::Limit { .. } => Exit::Usage,
         _ => Exit::Error,
     }
 }
@@ -281,6 +286,11 @@ impl Error {
                         n => format!(" (and {n} more)"),
                     }
                 )),
+                W::ConfigChanged { setting, .. } => Some(format!(
+                    "{}: {setting} differs from the plan (a value read through env(), or a default)",
+                    crate::config::CONFIG_FILE
+                )),
+                W::ProjectFile { path, .. } => Some(path.clone()),
                 W::Blocked {
                     digest, blocking, ..
                 } => blocking
@@ -324,6 +334,7 @@ impl Error {
                 AuthoringError::Engine(
                     EngineError::InvalidModule { origin, .. }
                     | EngineError::Compile { origin, .. }
+                    | EngineError::TooLarge { origin, .. }
                     | EngineError::ForbiddenImport { origin, .. }
                     | EngineError::AbiMismatch { origin, .. },
                 ) => Some(origin.clone()),
@@ -380,6 +391,7 @@ impl Error {
                     .into()
             }
             Error::WriteReport { .. } => "choose a writable path for -o".into(),
+            Error::Limit { .. } => "pass a limit in that range".into(),
         })
     }
 }
@@ -524,6 +536,9 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
             "check that the PostgreSQL server is up and that `state { url }` in opsdeploy.hcl points at it"
                 .into()
         }
+        W::Store(StoreError::BundleKey(_)) => {
+            "set OPSDEPLOY_BUNDLE_KEY to the team's bundle key (64 hex characters; `openssl rand -hex 32` makes a new one), or OPSDEPLOY_BUNDLE_KEY_FILE to a file holding it".into()
+        }
         W::Store(StoreError::Locked { .. }) => {
             "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
         }
@@ -606,6 +621,21 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
         W::SourcesChanged { environment, .. } => format!(
             "run `opsdeploy plan {environment}` and ask for a new approval"
         ),
+        W::ConfigChanged { environment, .. } => format!(
+            "apply with the environment the plan was made with, or run `opsdeploy plan {environment}` and ask for a new approval"
+        ),
+        W::ProjectFile { problem, .. } => match problem {
+            crate::fsutil::ProjectReadError::Escapes { .. } => {
+                "replace the symlink with the file itself (or remove it), then plan again"
+            }
+            crate::fsutil::ProjectReadError::NotAFile { .. } => {
+                "make it a regular file, then plan again"
+            }
+            crate::fsutil::ProjectReadError::Io { .. } => {
+                "make it readable by you (`ls -l` shows its owner and mode), then plan again"
+            }
+        }
+        .into(),
         W::Blocked {
             environment,
             digest,
@@ -769,6 +799,9 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
             }
             EngineError::InvalidModule { .. } | EngineError::Compile { .. } => {
                 "policies are core wasm modules implementing policy-sdk/ABI.md".into()
+            }
+            EngineError::TooLarge { .. } => {
+                "policies stay within the limits in policy-sdk/ABI.md (\"Limits\"); split the policy or trim what it links in".into()
             }
             EngineError::ForbiddenImport { .. } => {
                 "build for wasm32-unknown-unknown (not wasm32-wasip1) and import only opsdeploy.*"

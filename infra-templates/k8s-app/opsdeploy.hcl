@@ -14,6 +14,15 @@ state {
   url     = env("OPSDEPLOY_DATABASE_URL")
 }
 
+# The six built-in safety policies (no-secrets, protected-deletes,
+# expand-contract, gates, promotion, image-scan) run in every environment even
+# without a block here; a block changes their settings. Only this turns one off,
+# and every plan shows it:
+#   policy "image-scan" {
+#     enabled = false
+#     reason  = "why it does not apply here"
+#   }
+
 policy "no-secrets" {
   builtin     = true
   enforcement = "hard-mandatory"

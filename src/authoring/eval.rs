@@ -84,7 +84,7 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
         project::rego_file_source(Path::new(req.policy), input)
             .and_then(|rego| engine.load_rego(&rego, RegoMode::Deny))
     } else {
-        engine.load(&source)
+        engine.load_with(&source, &req.limits)
     };
     let mut evaluation = match loaded {
         Ok(policy) => {

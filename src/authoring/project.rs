@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::build::{self, BuildError};
 use super::toolchain;
 use crate::engine::{
-    DEFAULT_QUERY, EngineError, ModuleSource, Policy, PolicyEngine, RegoMode, RegoSource,
+    DEFAULT_QUERY, EngineError, Limits, ModuleSource, Policy, PolicyEngine, RegoMode, RegoSource,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,9 +282,12 @@ pub fn rego_file_source(path: &Path, input: Option<&str>) -> Result<RegoSource, 
 pub fn load(
     engine: &PolicyEngine,
     built: &Artifact,
+    limits: &Limits,
 ) -> Result<(Policy, Option<Policy>), EngineError> {
     match built {
-        Artifact::Module { path, .. } => Ok((engine.load(&ModuleSource::read(path)?)?, None)),
+        Artifact::Module { path, .. } => {
+            Ok((engine.load_with(&ModuleSource::read(path)?, limits)?, None))
+        }
         Artifact::Rego(source) => {
             let policy = engine.load_rego(source, RegoMode::Deny)?;
             let tests = source

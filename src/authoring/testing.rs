@@ -69,7 +69,7 @@ fn suites(
     req: &TestRequest,
 ) -> Result<(Vec<Suite>, Vec<Policy>), AuthoringError> {
     if let Some(wasm) = req.wasm {
-        let policy = engine.load(&ModuleSource::read(wasm)?)?;
+        let policy = engine.load_with(&ModuleSource::read(wasm)?, &req.limits)?;
         let fixtures = if req.dir.join("fixtures").is_dir() {
             req.dir.join("fixtures")
         } else {
@@ -81,7 +81,7 @@ fn suites(
     let artifacts = project::build_all(&projects)?;
     let (mut suites, mut rego_tests) = (Vec::new(), Vec::new());
     for (p, artifact) in projects.iter().zip(&artifacts) {
-        let (policy, tests) = project::load(engine, artifact)?;
+        let (policy, tests) = project::load(engine, artifact, &req.limits)?;
         rego_tests.extend(tests);
         // A Rego policy may be tested by its _test.rego files alone.
         if p.language != Language::Rego || p.fixtures().is_dir() {
@@ -156,7 +156,8 @@ impl TestRun {
             "\ntest result: {verdict}. {passed} passed; {} failed",
             failed.len()
         );
-        out
+        // Fixture names, descriptions and failures come from outside.
+        crate::escape::terminal(&out).into_owned()
     }
 
     pub fn output(&self) -> TestRunOutput {
@@ -172,7 +173,7 @@ impl TestRun {
                     case: c.name.clone(),
                     passed: c.passed(),
                     failure: c.failure.clone(),
-                    fuel_used: c.evaluation.as_ref().map(|e| e.fuel_used),
+                    fuel_used: c.evaluation.as_ref().and_then(|e| e.fuel_used),
                     violations: c.evaluation.as_ref().map(|e| e.violations()),
                 })
                 .collect(),

@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
             }
             anstream::print!("{}", table.render());
             for n in &applied.not_rolled_back {
-                println!("note: {n}");
+                println!("note: {}", opsdeploy::escape::terminal(n));
             }
         }
     }

@@ -103,8 +103,10 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> Limits {
-        Limits::default().overridden(self.fuel, self.memory, self.timeout)
+    fn limits(&self) -> CliResult<Limits> {
+        Limits::check(self.fuel, self.memory, self.timeout)
+            .map_err(|(flag, reason)| opsdeploy::error::Error::Limit { flag, reason })?;
+        Ok(Limits::default().overridden(self.fuel, self.memory, self.timeout))
     }
 }
 
@@ -125,7 +127,7 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
             &testing::TestRequest {
                 dir: &dir,
                 wasm: wasm.as_deref(),
-                limits: limits.limits(),
+                limits: limits.limits()?,
             },
         ),
         PolicyCommand::Eval {
@@ -148,7 +150,7 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
                 policy: &policy,
                 input,
                 settings: settings.as_deref(),
-                limits: limits.limits(),
+                limits: limits.limits()?,
             };
             eval(ctx, &req)
         }

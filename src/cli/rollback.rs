@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
             }
             anstream::print!("{}", table.render());
             for n in &r.not_rolled_back {
-                println!("note: {n}");
+                println!("note: {}", opsdeploy::escape::terminal(n));
             }
         }
     }

@@ -2,6 +2,9 @@
 //! evaluates them on wasmtime, sandboxed and limited, failing closed.
 
 mod cache;
+mod cache_key;
+mod compile;
+pub mod limits;
 mod metadata;
 mod outcome;
 mod rego;
@@ -19,6 +22,9 @@ use wasmtime::{Config, Engine, Linker, Module, WasmFeatures};
 pub use crate::builtins::BUILTIN_POLICIES;
 use crate::builtins::{UnknownBuiltin, builtin};
 pub use cache::{CacheStatus, ModuleCache};
+pub use compile::{
+    CHILD_ARG as COMPILE_CHILD_ARG, child_main as compile_child_main, compile_in_child,
+};
 pub use metadata::{METADATA_SECTION, Metadata};
 pub use outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 pub use rego::{
@@ -53,6 +59,8 @@ pub enum EngineError {
     AbiMismatch { origin: String, found: String },
     #[error("policy module {origin} does not compile: {reason}")]
     Compile { origin: String, reason: String },
+    #[error("policy module {origin} is refused before compiling: {reason}")]
+    TooLarge { origin: String, reason: String },
     #[error("settings for policy `{policy}` do not match its settings schema: {problems}")]
     InvalidSettings { policy: String, problems: String },
     #[error("could not start the WebAssembly engine: {0}")]
@@ -70,6 +78,12 @@ pub struct Limits {
     pub output_bytes: usize,
 }
 
+/// The largest limits a configuration may set: beyond them a value is a
+/// mistake (or an attempt to overflow a deadline), not a policy's need.
+pub const MAX_FUEL: u64 = 1_000_000_000_000;
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 impl Limits {
     /// These limits with the ones given (configuration, flags) in their place.
     pub fn overridden(
@@ -84,6 +98,42 @@ impl Limits {
             timeout: timeout.unwrap_or(self.timeout),
             output_bytes: self.output_bytes,
         }
+    }
+
+    /// Whether each limit that is set lies between the smallest useful value
+    /// and the maximum above; an error names the setting and says why.
+    pub fn check(
+        fuel: Option<u64>,
+        memory: Option<u64>,
+        timeout: Option<Duration>,
+    ) -> Result<(), (&'static str, String)> {
+        if let Some(f) = fuel
+            && !(1..=MAX_FUEL).contains(&f)
+        {
+            return Err((
+                "fuel",
+                format!("is {f}; it must be between 1 and {MAX_FUEL}"),
+            ));
+        }
+        if let Some(m) = memory
+            && !((64 << 10)..=MAX_MEMORY_BYTES).contains(&m)
+        {
+            return Err((
+                "memory",
+                format!(
+                    "is {m} bytes; it must be between 64KiB (one page) and 4GiB (all a 32-bit policy can address)"
+                ),
+            ));
+        }
+        if let Some(t) = timeout
+            && !(Duration::from_millis(1)..=MAX_TIMEOUT).contains(&t)
+        {
+            return Err((
+                "timeout",
+                format!("is {t:?}; it must be between 1ms and 1h"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -171,16 +221,8 @@ impl Drop for PolicyEngine {
 impl PolicyEngine {
     /// An engine caching compiled modules in `cache` (none: compile every time).
     pub fn new(cache: Option<ModuleCache>) -> Result<Self, EngineError> {
-        let mut config = Config::new();
-        pin_features(&mut config);
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            // Same result on every machine: no NaN bit patterns or relaxed-SIMD
-            // choices that differ by CPU.
-            .cranelift_nan_canonicalization(true)
-            .relaxed_simd_deterministic(true);
-        let engine = Engine::new(&config).map_err(|e| EngineError::Engine(e.to_string()))?;
+        let engine =
+            Engine::new(&engine_config()).map_err(|e| EngineError::Engine(e.to_string()))?;
         let linker = run::linker(&engine).map_err(|e| EngineError::Engine(e.to_string()))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -213,11 +255,18 @@ impl PolicyEngine {
         self.cache.as_ref()
     }
 
-    /// Loads a policy module: inspects imports and metadata, then compiles it
-    /// (or loads it from the cache) and checks its exports.
+    /// Loads a policy module with the default limits ([`Self::load_with`]).
     pub fn load(&self, source: &ModuleSource) -> Result<Policy, EngineError> {
+        self.load_with(source, &Limits::default())
+    }
+
+    /// Loads a policy module: inspects imports, metadata and structure, then
+    /// compiles it within `limits` (or loads it from the cache) and checks
+    /// its exports.
+    pub fn load_with(&self, source: &ModuleSource, limits: &Limits) -> Result<Policy, EngineError> {
         let (origin, bytes) = (source.origin.as_str(), &*source.bytes);
         let sha256 = source.sha256.clone();
+        limits::check_structure(origin, bytes, limits)?;
         let inspection = metadata::inspect(origin, bytes)?;
         let reads = match &inspection.metadata {
             Some(meta) => Some(metadata::resolve_reads(origin, meta)?),
@@ -236,24 +285,17 @@ impl PolicyEngine {
             )?)),
             None => None,
         };
-        let compile_err = |e: wasmtime::Error| EngineError::Compile {
-            origin: origin.to_string(),
-            reason: format!("{e:#}"),
-        };
+        let compile = || compile::compile(&self.engine, origin, bytes, limits);
         let (module, cache_status) = match &self.cache {
-            Some(cache) => cache
-                .load_or_compile(&self.engine, &sha256, bytes)
-                .map_err(compile_err)?,
-            None => (
-                Module::new(&self.engine, bytes).map_err(compile_err)?,
-                CacheStatus::Disabled,
-            ),
+            Some(cache) => cache.load_or_compile(&self.engine, &sha256, compile)?,
+            None => (compile()?.module, CacheStatus::Disabled),
         };
         run::check_exports(origin, &module)?;
+        // A module names itself: shown escaped wherever it is printed.
         let name = inspection
             .metadata
             .as_ref()
-            .map(|m| m.name.clone())
+            .map(|m| crate::escape::controls(&m.name).into_owned())
             .unwrap_or_else(|| source.fallback_name.clone());
         tracing::debug!(policy = %name, %origin, ?cache_status, "loaded policy");
         Ok(Policy {
@@ -354,6 +396,7 @@ impl EngineError {
                 | EngineError::ForbiddenImport { .. }
                 | EngineError::AbiMismatch { .. }
                 | EngineError::Compile { .. }
+                | EngineError::TooLarge { .. }
         )
     }
 }
@@ -374,7 +417,26 @@ fn pin_features(config: &mut Config) {
     }
 }
 
-/// Whole epoch ticks covering `timeout` (at least one).
+/// Whole epoch ticks covering `timeout` (at least one, at most what a
+/// deadline added to the epoch counter cannot overflow).
 fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks)
+        .unwrap_or(u64::MAX)
+        .clamp(1, u64::MAX / 2)
+}
+
+/// The engine configuration, the same in every process that compiles or runs
+/// policies (the compile child's artifacts must load in the parent).
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    pin_features(&mut config);
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        // Same result on every machine: no NaN bit patterns or relaxed-SIMD
+        // choices that differ by CPU.
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true);
+    config
 }

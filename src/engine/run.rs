@@ -8,14 +8,13 @@ use wasmtime::{
     Caller, Engine, Extern, ExternType, Linker, Module, ResourceLimiter, Store, Trap, ValType,
 };
 
+use super::limits::TABLE_ELEMENT_BYTES;
 use super::metadata::HOST_MODULE;
 use super::outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 use super::{EngineError, Limits, Policy, deadline_ticks};
 
 /// Log bytes kept per evaluation; more is dropped with a note.
 const LOG_CAP: usize = 64 << 10;
-/// Table elements a policy may grow to (function tables of real policies are small).
-const TABLE_ELEMENTS_CAP: usize = 1 << 20;
 
 pub struct HostState {
     limits: Limits,
@@ -27,7 +26,9 @@ pub struct HostState {
     fail_message: Option<String>,
     logs: Vec<LogLine>,
     log_bytes: usize,
-    memory_bytes: usize,
+    /// Linear memory and tables (at [`TABLE_ELEMENT_BYTES`] an element): both
+    /// count toward the memory limit.
+    memory_bytes: u64,
 }
 
 impl HostState {
@@ -35,6 +36,23 @@ impl HostState {
         let err = wasmtime::Error::msg(reason.clone());
         self.failure.get_or_insert(Failure { kind, reason });
         err
+    }
+
+    /// Accounts a memory or table growing from `current` to `desired` bytes.
+    fn grow(&mut self, what: &str, current: u64, desired: u64) -> wasmtime::Result<bool> {
+        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
+        if total > self.limits.memory_bytes {
+            return Err(self.fail_with(
+                FailureKind::MemoryLimit,
+                format!(
+                    "needed {} of memory ({what} growing), over the limit of {}",
+                    bytes(total),
+                    bytes(self.limits.memory_bytes)
+                ),
+            ));
+        }
+        self.memory_bytes = total;
+        Ok(true)
     }
 }
 
@@ -45,36 +63,17 @@ impl ResourceLimiter for HostState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
-        if total as u64 > self.limits.memory_bytes {
-            return Err(self.fail_with(
-                FailureKind::MemoryLimit,
-                format!(
-                    "needed {} of memory, over the limit of {}",
-                    bytes(total as u64),
-                    bytes(self.limits.memory_bytes)
-                ),
-            ));
-        }
-        self.memory_bytes = total;
-        Ok(true)
+        self.grow("memory", current as u64, desired as u64)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > TABLE_ELEMENTS_CAP {
-            return Err(self.fail_with(
-                FailureKind::MemoryLimit,
-                format!(
-                    "a table grew to {desired} elements, over the limit of {TABLE_ELEMENTS_CAP}"
-                ),
-            ));
-        }
-        Ok(true)
+        let size = |elements: usize| (elements as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+        self.grow("a table", size(current), size(desired))
     }
 }
 
@@ -283,7 +282,13 @@ pub fn evaluate(
             reason: e.to_string(),
         }),
     };
-    let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0).min(limits.fuel);
+    // wasmtime keeps the fuel counter in a register inside a loop and saves it
+    // only at calls, so after a deadline interrupt the stored count can be far
+    // behind (a tight loop reads as a handful of units): unknown, not a guess.
+    let fuel_used = match &outcome {
+        Outcome::Failed(f) if f.kind == FailureKind::Timeout => None,
+        _ => Some(limits.fuel - store.get_fuel().unwrap_or(0).min(limits.fuel)),
+    };
     let outcome = match outcome {
         Outcome::Failed(mut f) if f.kind == FailureKind::OutOfFuel => {
             f.reason = format!("ran out of fuel (limit {} units)", limits.fuel);
@@ -292,8 +297,15 @@ pub fn evaluate(
         other => other,
     };
     let state = store.into_data();
-    for line in &state.logs {
-        tracing::debug!(policy = %policy.name, level = line.level.as_str(), "{}", line.message);
+    // What a policy logs may quote the plan's sensitive values: -v says how
+    // much it logged, the lines stay in the (scrubbed) results.
+    if !state.logs.is_empty() {
+        tracing::debug!(
+            policy = %policy.name,
+            lines = state.logs.len(),
+            bytes = state.log_bytes,
+            "policy logged"
+        );
     }
     Evaluation {
         policy: policy.name.clone(),

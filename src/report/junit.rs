@@ -298,7 +298,9 @@ pub fn escape(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            // XML cannot carry most of them, and a terminal obeys them.
+            c if crate::escape::is_control(c) => out.push_str(&crate::escape::visible(c)),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -312,8 +314,8 @@ mod tests {
     #[test]
     fn escape_handles_markup_and_characters_xml_cannot_carry() {
         assert_eq!(
-            escape("a<b>&\"c\" 'd'\u{1}\n"),
-            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\u{fffd}\n"
+            escape("a<b>&\"c\" 'd'\u{1}\n\u{ffff}"),
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\\x01\n\u{fffd}"
         );
     }
 }

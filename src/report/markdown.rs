@@ -80,7 +80,8 @@ impl Budget {
 
 /// Table cells: no pipes or newlines, markdown emphasis characters neutralised.
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    crate::escape::controls(s)
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
         .replace('<', "&lt;")
@@ -139,6 +140,18 @@ pub fn write(report: &Report) -> String {
                 cell(&bundle.created_at),
                 approvals
             ));
+            if !bundle.policies_off.is_empty() {
+                let off: Vec<String> = bundle
+                    .policies_off
+                    .iter()
+                    .map(|p| format!("`{}` ({})", cell(&p.name), cell(&p.reason)))
+                    .collect();
+                b.line(&format!(
+                    "Safety policies off for {}: {}.",
+                    cell(&bundle.environment),
+                    off.join(", ")
+                ));
+            }
             if let Some(tf) = &bundle.changes.terraform {
                 b.line(&format!("Terraform: {tf}."));
             }

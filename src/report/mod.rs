@@ -144,7 +144,8 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         short(&e.sha256),
         violations.len(),
         if violations.len() == 1 { "" } else { "s" },
-        thousands(e.fuel_used),
+        e.fuel_used
+            .map_or_else(|| "unknown (stopped by its deadline)".into(), thousands),
         e.duration_ms.as_secs_f64() * 1e3
     );
     let mut table = Table::new(&["severity", "rule", "message"]);
@@ -179,7 +180,7 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         Outcome::Completed { .. } => format!("{GREEN}allowed{GREEN:#}"),
     };
     let _ = writeln!(out, "result: {result}");
-    out
+    crate::escape::terminal(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ pub struct BundleInfo {
     /// "approvals unsigned: identity not verified".
     #[serde(default)]
     pub trust: Vec<String>,
+    /// Built-in safety policies that did not run for this plan, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_off: Vec<crate::config::DisabledPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,6 +350,7 @@ impl Report {
             git_revision: m.git_revision.clone(),
             promoted_from: m.promoted_from.clone(),
             changes: m.summary.clone(),
+            policies_off: m.policies_off.clone(),
             approvals: src
                 .approvals
                 .iter()

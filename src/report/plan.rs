@@ -250,6 +250,18 @@ pub fn plan_human(
     changes(digest, manifest, &mut body);
     out.push_str(&body);
     decisions(decisions_list, &mut out);
+    if !manifest.policies_off.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{YELLOW}off{YELLOW:#}: built-in safety policies not run for {}",
+            manifest.environment
+        );
+        let mut table = Table::new(&["policy", "why"]);
+        for p in &manifest.policies_off {
+            table.row([p.name.as_str(), p.reason.as_str()]);
+        }
+        out.push_str(&table.render());
+    }
     // How approvals of this plan are judged, then any change to who signs.
     for (n, line) in trust.iter().enumerate() {
         let _ = writeln!(out, "{}{line}", if n == 0 { "\n" } else { "  " });
@@ -266,5 +278,6 @@ pub fn plan_human(
             }
         }
     }
-    out
+    // Names, messages and incidents come from outside.
+    crate::escape::terminal(&out).into_owned()
 }

@@ -10,6 +10,7 @@ pub(crate) mod memory;
 mod postgres;
 pub mod records;
 pub mod results;
+mod sealed;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -48,9 +49,25 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{what}: {reason}")]
     Database { what: String, reason: String },
+    /// Team mode's plan bundle key is missing or wrong (never shown).
+    #[error("{0}")]
+    BundleKey(String),
 }
 
 impl StoreError {
+    /// Another apply holds `environment` (`holder`, when known, says who).
+    pub fn locked(environment: &str, holder: Option<LockHolder>, waited: Duration) -> Self {
+        let (holder, since) = holder
+            .map(|h| (h.describe(), h.since))
+            .unwrap_or_else(|| ("another process".into(), "unknown".into()));
+        StoreError::Locked {
+            environment: environment.to_string(),
+            holder,
+            since,
+            waited,
+        }
+    }
+
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StoreError::Io {
             action,
@@ -129,6 +146,12 @@ pub trait Store: Send + Sync {
     /// Keeps a sealed bundle where other runners find it; the file store's
     /// bundles directory is that place already.
     fn publish_bundle(&self, _dir: &Path, _digest: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Fails when bundles could not be stored (team mode without its
+    /// encryption key), before a plan runs any tool.
+    fn check_bundle_storage(&self) -> Result<(), StoreError> {
         Ok(())
     }
 

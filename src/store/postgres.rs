@@ -10,7 +10,9 @@
 //!   own for the lock's lifetime: if the runner dies, its connection goes and
 //!   the server releases the lock. `locks` says who holds it;
 //! - plan bundles are stored whole (`bundles`, `bundle_files`) and written out
-//!   to the local bundles directory when a runner needs one.
+//!   to the local bundles directory when a runner needs one; every file's
+//!   content is encrypted under the team's bundle key (`sealed.rs`), which
+//!   the database never sees.
 //!
 //! The schema is created and upgraded from the migrations embedded in the
 //! binary, in one transaction, recorded in `schema_version`: at connect when
@@ -30,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::{self, Entry, NewEntry, Verification};
 use super::records::EntryData;
+use super::sealed::{self, BundleKeys};
 use super::{LockGuard, LockHolder, Store, StoreError, now_rfc3339};
 
 /// The embedded migrations, in order; version = position + 1.
@@ -50,6 +53,8 @@ pub struct PgStore {
     shown: String,
     client: Mutex<Client>,
     bundles: PathBuf,
+    /// Read at connect; only bundle reads and writes need them.
+    keys: Result<BundleKeys, sealed::SealError>,
 }
 
 impl PgStore {
@@ -74,6 +79,7 @@ impl PgStore {
             shown,
             client: Mutex::new(client),
             bundles: bundles.into(),
+            keys: BundleKeys::from_env(),
         })
     }
 
@@ -134,8 +140,16 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Stores a sealed bundle directory (idempotent: a digest names one content).
+    fn keys(&self) -> Result<&BundleKeys, StoreError> {
+        self.keys
+            .as_ref()
+            .map_err(|why| StoreError::BundleKey(why.clone()))
+    }
+
+    /// Stores a sealed bundle directory (idempotent: a digest names one
+    /// content), each file encrypted.
     pub fn store_bundle(&self, dir: &Path, digest: &str) -> Result<(), StoreError> {
+        let keys = self.keys()?;
         let manifest_path = dir.join(super::bundle::MANIFEST);
         let manifest_bytes =
             std::fs::read(&manifest_path).map_err(|e| StoreError::io("read", &manifest_path, e))?;
@@ -161,11 +175,14 @@ impl PgStore {
         )
         .map_err(self.err("store a plan bundle in"))?;
         for (rel, content) in &files {
-            // results.json is rewritten by later evaluations: the newest wins.
+            let content = keys
+                .seal(digest, rel, content)
+                .map_err(StoreError::BundleKey)?;
+            // The same digest names the same files: a second store changes nothing.
             tx.execute(
                 "INSERT INTO opsdeploy.bundle_files (digest, path, content) VALUES ($1, $2, $3)
-                 ON CONFLICT (digest, path) DO UPDATE SET content = EXCLUDED.content",
-                &[&digest, rel, content],
+                 ON CONFLICT (digest, path) DO NOTHING",
+                &[&digest, rel, &content],
             )
             .map_err(self.err("store a plan bundle in"))?;
         }
@@ -638,15 +655,7 @@ impl Store for PgStore {
         if !got {
             let current = query_holder(&mut client, environment, true).map_err(&err)?;
             let locked = |current: Option<LockHolder>, waited| {
-                let (holder, since) = current
-                    .map(|h| (h.describe(), h.since))
-                    .unwrap_or_else(|| ("another process".into(), "unknown".into()));
-                StoreError::Locked {
-                    environment: environment.to_string(),
-                    holder,
-                    since,
-                    waited,
-                }
+                StoreError::locked(environment, current, waited)
             };
             if wait.is_zero() {
                 return Err(locked(current, Duration::ZERO));
@@ -726,6 +735,10 @@ impl Store for PgStore {
         self.store_bundle(dir, digest)
     }
 
+    fn check_bundle_storage(&self) -> Result<(), StoreError> {
+        self.keys().map(|_| ())
+    }
+
     fn fetch_bundle(&self, digest: &str) -> Result<(), StoreError> {
         let err = self.err("read plan bundles from");
         let mut client = self.client();
@@ -760,7 +773,19 @@ impl Store for PgStore {
                 .map_err(|e| StoreError::io("create a directory in", &self.bundles, e))?;
             for row in &files {
                 let rel: String = row.get(0);
-                let content: Vec<u8> = row.get(1);
+                let stored: Vec<u8> = row.get(1);
+                let damaged = |reason: String| StoreError::Damaged {
+                    path: format!("plan bundle {d} in {}", self.shown),
+                    position: 0,
+                    reason,
+                };
+                // Rows from before bundles were encrypted are plaintext; the
+                // digest checks every file either way.
+                let content = if sealed::is_sealed(&stored) {
+                    self.keys()?.open(&d, &rel, &stored).map_err(damaged)?
+                } else {
+                    stored
+                };
                 let path = safe_join(tmp.path(), &rel).ok_or_else(|| StoreError::Damaged {
                     path: format!("plan bundle {d} in {}", self.shown),
                     position: 0,

@@ -84,6 +84,9 @@ pub struct PlanData {
     /// who may approve what is then in the log itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signers: Option<PlannedSigners>,
+    /// Built-in safety policies turned off for the plan, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_off: Vec<crate::config::DisabledPolicy>,
 }
 
 /// An allowed_signers file as a plan read it.

@@ -18,7 +18,7 @@ use super::tools::{helm_for, policy_engine, terraform_for};
 use super::{History, Project, Stage, WorkflowError};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
-use crate::config::{Environment, Strategy};
+use crate::config::{Environment, Strategy, effective};
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
 use crate::store::records::{
@@ -139,6 +139,7 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             more: changed.len() - 1,
         });
     }
+    check_effective_config(project, env, &bundle)?;
     let approvals = check_approved(project, env, &history, &bundle)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
     if let Some(refusal) = WorkflowError::blocked(&env.name, &results) {
@@ -171,6 +172,27 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     };
     drop(lock);
     Ok(applied)
+}
+
+/// The configuration in effect now (after `env()` and defaults) must be the
+/// one the plan was made and approved with, setting by setting.
+fn check_effective_config(
+    project: &Project,
+    env: &Environment,
+    bundle: &Bundle,
+) -> Result<(), WorkflowError> {
+    let differs = match &bundle.manifest.config {
+        Some(planned) => planned.first_difference(&effective::settings(&project.config, env)),
+        None => Some("(not recorded: the plan was made by an older opsdeploy)".into()),
+    };
+    let Some(setting) = differs else {
+        return Ok(());
+    };
+    Err(WorkflowError::ConfigChanged {
+        environment: env.name.clone(),
+        digest: bundle.digest.clone(),
+        setting,
+    })
 }
 
 fn hostname() -> String {
@@ -288,7 +310,9 @@ impl Run<'_> {
         };
         self.project
             .log(&self.env.name, &self.bundle.digest, data)?;
-        tracing::info!(step, ok, "{detail}");
+        // The detail may end in a line of the step's own output: recorded
+        // and shown in the result, not logged.
+        tracing::info!(step, ok, "step finished");
         self.steps.push(StepReport {
             step: step.to_string(),
             ok,

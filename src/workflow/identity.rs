@@ -33,6 +33,9 @@ pub fn current_with_source(project: &Path) -> (String, &'static str) {
     }
 }
 
+/// Trimmed, and with control characters shown escaped: the name is recorded
+/// in the audit log and printed on terminals.
 fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    s.map(|s| crate::escape::controls(s.trim()).into_owned())
+        .filter(|s| !s.is_empty())
 }

@@ -160,6 +160,24 @@ pub enum WorkflowError {
         have: usize,
         need: usize,
     },
+    #[error(
+        "plan bundle {} was made with another configuration than the one in effect now",
+        short(digest)
+    )]
+    ConfigChanged {
+        environment: String,
+        digest: String,
+        /// The first effective setting that differs (`policy.NAME.enforcement`, ...).
+        setting: String,
+    },
+    /// A project file opsdeploy will not read (a symlink out of the project,
+    /// not a regular file, unreadable); `message` names it relative to the project.
+    #[error("{message}")]
+    ProjectFile {
+        path: String,
+        message: String,
+        problem: crate::fsutil::ProjectReadError,
+    },
     #[error("plan bundle {} does not match the files on disk", short(digest))]
     SourcesChanged {
         environment: String,

@@ -11,11 +11,12 @@ use super::history::ApplyRecord;
 use super::policies;
 use super::tools::{policy_engine, terraform_for};
 use super::{History, Project, Stage, WorkflowError, sources};
-use crate::config::Environment;
+use crate::config::{Environment, effective};
 use crate::input::{InputDocument, terraform_section};
-use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
+use crate::redact::Redactor;
+use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
-use crate::store::results::{Decision, Results};
+use crate::store::results::{self, Decision, Results};
 use crate::store::summary::{MigrationSummary, PlanSummary, TerraformCounts};
 use crate::store::{EntryData, now_rfc3339};
 
@@ -264,11 +265,15 @@ pub(crate) fn plan_with(
     opts: &PlanOptions,
 ) -> Result<Planned, WorkflowError> {
     let env = project.config.require_environment(env_name)?;
+    // First: a symlink out of the project stops the plan before any tool reads it.
+    let files = sources::collect(&project.config, env)?;
     let history = project.history()?;
+    project.store.check_bundle_storage()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
     let mut doc = InputDocument::new(&environment_section(project, env, None));
     let mut summary = PlanSummary::default();
     let mut tool_versions = BTreeMap::new();
+    let mut redactor = Redactor::default();
 
     if let Some(tf) = terraform_for(project, env) {
         let tf = tf?;
@@ -283,6 +288,9 @@ pub(crate) fn plan_with(
         let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
             .map_err(|e| WorkflowError::tool(Stage::TerraformPlan, e))?;
         builder.add_file("plan.json", raw.get().as_bytes())?;
+        if let Ok(plan) = serde_json::from_str::<serde_json::Value>(raw.get()) {
+            redactor = Redactor::from_terraform_plan(&plan);
+        }
         summary.terraform = terraform_summary(raw.get().as_bytes());
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
@@ -343,9 +351,8 @@ pub(crate) fn plan_with(
 
     let signers = super::signing::read_planned(project, env)?;
     let trust = super::signing::plan_trust(project, &history, env, signers.as_ref());
-    let files = sources::collect(&project.config, env);
     for f in &files {
-        builder.add_source(&f.rel, &f.bytes);
+        builder.add_source(&f.rel, &f.bytes, f.without_generated);
     }
     let project_files: Vec<_> = files.iter().filter_map(|f| f.project_file()).collect();
     doc.set(Section::Files, &project_files);
@@ -387,18 +394,24 @@ pub(crate) fn plan_with(
         sources: Vec::new(),
         policies: loaded.iter().map(|l| l.manifest_entry()).collect(),
         summary,
+        policies_off: project.config.policies_off_for(&env.name),
+        config: Some(ConfigHashes::new(&effective::settings(
+            &project.config,
+            env,
+        ))),
     };
-    let bundle = builder.finish(manifest)?;
 
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
-    let decisions = policies::scrubbed(&bundle, policies::evaluate(&engine, &loaded, &doc, &[]))?;
-    let results = Results {
-        digest: bundle.digest.clone(),
+    // The results are sealed with the rest, so a report can trust them.
+    let mut results = Results {
+        digest: String::new(),
         evaluated_at: now_rfc3339(),
-        decisions,
+        decisions: results::scrubbed(&policies::evaluate(&engine, &loaded, &doc, &[]), &redactor),
     };
-    bundle.write_results(&results)?;
+    builder.add_results(&results)?;
+    let bundle = builder.finish(manifest)?;
+    results.digest = bundle.digest.clone();
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
     let plan = PlanData {
@@ -406,6 +419,7 @@ pub(crate) fn plan_with(
         counts: bundle.manifest.summary.clone(),
         git_revision: bundle.manifest.git_revision.clone(),
         signers,
+        policies_off: bundle.manifest.policies_off.clone(),
     };
     project.log(&env.name, &bundle.digest, EntryData::Plan(plan))?;
     let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);

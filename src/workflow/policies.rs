@@ -53,9 +53,12 @@ impl Loaded {
     }
 
     fn limits(&self) -> Limits {
-        let c = &self.config;
-        Limits::default().overridden(c.fuel, c.memory, c.timeout)
+        limits_of(&self.config)
     }
+}
+
+fn limits_of(pc: &PolicyConfig) -> Limits {
+    Limits::default().overridden(pc.fuel, pc.memory, pc.timeout)
 }
 
 /// Loads every policy that applies to the environment.
@@ -96,7 +99,7 @@ pub fn load_configs(
         };
         let (source, policy) = match source {
             Ok(source) => {
-                let policy = engine.load(&source);
+                let policy = engine.load_with(&source, &limits_of(pc));
                 (Some(source), policy)
             }
             Err(e) => (None, Err(e)),

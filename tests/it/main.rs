@@ -15,6 +15,7 @@ mod engine;
 mod errors;
 mod faults;
 mod gates;
+mod hardening;
 mod helm_workflow;
 mod hostile_inputs;
 mod hostile_scale;

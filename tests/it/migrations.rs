@@ -958,13 +958,16 @@ pub fn evaluate_within_default_limits(
         Outcome::Completed { violations } => violations.clone(),
         Outcome::Failed(f) => panic!("{name} did not complete: {f:?}"),
     };
+    let fuel = eval
+        .fuel_used
+        .expect("a completed evaluation knows its fuel");
     println!(
         "{name}: document {:.1} MiB, passed to the policy {:.1} MiB; {} violations; fuel {} ({:.2}% of {}); {:.0} ms",
         whole as f64 / (1 << 20) as f64,
         input.len() as f64 / (1 << 20) as f64,
         violations.len(),
-        eval.fuel_used,
-        100.0 * eval.fuel_used as f64 / limits.fuel as f64,
+        fuel,
+        100.0 * fuel as f64 / limits.fuel as f64,
         limits.fuel,
         eval.duration_ms.as_secs_f64() * 1e3,
     );

@@ -43,6 +43,7 @@ policy "careless" {{
   enforcement = "soft-mandatory"
 }}
 
+{off}
 environment "staging" {{
   terraform {{ dir = "infra" }}
   scan {{
@@ -53,7 +54,19 @@ environment "staging" {{
   approval {{ self_approve = true }}
 }}
 "#,
-        trivy.display()
+        trivy.display(),
+        // The fixture is these two policies; each built-in is tested on its own.
+        off = [
+            "gates",
+            "expand-contract",
+            "image-scan",
+            "no-secrets",
+            "promotion"
+        ]
+        .map(|p| format!(
+            "policy \"{p}\" {{\n  enabled = false\n  reason  = \"tested on its own\"\n}}\n"
+        ))
+        .concat(),
     )
 }
 

@@ -90,24 +90,7 @@ pub fn print_hint(hint: &str) {
 /// The command line this run was started with, quoted for a shell, to say
 /// "run it again" in a hint.
 pub fn this_command() -> String {
-    shell_line(std::env::args().skip(1))
-}
-
-fn shell_line(args: impl Iterator<Item = String>) -> String {
-    let quote = |a: String| {
-        if !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
-        {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r#"'\''"#))
-        }
-    };
-    std::iter::once("opsdeploy".to_string())
-        .chain(args.map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
+    opsdeploy::workflow::rollout::shell_line(std::env::args().skip(1))
 }
 
 pub type CliResult<T = Exit> = Result<T, CliError>;
@@ -149,7 +132,7 @@ mod tests {
     fn the_command_to_run_again_is_quoted_for_a_shell() {
         let args = ["scan", "nginx:1.27", "--env", "my env", "it's"].map(String::from);
         assert_eq!(
-            super::shell_line(args.into_iter()),
+            opsdeploy::workflow::rollout::shell_line(args),
             r#"opsdeploy scan nginx:1.27 --env 'my env' 'it'\''s'"#
         );
     }

@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
                 "manifest": planned.bundle.manifest,
                 "decisions": planned.results.decisions,
                 "incidents": planned.incidents,
+                "policy_changes": planned.policy_changes,
                 "blocked": !blocking.is_empty(),
             }))
             .expect("json")
@@ -42,13 +43,14 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
             short(digest)
         ),
         Format::Human => anstream::print!(
-            "{}",
+            "{}{}",
             report::plan_human(
                 digest,
                 &planned.bundle.manifest,
                 &planned.results.decisions,
                 &planned.incidents
-            )
+            ),
+            report::rollout::policy_changes(&planned.policy_changes)
         ),
         format => print!(
             "{}",

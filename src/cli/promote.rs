@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 "from_digest": promoted.from_digest,
                 "environment": args.to,
                 "decisions": planned.results.decisions,
+                "policy_changes": planned.policy_changes,
             })
         ),
         Format::Human if ctx.quiet => println!(
@@ -47,13 +48,14 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
                 args.to
             );
             anstream::print!(
-                "{}",
+                "{}{}",
                 report::plan_human(
                     &planned.bundle.digest,
                     &planned.bundle.manifest,
                     &planned.results.decisions,
                     &planned.incidents
-                )
+                ),
+                report::rollout::policy_changes(&planned.policy_changes)
             );
         }
         format => print!(

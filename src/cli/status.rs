@@ -3,19 +3,43 @@
 use clap::Args;
 use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::status::EnvironmentStatus;
-use opsdeploy::workflow::{short, status};
+use opsdeploy::workflow::{rollout, short, status};
 
 use super::{CliResult, Context, Exit, Format, project};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  opsdeploy status production")]
+#[command(
+    after_help = "Examples:\n  opsdeploy status production\n  opsdeploy status --policies --last 50"
+)]
 pub struct StatusArgs {
     /// Only this environment
     pub environment: Option<String>,
+    /// Per policy over the last plans instead: evaluations, would-block count,
+    /// failures, fuel and time
+    #[arg(long)]
+    pub policies: bool,
+    /// How many of the latest plans --policies looks at
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "policies")]
+    pub last: usize,
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
     let project = project::open()?;
+    if args.policies {
+        let env = args.environment.as_deref();
+        if let Some(env) = env {
+            project
+                .config
+                .require_environment(env)
+                .map_err(opsdeploy::workflow::WorkflowError::from)?;
+        }
+        let health = rollout::policy_health(&project.history()?, env, args.last);
+        match ctx.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&health).expect("json")),
+            _ => anstream::print!("{}", opsdeploy::report::rollout::policy_health(&health)),
+        }
+        return Ok(Exit::Ok);
+    }
     let list = status::status(&project, args.environment.as_deref())?;
     match ctx.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&list).expect("json")),

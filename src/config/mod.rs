@@ -119,6 +119,9 @@ pub struct Notify {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Enforcement {
+    /// Evaluated and recorded on every plan and apply, shown as `shadow`;
+    /// never blocks and never needs an override (a policy being rolled out).
+    Shadow,
     /// Reported, never blocks.
     Advisory,
     /// Blocks unless an approver logs an override for the plan.
@@ -128,10 +131,11 @@ pub enum Enforcement {
 }
 
 impl Enforcement {
-    pub const NAMES: [&str; 3] = ["advisory", "soft-mandatory", "hard-mandatory"];
+    pub const NAMES: [&str; 4] = ["shadow", "advisory", "soft-mandatory", "hard-mandatory"];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Enforcement::Shadow => "shadow",
             Enforcement::Advisory => "advisory",
             Enforcement::SoftMandatory => "soft-mandatory",
             Enforcement::HardMandatory => "hard-mandatory",
@@ -140,6 +144,7 @@ impl Enforcement {
 
     fn parse(s: &str) -> Option<Self> {
         match s {
+            "shadow" => Some(Enforcement::Shadow),
             "advisory" => Some(Enforcement::Advisory),
             "soft-mandatory" => Some(Enforcement::SoftMandatory),
             "hard-mandatory" => Some(Enforcement::HardMandatory),
@@ -835,7 +840,7 @@ environment "production" {
         let err = parse("project = \"p\"\npolicy \"protected-deletes\" {\n builtin = true\n enforcement = \"strict\"\n}").unwrap_err();
         assert!(
             err.to_string()
-                .contains("advisory, soft-mandatory, hard-mandatory"),
+                .contains("shadow, advisory, soft-mandatory, hard-mandatory"),
             "{err}"
         );
     }

@@ -10,6 +10,8 @@ mod markdown;
 pub mod model;
 mod plan;
 pub mod redact;
+pub mod replay;
+pub mod rollout;
 mod sarif;
 mod scan;
 pub mod table;

@@ -561,6 +561,25 @@ impl Store for PgStore {
         self.store_bundle(dir, digest)
     }
 
+    fn bundle_digests(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .query("SELECT digest FROM opsdeploy.bundles ORDER BY digest", &[])
+            .map_err(self.err("read plan bundles from"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn read_bundle_file(&self, digest: &str, rel: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT content FROM opsdeploy.bundle_files WHERE digest = $1 AND path = $2",
+                &[&digest, &rel],
+            )
+            .map_err(self.err("read plan bundles from"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     fn fetch_bundle(&self, digest: &str) -> Result<(), StoreError> {
         let err = self.err("read plan bundles from");
         let mut client = self.client();

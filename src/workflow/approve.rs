@@ -184,6 +184,7 @@ fn record_override(
             });
         }
         Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),
+        Enforcement::Shadow => return Err(nothing("runs in shadow; it never blocks")),
         Enforcement::SoftMandatory => {}
     }
     let results: serde_json::Value = bundle

@@ -23,6 +23,9 @@ pub struct Planned {
     pub results: Results,
     /// Incidents from the continuity file that concern this environment.
     pub incidents: Vec<String>,
+    /// Policies whose module is not the one in force at the environment's
+    /// last deployment.
+    pub policy_changes: Vec<super::rollout::PolicyChange>,
 }
 
 impl Planned {
@@ -384,15 +387,24 @@ pub fn plan_with(
                 "git_revision": bundle.manifest.git_revision,
             })),
     )?;
+    let policy_changes = super::rollout::changes_since_deploy(&history, &env.name, &loaded);
+    let mut entry = results_entry(&results.decisions, "plan");
+    // Both hashes: the module evaluated now, and the one in force at the last deploy.
+    for p in entry["policies"].as_array_mut().into_iter().flatten() {
+        if let Some(c) = policy_changes.iter().find(|c| p["policy"] == c.policy) {
+            p["deployed_sha256"] = c.deployed_sha256.clone().into();
+        }
+    }
     project.store.append(
         NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
             .digest(&bundle.digest)
-            .data(results_entry(&results.decisions, "plan")),
+            .data(entry),
     )?;
     Ok(Planned {
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,
+        policy_changes,
     })
 }
 
@@ -414,6 +426,10 @@ pub fn results_entry(decisions: &[Decision], at: &str) -> serde_json::Value {
             "blocks": d.blocks,
             "overridden_by": d.overridden_by,
             "violations": d.violations.len(),
+            // What the evaluation cost and how it failed, for `status --policies`.
+            "fuel_used": d.evaluation["fuel_used"],
+            "duration_ms": d.evaluation["duration_ms"],
+            "failure": d.evaluation["kind"],
         })).collect::<Vec<_>>(),
     })
 }

@@ -202,7 +202,7 @@ fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decisio
     let ov = overrides.iter().find(|o| o.policy == l.config.name);
     let blocks = denied
         && match l.config.enforcement {
-            Enforcement::Advisory => false,
+            Enforcement::Shadow | Enforcement::Advisory => false,
             Enforcement::SoftMandatory => ov.is_none(),
             Enforcement::HardMandatory => true,
         };

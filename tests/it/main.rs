@@ -21,6 +21,7 @@ mod migrations_yardstick;
 mod policy_cli;
 mod promotion;
 mod quickstart;
+mod replay;
 mod reports;
 mod scans;
 mod secrets_corpus;

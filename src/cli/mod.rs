@@ -54,7 +54,7 @@ pub struct Cli {
     directory: Option<PathBuf>,
 
     /// Output format of the result on stdout (sarif, junit, markdown and html
-    /// for reports: plan, promote, report, scan, policy eval, policy test)
+    /// for reports: plan, promote, report, scan, policy eval, policy test, policy replay)
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
 
@@ -199,7 +199,7 @@ fn run(cli: Cli) -> CliResult {
             format!("--format {} is for reports", cli.format.as_str()),
         )
         .hint(
-            "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval` or `policy test` \
+            "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval`, `policy test` or `policy replay` \
              (and `audit log --format markdown`); other commands write human or json",
         ));
     }

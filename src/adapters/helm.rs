@@ -1,6 +1,5 @@
 //! Helm: render (`template`), deploy (`upgrade --install --atomic --wait`),
-//! inspect (`history`, `get values`) and undo (`rollback`, `uninstall`) releases;
-//! plus `kubectl rollout status|undo` for plain Deployments.
+//! inspect (`history`) and undo (`rollback`, `uninstall`) releases.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -227,28 +226,6 @@ impl Helm {
         self.tool.run(Some(&self.dir), &args, timeout * 2 + QUICK)?;
         Ok(())
     }
-
-    /// `helm get values -o json` (user-supplied values of the deployed revision).
-    pub fn get_values(
-        &self,
-        release: &str,
-        namespace: &str,
-    ) -> Result<serde_json::Value, HelmError> {
-        let args = vec![
-            "get".into(),
-            "values".into(),
-            release.to_string(),
-            "--namespace".into(),
-            namespace.to_string(),
-            "--output".into(),
-            "json".into(),
-        ];
-        let out = self.tool.run(Some(&self.dir), &args, QUICK)?;
-        serde_json::from_slice(&out.stdout).map_err(|e| HelmError::BadOutput {
-            command: format!("get values {release}"),
-            reason: e.to_string(),
-        })
-    }
 }
 
 /// A rendered Kubernetes object, owned; [`Rendered::as_input`] lends it to
@@ -405,51 +382,6 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
             }
         }
         (slot, v) => *slot = v,
-    }
-}
-
-/// kubectl for Deployments that are not managed through helm.
-pub struct Kubectl {
-    tool: Tool,
-}
-
-impl Kubectl {
-    pub fn new(binary: Option<&Path>) -> Result<Self, HelmError> {
-        Ok(Kubectl {
-            tool: Tool::find("kubectl", "tools.kubectl", binary)?,
-        })
-    }
-
-    /// `kubectl rollout status deployment/NAME --timeout`.
-    pub fn rollout_status(
-        &self,
-        deployment: &str,
-        namespace: &str,
-        timeout: Duration,
-    ) -> Result<(), HelmError> {
-        let args = vec![
-            "rollout".into(),
-            "status".into(),
-            format!("deployment/{deployment}"),
-            "--namespace".into(),
-            namespace.to_string(),
-            format!("--timeout={}s", timeout.as_secs().max(1)),
-        ];
-        self.tool.run(None, &args, timeout + QUICK)?;
-        Ok(())
-    }
-
-    /// `kubectl rollout undo deployment/NAME`.
-    pub fn rollout_undo(&self, deployment: &str, namespace: &str) -> Result<(), HelmError> {
-        let args = vec![
-            "rollout".into(),
-            "undo".into(),
-            format!("deployment/{deployment}"),
-            "--namespace".into(),
-            namespace.to_string(),
-        ];
-        self.tool.run(None, &args, QUICK)?;
-        Ok(())
     }
 }
 

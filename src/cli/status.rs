@@ -5,7 +5,9 @@ use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::status::EnvironmentStatus;
 use opsdeploy::workflow::{rollout, short, status};
 
-use super::{CliResult, Context, Exit, Format, project};
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
@@ -26,27 +28,20 @@ pub struct StatusArgs {
 pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
     let project = project::open()?;
     if args.policies {
-        let env = args.environment.as_deref();
-        if let Some(env) = env {
-            project
-                .config
-                .require_environment(env)
-                .map_err(opsdeploy::workflow::WorkflowError::from)?;
-        }
-        let health = rollout::policy_health(&project.history()?, env, args.last);
+        let health = rollout::health(&project, args.environment.as_deref(), args.last)?;
         match ctx.format {
-            Format::Json => println!("{}", serde_json::to_string_pretty(&health).expect("json")),
+            Format::Json => println!("{}", opsdeploy::report::json(&health)),
             _ => anstream::print!("{}", opsdeploy::report::rollout::policy_health(&health)),
         }
-        return Ok(Exit::Ok);
+        return Ok(Outcome::Done);
     }
     let list = status::status(&project, args.environment.as_deref())?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json_list(&list)),
         _ if ctx.quiet => println!("{}", overall(&list)),
         _ => anstream::print!("{}", table(&list).render()),
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }
 
 /// One row per environment; pending plans, locks and failures under it.

@@ -3,10 +3,72 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use super::table::{BOLD, Cell, Table, YELLOW};
 use super::thousands;
-use crate::workflow::rollout::{PolicyChange, PolicyHealth, Spread};
-use crate::workflow::short;
+use crate::config::Enforcement;
+use crate::engine::FailureKind;
+use crate::store::short;
+
+/// A policy whose module is not the one in force at the last deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyChange {
+    pub policy: String,
+    /// The module's sha256 at the environment's last deployment; `None`
+    /// when the policy was not evaluated for it.
+    pub deployed_sha256: Option<String>,
+    pub sha256: String,
+    /// The deployed bundle.
+    pub deployed_digest: String,
+    /// The command that replays the policy as configured over the
+    /// environment's history.
+    pub replay: String,
+}
+
+/// `status --policies`: each policy over the last plans.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyHealth {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Plans looked at (at most the N asked for).
+    pub plans: usize,
+    pub policies: Vec<PolicyStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyStats {
+    pub policy: String,
+    /// At its latest evaluation.
+    pub enforcement: Enforcement,
+    pub sha256: String,
+    /// Distinct modules evaluated over these plans.
+    pub modules: usize,
+    pub evaluations: usize,
+    /// Denied (or could not run): it blocks where it is enforced.
+    pub would_have_blocked: usize,
+    /// Actually blocked the plan.
+    pub blocked: usize,
+    /// Could not run, by failure kind (`trap`, `out-of-fuel`, `timeout`, …).
+    pub failures: BTreeMap<FailureKind, usize>,
+    /// Over the evaluations that recorded their cost.
+    pub fuel: Option<Spread<u64>>,
+    pub time_ms: Option<Spread<f64>>,
+}
+
+impl PolicyStats {
+    pub fn failed(&self) -> usize {
+        self.failures.values().sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread<T> {
+    pub median: T,
+    pub max: T,
+}
 
 /// One line per policy whose module is not the one in force at the last
 /// deploy, each with the command that replays it.
@@ -71,7 +133,7 @@ pub fn policy_health(h: &PolicyHealth) -> String {
                 p.failed(),
                 p.failures
                     .iter()
-                    .map(|(kind, n)| format!("{kind} {n}"))
+                    .map(|(kind, n)| format!("{} {n}", kind.rule()))
                     .collect::<Vec<_>>()
                     .join(", ")
             )

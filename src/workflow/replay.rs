@@ -14,23 +14,51 @@ use std::path::{Path, PathBuf};
 use policy_sdk::Section;
 use policy_sdk::input::SCHEMA_VERSION;
 use rayon::prelude::*;
-use serde::Serialize;
 
-use super::history::ApplyStatus;
-use super::policies::{self, Decision, Loaded, Results};
-use super::{ErrorClass, Project, WorkflowError, short};
+use super::policies::{self, Loaded};
+use super::{Project, WorkflowError};
+use crate::builtins::UnknownBuiltin;
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
-use crate::engine::{BUILTIN_POLICIES, PolicyEngine};
+use crate::engine::{EngineError, PolicyEngine};
 use crate::input::InputDocument;
-use crate::report::Redactor;
+use crate::redact::Redactor;
 use crate::report::model::with_overrides;
+pub use crate::report::replay::{
+    Applied, BundleReplay, Change, Mode, Replay, ReplayedPolicy, Selection, Skipped, Summary,
+    Verdict,
+};
 use crate::store::bundle::{MANIFEST, Manifest, RESULTS, sha256_hex};
-use crate::store::{Store, StoreError};
-
-/// Version of the JSON shape of [`Replay`] (`--format json`).
-pub const REPLAY_SCHEMA: u32 = 1;
+use crate::store::records::ApplyStatus;
+use crate::store::results::{Decision, Results};
+use crate::store::{Store, StoreError, short};
 
 const INPUT: &str = "input.json";
+
+/// Why a replay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    UnknownBuiltin(#[from] UnknownBuiltin),
+    /// `--settings` the policy does not accept.
+    #[error("{source}")]
+    Settings {
+        policy: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The policy argument is not a module opsdeploy can run.
+    #[error("{source}")]
+    NotAPolicy {
+        arg: String,
+        #[source]
+        source: EngineError,
+    },
+    /// `--since` is neither a date nor a duration.
+    #[error(
+        "`{text}` is neither a date (2026-11-24), a UTC time (2026-11-24T20:15:03Z) nor a duration (7d, 12h)"
+    )]
+    Since { text: String },
+}
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -49,184 +77,6 @@ pub enum Subject {
     Config,
 }
 
-/// Which bundles to replay over.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Selection {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    /// RFC 3339 UTC: bundles planned at or after it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    /// Only the newest N of those selected otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last: Option<usize>,
-}
-
-/// A replay: the result of `opsdeploy policy replay`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Replay {
-    pub schema: u32,
-    pub mode: Mode,
-    /// The policies evaluated now.
-    pub policies: Vec<ReplayedPolicy>,
-    pub selection: Selection,
-    /// Oldest first.
-    pub bundles: Vec<BundleReplay>,
-    /// Bundles that could not be replayed, each with the reason.
-    pub skipped: Vec<Skipped>,
-    pub summary: Summary,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Policy,
-    Config,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReplayedPolicy {
-    pub name: String,
-    /// A path or `builtin:NAME`.
-    pub origin: String,
-    pub sha256: String,
-    /// The level it is judged at.
-    pub enforcement: Enforcement,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub settings: Option<serde_json::Value>,
-    /// The environments it applies to (`--config`); all when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub environments: Vec<String>,
-}
-
-/// Whether a plan may go ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Blocked,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Blocked => "blocked",
-        }
-    }
-
-    fn of(decisions: &[Decision]) -> (Verdict, Vec<String>) {
-        let blocking: Vec<String> = decisions
-            .iter()
-            .filter(|d| d.blocks)
-            .map(|d| d.policy.clone())
-            .collect();
-        let verdict = if blocking.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Blocked
-        };
-        (verdict, blocking)
-    }
-}
-
-/// What became of a bundle, from the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Applied {
-    /// Never applied.
-    No,
-    Succeeded,
-    Failed,
-    RolledBack,
-    RollbackFailed,
-    /// An apply started and never finished.
-    Interrupted,
-}
-
-impl Applied {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Applied::No => "no",
-            Applied::Succeeded => "yes",
-            Applied::Failed => "failed",
-            Applied::RolledBack => "rolled back",
-            Applied::RollbackFailed => "rollback failed",
-            Applied::Interrupted => "interrupted",
-        }
-    }
-}
-
-/// One replayed bundle: the verdict then and now, and the findings that differ.
-#[derive(Debug, Clone, Serialize)]
-pub struct BundleReplay {
-    pub digest: String,
-    pub environment: String,
-    pub planned_at: String,
-    pub planned_by: String,
-    pub applied: Applied,
-    pub then: Verdict,
-    pub now: Verdict,
-    pub blocked_by_then: Vec<String>,
-    pub blocked_by_now: Vec<String>,
-    /// Findings the replayed policies report now and did not then.
-    pub new: Vec<Change>,
-    /// Findings they reported then and do not now.
-    pub gone: Vec<Change>,
-}
-
-impl BundleReplay {
-    pub fn newly_blocked(&self) -> bool {
-        self.then == Verdict::Pass && self.now == Verdict::Blocked
-    }
-
-    pub fn unblocked(&self) -> bool {
-        self.then == Verdict::Blocked && self.now == Verdict::Pass
-    }
-
-    pub fn verdict_changed(&self) -> bool {
-        self.then != self.now
-    }
-}
-
-/// A finding that appeared or went, with the policy that reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Change {
-    pub policy: String,
-    #[serde(flatten)]
-    pub violation: policy_sdk::Violation,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    pub digest: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub planned_at: Option<String>,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    /// Bundles replayed (not counting the skipped).
-    pub replayed: usize,
-    pub skipped: usize,
-    /// Passed then, blocked now.
-    pub newly_blocked: usize,
-    /// Blocked then, passing now.
-    pub unblocked: usize,
-    /// Same verdict, different findings.
-    pub findings_changed: usize,
-}
-
-impl Replay {
-    /// Some bundle's verdict differs (what `--fail-on-change` refuses).
-    pub fn verdicts_changed(&self) -> bool {
-        self.bundles.iter().any(BundleReplay::verdict_changed)
-    }
-}
-
 /// Replays `subject` over the selected bundles of the project's store.
 pub fn replay(
     project: &Project,
@@ -234,9 +84,7 @@ pub fn replay(
     selection: &Selection,
 ) -> Result<Replay, WorkflowError> {
     let history = project.history()?;
-    let engine = PolicyEngine::with_default_cache().map_err(|e| {
-        super::plan::tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)")
-    })?;
+    let engine = super::tools::policy_engine()?;
     let (mode, loaded) = match subject {
         Subject::Policy { policy, settings } => (
             Mode::Policy,
@@ -306,7 +154,6 @@ pub fn replay(
             .count(),
     };
     Ok(Replay {
-        schema: REPLAY_SCHEMA,
         mode,
         policies: loaded
             .iter()
@@ -338,9 +185,17 @@ impl Selection {
     }
 }
 
+/// `--since` as of now (see [`parse_since`]).
+pub fn since(text: &str) -> Result<String, ReplayError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    parse_since(text, now)
+}
+
 /// `--since`: a date (`2026-11-24`), an instant (`2026-11-24T20:15:03Z`) or
 /// a duration back from `now_secs` (`7d`, `12h`), as RFC 3339 UTC.
-pub fn parse_since(text: &str, now_secs: i64) -> Result<String, String> {
+pub fn parse_since(text: &str, now_secs: i64) -> Result<String, ReplayError> {
     let t = text.trim();
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let is_date = |d: &str| {
@@ -363,10 +218,8 @@ pub fn parse_since(text: &str, now_secs: i64) -> Result<String, String> {
     {
         return Ok(t.to_string());
     }
-    let back = crate::units::parse_duration(t).map_err(|_| {
-        format!(
-            "`{text}` is neither a date (2026-11-24), a UTC time (2026-11-24T20:15:03Z) nor a duration (7d, 12h)"
-        )
+    let back = crate::units::parse_duration(t).map_err(|_| ReplayError::Since {
+        text: text.to_string(),
     })?;
     Ok(crate::store::rfc3339(now_secs.saturating_sub(
         i64::try_from(back.as_secs()).unwrap_or(i64::MAX),
@@ -554,11 +407,7 @@ fn scrubbed(doc: &InputDocument, decisions: Vec<Decision>) -> Vec<Decision> {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
         .map(|t| Redactor::from_terraform_plan(&t["plan"]))
         .unwrap_or_default();
-    if redactor.is_empty() {
-        decisions
-    } else {
-        redactor.scrub_decisions(&decisions)
-    }
+    crate::store::results::scrubbed(&decisions, &redactor)
 }
 
 /// The findings of the `compared` policies that are new now, and those gone,
@@ -656,23 +505,9 @@ fn current_schema(version: Option<u64>) -> Result<(), String> {
 }
 
 /// What a policy argument names, and its name when it is not configured.
-fn source_of(arg: &str) -> Result<(PolicySource, String), WorkflowError> {
+fn source_of(arg: &str) -> Result<(PolicySource, String), ReplayError> {
     if let Some(name) = arg.strip_prefix("builtin:") {
-        if crate::engine::builtin(name).is_none() {
-            return Err(WorkflowError::Other {
-                what: format!("there is no built-in policy `{name}`"),
-                location: None,
-                hint: Some(format!(
-                    "built-in policies: {}",
-                    BUILTIN_POLICIES
-                        .iter()
-                        .map(|(n, _)| format!("builtin:{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                class: ErrorClass::Usage,
-            });
-        }
+        crate::builtins::builtin(name)?;
         return Ok((PolicySource::Builtin, name.to_string()));
     }
     let path = PathBuf::from(arg);
@@ -724,29 +559,25 @@ fn load_one(
     let mut loaded = policies::load_configs(std::slice::from_ref(&pc), &config.dir, engine)
         .map_err(|e| match e {
             // Settings given here are wrong here, not in opsdeploy.hcl.
-            WorkflowError::Other {
-                what, hint, class, ..
-            } if settings.is_some() => WorkflowError::Other {
-                what,
-                location: Some("--settings".into()),
-                hint,
-                class,
-            },
+            WorkflowError::InvalidSettings { policy, source } if settings.is_some() => {
+                ReplayError::Settings { policy, source }.into()
+            }
             e => e,
         })?
         .remove(0);
-    match &loaded.policy {
-        Ok(policy) if configured.is_none() => loaded.config.name = policy.name.clone(),
-        Ok(_) => {}
-        Err(e) => {
-            return Err(WorkflowError::Other {
-                what: e.to_string(),
-                location: Some(arg.to_string()),
-                hint: Some(
-                    "pass a built policy module (`opsdeploy policy build`) or builtin:NAME".into(),
-                ),
-                class: ErrorClass::Error,
-            });
+    match loaded.policy {
+        Ok(policy) => {
+            if configured.is_none() {
+                loaded.config.name = policy.name.clone();
+            }
+            loaded.policy = Ok(policy);
+        }
+        Err(source) => {
+            return Err(ReplayError::NotAPolicy {
+                arg: arg.to_string(),
+                source,
+            }
+            .into());
         }
     }
     tracing::debug!(policy = %loaded.config.name, "replaying {}", short(&loaded.sha256()));
@@ -759,6 +590,16 @@ mod tests {
     use policy_sdk::Violation;
 
     fn decision(policy: &str, blocks: bool, violations: Vec<Violation>) -> Decision {
+        let evaluation = crate::engine::Evaluation {
+            policy: policy.into(),
+            sha256: "0".repeat(64),
+            outcome: crate::engine::Outcome::Completed {
+                violations: violations.clone(),
+            },
+            fuel_used: 0,
+            duration_ms: std::time::Duration::ZERO,
+            logs: Vec::new(),
+        };
         Decision {
             policy: policy.into(),
             enforcement: Enforcement::HardMandatory,
@@ -767,7 +608,7 @@ mod tests {
             overridden_by: None,
             override_reason: None,
             blocks,
-            evaluation: serde_json::Value::Null,
+            evaluation,
             violations,
         }
     }
@@ -857,7 +698,7 @@ mod tests {
         assert_eq!(parse_since("1d", now).unwrap(), "2026-11-23T19:55:03Z");
         assert_eq!(parse_since("2h", now).unwrap(), "2026-11-24T17:55:03Z");
         for bad in ["yesterday", "2026-1-1", "2026-11-01T08:30:00+02:00", ""] {
-            let err = parse_since(bad, now).unwrap_err();
+            let err = parse_since(bad, now).unwrap_err().to_string();
             assert!(err.contains("neither a date"), "{bad}: {err}");
         }
     }

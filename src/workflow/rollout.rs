@@ -6,58 +6,19 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::History;
 use super::policies::Loaded;
-use crate::config::{Enforcement, PolicySource};
-use crate::store::{Entry, EntryKind};
+use super::{History, Project, WorkflowError};
+use crate::config::PolicySource;
+pub use crate::report::rollout::{PolicyChange, PolicyHealth, PolicyStats, Spread};
+use crate::store::records::{EvaluatedAt, PolicyResultsData, PolicyVerdict};
+use crate::store::{Entry, EntryData};
 
-/// A policy whose module is not the one in force at the last deploy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PolicyChange {
-    pub policy: String,
-    /// The module's sha256 at the environment's last deployment; `None`
-    /// when the policy was not evaluated for it.
-    pub deployed_sha256: Option<String>,
-    pub sha256: String,
-    /// The deployed bundle.
-    pub deployed_digest: String,
-    /// The command that replays the policy as configured over the
-    /// environment's history.
-    pub replay: String,
-}
-
-/// One policy's line in a `policy_results` audit entry, as read back.
-#[derive(Debug, Clone, Deserialize)]
-struct RecordedPolicy {
-    policy: String,
-    sha256: String,
-    enforcement: Enforcement,
-    denied: bool,
-    blocks: bool,
-    /// Absent in entries written before they were recorded.
-    #[serde(default)]
-    fuel_used: Option<u64>,
-    #[serde(default)]
-    duration_ms: Option<f64>,
-    /// The failure kind (`trap`, `out-of-fuel`, …), when the policy could not run.
-    #[serde(default)]
-    failure: Option<String>,
-}
-
-/// The part of a `policy_results` entry read back here.
-#[derive(Debug, Clone, Deserialize)]
-struct RecordedResults {
-    at: String,
-    #[serde(default)]
-    policies: Vec<RecordedPolicy>,
-}
-
-fn recorded(entry: &Entry) -> Option<RecordedResults> {
-    (entry.kind == EntryKind::PolicyResults)
-        .then(|| serde_json::from_value(entry.data.clone()).ok())
-        .flatten()
+/// The policy results an entry records, when it records them.
+fn recorded(entry: &Entry) -> Option<&PolicyResultsData> {
+    match &entry.data {
+        EntryData::PolicyResults(r) => Some(r),
+        _ => None,
+    }
 }
 
 /// The policies `loaded` for a plan of `env` whose module differs from the
@@ -136,52 +97,6 @@ pub fn shell_line(args: impl IntoIterator<Item = String>) -> String {
         .join(" ")
 }
 
-/// Version of the JSON shape of [`PolicyHealth`] (`status --policies --format json`).
-pub const POLICY_HEALTH_SCHEMA: u32 = 1;
-
-/// `status --policies`: each policy over the last plans.
-#[derive(Debug, Clone, Serialize)]
-pub struct PolicyHealth {
-    pub schema: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    /// Plans looked at (at most the N asked for).
-    pub plans: usize,
-    pub policies: Vec<PolicyStats>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PolicyStats {
-    pub policy: String,
-    /// At its latest evaluation.
-    pub enforcement: Enforcement,
-    pub sha256: String,
-    /// Distinct modules evaluated over these plans.
-    pub modules: usize,
-    pub evaluations: usize,
-    /// Denied (or could not run): it blocks where it is enforced.
-    pub would_have_blocked: usize,
-    /// Actually blocked the plan.
-    pub blocked: usize,
-    /// Could not run, by failure kind (`trap`, `out-of-fuel`, `timeout`, …).
-    pub failures: BTreeMap<String, usize>,
-    /// Over the evaluations that recorded their cost.
-    pub fuel: Option<Spread<u64>>,
-    pub time_ms: Option<Spread<f64>>,
-}
-
-impl PolicyStats {
-    pub fn failed(&self) -> usize {
-        self.failures.values().sum()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Spread<T> {
-    pub median: T,
-    pub max: T,
-}
-
 /// The median (of an even count: the mean of the middle two) and maximum.
 fn spread(mut values: Vec<f64>) -> Option<Spread<f64>> {
     values.sort_by(f64::total_cmp);
@@ -195,18 +110,30 @@ fn spread(mut values: Vec<f64>) -> Option<Spread<f64>> {
     Some(Spread { median, max })
 }
 
+/// `status [ENV] --policies --last N`.
+pub fn health(
+    project: &Project,
+    env: Option<&str>,
+    last: usize,
+) -> Result<PolicyHealth, WorkflowError> {
+    if let Some(env) = env {
+        project.config.require_environment(env)?;
+    }
+    Ok(policy_health(&project.history()?, env, last))
+}
+
 /// Every policy evaluated at the last `last` plans (of `env`, or of all
 /// environments), from the audit log's plan-time results.
 pub fn policy_health(history: &History, env: Option<&str>, last: usize) -> PolicyHealth {
     let plans: Vec<&str> = history
         .entries()
         .iter()
-        .filter(|e| e.kind == EntryKind::Plan)
+        .filter(|e| matches!(e.data, EntryData::Plan(_)))
         .filter(|e| env.is_none_or(|env| e.environment.as_deref() == Some(env)))
         .filter_map(|e| e.digest.as_deref())
         .collect();
     let plans = &plans[plans.len().saturating_sub(last)..];
-    let mut by_policy: BTreeMap<String, Vec<RecordedPolicy>> = BTreeMap::new();
+    let mut by_policy: BTreeMap<String, Vec<&PolicyVerdict>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for e in history.entries() {
         let Some(digest) = e.digest.as_deref() else {
@@ -215,10 +142,10 @@ pub fn policy_health(history: &History, env: Option<&str>, last: usize) -> Polic
         if !plans.contains(&digest) {
             continue;
         }
-        let Some(results) = recorded(e).filter(|r| r.at == "plan") else {
+        let Some(results) = recorded(e).filter(|r| r.at == EvaluatedAt::Plan) else {
             continue;
         };
-        for p in results.policies {
+        for p in &results.policies {
             if !by_policy.contains_key(&p.policy) {
                 order.push(p.policy.clone());
             }
@@ -229,12 +156,12 @@ pub fn policy_health(history: &History, env: Option<&str>, last: usize) -> Polic
         .into_iter()
         .filter_map(|name| {
             let records = by_policy.remove(&name)?;
-            let latest = records.last()?.clone();
+            let latest = *records.last()?;
             let mut modules: Vec<&str> = records.iter().map(|r| r.sha256.as_str()).collect();
             modules.sort_unstable();
             modules.dedup();
             let mut failures = BTreeMap::new();
-            for f in records.iter().filter_map(|r| r.failure.clone()) {
+            for f in records.iter().filter_map(|r| r.failure) {
                 *failures.entry(f).or_default() += 1;
             }
             let fuel = spread(
@@ -258,12 +185,11 @@ pub fn policy_health(history: &History, env: Option<&str>, last: usize) -> Polic
                 time_ms: spread(records.iter().filter_map(|r| r.duration_ms).collect()),
                 policy: name,
                 enforcement: latest.enforcement,
-                sha256: latest.sha256,
+                sha256: latest.sha256.clone(),
             })
         })
         .collect();
     PolicyHealth {
-        schema: POLICY_HEALTH_SCHEMA,
         environment: env.map(String::from),
         plans: plans.len(),
         policies,
@@ -273,8 +199,10 @@ pub fn policy_health(history: &History, env: Option<&str>, last: usize) -> Polic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Enforcement;
+    use crate::engine::FailureKind;
+    use crate::store::records::PlanData;
     use crate::store::{FileStore, NewEntry, Store};
-    use serde_json::json;
 
     #[test]
     fn a_median_of_an_even_count_is_the_mean_of_the_middle_two() {
@@ -299,26 +227,48 @@ mod tests {
     fn health_counts_the_last_plans_only_and_their_plan_time_results() {
         let dir = tempfile::tempdir().unwrap();
         let s = FileStore::new(dir.path());
-        let record = |digest: &str, at: &str, denied: bool, fuel: u64, failure: Option<&str>| {
-            s.append(NewEntry::new(EntryKind::Plan, "a", "staging").digest(digest))
+        let record = |digest: &str, at, denied, fuel: u64, failure| {
+            let plan = PlanData {
+                summary: String::new(),
+                counts: Default::default(),
+                git_revision: None,
+            };
+            s.append(NewEntry::new("a", "staging", EntryData::Plan(plan)).digest(digest))
                 .unwrap();
+            let verdict = PolicyVerdict {
+                policy: "cost-guard".into(),
+                sha256: format!("{digest}-module"),
+                enforcement: Enforcement::Shadow,
+                denied,
+                blocks: false,
+                overridden_by: None,
+                violations: 1,
+                fuel_used: Some(fuel),
+                duration_ms: Some(fuel as f64 / 10.0),
+                failure,
+                deployed_sha256: None,
+            };
+            let results = PolicyResultsData {
+                at,
+                verdict: "pass".into(),
+                policies: vec![verdict],
+            };
             s.append(
-                NewEntry::new(EntryKind::PolicyResults, "a", "staging")
-                    .digest(digest)
-                    .data(json!({"at": at, "verdict": "pass", "policies": [{
-                        "policy": "cost-guard", "sha256": format!("{digest}-module"),
-                        "enforcement": "shadow", "denied": denied, "blocks": false,
-                        "overridden_by": null, "violations": 1,
-                        "fuel_used": fuel, "duration_ms": fuel as f64 / 10.0,
-                        "failure": failure,
-                    }]})),
+                NewEntry::new("a", "staging", EntryData::PolicyResults(results)).digest(digest),
             )
             .unwrap();
         };
-        record("d1", "plan", true, 1000, None);
-        record("d2", "plan", true, 20, Some("out-of-fuel"));
-        record("d3", "plan", false, 40, None);
-        record("d4", "apply", true, 99_999, Some("trap"));
+        let plan = EvaluatedAt::Plan;
+        record("d1", plan, true, 1000, None);
+        record("d2", plan, true, 20, Some(FailureKind::OutOfFuel));
+        record("d3", plan, false, 40, None);
+        record(
+            "d4",
+            EvaluatedAt::Apply,
+            true,
+            99_999,
+            Some(FailureKind::Trap),
+        );
         let h = policy_health(&History::new(s.entries().unwrap()), Some("staging"), 3);
         assert_eq!(h.plans, 3);
         let p = &h.policies[0];
@@ -326,7 +276,7 @@ mod tests {
         assert_eq!(p.enforcement, Enforcement::Shadow);
         // d1 is older than the last three plans; d4's results are apply-time.
         assert_eq!((p.evaluations, p.would_have_blocked, p.blocked), (2, 1, 0));
-        assert_eq!(p.failures, BTreeMap::from([("out-of-fuel".to_string(), 1)]));
+        assert_eq!(p.failures, BTreeMap::from([(FailureKind::OutOfFuel, 1)]));
         assert_eq!(
             p.fuel,
             Some(Spread {

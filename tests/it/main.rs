@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod architecture;
 mod cli_help;
 mod corpus;
 mod corpus_fetch;

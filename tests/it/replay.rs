@@ -316,7 +316,7 @@ fn replay_finds_exactly_the_plans_a_new_protected_deletes_setting_would_block() 
     p.run(USER, &["policy", "replay", "builtin:no-such-policy"])
         .code(2)
         .stderr(predicate::str::contains(
-            "there is no built-in policy `no-such-policy`",
+            "there is no built-in policy \"no-such-policy\"",
         ));
     p.run(
         USER,

@@ -88,11 +88,7 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
         Err(e) => return Err(e.into()),
     };
     // What the policy said, without the values the plan marks sensitive.
-    let redactor = doc
-        .section(Section::Terraform)
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-        .map(|t| Redactor::from_terraform_plan(&t["plan"]))
-        .unwrap_or_default();
+    let redactor = doc.redactor();
     evaluation.scrub(&redactor);
     Ok(Evaluated {
         evaluation,

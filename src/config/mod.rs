@@ -172,6 +172,23 @@ pub struct PolicyConfig {
     pub timeout: Option<Duration>,
 }
 
+impl PolicyConfig {
+    /// A policy opsdeploy.hcl does not configure: hard-mandatory, in every
+    /// environment, its own default settings and limits.
+    pub fn unconfigured(name: &str, source: PolicySource) -> PolicyConfig {
+        PolicyConfig {
+            name: name.to_string(),
+            source,
+            enforcement: Enforcement::HardMandatory,
+            settings: None,
+            environments: Vec::new(),
+            fuel: None,
+            memory: None,
+            timeout: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {

@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use policy_sdk::Section;
 use policy_sdk::input::SCHEMA_VERSION;
 use rayon::prelude::*;
 
@@ -21,7 +20,6 @@ use crate::builtins::UnknownBuiltin;
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
 use crate::engine::{EngineError, PolicyEngine};
 use crate::input::InputDocument;
-use crate::redact::Redactor;
 use crate::report::model::with_overrides;
 pub use crate::report::replay::{
     Applied, BundleReplay, Change, Mode, Replay, ReplayedPolicy, Selection, Skipped, Summary,
@@ -402,12 +400,7 @@ fn scrubbed(doc: &InputDocument, decisions: Vec<Decision>) -> Vec<Decision> {
     if decisions.iter().all(|d| d.violations.is_empty()) {
         return decisions;
     }
-    let redactor = doc
-        .section(Section::Terraform)
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-        .map(|t| Redactor::from_terraform_plan(&t["plan"]))
-        .unwrap_or_default();
-    crate::store::results::scrubbed(&decisions, &redactor)
+    crate::store::results::scrubbed(&decisions, &doc.redactor())
 }
 
 /// The findings of the `compared` policies that are new now, and those gone,
@@ -541,16 +534,9 @@ fn load_one(
         (PolicySource::File(a), PolicySource::File(b)) => same_file(&config.dir, a, b),
         _ => false,
     });
-    let mut pc = configured.cloned().unwrap_or(PolicyConfig {
-        name: fallback,
-        source,
-        enforcement: Enforcement::HardMandatory,
-        settings: None,
-        environments: Vec::new(),
-        fuel: None,
-        memory: None,
-        timeout: None,
-    });
+    let mut pc = configured
+        .cloned()
+        .unwrap_or_else(|| PolicyConfig::unconfigured(&fallback, source));
     pc.enforcement = Enforcement::HardMandatory;
     pc.environments = Vec::new();
     if let Some(s) = settings {

@@ -198,6 +198,27 @@ fn json(p: &TestProject, args: &[&str]) -> Value {
     serde_json::from_str(&stdout(p.run(USER, &args).success())).unwrap()
 }
 
+/// The element of a JSON list whose `key` is `name`.
+fn named<'a>(list: &'a Value, key: &str, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e[key] == name)
+        .unwrap_or_else(|| panic!("no {key} {name} in {list}"))
+}
+
+/// A policy's enforcement, whether it denied and whether it blocked.
+fn verdict(v: &Value) -> (Option<&str>, Option<bool>, Option<bool>) {
+    (
+        v["enforcement"].as_str(),
+        v["denied"].as_bool(),
+        v["blocks"].as_bool(),
+    )
+}
+
+const SHADOW_DENIED: (Option<&str>, Option<bool>, Option<bool>) =
+    (Some("shadow"), Some(true), Some(false));
+
 fn digests(list: &Value, pick: impl Fn(&Value) -> bool) -> Vec<String> {
     list.as_array()
         .unwrap()
@@ -299,6 +320,20 @@ fn replay_finds_exactly_the_plans_a_new_protected_deletes_setting_would_block() 
         newly,
         [h.plans[1].clone(), h.plans[3].clone(), h.plans[4].clone()]
     );
+
+    // Settings from a file read the same.
+    std::fs::write(p.file("protect.json"), PROTECT_DATABASE).unwrap();
+    let from_file = json(
+        &p,
+        &[
+            "policy",
+            "replay",
+            "builtin:protected-deletes",
+            "--settings",
+            "@protect.json",
+        ],
+    );
+    assert_eq!(from_file["bundles"], r["bundles"]);
 
     // Settings the policy does not accept are refused, naming --settings.
     p.run(
@@ -429,8 +464,9 @@ fn replay_reports_in_every_format() {
     }
 }
 
-/// A bundle sealed like any other whose input document has `version`.
-fn forge_bundle(p: &TestProject, from: &str, version: u32) -> String {
+/// A bundle sealed like any other whose input document has `version`
+/// (`None`: no schema_version at all).
+fn forge_bundle(p: &TestProject, from: &str, version: Option<u32>) -> String {
     use opsdeploy::store::bundle::{Bundle, BundleBuilder};
     let bundles = p.file(".opsdeploy/bundles");
     let b = Bundle::open(&bundles, from).unwrap();
@@ -439,7 +475,12 @@ fn forge_bundle(p: &TestProject, from: &str, version: u32) -> String {
         let mut bytes = b.read(&f.path).unwrap();
         if f.path == "input.json" {
             let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
-            doc["schema_version"] = version.into();
+            match version {
+                Some(v) => doc["schema_version"] = v.into(),
+                None => {
+                    doc.as_object_mut().unwrap().remove("schema_version");
+                }
+            }
             bytes = serde_json::to_vec(&doc).unwrap();
         }
         builder.add_file(&f.path, &bytes).unwrap();
@@ -455,7 +496,10 @@ fn forge_bundle(p: &TestProject, from: &str, version: u32) -> String {
 fn a_bundle_with_an_unknown_input_schema_version_is_listed_as_skipped_with_the_reason() {
     let h = history();
     let p = copy();
-    let forged = forge_bundle(&p, &h.plans[0], 99);
+    let forged = forge_bundle(&p, &h.plans[0], Some(99));
+    // Version 1 is the first: no upgrade from an older one is defined yet.
+    let older = forge_bundle(&p, &h.plans[0], Some(0));
+    let unversioned = forge_bundle(&p, &h.plans[0], None);
     // And one changed behind the store's back.
     let tampered = p
         .file(".opsdeploy/bundles")
@@ -468,7 +512,7 @@ fn a_bundle_with_an_unknown_input_schema_version_is_listed_as_skipped_with_the_r
 
     let r = json(&p, &["policy", "replay", "builtin:protected-deletes"]);
     assert_eq!(r["summary"]["replayed"], 5);
-    assert_eq!(r["summary"]["skipped"], 2);
+    assert_eq!(r["summary"]["skipped"], 4);
     let reasons: BTreeMap<String, String> = r["skipped"]
         .as_array()
         .unwrap()
@@ -483,6 +527,14 @@ fn a_bundle_with_an_unknown_input_schema_version_is_listed_as_skipped_with_the_r
     assert_eq!(
         reasons[&forged],
         "its input document has schema version 99, newer than this opsdeploy reads (1)"
+    );
+    assert_eq!(
+        reasons[&older],
+        "its input document has schema version 0, and no upgrade from it to version 1 is defined"
+    );
+    assert_eq!(
+        reasons[&unversioned],
+        "its input document has no schema_version"
     );
     assert_eq!(
         reasons[&h.plans[2]],
@@ -503,7 +555,7 @@ fn a_bundle_with_an_unknown_input_schema_version_is_listed_as_skipped_with_the_r
         ),
         "{human}"
     );
-    assert!(human.contains("; 2 skipped"), "{human}");
+    assert!(human.contains("; 4 skipped"), "{human}");
 }
 
 /// Every file under `dir` with its bytes.
@@ -599,6 +651,11 @@ on_both_backends! {
             let out = stdout(p.run(USER, args).success());
             assert!(out.contains(&h.plans[1][..12]) || out.contains(&h.plans[1]), "{out}");
         }
+        // status --policies reads the same store, and only reads it.
+        let s = json(&p, &["status", "--policies"]);
+        assert_eq!(s["plans"], 6);
+        let cg = named(&s["policies"], "policy", "cost-guard");
+        assert_eq!((cg["evaluations"].as_u64(), cg["would_have_blocked"].as_u64()), (Some(6), Some(6)));
         assert!(tree(p.path()) == before, "the project's files changed");
         if let Backend::Postgres { url } = &backend {
             assert_eq!(database(url), state, "the database changed");
@@ -620,20 +677,8 @@ fn a_shadow_policy_never_blocks_but_appears_in_every_report_and_in_status_polici
     assert_eq!(results.len(), 6 + 2, "six plans, two applies");
     for e in &results {
         assert_eq!(e["data"]["verdict"], "pass");
-        let cg = e["data"]["policies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["policy"] == "cost-guard")
-            .unwrap();
-        assert_eq!(
-            (
-                cg["enforcement"].as_str(),
-                cg["denied"].as_bool(),
-                cg["blocks"].as_bool()
-            ),
-            (Some("shadow"), Some(true), Some(false))
-        );
+        let cg = named(&e["data"]["policies"], "policy", "cost-guard");
+        assert_eq!(verdict(cg), SHADOW_DENIED);
         assert!(
             cg["fuel_used"].as_u64().is_some() && cg["duration_ms"].as_f64().is_some(),
             "{cg}"
@@ -646,19 +691,9 @@ fn a_shadow_policy_never_blocks_but_appears_in_every_report_and_in_status_polici
         .join(&h.plans[0])
         .join("results.json");
     let stored: Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
-    let cg = stored["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["policy"] == "cost-guard")
-        .unwrap();
     assert_eq!(
-        (
-            cg["enforcement"].as_str(),
-            cg["denied"].as_bool(),
-            cg["blocks"].as_bool()
-        ),
-        (Some("shadow"), Some(true), Some(false))
+        verdict(named(&stored["decisions"], "policy", "cost-guard")),
+        SHADOW_DENIED
     );
 
     // Shown as shadow, in every report.
@@ -686,12 +721,7 @@ fn a_shadow_policy_never_blocks_but_appears_in_every_report_and_in_status_polici
         report["verdict"], "pass",
         "a shadow finding is not a warning"
     );
-    let policy = report["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "cost-guard")
-        .unwrap();
+    let policy = named(&report["policies"], "name", "cost-guard");
     assert_eq!(
         (policy["status"].as_str(), policy["blocks"].as_bool()),
         (Some("shadow"), Some(false))
@@ -723,12 +753,7 @@ fn a_shadow_policy_never_blocks_but_appears_in_every_report_and_in_status_polici
     // status --policies: over the last N plans.
     let s = json(&p, &["status", "--policies"]);
     assert_eq!(s["plans"], 6);
-    let cg = s["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["policy"] == "cost-guard")
-        .unwrap();
+    let cg = named(&s["policies"], "policy", "cost-guard");
     assert_eq!(cg["enforcement"], "shadow");
     assert_eq!(
         (
@@ -740,12 +765,7 @@ fn a_shadow_policy_never_blocks_but_appears_in_every_report_and_in_status_polici
     );
     assert_eq!(cg["modules"], 2, "cost-guard changed after the first plan");
     assert!(cg["fuel"]["max"].as_u64().unwrap() > 0);
-    let pd = s["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["policy"] == "protected-deletes")
-        .unwrap();
+    let pd = named(&s["policies"], "policy", "protected-deletes");
     assert_eq!(
         (
             pd["would_have_blocked"].as_u64(),
@@ -785,13 +805,7 @@ fn a_plan_names_a_policy_changed_since_the_last_deploy_and_the_audit_records_bot
             .iter()
             .find(|e| e["kind"] == "policy_results" && e["digest"] == digest)
             .unwrap();
-        e["data"]["policies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["policy"] == "cost-guard")
-            .unwrap()
-            .clone()
+        named(&e["data"]["policies"], "policy", "cost-guard").clone()
     };
     let changed = of(&h.plans[1]);
     assert_eq!(changed["sha256"], sha("v2"));
@@ -804,4 +818,80 @@ fn a_plan_names_a_policy_changed_since_the_last_deploy_and_the_audit_records_bot
     let r = json(&p, &args);
     assert_eq!(r["summary"]["replayed"], 5);
     assert_eq!(r["policies"][0]["name"], "cost-guard");
+}
+
+/// A policy that traps on every evaluation.
+fn trapping() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (memory (export "memory") 64)
+  (func (export "opsdeploy_abi_version") (result i32) i32.const 1)
+  (func (export "opsdeploy_alloc") (param i32) (result i32) i32.const 65536)
+  (func (export "opsdeploy_evaluate") (param i32 i32) (result i32) unreachable))"#,
+    )
+    .expect("valid WAT")
+}
+
+#[test]
+fn a_shadow_policy_that_cannot_run_blocks_nothing_and_counts_as_a_failure() {
+    let p = copy();
+    std::fs::write(p.file("policies/trap.wasm"), trapping()).unwrap();
+    std::fs::write(
+        p.file("opsdeploy.hcl"),
+        format!(
+            "{CONFIG}\npolicy \"trapper\" {{\n  source      = \"policies/trap.wasm\"\n  enforcement = \"shadow\"\n}}\n"
+        ),
+    )
+    .unwrap();
+
+    // A failure is a denial (fail closed), and in shadow a denial blocks nothing.
+    let planned = json(&p, &["plan", "staging"]);
+    assert_eq!(planned["blocked"], false);
+    let trapper = named(&planned["decisions"], "policy", "trapper");
+    assert_eq!(verdict(trapper), SHADOW_DENIED);
+    assert_eq!(trapper["evaluation"]["status"], "failed");
+    assert_eq!(trapper["evaluation"]["kind"], "trap");
+    // New since staging's last deploy, so the plan names it with its replay.
+    let change = named(&planned["policy_changes"], "policy", "trapper");
+    assert_eq!(change["deployed_sha256"], Value::Null);
+    assert_eq!(
+        change["replay"],
+        "opsdeploy policy replay policies/trap.wasm --env staging"
+    );
+
+    // Approved and applied without an override.
+    let digest = planned["digest"].as_str().unwrap();
+    p.run(USER, &["approve", "staging", "--plan", digest])
+        .success();
+    p.run(USER, &["apply", "staging", "--yes"]).success();
+    let entries = p.audit_entries();
+    let recorded: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "policy_results" && e["digest"] == digest)
+        .collect();
+    assert_eq!(recorded.len(), 2, "at plan and at apply");
+    for e in recorded {
+        let t = named(&e["data"]["policies"], "policy", "trapper");
+        assert_eq!(verdict(t), SHADOW_DENIED, "{e}");
+        assert_eq!(t["failure"], "trap", "{e}");
+    }
+    assert!(!entries.iter().any(|e| e["kind"] == "override"));
+
+    // status --policies counts it as a failure, by kind.
+    let s = json(&p, &["status", "staging", "--policies"]);
+    let t = named(&s["policies"], "policy", "trapper");
+    assert_eq!(
+        (
+            t["evaluations"].as_u64(),
+            t["would_have_blocked"].as_u64(),
+            t["blocked"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
+    assert_eq!(t["failures"], serde_json::json!({"trap": 1}));
+    let human = stdout(p.run(USER, &["status", "staging", "--policies"]).success());
+    assert!(
+        has_row(&human, "trapper shadow 1 1 1 (policy-trap 1)"),
+        "{human}"
+    );
 }

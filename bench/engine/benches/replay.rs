@@ -115,19 +115,28 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [project, n, runs] = args.as_slice() else {
         fail("usage: replay PROJECT N RUNS (see bench/replay.sh)".into());
     };
     let project = PathBuf::from(project);
-    let n: usize = n.parse().unwrap_or_else(|_| fail(format!("N is not a number: {n}")));
+    let n: usize = n
+        .parse()
+        .unwrap_or_else(|_| fail(format!("N is not a number: {n}")));
     let runs: usize = runs
         .parse()
         .unwrap_or_else(|_| fail(format!("RUNS is not a number: {runs}")));
     clone_to(&project, n);
     let dirs = bundles(&project);
     if dirs.len() != n {
-        fail(format!("{} holds {} bundles, not {n}", project.display(), dirs.len()));
+        fail(format!(
+            "{} holds {} bundles, not {n}",
+            project.display(),
+            dirs.len()
+        ));
     }
     let inputs: Vec<PathBuf> = dirs.iter().map(|d| d.join("input.json")).collect();
     let mib = inputs
@@ -141,7 +150,9 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| fail("set OPSDEPLOY_CACHE_DIR (bench/replay.sh does)".into()));
     let engine = PolicyEngine::new(Some(ModuleCache::new(cache))).unwrap();
-    let policy = engine.load(&ModuleSource::builtin(POLICY).unwrap()).unwrap();
+    let policy = engine
+        .load(&ModuleSource::builtin(POLICY).unwrap())
+        .unwrap();
     let settings = RawValue::from_string(SETTINGS.into()).unwrap();
     policy
         .check_settings(&serde_json::from_str(SETTINGS).unwrap())
@@ -170,7 +181,11 @@ fn main() {
         let t = Instant::now();
         let r = replay::replay(&opened, &subject, &Selection::default()).unwrap();
         rep.push(t.elapsed().as_secs_f64());
-        assert_eq!(r.summary.replayed, n, "every bundle replayed: {:?}", r.skipped);
+        assert_eq!(
+            r.summary.replayed, n,
+            "every bundle replayed: {:?}",
+            r.skipped
+        );
         println!(
             "run {run}: eval 1 thread {:.3} s, eval parallel {:.3} s, replay {:.3} s",
             seq[run - 1],

@@ -18,6 +18,8 @@ use crate::store::StoreError;
 use crate::store::bundle::BundleError;
 use crate::templates::TemplateError;
 use crate::trust::TrustError;
+use crate::workflow::replay::ReplayError;
+use crate::workflow::rollout::shell_line;
 use crate::workflow::signing::{SigningError, TrustStep};
 use crate::workflow::{ScanBlock, Stage, WorkflowError, short};
 
@@ -66,6 +68,9 @@ pub enum Outcome {
     FixturesFailed {
         dir: PathBuf,
     },
+    /// `policy replay --fail-on-change`: some stored plan would get another
+    /// verdict.
+    VerdictsChanged,
 }
 
 /// Every error a command can end with.
@@ -124,7 +129,7 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
     let e = match result {
         Ok(Outcome::Done) => return Exit::Ok,
         Ok(Outcome::Drifted { .. }) => return Exit::Drifted,
-        Ok(Outcome::Denied) => return Exit::BlockedByPolicy,
+        Ok(Outcome::Denied | Outcome::VerdictsChanged) => return Exit::BlockedByPolicy,
         Ok(Outcome::FixturesFailed { .. }) => return Exit::Error,
         Err(e) => e,
     };
@@ -144,7 +149,8 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
                 SigningError::NoSigners { .. }
                 | SigningError::DetachedUnreadable { .. }
                 | SigningError::NotASignatureFile { .. },
-            ) => Exit::Usage,
+            )
+            | W::Replay(ReplayError::UnknownBuiltin(_) | ReplayError::Since { .. }) => Exit::Usage,
             W::Blocked { .. }
             | W::HardMandatory { .. }
             | W::NothingToPromote { .. }
@@ -193,23 +199,6 @@ pub fn this_command() -> String {
     shell_line(std::env::args().skip(1))
 }
 
-fn shell_line(args: impl Iterator<Item = String>) -> String {
-    let quote = |a: String| {
-        if !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
-        {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r#"'\''"#))
-        }
-    };
-    std::iter::once("opsdeploy".to_string())
-        .chain(args.map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 impl Outcome {
     /// The way forward from a result that is not a success.
     pub fn hint(&self) -> Option<String> {
@@ -226,6 +215,9 @@ impl Outcome {
                 "fix the policy or the fixture's expected violations, then run `opsdeploy policy test {}` again",
                 dir.display()
             ),
+            Outcome::VerdictsChanged => "the bundles above would get another verdict: tune the policy (or its --settings) and replay again, \
+                 or roll it out in shadow first (enforcement = \"shadow\")"
+                .into(),
         })
     }
 }
@@ -233,6 +225,17 @@ impl Outcome {
 /// The way to signed approvals, when production's are unsigned.
 pub const UNSIGNED_HINT: &str =
     "add `signers = \"deploy/allowed_signers\"` to its approval block (README.md, \"Trust model\")";
+
+/// The hint for a name no built-in policy has.
+fn builtin_names() -> String {
+    format!(
+        "built-in policies: {}",
+        crate::builtins::names()
+            .map(|n| format!("builtin:{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
 
 /// `a, b, c`.
 fn list(items: &[String]) -> String {
@@ -272,6 +275,9 @@ impl Error {
                 W::InvalidSettings { policy, .. } => {
                     Some(format!("opsdeploy.hcl, policy \"{policy}\""))
                 }
+                W::Replay(ReplayError::Settings { .. }) => Some("--settings".into()),
+                W::Replay(ReplayError::Since { .. }) => Some("--since".into()),
+                W::Replay(ReplayError::NotAPolicy { arg, .. }) => Some(arg.clone()),
                 W::ChartDoesNotRender { template, .. } => Some(template.clone()),
                 W::SourcesChanged {
                     path,
@@ -386,7 +392,7 @@ impl Error {
                 "run it from an existing directory, or pass `-C DIR`".into()
             }
             Error::ReportOnlyFormat { .. } => {
-                "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval` or `policy test` \
+                "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval`, `policy test` or `policy replay` \
                  (and `audit log --format markdown`); other commands write human or json"
                     .into()
             }
@@ -576,6 +582,16 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
         .into(),
         W::ChartDoesNotRender { .. } => HELM_RENDER_HINT.into(),
         W::InvalidSettings { .. } => "fix `settings` to match what the policy accepts".into(),
+        W::Replay(ReplayError::UnknownBuiltin(_)) => builtin_names(),
+        W::Replay(ReplayError::Settings { .. }) => {
+            "fix --settings to match what the policy accepts".into()
+        }
+        W::Replay(ReplayError::NotAPolicy { .. }) => {
+            "pass a built policy module (`opsdeploy policy build`) or builtin:NAME".into()
+        }
+        W::Replay(ReplayError::Since { .. }) => {
+            "e.g. --since 2026-11-01, or --since 30d for the last thirty days".into()
+        }
         W::NoPlan { environment } => format!("run `opsdeploy plan {environment}`"),
         W::NoSuchBundle { .. } | W::NotABundleDirectory { .. } => {
             "pass a digest `opsdeploy status` shows, or a bundle directory".into()
@@ -835,13 +851,7 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
                 "add a fixture: an input document and the violations you expect".into()
             }
         },
-        AuthoringError::UnknownBuiltin(_) => format!(
-            "built-in policies: {}",
-            crate::builtins::names()
-                .map(|n| format!("builtin:{n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        AuthoringError::UnknownBuiltin(_) => builtin_names(),
         AuthoringError::Input { .. } => {
             "an input document is a JSON object with schema_version 1 and an environment (see schema/input-document.schema.json)"
                 .into()

@@ -101,11 +101,7 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
         Err(e) => return Err(e.into()),
     };
     // What the policy said, without the values the plan marks sensitive.
-    let redactor = doc
-        .section(Section::Terraform)
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-        .map(|t| Redactor::from_terraform_plan(&t["plan"]))
-        .unwrap_or_default();
+    let redactor = doc.redactor();
     evaluation.scrub(&redactor);
     Ok(Evaluated {
         evaluation,
@@ -114,7 +110,7 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
 }
 
 /// `--settings`: JSON text, or `@FILE` holding it.
-fn read_settings(arg: &str) -> Result<Box<RawValue>, AuthoringError> {
+pub fn read_settings(arg: &str) -> Result<Box<RawValue>, AuthoringError> {
     let (text, from) = match arg.strip_prefix('@') {
         Some(path) => (
             std::fs::read_to_string(path).map_err(|source| AuthoringError::SettingsFile {

@@ -57,7 +57,7 @@ pub struct Cli {
     directory: Option<PathBuf>,
 
     /// Output format of the result on stdout (sarif, junit, markdown and html
-    /// for reports: plan, promote, report, scan, policy eval, policy test)
+    /// for reports: plan, promote, report, scan, policy eval, policy test, policy replay)
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
 

@@ -59,14 +59,15 @@ pub fn print_planned(
                 println!("{line}");
             }
             anstream::print!(
-                "{}",
+                "{}{}",
                 report::plan_human(
                     digest,
                     &planned.bundle.manifest,
                     &planned.results.decisions,
                     &planned.incidents,
                     &planned.trust
-                )
+                ),
+                report::rollout::policy_changes(&planned.policy_changes)
             );
         }
         format => print!(

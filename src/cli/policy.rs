@@ -1,4 +1,4 @@
-//! `opsdeploy policy new | build | test | eval`.
+//! `opsdeploy policy new | build | test | eval | replay`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,14 +77,44 @@ pub enum PolicyCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// What a policy would have said about every stored plan: verdict then and now
+    #[command(
+        after_help = "Examples:\n  opsdeploy policy replay builtin:protected-deletes --settings '{\"addresses\": [\"aws_db_instance.*\"]}'\n  opsdeploy policy replay policies/cost_guard.wasm --env production --since 30d --format markdown > replay.md\n  opsdeploy policy replay --config --last 50 --fail-on-change"
+    )]
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A .wasm module, or builtin:NAME for a built-in policy
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
+    policy: Option<String>,
+    /// Replay the project's current opsdeploy.hcl as a whole instead
+    #[arg(long)]
+    config: bool,
+    /// Only plans of this environment
+    #[arg(long, value_name = "ENV")]
+    env: Option<String>,
+    /// Only plans made since DATE (2026-11-24, 2026-11-24T20:15:03Z) or DURATION ago (30d, 12h)
+    #[arg(long, value_name = "DATE|DURATION")]
+    since: Option<String>,
+    /// Only the newest N plans (of those --env and --since select)
+    #[arg(long, value_name = "N")]
+    last: Option<usize>,
+    /// The policy's settings: JSON text or @FILE (default: as opsdeploy.hcl configures it)
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with = "config")]
+    settings: Option<String>,
+    /// Exit 3 when any plan's verdict would change
+    #[arg(long)]
+    fail_on_change: bool,
 }
 
 impl PolicyCommand {
-    /// `eval` and `test` write reports (`--format sarif|junit|markdown|html`).
+    /// `eval`, `test` and `replay` write reports (`--format sarif|junit|markdown|html`).
     pub fn writes_reports(&self) -> bool {
         matches!(
             self,
-            PolicyCommand::Eval { .. } | PolicyCommand::Test { .. }
+            PolicyCommand::Eval { .. } | PolicyCommand::Test { .. } | PolicyCommand::Replay(_)
         )
     }
 }
@@ -154,7 +184,47 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> CliResult {
             };
             eval(ctx, &req)
         }
+        PolicyCommand::Replay(args) => replay(ctx, &args),
     }
+}
+
+fn replay(ctx: &Context, args: &ReplayArgs) -> CliResult {
+    use opsdeploy::workflow::replay::{self, Selection, Subject};
+    let since = args
+        .since
+        .as_deref()
+        .map(replay::since)
+        .transpose()
+        .map_err(opsdeploy::workflow::WorkflowError::from)?;
+    let subject = match &args.policy {
+        Some(policy) => Subject::Policy {
+            policy: policy.clone(),
+            settings: args
+                .settings
+                .as_deref()
+                .map(eval::read_settings)
+                .transpose()?
+                .map(|raw| serde_json::from_str(raw.get()).expect("settings were read as JSON")),
+        },
+        None => Subject::Config,
+    };
+    let project = super::project::open()?;
+    let selection = Selection {
+        environment: args.env.clone(),
+        since,
+        last: args.last,
+    };
+    let replayed = replay::replay(&project, &subject, &selection)?;
+    match ctx.format {
+        Format::Human if ctx.quiet => println!("{}", report::replay::summary_line(&replayed)),
+        Format::Human => anstream::print!("{}", report::replay::write(&replayed, ctx.format)),
+        format => print!("{}", report::replay::write(&replayed, format)),
+    }
+    Ok(if args.fail_on_change && replayed.verdicts_changed() {
+        Outcome::VerdictsChanged
+    } else {
+        Outcome::Done
+    })
 }
 
 fn new(ctx: &Context, name: &str, lang: &str) -> CliResult {

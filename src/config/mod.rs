@@ -130,6 +130,9 @@ pub struct Notify {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Enforcement {
+    /// Evaluated and recorded on every plan and apply, shown as `shadow`;
+    /// never blocks and never needs an override (a policy being rolled out).
+    Shadow,
     /// Reported, never blocks.
     Advisory,
     /// Blocks unless an approver logs an override for the plan.
@@ -139,10 +142,11 @@ pub enum Enforcement {
 }
 
 impl Enforcement {
-    pub const NAMES: [&str; 3] = ["advisory", "soft-mandatory", "hard-mandatory"];
+    pub const NAMES: [&str; 4] = ["shadow", "advisory", "soft-mandatory", "hard-mandatory"];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Enforcement::Shadow => "shadow",
             Enforcement::Advisory => "advisory",
             Enforcement::SoftMandatory => "soft-mandatory",
             Enforcement::HardMandatory => "hard-mandatory",
@@ -151,6 +155,7 @@ impl Enforcement {
 
     fn parse(s: &str) -> Option<Self> {
         match s {
+            "shadow" => Some(Enforcement::Shadow),
             "advisory" => Some(Enforcement::Advisory),
             "soft-mandatory" => Some(Enforcement::SoftMandatory),
             "hard-mandatory" => Some(Enforcement::HardMandatory),
@@ -192,6 +197,23 @@ pub struct PolicyConfig {
     pub fuel: Option<u64>,
     pub memory: Option<u64>,
     pub timeout: Option<Duration>,
+}
+
+impl PolicyConfig {
+    /// A policy opsdeploy.hcl does not configure: hard-mandatory, in every
+    /// environment, its own default settings and limits.
+    pub fn unconfigured(name: &str, source: PolicySource) -> PolicyConfig {
+        PolicyConfig {
+            name: name.to_string(),
+            source,
+            enforcement: Enforcement::HardMandatory,
+            settings: None,
+            environments: Vec::new(),
+            fuel: None,
+            memory: None,
+            timeout: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -397,7 +419,7 @@ impl Config {
             let mentioned =
                 policies.iter().any(|p| p.name == name) || disabled.iter().any(|d| d.name == name);
             if !mentioned {
-                policies.push(PolicyConfig::builtin_default(name));
+                policies.push(PolicyConfig::unconfigured(name, PolicySource::Builtin));
             }
         }
         let mut environments = Vec::new();
@@ -509,22 +531,6 @@ fn read_notify(b: &mut BodyReader) -> Result<Option<Notify>, ConfigError> {
             };
             n.finish()?;
             Ok(Some(notify))
-        }
-    }
-}
-
-impl PolicyConfig {
-    /// A built-in policy as it runs when opsdeploy.hcl does not mention it.
-    pub fn builtin_default(name: &str) -> PolicyConfig {
-        PolicyConfig {
-            name: name.to_string(),
-            source: PolicySource::Builtin,
-            enforcement: Enforcement::HardMandatory,
-            settings: None,
-            environments: Vec::new(),
-            fuel: None,
-            memory: None,
-            timeout: None,
         }
     }
 }
@@ -1030,7 +1036,7 @@ environment "production" {
         let err = parse("project = \"p\"\npolicy \"protected-deletes\" {\n builtin = true\n enforcement = \"strict\"\n}").unwrap_err();
         assert!(
             err.to_string()
-                .contains("advisory, soft-mandatory, hard-mandatory"),
+                .contains("shadow, advisory, soft-mandatory, hard-mandatory"),
             "{err}"
         );
     }

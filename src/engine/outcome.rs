@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::redact::Redactor;
 
 /// Why an evaluation did not produce a result. Every kind is a denial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The guest called `opsdeploy.fail` (a panic, in the Rust SDK).

@@ -78,6 +78,15 @@ impl InputDocument {
         self.sections.get(&section).map(|b| &**b)
     }
 
+    /// The values the document's terraform plan marks sensitive, to scrub
+    /// from what a policy says about it.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        self.section(Section::Terraform)
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
+            .map(|t| crate::redact::Redactor::from_terraform_plan(&t["plan"]))
+            .unwrap_or_default()
+    }
+
     /// Reads a whole document from a file (`policy eval --input`).
     pub fn from_file(path: &Path) -> Result<Self, InputError> {
         let shown = path.display().to_string();

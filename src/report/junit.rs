@@ -178,6 +178,9 @@ fn policy_suite(p: &PolicyResult) -> Suite {
             {
                 out.push("denied, and overridden by an approver for this plan".into());
             }
+            if p.status == PolicyStatus::Shadow {
+                out.push("shadow: recorded, never blocks".into());
+            }
             Case {
                 classname: classname.clone(),
                 name,

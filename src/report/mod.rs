@@ -9,6 +9,8 @@ mod junit;
 mod markdown;
 pub mod model;
 mod plan;
+pub mod replay;
+pub mod rollout;
 mod sarif;
 mod scan;
 pub mod table;

@@ -14,7 +14,7 @@
 //!              "approvals": [{"approver", "at", "comment"?}],
 //!              "overrides": [{"policy", "approver", "reason", "at"}],
 //!              "trust": ["approvals signed: ..." | "approvals unsigned: identity not verified"]},
-//!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed",
+//!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed"|"shadow",
 //!                 "blocks", "failure"?, "findings": [{"rule", "message", "severity": "deny"|"warn"|"info",
 //!                 "address"?, "path"?, "line"?}]}],
 //!   "scans": [{"target", "kind": "image"|"fs", "file"?, "fail_on"?, "counts": {critical, high, medium, low, unknown},
@@ -138,6 +138,9 @@ pub enum PolicyStatus {
     Overridden,
     /// The policy could not run (trap, timeout, bad output): a denial.
     Failed,
+    /// Enforcement `shadow`: recorded with its findings (and failure), never
+    /// blocking and never counted in the verdict.
+    Shadow,
 }
 
 impl PolicyStatus {
@@ -148,6 +151,7 @@ impl PolicyStatus {
             PolicyStatus::Deny => "deny",
             PolicyStatus::Overridden => "overridden",
             PolicyStatus::Failed => "failed",
+            PolicyStatus::Shadow => "shadow",
         }
     }
 }
@@ -289,7 +293,9 @@ impl Report {
         tests: Vec<TestCase>,
     ) -> Report {
         let blocked = policies.iter().any(|p| p.blocks) || tests.iter().any(|t| !t.passed);
-        let warned = policies.iter().any(|p| !p.findings.is_empty())
+        let warned = policies
+            .iter()
+            .any(|p| p.status != PolicyStatus::Shadow && !p.findings.is_empty())
             || scans.iter().any(|s| {
                 s.counts.total() > 0 || !s.secrets.is_empty() || !s.misconfigurations.is_empty()
             });
@@ -462,7 +468,9 @@ impl PolicyResult {
     fn from_decision(d: &Decision) -> PolicyResult {
         let failure = d.failure().map(|f| f.reason.clone());
         let findings: Vec<Finding> = d.violations.clone();
-        let status = if failure.is_some() {
+        let status = if d.enforcement == Enforcement::Shadow {
+            PolicyStatus::Shadow
+        } else if failure.is_some() {
             PolicyStatus::Failed
         } else if d.denied && d.overridden_by.is_some() {
             PolicyStatus::Overridden

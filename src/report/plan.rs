@@ -170,6 +170,7 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
         Enforcement::HardMandatory,
         Enforcement::SoftMandatory,
         Enforcement::Advisory,
+        Enforcement::Shadow,
     ] {
         for d in decisions.iter().filter(|d| d.enforcement == level) {
             table.row([
@@ -178,6 +179,11 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
                 Cell::from(level.as_str()),
                 Cell::from(d.violations.len().to_string()),
             ]);
+            if level == Enforcement::Shadow && d.denied {
+                table.detail(format!(
+                    "{DIM}in shadow: it would deny if enforced; recorded, not blocking{DIM:#}"
+                ));
+            }
             if let Some(by) = &d.overridden_by {
                 table.detail(format!(
                     "{DIM}overridden by {by}: {}{DIM:#}",
@@ -204,7 +210,9 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
 pub fn decision_word(d: &Decision) -> &'static str {
     // A policy that could not run denies (fail closed) and says so, as the
     // report model's status does.
-    if d.failure().is_some() {
+    if d.enforcement == Enforcement::Shadow {
+        "shadow"
+    } else if d.failure().is_some() {
         "failed"
     } else if d.blocks {
         "deny"

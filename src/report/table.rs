@@ -67,6 +67,7 @@ pub fn verdict(word: &str) -> Cell {
         "warn" | "overridden" | "info" | "note" | "pending" => YELLOW,
         "deny" | "denied" | "blocked" | "FAIL" | "FAILED" | "failed" | "not healthy"
         | "interrupted" | "drifted" => RED,
+        "shadow" => DIM,
         _ => Style::new(),
     };
     Cell::styled(word, style)

@@ -36,26 +36,7 @@ impl FileStore {
 
     /// Every sealed plan bundle: its digest and directory.
     pub fn bundle_dirs(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
-        let dir = self.bundles_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::io("read", &dir, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| StoreError::io("read", &dir, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            // Sealed bundles are named by their 64-hex digest; `.building-*` are not.
-            if let Some(name) =
-                name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-                && path.join(super::bundle::MANIFEST).is_file()
-            {
-                out.push((name, path));
-            }
-        }
-        out.sort();
-        Ok(out)
+        sealed_bundles(&self.bundles_dir())
     }
 
     fn log_path(&self) -> PathBuf {
@@ -136,6 +117,29 @@ impl FileStore {
             });
         }
     }
+}
+
+/// The sealed bundles in a bundles directory: digest and directory, by digest.
+pub(super) fn sealed_bundles(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("read", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| StoreError::io("read", dir, e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        // Sealed bundles are named by their 64-hex digest; `.building-*` are not.
+        if let Some(name) =
+            name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            && path.join(super::bundle::MANIFEST).is_file()
+        {
+            out.push((name, path));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Holds `locks/ENV.lock` until dropped.

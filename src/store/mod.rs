@@ -161,6 +161,27 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// The digests of every sealed plan bundle the store keeps. Reads only:
+    /// unlike [`Store::fetch_bundle`] it never writes a local copy.
+    fn bundle_digests(&self) -> Result<Vec<String>, StoreError> {
+        Ok(file::sealed_bundles(&self.bundles_dir())?
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect())
+    }
+
+    /// One file of a stored bundle (`None`: the bundle has no such file),
+    /// read without writing anything; the caller checks it against the
+    /// bundle's manifest.
+    fn read_bundle_file(&self, digest: &str, rel: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.bundles_dir().join(digest).join(rel);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read", &path, e)),
+        }
+    }
+
     /// A name for messages: the log's path or database.
     fn describe(&self) -> String;
 }

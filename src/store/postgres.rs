@@ -146,6 +146,21 @@ impl PgStore {
             .map_err(|why| StoreError::BundleKey(why.clone()))
     }
 
+    /// A bundle file's stored bytes as plaintext. Rows from before bundles
+    /// were encrypted are plaintext; the digest checks every file either way.
+    fn unseal(&self, digest: &str, rel: &str, stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        if !sealed::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        self.keys()?
+            .open(digest, rel, &stored)
+            .map_err(|reason| StoreError::Damaged {
+                path: format!("plan bundle {digest} in {}", self.shown),
+                position: 0,
+                reason,
+            })
+    }
+
     /// Stores a sealed bundle directory (idempotent: a digest names one
     /// content), each file encrypted.
     pub fn store_bundle(&self, dir: &Path, digest: &str) -> Result<(), StoreError> {
@@ -739,6 +754,25 @@ impl Store for PgStore {
         self.keys().map(|_| ())
     }
 
+    fn bundle_digests(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .query("SELECT digest FROM opsdeploy.bundles ORDER BY digest", &[])
+            .map_err(self.err("read plan bundles from"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn read_bundle_file(&self, digest: &str, rel: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT content FROM opsdeploy.bundle_files WHERE digest = $1 AND path = $2",
+                &[&digest, &rel],
+            )
+            .map_err(self.err("read plan bundles from"))?;
+        row.map(|r| self.unseal(digest, rel, r.get(0))).transpose()
+    }
+
     fn fetch_bundle(&self, digest: &str) -> Result<(), StoreError> {
         let err = self.err("read plan bundles from");
         let mut client = self.client();
@@ -773,19 +807,7 @@ impl Store for PgStore {
                 .map_err(|e| StoreError::io("create a directory in", &self.bundles, e))?;
             for row in &files {
                 let rel: String = row.get(0);
-                let stored: Vec<u8> = row.get(1);
-                let damaged = |reason: String| StoreError::Damaged {
-                    path: format!("plan bundle {d} in {}", self.shown),
-                    position: 0,
-                    reason,
-                };
-                // Rows from before bundles were encrypted are plaintext; the
-                // digest checks every file either way.
-                let content = if sealed::is_sealed(&stored) {
-                    self.keys()?.open(&d, &rel, &stored).map_err(damaged)?
-                } else {
-                    stored
-                };
+                let content = self.unseal(&d, &rel, row.get(1))?;
                 let path = safe_join(tmp.path(), &rel).ok_or_else(|| StoreError::Damaged {
                     path: format!("plan bundle {d} in {}", self.shown),
                     position: 0,

@@ -13,6 +13,7 @@ use super::audit::EntryKind;
 use super::results::Decision;
 use super::summary::PlanSummary;
 use crate::config::Enforcement;
+use crate::engine::FailureKind;
 
 /// An entry's payload, tagged by its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +142,10 @@ impl PolicyResultsData {
                     blocks: d.blocks,
                     overridden_by: d.overridden_by.clone(),
                     violations: d.violations.len(),
+                    fuel_used: Some(d.evaluation.fuel_used),
+                    duration_ms: Some(d.evaluation.duration_ms.as_secs_f64() * 1e3),
+                    failure: d.failure().map(|f| f.kind),
+                    deployed_sha256: None,
                 })
                 .collect(),
         }
@@ -162,6 +167,19 @@ pub struct PolicyVerdict {
     pub overridden_by: Option<String>,
     /// How many violations it reported.
     pub violations: usize,
+    /// What the evaluation cost, for `status --policies` (absent in entries
+    /// written before it was recorded).
+    #[serde(default)]
+    pub fuel_used: Option<u64>,
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    /// Why the policy could not run, when it could not.
+    #[serde(default)]
+    pub failure: Option<FailureKind>,
+    /// At a plan whose module differs from the one evaluated at the
+    /// environment's last deployment: that one's sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_sha256: Option<String>,
 }
 
 /// `approval`: the actor approved the entry's digest.

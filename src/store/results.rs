@@ -41,7 +41,8 @@ pub struct Results {
 
 impl Decision {
     /// A policy's verdict at its enforcement level: a denial blocks unless the
-    /// policy is advisory, or soft-mandatory with an override logged.
+    /// policy is advisory or in shadow, or soft-mandatory with an override
+    /// logged.
     pub fn new(
         policy: &str,
         enforcement: Enforcement,
@@ -56,7 +57,7 @@ impl Decision {
             denied,
             overridden_by: None,
             override_reason: None,
-            blocks: denied && enforcement != Enforcement::Advisory,
+            blocks: denied && !matches!(enforcement, Enforcement::Advisory | Enforcement::Shadow),
             violations: evaluation.violations(),
             evaluation,
         };
@@ -161,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn a_denial_blocks_unless_advisory_and_an_override_lifts_only_a_soft_mandatory_one() {
+    fn a_denial_blocks_unless_advisory_or_shadow_and_an_override_lifts_only_a_soft_mandatory_one() {
         let ov = OverrideRecord {
             seq: 1,
             policy: "p".into(),
@@ -177,6 +178,7 @@ mod tests {
             Decision::new("p", e, evaluation(denies), overrides).blocks
         };
         assert!(!blocks(Enforcement::Advisory, true, &[]));
+        assert!(!blocks(Enforcement::Shadow, true, &[]));
         assert!(blocks(Enforcement::SoftMandatory, true, &[]));
         assert!(blocks(Enforcement::HardMandatory, true, &[]));
         assert!(!blocks(Enforcement::SoftMandatory, false, &[]));

@@ -428,6 +428,7 @@ fn check_override(env: &Environment, bundle: &Bundle, policy: &str) -> Result<()
             });
         }
         Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),
+        Enforcement::Shadow => return Err(nothing("runs in shadow; it never blocks")),
         Enforcement::SoftMandatory => {}
     }
     let denied = bundle

@@ -14,7 +14,9 @@ pub mod policies;
 pub(crate) mod post_deploy;
 pub mod promote;
 pub(crate) mod releases;
+pub mod replay;
 pub mod rollback;
+pub mod rollout;
 pub mod scans;
 pub(crate) mod signing;
 pub mod sources;
@@ -105,6 +107,8 @@ pub enum WorkflowError {
         #[source]
         source: crate::engine::EngineError,
     },
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
     #[error("environment \"{environment}\" has no plan yet")]
     NoPlan { environment: String },
     #[error("there is no plan bundle {digest} in this project")]

@@ -14,6 +14,7 @@ use super::{History, Project, Stage, WorkflowError, sources};
 use crate::config::{Environment, effective};
 use crate::input::{InputDocument, terraform_section};
 use crate::redact::Redactor;
+use crate::report::rollout::PolicyChange;
 use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
 use crate::store::results::{self, Decision, Results};
@@ -29,6 +30,9 @@ pub struct Planned {
     /// How approvals of it are judged (signed by whom, or unsigned), then
     /// what it changes about who signs.
     pub trust: Vec<String>,
+    /// Policies whose module is not the one in force at the environment's
+    /// last deployment.
+    pub policy_changes: Vec<PolicyChange>,
 }
 
 impl Planned {
@@ -68,6 +72,7 @@ impl Planned {
             decisions: &self.results.decisions,
             incidents: &self.incidents,
             approvals: &self.trust,
+            policy_changes: &self.policy_changes,
             blocked: self.blocked(),
         }
     }
@@ -83,6 +88,9 @@ pub struct PlannedOutput<'a> {
     pub incidents: &'a [String],
     /// How approvals of it are judged, then what it changes about who signs.
     pub approvals: &'a [String],
+    /// Policies whose module is not the one in force at the environment's
+    /// last deployment.
+    pub policy_changes: &'a [PolicyChange],
     /// A mandatory policy denies: the plan cannot be applied as it is.
     pub blocked: bool,
 }
@@ -422,7 +430,14 @@ pub(crate) fn plan_with(
         policies_off: bundle.manifest.policies_off.clone(),
     };
     project.log(&env.name, &bundle.digest, EntryData::Plan(plan))?;
-    let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
+    let policy_changes = super::rollout::changes_since_deploy(&history, &env.name, &loaded);
+    let mut verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
+    // Both hashes: the module evaluated now, and the one in force at the last deploy.
+    for v in &mut verdicts.policies {
+        if let Some(c) = policy_changes.iter().find(|c| c.policy == v.policy) {
+            v.deployed_sha256.clone_from(&c.deployed_sha256);
+        }
+    }
     project.log(
         &env.name,
         &bundle.digest,
@@ -433,5 +448,6 @@ pub(crate) fn plan_with(
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,
+        policy_changes,
     })
 }

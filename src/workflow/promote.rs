@@ -4,6 +4,7 @@
 
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{Project, WorkflowError};
+use crate::report::rollout::PolicyChange;
 use crate::store::EntryData;
 use crate::store::bundle::Manifest;
 use crate::store::records::{Deployed, PromotionData, PromotionStatus};
@@ -29,6 +30,8 @@ pub struct PromotedOutput<'a> {
     pub manifest: &'a Manifest,
     /// How approvals of it are judged.
     pub approvals: &'a [String],
+    /// Policies whose module is not the one in force at TO's last deployment.
+    pub policy_changes: &'a [PolicyChange],
 }
 
 impl Promoted {
@@ -41,6 +44,7 @@ impl Promoted {
             decisions: &self.planned.results.decisions,
             manifest: &self.planned.bundle.manifest,
             approvals: &self.planned.trust,
+            policy_changes: &self.planned.policy_changes,
         }
     }
 }

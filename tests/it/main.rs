@@ -28,6 +28,7 @@ mod polyglot;
 mod promotion;
 mod quickstart;
 mod rego_conformance;
+mod replay;
 mod reports;
 mod scans;
 mod secrets_corpus;

@@ -444,10 +444,10 @@ fn the_schema_test_catches_invalid_sarif() {
 }
 
 /// A test case read back: classname, name, failure message.
-type JunitCase = (String, String, Option<String>);
+pub type JunitCase = (String, String, Option<String>);
 
 /// Test suites (name, cases) parsed back from JUnit XML.
-fn parse_junit(xml: &str) -> Vec<(String, Vec<JunitCase>)> {
+pub fn parse_junit(xml: &str) -> Vec<(String, Vec<JunitCase>)> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut suites: Vec<(String, Vec<JunitCase>)> = Vec::new();

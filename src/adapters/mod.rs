@@ -3,8 +3,10 @@
 
 pub mod health;
 pub mod helm;
+pub(crate) mod json_check;
 pub mod migrations;
 pub mod notify;
+pub(crate) mod plan_outline;
 pub mod process;
 pub mod progress;
 pub mod project_state;

@@ -4,15 +4,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use opsdeploy::adapters::terraform::read_plan_file;
 use opsdeploy::authoring::build::{self, BuildError};
 use opsdeploy::authoring::fixtures::{self, CaseResult, FixtureError};
 use opsdeploy::authoring::scaffold::{self, ScaffoldError};
 use opsdeploy::engine::{
     BUILTIN_POLICIES, EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine,
 };
-use opsdeploy::input::{self, InputDocument, InputError};
+use opsdeploy::input::{InputDocument, InputError};
 use opsdeploy::report;
-use policy_sdk::Section;
 use serde_json::value::RawValue;
 
 use super::{CliError, CliResult, Context, Exit, Format};
@@ -399,7 +399,7 @@ fn eval(
     let doc = match (input_file, terraform_plan) {
         (Some(path), _) => InputDocument::from_file(path).map_err(|e| input_error(e, path))?,
         (None, Some(plan)) => {
-            let section = input::terraform_section_from_file(plan, ".").map_err(|e| {
+            let plan_json = read_plan_file(plan).map_err(|e| {
                 CliError::error(e.to_string())
                     .at(plan.display().to_string())
                     .hint("pass the output of `terraform show -json PLANFILE`")
@@ -413,7 +413,7 @@ fn eval(
                 rollback_runbook: None,
                 now: Some(opsdeploy::store::now_rfc3339().into()),
             });
-            doc.set_raw(Section::Terraform, section);
+            doc.set_terraform(".", plan_json);
             doc
         }
         (None, None) => unreachable!("clap requires --input or --terraform-plan"),
@@ -430,19 +430,19 @@ fn eval(
                     serde_json::from_str(s.get()).expect("validated JSON");
                 policy.check_settings(&value).map_err(engine_error)?;
             }
-            let input = doc.for_policy(policy.reads.as_deref(), settings.as_deref());
-            engine.evaluate(&policy, &input, limits)
+            let input = doc.parts(
+                policy.reads.as_deref(),
+                policy.plan_keys.as_deref(),
+                settings.as_deref(),
+            );
+            engine.evaluate_parts(&policy, &input, limits)
         }
         // A defective module is a denial, like a policy that fails while running.
         Err(e) if e.is_policy_defect() => Evaluation::refused(&source, &e),
         Err(e) => return Err(engine_error(e)),
     };
     // What the policy said, without the values the plan marks sensitive.
-    let redactor = doc
-        .section(Section::Terraform)
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-        .map(|t| report::Redactor::from_terraform_plan(&t["plan"]))
-        .unwrap_or_default();
+    let redactor = report::Redactor::from_values(doc.sensitive_values());
     let evaluation = redactor.scrub_evaluation(&evaluation);
     match ctx.format {
         Format::Json => println!(

@@ -107,13 +107,14 @@ pub fn redactor_for(bundle: &Bundle) -> Result<Redactor, ReportError> {
     if !bundle.manifest.files.iter().any(|f| f.path == "plan.json") {
         return Ok(Redactor::default());
     }
-    let plan: serde_json::Value =
-        serde_json::from_slice(&bundle.read("plan.json")?).map_err(|e| {
-            ReportError::Unreadable {
-                digest: bundle.digest.clone(),
-                file: "plan.json".into(),
-                reason: e.to_string(),
-            }
-        })?;
-    Ok(Redactor::from_terraform_plan(&plan))
+    let unreadable = |reason: String| ReportError::Unreadable {
+        digest: bundle.digest.clone(),
+        file: "plan.json".into(),
+        reason,
+    };
+    let plan = String::from_utf8(bundle.read("plan.json")?)
+        .map_err(|e| unreadable(e.utf8_error().to_string()))?;
+    crate::adapters::terraform::sensitive_values("plan.json", &plan)
+        .map(Redactor::from_values)
+        .map_err(|e| unreadable(e.to_string()))
 }

@@ -10,10 +10,10 @@ use serde_json::json;
 use super::history::ApplyRecord;
 use super::policies::{self, Decision, Results};
 use super::{ErrorClass, History, Project, WorkflowError, sources};
-use crate::adapters::terraform::{Terraform, TerraformOptions};
+use crate::adapters::terraform::{PlanJson, Terraform, TerraformOptions};
 use crate::config::Environment;
 use crate::engine::PolicyEngine;
-use crate::input::{InputDocument, terraform_section};
+use crate::input::InputDocument;
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
 use crate::store::{EntryKind, NewEntry, now_rfc3339};
 
@@ -208,23 +208,17 @@ fn gates_section(
 }
 
 /// Resource counts by action, for summaries.
-fn terraform_summary(plan_json: &[u8]) -> serde_json::Value {
-    let Ok(plan) = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json) else {
-        return serde_json::Value::Null;
-    };
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for rc in plan.resource_changes.iter().filter(|rc| rc.is_managed()) {
-        *counts.entry(rc.change.actions.summary()).or_default() += 1;
-    }
+fn terraform_summary(plan: &PlanJson) -> serde_json::Value {
+    let n = |action: &str| plan.counts.get(action).copied().unwrap_or(0);
     json!({
-        "add": counts.get("create").copied().unwrap_or(0),
-        "change": counts.get("update").copied().unwrap_or(0),
-        "replace": counts.get("replace").copied().unwrap_or(0),
-        "destroy": counts.get("delete").copied().unwrap_or(0),
-        "forget": counts.get("forget").copied().unwrap_or(0),
-        "unchanged": counts.get("no-op").copied().unwrap_or(0),
-        "drifted": plan.resource_drift.len(),
-        "terraform_version": plan.terraform_version.as_deref(),
+        "add": n("create"),
+        "change": n("update"),
+        "replace": n("replace"),
+        "destroy": n("delete"),
+        "forget": n("forget"),
+        "unchanged": n("no-op"),
+        "drifted": plan.drifted,
+        "terraform_version": plan.terraform_version,
     })
 }
 
@@ -261,17 +255,14 @@ pub fn plan_with(
         tf.plan(&planfile).map_err(|e| tool_error(e, hint))?;
         builder.adopt_file("tfplan")?;
         let json_bytes = tf.show_json(&planfile).map_err(|e| tool_error(e, hint))?;
-        let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
+        let plan = crate::adapters::terraform::parse_plan_json("terraform show -json", json_bytes)
             .map_err(|e| tool_error(e, hint))?;
-        builder.add_file("plan.json", raw.get().as_bytes())?;
-        summary["terraform"] = terraform_summary(raw.get().as_bytes());
+        builder.add_file("plan.json", plan.text().as_bytes())?;
+        summary["terraform"] = terraform_summary(&plan);
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
         }
-        doc.set_raw(
-            Section::Terraform,
-            terraform_section(&tf_cfg.dir.display().to_string(), &raw),
-        );
+        doc.set_terraform(&tf_cfg.dir.display().to_string(), plan);
     }
 
     let releases = super::releases::render(project, env, &mut builder)?;

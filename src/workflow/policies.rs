@@ -145,21 +145,21 @@ pub fn evaluate(
     overrides: &[OverrideRecord],
 ) -> Vec<Decision> {
     let mut evaluations: Vec<Option<Evaluation>> = vec![None; loaded.len()];
-    let jobs: Vec<(usize, &Policy, Vec<u8>, Limits)> = loaded
+    let (indexes, batch): (Vec<usize>, Vec<(&Policy, Vec<&[u8]>, Limits)>) = loaded
         .iter()
         .enumerate()
         .filter_map(|(i, l)| {
             let policy = l.policy.as_ref().ok()?;
-            let input = doc.for_policy(policy.reads.as_deref(), l.settings.as_deref());
-            Some((i, policy, input, l.limits()))
+            let input = doc.parts(
+                policy.reads.as_deref(),
+                policy.plan_keys.as_deref(),
+                l.settings.as_deref(),
+            );
+            Some((i, (policy, input, l.limits())))
         })
-        .collect();
-    let batch: Vec<(&Policy, Vec<u8>, Limits)> = jobs
-        .iter()
-        .map(|(_, p, input, limits)| (*p, input.clone(), *limits))
-        .collect();
-    for ((i, ..), eval) in jobs.iter().zip(engine.evaluate_all(&batch)) {
-        evaluations[*i] = Some(eval);
+        .unzip();
+    for (i, eval) in indexes.into_iter().zip(engine.evaluate_all(&batch)) {
+        evaluations[i] = Some(eval);
     }
     loaded
         .iter()

@@ -199,9 +199,9 @@ fn same_module_same_input_gives_byte_identical_results() {
         br#"{"schema_version":1,"environment":{"name":"production","project":"shop"}}"#,
     )
     .unwrap();
-    doc.set_raw(
-        policy_sdk::Section::Terraform,
-        opsdeploy::input::terraform_section_from_file(&plan, ".").unwrap(),
+    doc.set_terraform(
+        ".",
+        opsdeploy::adapters::terraform::read_plan_file(&plan).unwrap(),
     );
     let settings = serde_json::value::RawValue::from_string(
         r#"{"extra_types":["aws_cloudwatch_event_rule"]}"#.into(),

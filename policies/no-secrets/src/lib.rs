@@ -375,6 +375,7 @@ policy_sdk::export_policy! {
     name: "no-secrets",
     description: "Deny plaintext secrets in terraform values and files, helm values and manifests, and what trivy's secret scan found",
     reads: [terraform, helm, files, scans],
+    terraform_plan: [resource_changes, configuration, variables],
     settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"ignore_keys":{"type":"array","items":{"type":"string"}},"ignore_files":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }

@@ -357,7 +357,9 @@ pub fn plan_with(
 
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
-    let decisions = policies::scrubbed(&bundle, policies::evaluate(&engine, &loaded, &doc, &[]))?;
+    // Scrubbed of what the plan marks sensitive, known from reading it.
+    let redactor = crate::report::Redactor::from_values(doc.sensitive_values());
+    let decisions = redactor.scrub_decisions(&policies::evaluate(&engine, &loaded, &doc, &[]));
     let results = Results {
         digest: bundle.digest.clone(),
         evaluated_at: now_rfc3339(),

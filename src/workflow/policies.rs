@@ -77,24 +77,31 @@ pub fn load_configs(
     dir: &Path,
     engine: &PolicyEngine,
 ) -> Result<Vec<Loaded>, WorkflowError> {
+    use rayon::prelude::*;
+    // Compiling (a cache miss) takes a second or more per module: all at once.
+    let loaded: Vec<_> = configs
+        .par_iter()
+        .map(|pc| {
+            let source = match &pc.source {
+                PolicySource::Builtin => {
+                    ModuleSource::builtin(&pc.name).ok_or_else(|| EngineError::InvalidModule {
+                        origin: format!("builtin:{}", pc.name),
+                        reason: "no such built-in policy".into(),
+                    })
+                }
+                PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
+            };
+            match source {
+                Ok(source) => {
+                    let policy = engine.load(&source);
+                    (Some(source), policy)
+                }
+                Err(e) => (None, Err(e)),
+            }
+        })
+        .collect();
     let mut out = Vec::new();
-    for pc in configs {
-        let source = match &pc.source {
-            PolicySource::Builtin => {
-                ModuleSource::builtin(&pc.name).ok_or_else(|| EngineError::InvalidModule {
-                    origin: format!("builtin:{}", pc.name),
-                    reason: "no such built-in policy".into(),
-                })
-            }
-            PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
-        };
-        let (source, policy) = match source {
-            Ok(source) => {
-                let policy = engine.load(&source);
-                (Some(source), policy)
-            }
-            Err(e) => (None, Err(e)),
-        };
+    for (pc, (source, policy)) in configs.iter().zip(loaded) {
         if let (Ok(policy), Some(settings)) = (&policy, &pc.settings) {
             policy
                 .check_settings(settings)

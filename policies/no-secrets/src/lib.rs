@@ -45,8 +45,9 @@ fn describe(f: &Finding) -> String {
 
 /// Calls `visit(key, value)` for every string in a JSON tree, skipping what the
 /// parallel `sensitive` tree (terraform's `after_sensitive`) marks `true`.
-/// A Kubernetes `{name, value}` pair is judged as `name = value`.
-fn walk(value: &Value, key: &str, sensitive: Option<&Value>, visit: &mut dyn FnMut(&str, &str)) {
+/// A Kubernetes `{name, value}` pair is judged as `name = value`. Public for
+/// the native baseline of bench/compare.sh, which applies the same rule.
+pub fn walk(value: &Value, key: &str, sensitive: Option<&Value>, visit: &mut dyn FnMut(&str, &str)) {
     if sensitive == Some(&Value::Bool(true)) {
         return;
     }
@@ -187,7 +188,7 @@ fn terraform(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
 /// Findings among the `constant_value`s of a configuration `expressions` map
 /// (nested blocks are lists of such maps); `strict` counts every non-empty
 /// literal under a secret key.
-fn constants(expressions: &str, strict: bool) -> Vec<Finding> {
+pub fn constants(expressions: &str, strict: bool) -> Vec<Finding> {
     fn visit(v: &Value, strict: bool, out: &mut Vec<Finding>) {
         let Value::Object(map) = v else {
             if let Value::Array(items) = v {

@@ -47,7 +47,12 @@ fn describe(f: &Finding) -> String {
 /// parallel `sensitive` tree (terraform's `after_sensitive`) marks `true`.
 /// A Kubernetes `{name, value}` pair is judged as `name = value`. Public for
 /// the native baseline of bench/compare.sh, which applies the same rule.
-pub fn walk(value: &Value, key: &str, sensitive: Option<&Value>, visit: &mut dyn FnMut(&str, &str)) {
+pub fn walk(
+    value: &Value,
+    key: &str,
+    sensitive: Option<&Value>,
+    visit: &mut dyn FnMut(&str, &str),
+) {
     if sensitive == Some(&Value::Bool(true)) {
         return;
     }

@@ -93,10 +93,11 @@ for plan in "$plan_1k" "$plan_10k"; do
     for _ in $(seq "$n"); do
       for side in "${sides[@]}"; do
         # shellcheck disable=SC2046
-        read -r wall rss code < <("$native/measure" $(cmd "$side" "$rule" "$plan"))
+        read -r wall rss code cpu < <("$native/measure" $(cmd "$side" "$rule" "$plan"))
         [[ "$code" == 0 || ( "$side" == opsdeploy && "$code" == 3 ) ]] \
           || { echo "error: $side $rule $size exited $code" >&2; exit 1; }
         echo "$wall" >> "$work/$size.$rule.$side.time"
+        echo "$cpu" >> "$work/$size.$rule.$side.cpu"
         echo "$rss" >> "$work/$size.$rule.$side.rss"
       done
     done
@@ -107,21 +108,24 @@ echo "load after: $(uptime)"
 bytes_1k="$(stat -c %s "$plan_1k")"
 bytes_10k="$(stat -c %s "$plan_10k")"
 echo
-echo "| rule | plan | side | runs (s) | median | peak RSS (median) | RSS / plan JSON | vs opsdeploy |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| rule | plan | side | wall, runs (s) | wall median | CPU median (user+sys) | peak RSS (median) | RSS / plan JSON | opsdeploy / side, wall | opsdeploy / side, CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for size in tf-1000 tf-10000; do
   bytes="$bytes_1k"
   [[ "$size" == tf-10000 ]] && bytes="$bytes_10k"
   for rule in protected-deletes no-secrets; do
     od="$(median < "$work/$size.$rule.opsdeploy.time")"
+    odc="$(median < "$work/$size.$rule.opsdeploy.cpu")"
     for side in "${sides[@]}"; do
       t="$(median < "$work/$size.$rule.$side.time")"
+      c="$(median < "$work/$size.$rule.$side.cpu")"
       rss="$(median < "$work/$size.$rule.$side.rss")"
       runs_list="$(paste -sd' ' "$work/$size.$rule.$side.time")"
       awk -v rule="$rule" -v size="$size" -v side="$side" -v runs="$runs_list" -v t="$t" -v od="$od" \
-          -v rss="$rss" -v bytes="$bytes" 'BEGIN {
-        rel = (side == "opsdeploy") ? "-" : sprintf("opsdeploy %.2fx its time", od / t)
-        printf "| %s | %s | %s | %s | %.3f s | %.0f MiB | %.2fx | %s |\n", rule, size, side, runs, t, rss / 1024, rss * 1024 / bytes, rel
+          -v c="$c" -v odc="$odc" -v rss="$rss" -v bytes="$bytes" 'BEGIN {
+        rel = (side == "opsdeploy") ? "-" : sprintf("%.2fx", od / t)
+        relc = (side == "opsdeploy") ? "-" : sprintf("%.2fx", odc / c)
+        printf "| %s | %s | %s | %s | %.3f s | %.3f s | %.0f MiB | %.2fx | %s | %s |\n", rule, size, side, runs, t, c, rss / 1024, rss * 1024 / bytes, rel, relc
       }'
     done
   done

@@ -1,6 +1,8 @@
 //! `measure CMD ARGS...`: runs a command with stdout discarded and prints
-//! `WALL_SECONDS PEAK_RSS_KIB EXIT_CODE` (peak RSS from wait4's rusage), so
-//! bench/compare.sh measures every side the same way.
+//! `WALL_SECONDS PEAK_RSS_KIB EXIT_CODE CPU_SECONDS` (peak RSS and user +
+//! system CPU time from wait4's rusage), so bench/compare.sh measures every
+//! side the same way. CPU time is what a loaded, shared machine distorts
+//! least; wall time is what a user waits.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -35,5 +37,7 @@ fn main() {
     let code = std::process::ExitStatus::from_raw(status)
         .code()
         .unwrap_or(-1);
-    println!("{wall:.4} {} {code}", usage.ru_maxrss);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
+    println!("{wall:.4} {} {code} {cpu:.4}", usage.ru_maxrss);
 }

@@ -168,14 +168,14 @@ impl Checker<'_> {
             }
             // After a value: close containers or move to the next element.
             loop {
-                if stack.len() == 1 {
-                    if let Some((key, entry, value)) = member.take() {
-                        self.members.push(Member {
-                            key,
-                            entry: entry..self.i,
-                            value: value..self.i,
-                        });
-                    }
+                if stack.len() == 1
+                    && let Some((key, entry, value)) = member.take()
+                {
+                    self.members.push(Member {
+                        key,
+                        entry: entry..self.i,
+                        value: value..self.i,
+                    });
                 }
                 let Some(&object) = stack.last() else {
                     return Ok(());

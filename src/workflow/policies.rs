@@ -152,7 +152,8 @@ pub fn evaluate(
     overrides: &[OverrideRecord],
 ) -> Vec<Decision> {
     let mut evaluations: Vec<Option<Evaluation>> = vec![None; loaded.len()];
-    let (indexes, batch): (Vec<usize>, Vec<(&Policy, Vec<&[u8]>, Limits)>) = loaded
+    type Job<'a> = (&'a Policy, Vec<&'a [u8]>, Limits);
+    let (indexes, batch): (Vec<usize>, Vec<Job>) = loaded
         .iter()
         .enumerate()
         .filter_map(|(i, l)| {

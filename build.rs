@@ -1,5 +1,5 @@
 //! Compiles the built-in policies under `policies/` to wasm32-unknown-unknown
-//! and generates the table `src/engine/builtin.rs` embeds them from.
+//! and generates the table `src/builtins.rs` embeds them from.
 
 #[path = "src/authoring/wasm_build.rs"]
 #[allow(dead_code)]

@@ -4,7 +4,8 @@
 #   bench/fuzz.sh [SECONDS] [TARGET...]    SECONDS per target, default 60
 #
 # Corpora are kept in fuzz/corpus/<target> (gitignored) and grow from run to
-# run; an empty one is seeded from tests/corpus (plan JSON, trivy reports, by
+# run; an empty one is seeded from the test corpus ($OPSDEPLOY_CORPUS, else
+# ../shared/corpus; scripts/fetch-corpus.sh downloads it) (plan JSON, trivy reports, by
 # the manifest's category) or fuzz/seeds/<target>. Crashing inputs land in
 # fuzz/artifacts/<target>; reproduce one with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run -s none --features opsdeploy TARGET FILE
@@ -40,16 +41,17 @@ fuzz_args() {
     esac
 }
 
-# Seed files from tests/corpus by manifest category. Files over 64 KiB are
+# Seed files from the test corpus by manifest category. Files over 64 KiB are
 # left out: libFuzzer sizes inputs up to the largest seed, and megabyte inputs
 # cut executions per second a hundredfold without reaching new code.
+corpus="${OPSDEPLOY_CORPUS:-$root/../shared/corpus}"
 seed_from_manifest() {
-    python3 - "$1" "$2" <<'EOF'
+    python3 - "$1" "$2" "$corpus" <<'EOF'
 import json, shutil, sys, os
-category, dest = sys.argv[1], sys.argv[2]
-for e in json.load(open("tests/corpus/manifest.json")):
+category, dest, corpus = sys.argv[1], sys.argv[2], sys.argv[3]
+for e in json.load(open(os.path.join(corpus, "manifest.json"))):
     if e["category"] == category and e["size"] <= 64 * 1024:
-        src = os.path.join("tests/corpus", e["file"])
+        src = os.path.join(corpus, e["file"])
         shutil.copy(src, os.path.join(dest, e["file"].replace("/", "__")))
 EOF
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders the HTML report of a real plan bundle (the one the integration test
 # `reports::html_is_one_self_contained_file...` builds: real terraform, trivy
-# reports from tests/corpus, a careless policy) and takes a headless Chromium
+# reports from the test corpus, a careless policy) and takes a headless Chromium
 # screenshot of it, to look at: bench/artifacts/report.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use opsdeploy::store::{EntryKind, FileStore, LockHolder, NewEntry, PgStore, Store};
+use opsdeploy::store::records::{ApprovalData, StepData};
+use opsdeploy::store::{EntryData, EntryKind, FileStore, LockHolder, NewEntry, PgStore, Store};
 
 const APPENDS: usize = 400;
 const WRITERS: usize = 4;
@@ -30,9 +31,13 @@ fn holder(who: &str) -> LockHolder {
 }
 
 fn entry(kind: EntryKind, i: usize) -> NewEntry {
-    NewEntry::new(kind, "bench@example.com", "staging")
-        .digest("3f9a0c21aa")
-        .data(serde_json::json!({"comment": format!("entry {i}")}))
+    let data = match kind {
+        EntryKind::Approval => EntryData::Approval(ApprovalData {
+            comment: Some(format!("entry {i}")),
+        }),
+        _ => EntryData::ApplyStep(StepData::new("terraform", true, format!("entry {i}"), 1)),
+    };
+    NewEntry::new("bench@example.com", "staging", data).digest("3f9a0c21aa")
 }
 
 /// Median latency of one append, one writer.

@@ -39,6 +39,30 @@ PY
     || { echo "error: .tools/bin/trivy is not trivy $TRIVY_VERSION" >&2; exit 1; }
 fi
 
+# The helm the tests put on PATH (tests/fake-bin/helm) renders with Helm 4's
+# own engine: the PyPI package helm-python-sdk ships the Helm v4 Go SDK as a
+# shared library. Installed into the tools venv .tools/venv, never system-wide.
+HELM_SDK_VERSION=0.2.2
+if ! .tools/venv/bin/python -c "import helm_python, yaml, sys; sys.exit(helm_python.__version__ != '$HELM_SDK_VERSION')" 2>/dev/null; then
+  python=""
+  for candidate in python3 python3.13 python3.12 python3.11 python3.10; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+      && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      python="$candidate"
+      break
+    fi
+  done
+  [ -n "$python" ] || { echo "error: helm-python-sdk needs Python >= 3.10 and none is on PATH; install python3.11" >&2; exit 1; }
+  rm -rf .tools/venv
+  "$python" -m venv .tools/venv \
+    || { echo "error: could not create .tools/venv with $python (on Debian: apt-get install python3-venv)" >&2; exit 1; }
+  .tools/venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    "helm-python-sdk==$HELM_SDK_VERSION" "PyYAML==6.0.3" \
+    || { echo "error: could not install helm-python-sdk $HELM_SDK_VERSION (the Helm 4 library the test helm renders with) into .tools/venv" >&2; exit 1; }
+  .tools/venv/bin/python -c "import helm_python; helm_python.helm_sdk_version()" \
+    || { echo "error: helm-python-sdk is installed in .tools/venv but its Helm library does not load" >&2; exit 1; }
+fi
+
 # Team-mode tests start a throwaway PostgreSQL server (scripts/pg.sh).
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# The third-party corpus the tests read is kept outside the repository:
+# OPSDEPLOY_CORPUS, else ../shared/corpus (scripts/fetch-corpus.sh downloads it).
+export OPSDEPLOY_CORPUS="${OPSDEPLOY_CORPUS:-$(cd .. && pwd)/shared/corpus}"
+scripts/fetch-corpus.sh --verify "$OPSDEPLOY_CORPUS"
 # trivy installed by setup.sh comes first.
 export PATH="$PWD/.tools/bin:$PATH"
 # A throwaway PostgreSQL for the team-mode tests, stopped and removed on exit;

@@ -1,12 +1,17 @@
 //! opsdeploy: a deployment gate. Modules follow the data flow:
-//! config → adapters → input document → policy engine → workflow → store → report.
+//! config → adapters → input document → policy engine → workflow → store → report,
+//! and import only down it (docs/architecture.md draws it and says where each
+//! command's behaviour lives).
 
 pub mod adapters;
 pub mod authoring;
+pub mod builtins;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod fsutil;
 pub mod input;
+pub mod redact;
 pub mod report;
 pub mod store;
 pub mod templates;

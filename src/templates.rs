@@ -27,8 +27,17 @@ pub fn names() -> Vec<String> {
     names
 }
 
+/// What `init` wrote; also its `--format json`.
+#[derive(Debug, serde::Serialize)]
+pub struct Initialized {
+    pub dir: PathBuf,
+    pub template: String,
+    /// Files written, relative to `dir`.
+    pub files: Vec<String>,
+}
+
 /// Writes template `name` into `dir`; refuses to overwrite any file.
-pub fn init(dir: &Path, name: &str) -> Result<Vec<String>, TemplateError> {
+pub fn init(dir: &Path, name: &str) -> Result<Initialized, TemplateError> {
     let files: Vec<_> = TEMPLATE_FILES.iter().filter(|(t, ..)| *t == name).collect();
     if files.is_empty() {
         return Err(TemplateError::Unknown {
@@ -70,7 +79,11 @@ pub fn init(dir: &Path, name: &str) -> Result<Vec<String>, TemplateError> {
             written.push(format!("{krate}/vendor/policy-sdk/"));
         }
     }
-    Ok(written)
+    Ok(Initialized {
+        dir: dir.to_path_buf(),
+        template: name.to_string(),
+        files: written,
+    })
 }
 
 #[cfg(test)]
@@ -81,7 +94,7 @@ mod tests {
     fn quickstart_is_embedded_with_its_scripts_executable() {
         assert!(names().contains(&"quickstart".to_string()));
         let dir = tempfile::tempdir().unwrap();
-        let files = init(dir.path(), "quickstart").unwrap();
+        let files = init(dir.path(), "quickstart").unwrap().files;
         assert!(files.contains(&"opsdeploy.hcl".to_string()));
         let mode = std::fs::metadata(dir.path().join("scripts/app.py"))
             .unwrap()

@@ -5,6 +5,15 @@
 
 project = "k8s-app"
 
+# Team mode: approvals, the audit log, plan bundles and locks live in
+# PostgreSQL, so every person and every (throwaway) CI runner sees the same
+# history. The URL comes from the environment: a CI secret, or your own
+# credentials when you plan from a laptop.
+state {
+  backend = "postgres"
+  url     = env("OPSDEPLOY_DATABASE_URL")
+}
+
 policy "no-secrets" {
   builtin     = true
   enforcement = "hard-mandatory"
@@ -50,7 +59,8 @@ environment "staging" {
     values    = ["charts/app/values-staging.yaml"]
   }
   scan {
-    images  = ["registry.example.com/team/app:1.0.0"]
+    # The image the chart deploys, by the digest in charts/app/values.yaml.
+    images  = ["registry.example.com/team/app@sha256:d37360cc0b1806e4bb676c4e226c9bf8a5dba79a8d9f348fd64a8e643fdf5db0"]
     paths   = ["charts", "infra"]
     fail_on = "HIGH"
   }
@@ -72,12 +82,14 @@ environment "production" {
     values    = ["charts/app/values-production.yaml"]
   }
   scan {
-    images  = ["registry.example.com/team/app:1.0.0"]
+    images  = ["registry.example.com/team/app@sha256:d37360cc0b1806e4bb676c4e226c9bf8a5dba79a8d9f348fd64a8e643fdf5db0"]
     paths   = ["charts", "infra"]
     fail_on = "MEDIUM"
   }
+  # Each colour answers at <colour>.app.example.com (the chart routes it):
+  # the new colour is checked there before it gets traffic, and after.
   health {
-    url     = "https://app.example.com/healthz"
+    url     = "https://{color}.app.example.com/healthz"
     timeout = "180s"
   }
   smoke_test { command = ["sh", "scripts/smoke.sh", "https://app.example.com"] }

@@ -1,6 +1,5 @@
 //! Helm: render (`template`), deploy (`upgrade --install --atomic --wait`),
-//! inspect (`history`, `get values`) and undo (`rollback`, `uninstall`) releases;
-//! plus `kubectl rollout status|undo` for plain Deployments.
+//! inspect (`history`) and undo (`rollback`, `uninstall`) releases.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +26,14 @@ pub enum HelmError {
     BadOutput { command: String, reason: String },
     #[error("values file {path} is not valid YAML: {reason}")]
     BadValues { path: PathBuf, reason: String },
+    #[error("chart {chart} of helm release {release} does not render: {message}")]
+    Render {
+        release: String,
+        chart: String,
+        /// The template Helm names, as it names it: `CHART/templates/FILE[:LINE[:COL]]`.
+        template: Option<String>,
+        message: String,
+    },
 }
 
 /// One release as configured, with the values opsdeploy adds (blue-green colour).
@@ -102,7 +109,18 @@ impl Helm {
     pub fn template(&self, spec: &ReleaseSpec) -> Result<String, HelmError> {
         let mut args = vec!["template".into(), spec.name.clone(), spec.chart.clone()];
         spec.value_args(&mut args);
-        Ok(self.tool.run(Some(&self.dir), &args, QUICK)?.stdout_text())
+        let out = self.tool.run_status(Some(&self.dir), &args, QUICK)?;
+        if out.code != 0 {
+            let message = helm_message(&String::from_utf8_lossy(&out.stderr))
+                .unwrap_or_else(|| super::process::summarize(&out.stderr, &out.stdout, out.code));
+            return Err(HelmError::Render {
+                release: spec.name.clone(),
+                chart: spec.chart.clone(),
+                template: template_named(&message),
+                message,
+            });
+        }
+        Ok(out.stdout_text())
     }
 
     /// `helm upgrade --install --atomic --wait --timeout`: helm itself undoes a
@@ -208,28 +226,6 @@ impl Helm {
         self.tool.run(Some(&self.dir), &args, timeout * 2 + QUICK)?;
         Ok(())
     }
-
-    /// `helm get values -o json` (user-supplied values of the deployed revision).
-    pub fn get_values(
-        &self,
-        release: &str,
-        namespace: &str,
-    ) -> Result<serde_json::Value, HelmError> {
-        let args = vec![
-            "get".into(),
-            "values".into(),
-            release.to_string(),
-            "--namespace".into(),
-            namespace.to_string(),
-            "--output".into(),
-            "json".into(),
-        ];
-        let out = self.tool.run(Some(&self.dir), &args, QUICK)?;
-        serde_json::from_slice(&out.stdout).map_err(|e| HelmError::BadOutput {
-            command: format!("get values {release}"),
-            reason: e.to_string(),
-        })
-    }
 }
 
 /// A rendered Kubernetes object, owned; [`Rendered::as_input`] lends it to
@@ -259,6 +255,29 @@ impl Rendered {
     pub fn display_name(&self) -> String {
         format!("{}/{}", self.kind, self.name)
     }
+}
+
+/// The error helm printed: the `Error:` line and the indented lines that
+/// continue it (template errors span several), as one line.
+fn helm_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines().skip_while(|l| !l.starts_with("Error:"));
+    let first = lines.next()?.trim_start_matches("Error:");
+    let rest = lines.take_while(|l| l.starts_with([' ', '\t']));
+    let words: Vec<&str> = std::iter::once(first)
+        .chain(rest)
+        .flat_map(str::split_whitespace)
+        .collect();
+    Some(words.join(" "))
+}
+
+/// The first template a helm error names (`app/templates/deployment.yaml:30:20`
+/// in `execution error at (app/templates/deployment.yaml:30:20): …`).
+fn template_named(message: &str) -> Option<String> {
+    message
+        .split(|c: char| c.is_whitespace() || "()\"<>".contains(c))
+        .map(|token| token.trim_end_matches([':', ',']))
+        .find(|token| token.contains("/templates/"))
+        .map(str::to_string)
 }
 
 /// Splits `helm template` output into documents and reads each one; the
@@ -366,51 +385,6 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
     }
 }
 
-/// kubectl for Deployments that are not managed through helm.
-pub struct Kubectl {
-    tool: Tool,
-}
-
-impl Kubectl {
-    pub fn new(binary: Option<&Path>) -> Result<Self, HelmError> {
-        Ok(Kubectl {
-            tool: Tool::find("kubectl", "tools.kubectl", binary)?,
-        })
-    }
-
-    /// `kubectl rollout status deployment/NAME --timeout`.
-    pub fn rollout_status(
-        &self,
-        deployment: &str,
-        namespace: &str,
-        timeout: Duration,
-    ) -> Result<(), HelmError> {
-        let args = vec![
-            "rollout".into(),
-            "status".into(),
-            format!("deployment/{deployment}"),
-            "--namespace".into(),
-            namespace.to_string(),
-            format!("--timeout={}s", timeout.as_secs().max(1)),
-        ];
-        self.tool.run(None, &args, timeout + QUICK)?;
-        Ok(())
-    }
-
-    /// `kubectl rollout undo deployment/NAME`.
-    pub fn rollout_undo(&self, deployment: &str, namespace: &str) -> Result<(), HelmError> {
-        let args = vec![
-            "rollout".into(),
-            "undo".into(),
-            format!("deployment/{deployment}"),
-            "--namespace".into(),
-            namespace.to_string(),
-        ];
-        self.tool.run(None, &args, QUICK)?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +420,39 @@ mod tests {
                 .to_string()
                 .contains("metadata.name")
         );
+    }
+
+    #[test]
+    fn a_render_error_names_the_template_helm_names() {
+        let required = "Error: execution error at (app/templates/deployment.yaml:30:20): image.digest is required\n";
+        let message = helm_message(required).unwrap();
+        assert_eq!(
+            message,
+            "execution error at (app/templates/deployment.yaml:30:20): image.digest is required"
+        );
+        assert_eq!(
+            template_named(&message).as_deref(),
+            Some("app/templates/deployment.yaml:30:20")
+        );
+        // Helm 4 spreads an execution error over indented lines.
+        let nil = "Error: template: app/templates/cm.yaml:6:81\n  executing \"app/templates/cm.yaml\" at <.Values.image.digest>:\n    nil pointer evaluating interface {}.digest\nUse --debug flag to render out invalid YAML\n";
+        let message = helm_message(nil).unwrap();
+        assert_eq!(
+            message,
+            "template: app/templates/cm.yaml:6:81 executing \"app/templates/cm.yaml\" at <.Values.image.digest>: nil pointer evaluating interface {}.digest"
+        );
+        assert_eq!(
+            template_named(&message).as_deref(),
+            Some("app/templates/cm.yaml:6:81")
+        );
+        let yaml =
+            "Error: YAML parse error on app/templates/bad.yaml: error converting YAML to JSON\n";
+        assert_eq!(
+            template_named(&helm_message(yaml).unwrap()).as_deref(),
+            Some("app/templates/bad.yaml")
+        );
+        assert_eq!(template_named("path \"charts/x\" not found"), None);
+        assert_eq!(helm_message("no error line\n"), None);
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! Adapters: run the real tools (terraform, helm, trivy, kubectl) and read what
+//! Adapters: run the real tools (terraform, helm, trivy) and read what
 //! they write — and the project's own files (migrations, state) — into typed models.
 
-pub mod health;
+pub(crate) mod health;
 pub mod helm;
 pub(crate) mod json_check;
 pub mod migrations;
-pub mod notify;
+pub(crate) mod notify;
 pub(crate) mod plan_outline;
-pub mod process;
+pub(crate) mod process;
 pub mod progress;
 pub mod project_state;
 pub mod terraform;

@@ -2,15 +2,18 @@
 //! counts and the values terraform marks sensitive — read by one typed,
 //! borrowed pass: attribute values stay raw JSON (`&RawValue`) and only the
 //! ones a `*_sensitive` / `sensitive_values` / `sensitive` marker covers are
-//! decoded, string by string. No tree of the plan is built.
+//! decoded, string by string (`crate::redact` follows the markers). No tree
+//! of the plan is built.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use policy_sdk::terraform::{Change, Configuration, RelevantAttribute, ResourceChange, Variable};
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
+
+use crate::redact::{marked, strings};
 
 /// The plan as `policy_sdk::terraform::Plan` reads it (the same fields, the
 /// same types, so a plan this accepts is one every policy can parse), with
@@ -122,7 +125,7 @@ impl Outline<'_> {
                 module_values(module, &mut found);
             }
             for output in values.outputs.values().filter(|o| o.sensitive) {
-                leaves(output.value, &mut found);
+                strings(output.value, &mut found);
             }
         }
         let declared = self
@@ -134,7 +137,7 @@ impl Outline<'_> {
             .unwrap_or_default();
         for (name, decl) in declared {
             if decl.sensitive == Some(true) {
-                leaves(self.variables.get(&name).and_then(|v| v.value), &mut found);
+                strings(self.variables.get(&name).and_then(|v| v.value), &mut found);
             }
         }
         found
@@ -148,104 +151,6 @@ fn module_values(module: &Module, found: &mut Vec<String>) {
     }
     for child in &module.child_modules {
         module_values(child, found);
-    }
-}
-
-/// The strings of `values` under markers that are `true`, walking objects
-/// and arrays in parallel. Markers are small; values are only decoded where
-/// a marker covers them.
-fn marked(values: Option<&RawValue>, marks: Option<&RawValue>, found: &mut Vec<String>) {
-    let (Some(values), Some(marks)) = (values, marks) else {
-        return;
-    };
-    // Most markers hold no `true` at all (`{}`, `false`, lists of `false`).
-    if !marks.get().contains("true") {
-        return;
-    }
-    let Ok(marks) = serde_json::from_str::<serde_json::Value>(marks.get()) else {
-        return;
-    };
-    walk_marked(values, &marks, found);
-}
-
-fn walk_marked(values: &RawValue, marks: &serde_json::Value, found: &mut Vec<String>) {
-    use serde_json::Value;
-    match marks {
-        Value::Bool(true) => leaves(Some(values), found),
-        Value::Object(m) => {
-            if let Ok(fields) = serde_json::from_str::<BTreeMap<Cow<str>, &RawValue>>(values.get())
-            {
-                for (k, mark) in m {
-                    if let Some(v) = fields.get(k.as_str()) {
-                        walk_marked(v, mark, found);
-                    }
-                }
-            }
-        }
-        Value::Array(m) => {
-            if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(values.get()) {
-                for (v, mark) in items.iter().zip(m) {
-                    walk_marked(v, mark, found);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Every string leaf of a value, decoded one by one.
-fn leaves(value: Option<&RawValue>, found: &mut Vec<String>) {
-    if let Some(value) = value {
-        let mut de = serde_json::Deserializer::from_str(value.get());
-        // The text passed the JSON check; a failure here only loses nothing.
-        let _ = de.deserialize_any(Strings(found));
-    }
-}
-
-/// Collects the strings of a value, keys excluded, without a tree.
-struct Strings<'f>(&'f mut Vec<String>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Strings<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Strings<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, s: &str) -> Result<(), E> {
-        self.0.push(s.to_string());
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Strings(self.0))?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value_seed(Strings(self.0))?;
-        }
-        Ok(())
     }
 }
 
@@ -302,12 +207,5 @@ mod tests {
                 "prior-key",
             ]
         );
-    }
-
-    #[test]
-    fn escaped_sensitive_strings_are_decoded() {
-        let plan = r#"{"resource_changes":[{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],
-            "after":{"p":"pa\"ss\u00e9"},"after_sensitive":{"p":true}}}]}"#;
-        assert_eq!(secrets(plan), ["pa\"ssé"]);
     }
 }

@@ -376,7 +376,7 @@ mod tests {
             }]}]}}
         });
         let plan = parse_plan_json("p.json", plan.to_string().into_bytes()).unwrap();
-        let r = crate::report::Redactor::from_values(plan.sensitive_values);
+        let r = crate::redact::Redactor::from_values(plan.sensitive_values);
         let text = "hunter2-variable hunter2-after nested-secret postgres://u:pw-in-output@db \
                     child-module-token public eu-west-1 5432";
         let scrubbed = r.scrub(text);

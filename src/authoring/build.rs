@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::wasm_build::{self, MISSING_TARGET_HINT, WASM_TARGET};
 
@@ -26,6 +26,48 @@ pub enum BuildError {
     Cargo { crates: String },
     #[error("cargo reported success but {path} does not exist")]
     MissingArtifact { path: PathBuf },
+    #[error("could not copy the built module: {source}")]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built policy module; also `policy build --format json`.
+#[derive(Debug, Serialize)]
+pub struct Built {
+    pub policy: String,
+    pub wasm: PathBuf,
+}
+
+/// Builds the policy crates under `dir`; with `out`, copies each module there.
+pub fn build_into(dir: &Path, out: Option<&Path>) -> Result<Vec<Built>, BuildError> {
+    let crates = discover(dir)?;
+    let built = build(&crates)?;
+    crates
+        .iter()
+        .zip(built)
+        .map(|(krate, wasm)| {
+            let wasm = match (out, wasm.file_name()) {
+                (Some(out), Some(name)) => {
+                    let dest = out.join(name);
+                    std::fs::create_dir_all(out)
+                        .and_then(|()| std::fs::copy(&wasm, &dest).map(|_| ()))
+                        .map_err(|source| BuildError::Copy {
+                            path: dest.clone(),
+                            source,
+                        })?;
+                    dest
+                }
+                _ => wasm,
+            };
+            Ok(Built {
+                policy: krate.package.clone(),
+                wasm,
+            })
+        })
+        .collect()
 }
 
 /// A crate that builds a policy module.

@@ -6,15 +6,17 @@
 //!   "description": "deleting the orders database is denied",
 //!   "settings": {"types": ["aws_db_instance"]},
 //!   "input": {"schema_version": 1, "environment": {"name": "production", "project": "shop"}},
-//!   "terraform_plan": "../../tests/corpus/some/plan.json",
+//!   "terraform_plan": "$PLAN_SAMPLES/some/plan.json",
 //!   "expect": [{"rule": "protected-delete", "severity": "deny", "address": "aws_db_instance.orders"}]
 //! }
 //! ```
 //!
 //! `input` defaults to an empty document for environment `test`; `terraform_plan`
-//! (relative to the fixture file) becomes the `terraform` section, and each of
-//! `scan_reports` (`{"target", "kind": "image"|"fs", "report": PATH}`) a scan in
-//! the `scans` section. Every
+//! becomes the `terraform` section, and each of `scan_reports` (`{"target",
+//! "kind": "image"|"fs", "report": PATH}`) a scan in the `scans` section. Their
+//! paths are relative to the fixture file, or start with `$VAR/` to name a
+//! directory kept outside the policy (sample data that is not yours to commit)
+//! through an environment variable. Every
 //! expected violation must match one actual violation on the fields it gives
 //! (`message_contains` matches a substring), and there must be no others.
 
@@ -176,7 +178,7 @@ pub fn run_fixture(
         .map_err(|e| invalid(e.to_string()))?,
     };
     if let Some(plan) = &fixture.terraform_plan {
-        let plan_path = file.parent().unwrap_or(Path::new(".")).join(plan);
+        let plan_path = data_path(file, plan).map_err(invalid)?;
         let plan = crate::adapters::terraform::read_plan_file(&plan_path)
             .map_err(|e| invalid(e.to_string()))?;
         doc.set_terraform(".", plan);
@@ -191,7 +193,7 @@ pub fn run_fixture(
             .entry("reports")
             .or_insert_with(|| serde_json::Value::Array(Vec::new()));
         for scan in &fixture.scan_reports {
-            let path = file.parent().unwrap_or(Path::new(".")).join(&scan.report);
+            let path = data_path(file, &scan.report).map_err(invalid)?;
             let bytes = std::fs::read(&path).map_err(|source| FixtureError::Read {
                 path: path.clone(),
                 source,
@@ -243,6 +245,21 @@ pub fn run_fixture(
     })
 }
 
+/// A path a fixture names: `$VAR/rest` under the directory that environment
+/// variable names, anything else relative to the fixture file.
+fn data_path(file: &Path, named: &Path) -> Result<PathBuf, String> {
+    let text = named.to_string_lossy();
+    let Some((var, rest)) = text.strip_prefix('$').and_then(|t| t.split_once('/')) else {
+        return Ok(file.parent().unwrap_or(Path::new(".")).join(named));
+    };
+    match std::env::var_os(var) {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest)),
+        _ => Err(format!(
+            "{text} starts with ${var}, which is not set: set {var} to the directory it names"
+        )),
+    }
+}
+
 fn compare(expected: &[Expected], evaluation: &Evaluation) -> Option<String> {
     let actual = match &evaluation.outcome {
         Outcome::Completed { violations } => violations.clone(),
@@ -274,4 +291,30 @@ fn compare(expected: &[Expected], evaluation: &Evaluation) -> Option<String> {
         ));
     }
     Some(report.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_paths_are_relative_to_the_fixture_or_under_a_named_directory() {
+        let file = Path::new("policies/p/fixtures/case.json");
+        assert_eq!(
+            data_path(file, Path::new("../plan.json")).unwrap(),
+            Path::new("policies/p/fixtures/../plan.json")
+        );
+        // SAFETY: a variable no other test reads or writes.
+        unsafe { std::env::set_var("OPSDEPLOY_TEST_FIXTURE_DATA", "/data/samples") };
+        assert_eq!(
+            data_path(file, Path::new("$OPSDEPLOY_TEST_FIXTURE_DATA/a/plan.json")).unwrap(),
+            Path::new("/data/samples/a/plan.json")
+        );
+        let err =
+            data_path(file, Path::new("$OPSDEPLOY_TEST_FIXTURE_UNSET/plan.json")).unwrap_err();
+        assert!(
+            err.contains("$OPSDEPLOY_TEST_FIXTURE_UNSET, which is not set"),
+            "{err}"
+        );
+    }
 }

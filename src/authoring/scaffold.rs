@@ -47,8 +47,8 @@ const SDK_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// What `new` created.
-#[derive(Debug)]
+/// What `new` created; also `policy new --format json`.
+#[derive(Debug, serde::Serialize)]
 pub struct Scaffolded {
     pub dir: PathBuf,
     /// Where the crate's policy-sdk dependency points.

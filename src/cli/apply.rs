@@ -3,21 +3,22 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::report::table::{Cell, Table, verdict};
+use opsdeploy::store::records::ApplyStatus;
 use opsdeploy::workflow::apply::{self, ApplyRequest};
-use opsdeploy::workflow::history::ApplyStatus;
 use opsdeploy::workflow::short;
 
-use super::{CliError, CliResult, Context, Exit, Format, project};
+use super::args::{EnvArg, PlanArg};
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  opsdeploy apply staging --plan 3f9a1c2b4d5e --yes")]
 pub struct ApplyArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
-    /// Plan digest (or a unique prefix); default: the environment's latest plan
-    #[arg(long, value_name = "DIGEST")]
-    pub plan: Option<String>,
+    #[command(flatten)]
+    pub env: EnvArg,
+    #[command(flatten)]
+    pub plan: PlanArg,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -26,7 +27,7 @@ pub struct ApplyArgs {
 pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
     let project = project::open()?;
     let yes = args.yes;
-    let env = args.environment.clone();
+    let env = args.env.environment.clone();
     let confirm = move |bundle: &opsdeploy::store::bundle::Bundle| -> bool {
         if yes {
             return true;
@@ -40,7 +41,7 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
         anstream::eprint!(
             "apply plan {} to {env} ({})? [y/N] ",
             short(&bundle.digest),
-            opsdeploy::workflow::plan::summary_line(&bundle.manifest.summary)
+            bundle.manifest.summary
         );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
@@ -50,24 +51,13 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
     let applied = apply::apply(
         &project,
         &ApplyRequest {
-            environment: &args.environment,
-            digest: args.plan.as_deref(),
+            environment: &args.env.environment,
+            digest: args.plan.plan.as_deref(),
             confirm: &confirm,
         },
     )?;
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "digest": applied.digest,
-                "environment": args.environment,
-                "status": applied.status,
-                "steps": applied.steps.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                "failure": applied.failure,
-                "rollback": applied.rollback.iter().map(|s| serde_json::json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                "not_rolled_back": applied.not_rolled_back,
-            })
-        ),
+        Format::Json => println!("{}", opsdeploy::report::json(&applied)),
         _ if ctx.quiet => println!(
             "{} {}",
             match applied.status {
@@ -99,36 +89,15 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
             }
         }
     }
-    let env = &args.environment;
-    match applied.status {
-        ApplyStatus::Succeeded => {
-            if ctx.format == Format::Human && !ctx.quiet {
-                println!("applied plan {} to {env}", short(&applied.digest));
-                anstream::eprintln!("next: {}", after_apply(&project, env));
-            }
-            Ok(Exit::Ok)
-        }
-        ApplyStatus::RolledBack | ApplyStatus::Failed => Err(CliError::new(
-            Exit::RolledBack,
-            format!(
-                "deploy of plan {} to {env} failed and was rolled back",
-                short(&applied.digest)
-            ),
-        )
-        .hint(format!(
-            "fix the cause (recorded in the continuity file), then `opsdeploy plan {env}`"
-        ))
-        .at_opt(applied.failure)),
-        ApplyStatus::RollbackFailed => Err(CliError::new(
-            Exit::RollbackFailed,
-            format!(
-                "deploy of plan {} to {env} failed and the rollback failed too: manual action needed",
-                short(&applied.digest)
-            ),
-        )
-        .hint("follow the rollback runbook; `opsdeploy status` shows what is deployed")
-        .at_opt(applied.failure)),
+    if let Some(failed) = applied.failure_error() {
+        return Err(failed.into());
     }
+    let env = &args.env.environment;
+    if ctx.format == Format::Human && !ctx.quiet {
+        println!("applied plan {} to {env}", short(&applied.digest));
+        anstream::eprintln!("next: {}", after_apply(&project, env));
+    }
+    Ok(Outcome::Done)
 }
 
 /// What follows a successful apply: promoting to the environment that

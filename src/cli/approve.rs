@@ -1,21 +1,22 @@
 //! `opsdeploy approve ENV [--plan DIGEST] [--comment TEXT] [--override POLICY --reason TEXT]`.
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::workflow::approve::{self, ApproveOutcome, ApproveRequest};
 use opsdeploy::workflow::short;
 
-use super::{CliResult, Context, Exit, project};
+use super::args::{EnvArg, PlanArg};
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  opsdeploy approve production --plan 3f9a1c2b4d5e --comment \"reviewed with bob\"\n  opsdeploy approve production --override cost-guard --reason \"one-off migration cluster\""
 )]
 pub struct ApproveArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
-    /// Plan digest (or a unique prefix); default: the environment's latest plan
-    #[arg(long, value_name = "DIGEST")]
-    pub plan: Option<String>,
+    #[command(flatten)]
+    pub env: EnvArg,
+    #[command(flatten)]
+    pub plan: PlanArg,
     /// Why you approve; recorded in the audit log
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
@@ -29,15 +30,16 @@ pub struct ApproveArgs {
 
 pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
     let project = project::open()?;
+    let env = &args.env.environment;
     let req = ApproveRequest {
-        environment: &args.environment,
-        digest: args.plan.as_deref(),
+        environment: env,
+        digest: args.plan.plan.as_deref(),
         comment: args.comment.as_deref(),
         override_policy: args.override_policy.as_deref().zip(args.reason.as_deref()),
     };
-    let outcome = approve::approve(&project, &req)?;
-    let env = &args.environment;
-    let (verdict, line, next) = match &outcome {
+    let approved = approve::approve(&project, &req)?;
+    let actor = &approved.actor;
+    let (verdict, line, next) = match &approved.outcome {
         ApproveOutcome::Approved {
             digest,
             valid,
@@ -45,9 +47,8 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
         } => (
             format!("approved {}", short(digest)),
             format!(
-                "approved plan {} for {env} as {} ({valid} of {needed} approvals)",
+                "approved plan {} for {env} as {actor} ({valid} of {needed} approvals)",
                 short(digest),
-                project.actor
             ),
             if valid >= needed {
                 format!("opsdeploy apply {env} --plan {}", short(digest))
@@ -60,30 +61,27 @@ pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
         ),
         ApproveOutcome::AlreadyApproved { digest } => (
             format!("approved {}", short(digest)),
-            format!(
-                "{} already approved plan {} for {env}",
-                project.actor,
-                short(digest)
-            ),
+            format!("{actor} already approved plan {} for {env}", short(digest)),
             format!("opsdeploy apply {env} --plan {}", short(digest)),
         ),
         ApproveOutcome::Overridden { digest, policy } => (
             format!("overridden {}", short(digest)),
             format!(
-                "override of policy {policy} for plan {} recorded by {}",
+                "override of policy {policy} for plan {} recorded by {actor}",
                 short(digest),
-                project.actor
             ),
             // Approving an already approved plan is a no-op, so this is
             // the one next command either way.
             format!("opsdeploy approve {env} --plan {}", short(digest)),
         ),
     };
-    if ctx.quiet {
-        println!("{verdict}");
-    } else {
-        println!("{line}");
+    match ctx.format {
+        Format::Json => println!("{}", opsdeploy::report::json(&approved)),
+        _ if ctx.quiet => println!("{verdict}"),
+        _ => println!("{line}"),
+    }
+    if !ctx.quiet {
         anstream::eprintln!("next: {next}");
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

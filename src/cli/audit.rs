@@ -4,7 +4,11 @@ use clap::Subcommand;
 use opsdeploy::report;
 use opsdeploy::report::table::Table;
 
-use super::{CliError, CliResult, Context, Exit, Format, project};
+use opsdeploy::workflow::{audit, short};
+
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -32,46 +36,22 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
     let project = project::open()?;
     match cmd {
         AuditCommand::Verify => {
-            let v = project
-                .store
-                .verify()
-                .map_err(opsdeploy::workflow::WorkflowError::from)?;
-            if let Some(bad) = v.first_bad {
-                let seq = bad.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
-                return Err(CliError::error(format!(
-                    "audit log entry {}{seq} is not valid: {}",
-                    bad.position, bad.reason
-                ))
-                .at(format!("{}:{}", project.store.describe(), bad.position))
-                .hint("restore the log from a backup; entries before it are intact"));
-            }
+            let v = audit::verify(&project)?;
             match ctx.format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::json!({"valid": true, "entries": v.entries, "head": v.head})
-                ),
+                Format::Json => println!("{}", report::json(&v)),
                 _ if ctx.quiet => println!("ok"),
                 _ => println!(
                     "audit log ok: {} entries, chain head {}",
                     v.entries,
-                    opsdeploy::workflow::short(&v.head)
+                    short(&v.head)
                 ),
             }
-            Ok(Exit::Ok)
         }
         AuditCommand::Log { env } => {
-            let entries: Vec<_> = project
-                .store
-                .entries()
-                .map_err(opsdeploy::workflow::WorkflowError::from)?
-                .into_iter()
-                .filter(|e| env.is_none() || e.environment == *env)
-                .collect();
+            let entries = audit::log(&project, env.as_deref())?;
             match ctx.format {
                 Format::Markdown => print!("{}", report::audit_markdown(&entries)),
-                Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&entries).expect("json"))
-                }
+                Format::Json => println!("{}", report::json_list(&entries)),
                 _ if ctx.quiet => println!("{} entries", entries.len()),
                 _ => {
                     let mut table = Table::new(&["seq", "at", "environment", "actor", "event"])
@@ -89,7 +69,7 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
                     anstream::print!("{}", table.render());
                 }
             }
-            Ok(Exit::Ok)
         }
     }
+    Ok(Outcome::Done)
 }

@@ -3,10 +3,12 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::{Cli, CliResult, Exit};
+use opsdeploy::error::Outcome;
+
+use super::{Cli, CliResult};
 
 pub fn run(shell: Shell) -> CliResult {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "opsdeploy", &mut std::io::stdout());
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

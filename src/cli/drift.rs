@@ -1,25 +1,27 @@
 //! `opsdeploy drift ENV`: exit 2 when drifted, like terraform's detailed exit code.
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::report::table::{Table, verdict};
 use opsdeploy::workflow::drift;
 
-use super::{CliResult, Context, Exit, Format, project};
+use super::args::EnvArg;
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  opsdeploy drift production || echo \"drifted (exit 2) or failed (exit 1)\""
 )]
 pub struct DriftArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
+    #[command(flatten)]
+    pub env: EnvArg,
 }
 
 pub fn run(ctx: &Context, args: &DriftArgs) -> CliResult {
     let project = project::open()?;
-    let d = drift::drift(&project, &args.environment)?;
+    let d = drift::drift(&project, &args.env.environment)?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&d).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json(&d)),
         _ if ctx.quiet => println!("{}", if d.drifted { "drifted" } else { "ok" }),
         _ => {
             if d.drifted {
@@ -33,14 +35,13 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> CliResult {
             }
         }
     }
-    if d.drifted && !ctx.quiet {
-        super::error::print_hint(&format!(
-            "run `opsdeploy plan {}` to put back what opsdeploy deployed, or change the configuration to match",
-            d.environment
-        ));
-    }
-    // Exit 2 like `terraform plan -detailed-exitcode`, not a usage error.
-    Ok(if d.drifted { Exit::Usage } else { Exit::Ok })
+    Ok(if d.drifted {
+        Outcome::Drifted {
+            environment: d.environment,
+        }
+    } else {
+        Outcome::Done
+    })
 }
 
 /// Findings read `tool: what`; the tool becomes a column of its own.

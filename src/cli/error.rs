@@ -1,156 +1,98 @@
-//! The one error type commands return, rendered in the shape STYLE.md gives
-//! (`error:` / `-->` / `hint:`) with an exit code from DESIGN.md's table.
+//! How an error reads on stderr, in the shape docs/style.md gives
+//! (`error:` / `-->` / `hint:`); with `-v`, the causes under it. Messages,
+//! locations, hints and exit codes come from `opsdeploy::error`.
 
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
+use opsdeploy::error::{Error, Outcome};
 
-/// Exit codes (DESIGN.md, "Command line").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    Ok = 0,
-    Error = 1,
-    Usage = 2,
-    BlockedByPolicy = 3,
-    ApprovalMissing = 4,
-    RolledBack = 5,
-    RollbackFailed = 6,
-}
-
-impl From<Exit> for std::process::ExitCode {
-    fn from(e: Exit) -> Self {
-        std::process::ExitCode::from(e as u8)
-    }
-}
+/// What a command returns: how it came out, or the error it ends with.
+pub type CliResult<T = Outcome> = Result<T, Error>;
 
 const HINT: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)))
     .bold();
 
-#[derive(Debug)]
-pub struct CliError {
-    pub exit: Exit,
-    pub message: String,
-    pub location: Option<String>,
-    pub hint: Option<String>,
+/// The error as printed on stderr; `verbose` adds a `caused by:` line for
+/// each cause the message does not already say.
+pub fn render(e: &Error, verbose: bool) -> String {
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+    let blue = Style::new().fg_color(Some(AnsiColor::Blue.into())).bold();
+    let message = e.message();
+    let mut out = format!("{red}error{red:#}: {message}\n");
+    if let Some(loc) = e.location() {
+        let _ = writeln!(out, "  {blue}-->{blue:#} {loc}");
+    }
+    if verbose {
+        for cause in causes(e) {
+            if !message.contains(&cause) {
+                let _ = writeln!(out, "{blue}caused by{blue:#}: {cause}");
+            }
+        }
+    }
+    if let Some(hint) = e.hint() {
+        let _ = writeln!(out, "{HINT}hint{HINT:#}: {hint}");
+    }
+    out
 }
 
-impl CliError {
-    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        CliError {
-            exit,
-            message: message.into(),
-            location: None,
-            hint: None,
-        }
-    }
-
-    pub fn error(message: impl Into<String>) -> Self {
-        Self::new(Exit::Error, message)
-    }
-
-    pub fn at(mut self, location: impl Into<String>) -> Self {
-        self.location = Some(location.into());
-        self
-    }
-
-    /// [`CliError::at`] when there is a location: no empty `-->` line.
-    pub fn at_opt(mut self, location: Option<String>) -> Self {
-        self.location = location;
-        self
-    }
-
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// The message as printed on stderr.
-    pub fn render(&self) -> String {
-        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
-        let blue = Style::new().fg_color(Some(AnsiColor::Blue.into())).bold();
-        let mut out = format!("{red}error{red:#}: {}\n", self.message);
-        if let Some(loc) = &self.location {
-            let _ = writeln!(out, "  {blue}-->{blue:#} {loc}");
-        }
-        if let Some(hint) = &self.hint {
-            let _ = writeln!(out, "{HINT}hint{HINT:#}: {hint}");
-        }
-        out
-    }
+/// The chain of `source()`s under an error, as text.
+fn causes(e: &dyn std::error::Error) -> Vec<String> {
+    std::iter::successors(e.source(), |c| c.source())
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// A `hint:` line on stderr, for a non-zero exit that is a result rather
-/// than an error (failed fixtures, drift), styled as [`CliError::render`] does.
+/// than an error (failed fixtures, drift), styled as [`render`] does.
 pub fn print_hint(hint: &str) {
     anstream::eprintln!("{HINT}hint{HINT:#}: {hint}");
 }
 
-/// The command line this run was started with, quoted for a shell, to say
-/// "run it again" in a hint.
-pub fn this_command() -> String {
-    shell_line(std::env::args().skip(1))
-}
-
-fn shell_line(args: impl Iterator<Item = String>) -> String {
-    let quote = |a: String| {
-        if !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
-        {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r#"'\''"#))
-        }
-    };
-    std::iter::once("opsdeploy".to_string())
-        .chain(args.map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub type CliResult<T = Exit> = Result<T, CliError>;
-
-impl From<opsdeploy::workflow::WorkflowError> for CliError {
-    fn from(e: opsdeploy::workflow::WorkflowError) -> Self {
-        use opsdeploy::workflow::ErrorClass;
-        let exit = match e.class() {
-            ErrorClass::Error => Exit::Error,
-            ErrorClass::Usage => Exit::Usage,
-            ErrorClass::BlockedByPolicy => Exit::BlockedByPolicy,
-            ErrorClass::ApprovalMissing => Exit::ApprovalMissing,
-            ErrorClass::RolledBack => Exit::RolledBack,
-            ErrorClass::RollbackFailed => Exit::RollbackFailed,
-        };
-        let location = e.location();
-        let message = e.to_string();
-        // Configuration errors read `opsdeploy.hcl:3: what`; the `-->` line
-        // already says where, so the message says only what.
-        let message = match &location {
-            Some(loc) => message
-                .strip_prefix(&format!("{loc}: "))
-                .map(String::from)
-                .unwrap_or(message),
-            None => message,
-        };
-        CliError {
-            exit,
-            location,
-            hint: e.hint(),
-            message,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use opsdeploy::error::Error;
+
     #[test]
-    fn the_command_to_run_again_is_quoted_for_a_shell() {
-        let args = ["scan", "nginx:1.27", "--env", "my env", "it's"].map(String::from);
+    fn verbose_errors_show_each_cause_the_message_does_not_say() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let e = Error::WriteReport {
+            path: "out/report.sarif".into(),
+            source: io,
+        };
+        let plain = anstream::adapter::strip_str(&super::render(&e, true)).to_string();
         assert_eq!(
-            super::shell_line(args.into_iter()),
-            r#"opsdeploy scan nginx:1.27 --env 'my env' 'it'\''s'"#
+            plain,
+            "error: could not write the report: permission denied\n  --> out/report.sarif\nhint: choose a writable path for -o\n"
         );
+
+        let nested = Error::Workflow(opsdeploy::workflow::WorkflowError::tool(
+            opsdeploy::workflow::Stage::Scan,
+            Outer(std::io::Error::other("connection reset")),
+        ));
+        let quiet = anstream::adapter::strip_str(&super::render(&nested, false)).to_string();
+        assert!(!quiet.contains("caused by"), "{quiet}");
+        let verbose = anstream::adapter::strip_str(&super::render(&nested, true)).to_string();
+        assert!(
+            verbose.contains("error: trivy failed\ncaused by: connection reset\nhint: "),
+            "{verbose}"
+        );
+    }
+
+    /// An error whose message does not repeat its cause.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("trivy failed")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
     }
 }

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use opsdeploy::templates::{self, TemplateError};
+use opsdeploy::error::Outcome;
+use opsdeploy::templates;
 
-use super::{CliError, CliResult, Context, Exit};
+use super::{CliResult, Context, Format};
 
 #[derive(Debug, Args)]
 #[command(
@@ -21,26 +22,19 @@ pub struct InitArgs {
 }
 
 pub fn run(ctx: &Context, args: &InitArgs) -> CliResult {
-    let written = templates::init(&args.dir, &args.template).map_err(|e| match &e {
-        TemplateError::Unknown { known, .. } => CliError::new(Exit::Usage, e.to_string())
-            .hint(format!("templates: {}", known.join(", "))),
-        TemplateError::Exists { dir, file } => CliError::error(e.to_string())
-            .at(dir.join(file).display().to_string())
-            .hint("run init in an empty directory: `opsdeploy init NEW_DIR`"),
-        TemplateError::Write { path, .. } => CliError::error(e.to_string())
-            .at(path.display().to_string())
-            .hint("choose a writable directory: `opsdeploy init NEW_DIR`"),
-    })?;
-    if ctx.quiet {
-        println!("created {}", args.dir.display());
-    } else {
-        println!(
+    let written = templates::init(&args.dir, &args.template)?;
+    match ctx.format {
+        Format::Json => println!("{}", opsdeploy::report::json(&written)),
+        _ if ctx.quiet => println!("created {}", args.dir.display()),
+        _ => println!(
             "created {} files from template {} in {}",
-            written.len(),
+            written.files.len(),
             args.template,
             args.dir.display()
-        );
+        ),
+    }
+    if !ctx.quiet {
         anstream::eprintln!("next: cd {} && opsdeploy plan staging", args.dir.display());
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

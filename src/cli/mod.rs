@@ -1,8 +1,10 @@
-//! The command line: arguments (each flag defined once, here), logging and
-//! colour set-up, and one library call per command.
+//! The command line: arguments (each flag defined once: global ones here,
+//! shared ones in `args.rs`), logging and colour set-up, one library call
+//! per command, and the exit code of its result (`opsdeploy::error::exit`).
 
 mod apply;
 mod approve;
+mod args;
 mod audit;
 mod completions;
 mod drift;
@@ -22,7 +24,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-pub use error::{CliError, CliResult, Exit};
+pub use error::CliResult;
+use opsdeploy::error::{Error, Exit};
 pub use opsdeploy::report::Format;
 
 const LONG_VERSION: &str = concat!(
@@ -127,12 +130,12 @@ pub fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
+            let exit = if e.use_stderr() {
                 Exit::Usage
             } else {
                 Exit::Ok
-            }
-            .into();
+            };
+            return exit.code().into();
         }
     };
     let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -148,13 +151,18 @@ pub fn main() -> std::process::ExitCode {
     } else {
         progress::Mode::Lines
     });
-    match run(cli) {
-        Ok(exit) => exit.into(),
-        Err(err) => {
-            anstream::eprint!("{}", err.render());
-            err.exit.into()
+    let (quiet, verbose) = (cli.quiet, cli.verbose > 0);
+    let result = run(cli);
+    match &result {
+        Err(e) => anstream::eprint!("{}", error::render(e, verbose)),
+        Ok(outcome) if !quiet => {
+            if let Some(hint) = outcome.hint() {
+                error::print_hint(&hint);
+            }
         }
+        Ok(_) => {}
     }
+    opsdeploy::error::exit(&result).code().into()
 }
 
 fn init_tracing(verbose: u8, no_color: bool) {
@@ -188,20 +196,15 @@ impl Command {
 
 fn run(cli: Cli) -> CliResult {
     if let Some(dir) = &cli.directory {
-        std::env::set_current_dir(dir).map_err(|e| {
-            CliError::error(format!("cannot use -C {}: {e}", dir.display()))
-                .hint("pass an existing project directory")
+        std::env::set_current_dir(dir).map_err(|source| Error::Directory {
+            dir: dir.clone(),
+            source,
         })?;
     }
     if cli.format.is_report_only() && !cli.command.writes(cli.format) {
-        return Err(CliError::new(
-            Exit::Usage,
-            format!("--format {} is for reports", cli.format.as_str()),
-        )
-        .hint(
-            "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval` or `policy test` \
-             (and `audit log --format markdown`); other commands write human or json",
-        ));
+        return Err(Error::ReportOnlyFormat {
+            format: cli.format.as_str(),
+        });
     }
     let ctx = Context {
         format: cli.format,
@@ -259,6 +262,32 @@ mod tests {
         let mut missing = Vec::new();
         check(&super::Cli::command(), "", &mut missing);
         assert!(missing.is_empty(), "no example in --help: {missing:?}");
+    }
+
+    #[test]
+    fn the_readme_command_table_lists_every_subcommand() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("## Commands")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").find(|p| p.starts_with("| command")))
+            .expect("README.md has a command table under \"## Commands\"");
+        let listed: std::collections::BTreeSet<&str> = table
+            .lines()
+            .filter_map(|row| row.split('|').nth(1))
+            .flat_map(|cell| cell.split("`opsdeploy ").skip(1))
+            .filter_map(|after| after.split([' ', '`', '\\']).next())
+            .collect();
+        let known: std::collections::BTreeSet<String> = super::Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| n != "help")
+            .collect();
+        let known: std::collections::BTreeSet<&str> = known.iter().map(String::as_str).collect();
+        assert_eq!(
+            listed, known,
+            "README.md's command table and the CLI differ"
+        );
     }
 
     #[test]

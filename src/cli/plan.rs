@@ -1,94 +1,77 @@
 //! `opsdeploy plan ENV`.
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::report;
 use opsdeploy::workflow::{plan, short};
 
-use super::{CliError, CliResult, Context, Exit, Format, project};
+use super::args::EnvArg;
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  opsdeploy plan staging")]
 pub struct PlanArgs {
-    /// Environment, as named in opsdeploy.hcl
-    pub environment: String,
+    #[command(flatten)]
+    pub env: EnvArg,
 }
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> CliResult {
     let project = project::open()?;
-    let planned = plan::plan(&project, &args.environment)?;
+    let planned = plan::plan(&project, &args.env.environment)?;
+    let json = || report::json(&planned.output());
+    print_planned(ctx, &project, &planned, json, None)?;
+    if let Some(refusal) = planned.refusal() {
+        return Err(refusal.into());
+    }
+    if !ctx.quiet {
+        anstream::eprintln!(
+            "next: opsdeploy approve {} --plan {}",
+            args.env.environment,
+            short(&planned.bundle.digest)
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+/// A fresh plan (of `plan`, or of `promote` with its `promoting` line) in
+/// the format asked for; `json` writes the command's own JSON.
+pub fn print_planned(
+    ctx: &Context,
+    project: &opsdeploy::workflow::Project,
+    planned: &plan::Planned,
+    json: impl FnOnce() -> String,
+    promoting: Option<String>,
+) -> CliResult<()> {
     let digest = &planned.bundle.digest;
-    let env = &args.environment;
-    let blocking = planned.results.blocking();
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "digest": digest,
-                "environment": env,
-                "manifest": planned.bundle.manifest,
-                "decisions": planned.results.decisions,
-                "incidents": planned.incidents,
-                "blocked": !blocking.is_empty(),
-            }))
-            .expect("json")
-        ),
+        Format::Json => println!("{}", json()),
         Format::Human if ctx.quiet => println!(
             "{} {}",
-            if blocking.is_empty() {
-                "planned"
-            } else {
+            if planned.blocked() {
                 "blocked"
+            } else {
+                "planned"
             },
             short(digest)
         ),
-        Format::Human => anstream::print!(
-            "{}",
-            report::plan_human(
-                digest,
-                &planned.bundle.manifest,
-                &planned.results.decisions,
-                &planned.incidents
-            )
-        ),
+        Format::Human => {
+            if let Some(line) = promoting {
+                println!("{line}");
+            }
+            anstream::print!(
+                "{}",
+                report::plan_human(
+                    digest,
+                    &planned.bundle.manifest,
+                    &planned.results.decisions,
+                    &planned.incidents
+                )
+            );
+        }
         format => print!(
             "{}",
-            super::report::planned_report(&project, &planned.bundle, format)?
+            report::write(&planned.report(project.dir())?, format).unwrap_or_default()
         ),
     }
-    if blocking.is_empty() {
-        if !ctx.quiet {
-            anstream::eprintln!("next: opsdeploy approve {env} --plan {}", short(digest));
-        }
-        return Ok(Exit::Ok);
-    }
-    Err(blocked_error(env, &planned))
-}
-
-/// The refusal for a plan a mandatory policy blocks, with the way forward.
-pub fn blocked_error(env: &str, planned: &plan::Planned) -> CliError {
-    let digest = &planned.bundle.digest;
-    let blocking = planned.results.blocking();
-    let names: Vec<&str> = blocking.iter().map(|d| d.policy.as_str()).collect();
-    let soft: Vec<&str> = blocking
-        .iter()
-        .filter(|d| d.enforcement == opsdeploy::config::Enforcement::SoftMandatory)
-        .map(|d| d.policy.as_str())
-        .collect();
-    let hint = match soft.first() {
-        Some(p) if soft.len() == blocking.len() => format!(
-            "change the plan so it passes, or have an approver run `opsdeploy approve {env} --plan {} --override {p} --reason \"...\"`",
-            short(digest)
-        ),
-        _ => format!("change the plan so it passes, then run `opsdeploy plan {env}` again"),
-    };
-    CliError::new(
-        Exit::BlockedByPolicy,
-        format!(
-            "plan {} is blocked by policy: {}",
-            short(digest),
-            names.join(", ")
-        ),
-    )
-    .at(format!(".opsdeploy/bundles/{}", short(digest)))
-    .hint(hint)
+    Ok(())
 }

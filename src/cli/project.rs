@@ -1,8 +1,9 @@
 //! Opening the project in the current directory (after `-C`).
 
+use opsdeploy::error::Error;
 use opsdeploy::workflow::Project;
 
-use super::{CliError, CliResult};
+use super::CliResult;
 
 pub fn open() -> CliResult<Project> {
     Ok(Project::open(&current_dir()?)?)
@@ -10,8 +11,5 @@ pub fn open() -> CliResult<Project> {
 
 /// The directory the command runs in (after `-C`).
 pub fn current_dir() -> CliResult<std::path::PathBuf> {
-    std::env::current_dir().map_err(|e| {
-        CliError::error(format!("cannot read the current directory: {e}"))
-            .hint("run it from an existing directory, or pass `-C DIR`")
-    })
+    std::env::current_dir().map_err(Error::CurrentDirectory)
 }

@@ -1,10 +1,11 @@
 //! `opsdeploy promote FROM TO`.
 
 use clap::Args;
+use opsdeploy::error::Outcome;
 use opsdeploy::report;
 use opsdeploy::workflow::{promote, short};
 
-use super::{CliResult, Context, Exit, Format, project};
+use super::{CliResult, Context, project};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  opsdeploy promote staging production")]
@@ -19,50 +20,16 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
     let project = project::open()?;
     let promoted = promote::promote(&project, &args.from, &args.to)?;
     let planned = &promoted.planned;
-    match ctx.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "digest": planned.bundle.digest,
-                "from": args.from,
-                "from_digest": promoted.from_digest,
-                "environment": args.to,
-                "decisions": planned.results.decisions,
-            })
-        ),
-        Format::Human if ctx.quiet => println!(
-            "{} {}",
-            if planned.blocked() {
-                "blocked"
-            } else {
-                "planned"
-            },
-            short(&planned.bundle.digest)
-        ),
-        Format::Human => {
-            println!(
-                "promoting {} ({}) to {}",
-                args.from,
-                short(&promoted.from_digest),
-                args.to
-            );
-            anstream::print!(
-                "{}",
-                report::plan_human(
-                    &planned.bundle.digest,
-                    &planned.bundle.manifest,
-                    &planned.results.decisions,
-                    &planned.incidents
-                )
-            );
-        }
-        format => print!(
-            "{}",
-            super::report::planned_report(&project, &planned.bundle, format)?
-        ),
-    }
-    if planned.blocked() {
-        return Err(super::plan::blocked_error(&args.to, planned));
+    let promoting = format!(
+        "promoting {} ({}) to {}",
+        args.from,
+        short(&promoted.from_digest),
+        args.to
+    );
+    let json = || report::json(&promoted.output());
+    super::plan::print_planned(ctx, &project, planned, json, Some(promoting))?;
+    if let Some(refusal) = planned.refusal() {
+        return Err(refusal.into());
     }
     if !ctx.quiet {
         anstream::eprintln!(
@@ -71,5 +38,5 @@ pub fn run(ctx: &Context, args: &PromoteArgs) -> CliResult {
             short(&planned.bundle.digest)
         );
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

@@ -2,15 +2,16 @@
 //! a report, in the `--format` asked for.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
+use opsdeploy::error::{Error, Outcome};
 use opsdeploy::report::table::Table;
-use opsdeploy::report::{self, Format, bundle::ReportError, bundle::StoredPlan};
-use opsdeploy::store::bundle::{Bundle, MANIFEST};
-use opsdeploy::workflow::{Project, WorkflowError, short};
+use opsdeploy::report::{self, Format};
+use opsdeploy::workflow::{short, stored};
 
-use super::{CliError, CliResult, Context, Exit, project};
+use super::args::OutputArg;
+use super::{CliResult, Context, project};
 
 #[derive(Debug, Args)]
 #[command(
@@ -20,107 +21,40 @@ pub struct ReportArgs {
     /// The plan bundle: its digest (or a unique prefix, 6+ characters), or its directory
     #[arg(value_name = "BUNDLE_DIGEST_OR_DIR")]
     pub bundle: String,
-    /// Write the report to FILE instead of stdout
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
-
-pub fn report_error(e: ReportError) -> CliError {
-    match e {
-        ReportError::Bundle(b) => WorkflowError::from(b).into(),
-        ReportError::Unreadable { ref digest, .. } => CliError::error(e.to_string())
-            .at(format!(".opsdeploy/bundles/{}", short(digest)))
-            .hint("plan again (`opsdeploy plan ENV`); the bundle's files were changed or lost"),
-    }
-}
-
-/// A fresh plan in a report format (no approvals yet).
-pub fn planned_report(project: &Project, bundle: &Bundle, format: Format) -> CliResult<String> {
-    let stored = StoredPlan::open(bundle.clone()).map_err(report_error)?;
-    let r = stored
-        .report(&[], &[], Some(project.dir()))
-        .map_err(report_error)?;
-    Ok(report::write(&r, format).unwrap_or_default())
-}
-
-fn open_bundle(arg: &str) -> CliResult<(Bundle, Option<Project>)> {
-    let dir = Path::new(arg);
-    if dir.join(MANIFEST).is_file() {
-        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
-            return Err(CliError::new(
-                Exit::Usage,
-                format!("{arg} is not a bundle directory"),
-            )
-            .hint("pass a digest `opsdeploy status` shows, or a directory under .opsdeploy/bundles"));
-        };
-        let bundle = Bundle::open(parent, &name.to_string_lossy()).map_err(WorkflowError::from)?;
-        // Approvals live in the project's audit log, when the project is here.
-        return Ok((bundle, project::open().ok()));
-    }
-    let project = project::open()?;
-    // Team mode keeps bundles in the database; this brings a copy here.
-    project
-        .store
-        .fetch_bundle(arg)
-        .map_err(WorkflowError::from)?;
-    let bundle = Bundle::open(&project.store.bundles_dir(), arg).map_err(|e| match e {
-        opsdeploy::store::bundle::BundleError::NotFound { .. } => CliError::new(
-            Exit::Usage,
-            format!("there is no plan bundle {arg} in this project"),
-        )
-        .at(".opsdeploy/bundles")
-        .hint("pass a digest `opsdeploy status` shows, or a bundle directory"),
-        e => WorkflowError::from(e).into(),
-    })?;
-    Ok((bundle, Some(project)))
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
-    let (bundle, project) = open_bundle(&args.bundle)?;
-    let stored = StoredPlan::open(bundle).map_err(report_error)?;
-    let digest = stored.bundle.digest.clone();
-    let history = match &project {
-        Some(p) => Some(p.history()?),
-        None => None,
-    };
-    let approvals = history
-        .as_ref()
-        .map(|h| h.approvals(&digest))
-        .unwrap_or_default();
-    let overrides = history
-        .as_ref()
-        .map(|h| h.overrides(&digest))
-        .unwrap_or_default();
+    let opened = stored::open(&project::current_dir()?, &args.bundle)?;
+    let bundle = &opened.stored.bundle;
+    let digest = &bundle.digest;
     // The `-q` line: the plan's verdict, whatever the report says in full.
     let verdict = format!(
         "{} {}",
-        if stored.decisions(&overrides).iter().any(|d| d.blocks) {
+        if opened.blocked() {
             "blocked"
         } else {
             "planned"
         },
-        short(&digest)
+        short(digest)
     );
+    let output = args.output.output.as_deref();
     let text = match ctx.format {
-        Format::Human if ctx.quiet && args.output.is_none() => format!("{verdict}\n"),
+        Format::Human if ctx.quiet && output.is_none() => format!("{verdict}\n"),
         Format::Human => {
-            let mut text = report::plan_human(
-                &digest,
-                &stored.bundle.manifest,
-                &stored.decisions(&overrides),
-                &[],
-            );
-            let env = &stored.bundle.manifest.environment;
-            if approvals.is_empty() {
+            let mut text = report::plan_human(digest, &bundle.manifest, &opened.decisions(), &[]);
+            let env = &bundle.manifest.environment;
+            if opened.approvals.is_empty() {
                 let _ = writeln!(
                     text,
                     "\napprovals: none yet (opsdeploy approve {env} --plan {})",
-                    short(&digest)
+                    short(digest)
                 );
             } else {
                 text.push_str("\napprovals\n");
                 let mut table = Table::new(&["approver", "at", "comment"]);
-                for a in &approvals {
+                for a in &opened.approvals {
                     table.row([
                         a.approver.as_str(),
                         a.at.as_str(),
@@ -131,21 +65,16 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
             }
             text
         }
-        format => {
-            let r = stored
-                .report(&approvals, &overrides, project.as_ref().map(|p| p.dir()))
-                .map_err(report_error)?;
-            report::write(&r, format).unwrap_or_default()
-        }
+        format => report::write(&opened.report()?, format).unwrap_or_default(),
     };
     emit(
         ctx,
-        args.output.as_deref(),
+        output,
         &text,
-        &format!("plan {}", short(&digest)),
+        &format!("plan {}", short(digest)),
         &verdict,
     )?;
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }
 
 /// Writes a report to `-o FILE` (atomically) or stdout; `what` names it in
@@ -167,10 +96,11 @@ pub fn emit(
             } else {
                 text
             };
-            opsdeploy::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| {
-                CliError::error(format!("could not write the report: {e}"))
-                    .at(path.display().to_string())
-                    .hint("choose a writable path for -o")
+            opsdeploy::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| {
+                Error::WriteReport {
+                    path: path.to_path_buf(),
+                    source,
+                }
             })?;
             if ctx.quiet {
                 println!("{verdict}");

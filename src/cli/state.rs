@@ -4,7 +4,9 @@ use clap::{Subcommand, ValueEnum};
 use opsdeploy::config::Config;
 use opsdeploy::workflow::{short, state};
 
-use super::{CliResult, Context, Exit, Format};
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
@@ -34,11 +36,11 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
         url,
     } = cmd;
     let dir = super::project::current_dir()?;
-    let config = Config::load(&dir).map_err(opsdeploy::workflow::WorkflowError::from)?;
+    let config = Config::load(&dir)?;
     let url = state::target_url(&config, url.as_deref())?;
     let m = state::migrate_to_postgres(&config, &url)?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&m).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json(&m)),
         _ if ctx.quiet => println!("migrated {}", short(&m.head)),
         _ => println!(
             "migrated to {}: {} entries copied, {} in all, chain head {} verified; {} plan bundles",
@@ -54,5 +56,5 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> CliResult {
             "next: set `state {{ backend = \"postgres\"  url = env(\"OPSDEPLOY_DATABASE_URL\") }}` in opsdeploy.hcl"
         );
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }

@@ -5,7 +5,9 @@ use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::status::EnvironmentStatus;
 use opsdeploy::workflow::{short, status};
 
-use super::{CliResult, Context, Exit, Format, project};
+use opsdeploy::error::Outcome;
+
+use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  opsdeploy status production")]
@@ -18,11 +20,11 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
     let project = project::open()?;
     let list = status::status(&project, args.environment.as_deref())?;
     match ctx.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list).expect("json")),
+        Format::Json => println!("{}", opsdeploy::report::json_list(&list)),
         _ if ctx.quiet => println!("{}", overall(&list)),
         _ => anstream::print!("{}", table(&list).render()),
     }
-    Ok(Exit::Ok)
+    Ok(Outcome::Done)
 }
 
 /// One row per environment; pending plans, locks and failures under it.

@@ -104,7 +104,6 @@ pub enum StateConfig {
 pub struct Tools {
     pub terraform: Option<PathBuf>,
     pub helm: Option<PathBuf>,
-    pub kubectl: Option<PathBuf>,
     pub trivy: Option<PathBuf>,
 }
 
@@ -221,9 +220,6 @@ pub struct HelmRelease {
     pub values: Vec<PathBuf>,
     pub set: Vec<(String, String)>,
     pub timeout: Duration,
-    /// Blue-green: the chart value that names the colour a release serves
-    /// (its Deployment labels and the Service selector), e.g. `color`.
-    pub color_value: String,
 }
 
 #[derive(Debug, Clone)]
@@ -340,7 +336,6 @@ impl Config {
                 let tools = Tools {
                     terraform: b.string("terraform")?.map(PathBuf::from),
                     helm: b.string("helm")?.map(PathBuf::from),
-                    kubectl: b.string("kubectl")?.map(PathBuf::from),
                     trivy: b.string("trivy")?.map(PathBuf::from),
                 };
                 b.finish()?;
@@ -459,15 +454,11 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
             )));
         }
     };
-    if source == PolicySource::Builtin && crate::engine::builtin(&name).is_none() {
-        return Err(b.error(format!(
-            "there is no built-in policy \"{name}\" (built in: {})",
-            crate::engine::BUILTIN_POLICIES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if source == PolicySource::Builtin
+        && let Err(unknown) = crate::builtins::builtin(&name)
+    {
+        let known: Vec<&str> = crate::builtins::names().collect();
+        return Err(b.error(format!("{unknown} (built in: {})", known.join(", "))));
     }
     let enforcement = match b.choice("enforcement", &Enforcement::NAMES)? {
         Some(e) => Enforcement::parse(&e).expect("choice() checked it"),
@@ -520,7 +511,6 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
             values: paths(h.strings("values")?),
             set: h.string_map("set")?.unwrap_or_default(),
             timeout: h.duration("timeout")?.unwrap_or(Duration::from_secs(300)),
-            color_value: h.string("color_value")?.unwrap_or_else(|| "color".into()),
         });
         h.finish()?;
     }
@@ -693,7 +683,7 @@ mod tests {
         Config::parse(Path::new("/p"), Path::new("opsdeploy.hcl"), text)
     }
 
-    /// DESIGN.md's sketch, with one argument per line: HCL (like terraform)
+    /// Every block of a full configuration, one argument per line: HCL (like terraform)
     /// allows a single argument only in a one-line block.
     const SKETCH: &str = r#"
 project = "shop"
@@ -793,6 +783,23 @@ environment "production" {
             panic!()
         };
         assert!(known.contains(&"health".to_string()));
+    }
+
+    #[test]
+    fn settings_nothing_reads_are_refused_not_ignored() {
+        // kubectl and a release's colour value were once accepted and never used.
+        let tools =
+            parse("project = \"p\"\ntools { kubectl = \"/usr/bin/kubectl\" }\n").unwrap_err();
+        assert!(tools.to_string().contains("`kubectl`"), "{tools}");
+        let ConfigError::Unknown { known, .. } = tools else {
+            panic!("{tools}")
+        };
+        assert_eq!(known, ["helm", "terraform", "trivy"]);
+        let helm = parse(
+            "project = \"p\"\nenvironment \"s\" {\n  helm \"api\" {\n    chart = \"c\"\n    color_value = \"tint\"\n  }\n}\n",
+        )
+        .unwrap_err();
+        assert!(helm.to_string().contains("`color_value`"), "{helm}");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The policy engine: loads ABI v1 policy modules (policy-sdk/ABI.md) and
 //! evaluates them on wasmtime, sandboxed and limited, failing closed.
 
-mod builtin;
 mod cache;
 mod metadata;
 mod outcome;
@@ -16,10 +15,11 @@ use policy_sdk::Section;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module};
 
-pub use builtin::{BUILTIN_POLICIES, builtin};
+pub use crate::builtins::BUILTIN_POLICIES;
+use crate::builtins::{UnknownBuiltin, builtin};
 pub use cache::{CacheStatus, ModuleCache};
 pub use metadata::Metadata;
-pub use outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};
+pub use outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 use run::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -60,6 +60,23 @@ pub struct Limits {
     pub memory_bytes: u64,
     pub timeout: Duration,
     pub output_bytes: usize,
+}
+
+impl Limits {
+    /// These limits with the ones given (configuration, flags) in their place.
+    pub fn overridden(
+        self,
+        fuel: Option<u64>,
+        memory_bytes: Option<u64>,
+        timeout: Option<Duration>,
+    ) -> Limits {
+        Limits {
+            fuel: fuel.unwrap_or(self.fuel),
+            memory_bytes: memory_bytes.unwrap_or(self.memory_bytes),
+            timeout: timeout.unwrap_or(self.timeout),
+            output_bytes: self.output_bytes,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -317,7 +334,7 @@ impl ModuleSource {
     }
 
     /// A built-in policy by name.
-    pub fn builtin(name: &str) -> Option<Self> {
+    pub fn builtin(name: &str) -> Result<Self, UnknownBuiltin> {
         builtin(name).map(|b| Self::from_bytes(&format!("builtin:{name}"), name, b.into()))
     }
 }

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use policy_sdk::{Severity, Violation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::redact::Redactor;
 
 /// Why an evaluation did not produce a result. Every kind is a denial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The guest called `opsdeploy.fail` (a panic, in the Rust SDK).
@@ -47,41 +49,72 @@ impl FailureKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub kind: FailureKind,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Completed { violations: Vec<Violation> },
     Failed(Failure),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
-    pub level: &'static str,
+    pub level: LogLevel,
     pub message: String,
 }
 
-/// One policy's evaluation: its identity, outcome and cost.
-#[derive(Debug, Clone, Serialize)]
+/// One policy's evaluation: its identity, outcome and cost. Stored in a
+/// bundle's results and read back from there, so it deserializes too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub policy: String,
     pub sha256: String,
     #[serde(flatten)]
     pub outcome: Outcome,
     pub fuel_used: u64,
-    #[serde(serialize_with = "millis")]
+    #[serde(with = "millis")]
     pub duration_ms: Duration,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogLine>,
 }
 
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+/// A duration as milliseconds with microsecond precision.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Evaluation {
@@ -130,6 +163,21 @@ impl Evaluation {
         match &self.outcome {
             Outcome::Failed(f) => Some(f),
             Outcome::Completed { .. } => None,
+        }
+    }
+
+    /// Scrubs the free text (violations, failure reason, logs) of the
+    /// redactor's secrets.
+    pub fn scrub(&mut self, redactor: &Redactor) {
+        if redactor.is_empty() {
+            return;
+        }
+        match &mut self.outcome {
+            Outcome::Completed { violations } => redactor.scrub_violations(violations),
+            Outcome::Failed(f) => f.reason = redactor.scrub(&f.reason),
+        }
+        for log in &mut self.logs {
+            log.message = redactor.scrub(&log.message);
         }
     }
 }

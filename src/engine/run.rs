@@ -9,7 +9,7 @@ use wasmtime::{
 };
 
 use super::metadata::HOST_MODULE;
-use super::outcome::{Evaluation, Failure, FailureKind, LogLine, Outcome};
+use super::outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 use super::{EngineError, Limits, Policy, deadline_ticks};
 
 /// Log bytes kept per evaluation; more is dropped with a note.
@@ -163,13 +163,13 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
             let state = caller.data_mut();
             state.log_bytes += message.len();
             let level = match level {
-                0 => "debug",
-                1 => "info",
-                _ => "warn",
+                0 => LogLevel::Debug,
+                1 => LogLevel::Info,
+                _ => LogLevel::Warn,
             };
             if state.log_bytes >= LOG_CAP {
                 state.logs.push(LogLine {
-                    level: "warn",
+                    level: LogLevel::Warn,
                     message: format!("log limit of {LOG_CAP} bytes reached; further lines dropped"),
                 });
             } else {
@@ -280,7 +280,7 @@ pub fn evaluate(
     };
     let state = store.into_data();
     for line in &state.logs {
-        tracing::debug!(policy = %policy.name, level = line.level, "{}", line.message);
+        tracing::debug!(policy = %policy.name, level = line.level.as_str(), "{}", line.message);
     }
     Evaluation {
         policy: policy.name.clone(),

@@ -49,6 +49,24 @@ struct TerraformSection {
 /// Plan keys every policy reading `terraform` gets, whatever it declares.
 const ALWAYS_PLAN_KEYS: [&str; 2] = ["format_version", "terraform_version"];
 
+/// The environment section of a document: the environment and project by
+/// name, evaluated at `now`; a project's plan adds what its configuration says.
+pub fn environment_section(
+    name: &str,
+    project: &str,
+    now: String,
+) -> policy_sdk::input::Environment<'static> {
+    policy_sdk::input::Environment {
+        name: name.to_string().into(),
+        project: project.to_string().into(),
+        strategy: None,
+        promote_from: None,
+        plan_digest: None,
+        rollback_runbook: None,
+        now: Some(now.into()),
+    }
+}
+
 impl InputDocument {
     /// A document for `environment` with no sections yet.
     pub fn new(environment: &policy_sdk::input::Environment<'_>) -> Self {

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::store::{Entry, EntryKind};
+use crate::store::short;
+use crate::store::{Entry, EntryData};
 
 /// One line of plain words per entry, newest last, grouped under a table.
 pub fn audit_markdown(entries: &[Entry]) -> String {
@@ -22,7 +23,7 @@ pub fn audit_markdown(entries: &[Entry]) -> String {
             escape(&describe(e)),
             e.digest
                 .as_deref()
-                .map(|d| format!("`{}`", &d[..12.min(d.len())]))
+                .map(|d| format!("`{}`", short(d)))
                 .unwrap_or_else(|| "-".into())
         );
     }
@@ -35,32 +36,25 @@ fn escape(s: &str) -> String {
 
 /// What an entry records, in words.
 pub fn describe(e: &Entry) -> String {
-    let d = &e.data;
-    let s = |k: &str| {
-        d.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    match e.kind {
-        EntryKind::Plan => format!("planned: {}", s("summary")),
-        EntryKind::PolicyResults => format!("policies: {}", s("verdict")),
-        EntryKind::Approval => {
-            let c = s("comment");
-            if c.is_empty() {
-                "approved".into()
-            } else {
-                format!("approved: {c}")
-            }
-        }
-        EntryKind::Override => format!("overrode policy {}: {}", s("policy"), s("reason")),
-        EntryKind::ApplyStart => "apply started".into(),
-        EntryKind::ApplyStep => format!("{}: {}", s("step"), s("status")),
-        EntryKind::ApplyFinish => format!("apply finished: {}", s("status")),
-        EntryKind::Health => format!("health {}: {}", s("check"), s("status")),
-        EntryKind::Rollback => format!("rollback: {}", s("status")),
-        EntryKind::Promotion => format!("promotion from {}", s("from")),
-        EntryKind::Incident => format!("incident: {}", s("what")),
-        EntryKind::LockTakeover => format!("took over a lock left by {}", s("previous")),
+    match &e.data {
+        EntryData::Plan(p) => format!("planned: {}", p.summary),
+        EntryData::PolicyResults(r) => format!("policies: {}", r.verdict),
+        EntryData::Approval(a) => match &a.comment {
+            Some(c) if !c.is_empty() => format!("approved: {c}"),
+            _ => "approved".into(),
+        },
+        EntryData::Override(o) => format!("overrode policy {}: {}", o.policy, o.reason),
+        EntryData::ApplyStart(_) => "apply started".into(),
+        EntryData::ApplyStep(s) => format!("{}: {}", s.step, s.status.as_str()),
+        EntryData::ApplyFinish(f) => format!("apply finished: {}", f.status.as_str()),
+        EntryData::Health(s) => format!(
+            "health {}: {}",
+            s.check.as_deref().unwrap_or_default(),
+            s.status.as_str()
+        ),
+        EntryData::Rollback(r) => format!("rollback: {}", r.status.as_str()),
+        EntryData::Promotion(p) => format!("promotion from {}", p.from),
+        EntryData::Incident(i) => format!("incident: {}", i.what),
+        EntryData::LockTakeover(l) => format!("took over a lock left by {}", l.previous),
     }
 }

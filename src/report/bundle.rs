@@ -8,22 +8,10 @@ use policy_sdk::scan::Scans;
 use serde::Deserialize;
 
 use super::model::{BundleSource, Report, with_overrides};
-use super::redact::Redactor;
-use crate::store::bundle::{Bundle, BundleError, RESULTS};
-use crate::workflow::history::{ApprovalRecord, OverrideRecord};
-use crate::workflow::policies::{Decision, Results};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    #[error("{file} of plan bundle {digest} is not readable: {reason}")]
-    Unreadable {
-        digest: String,
-        file: String,
-        reason: String,
-    },
-}
+use crate::redact::Redactor;
+use crate::store::bundle::{Bundle, BundleError};
+use crate::store::records::{ApprovalRecord, OverrideRecord};
+use crate::store::results::{Decision, Results, scrubbed};
 
 /// A sealed bundle with its results, checked against its digest.
 pub struct StoredPlan {
@@ -43,21 +31,15 @@ struct InputScans<'a> {
 impl StoredPlan {
     /// Reads a bundle's results and input; refuses a bundle whose files no
     /// longer match its digest (a report of it would vouch for other files).
-    pub fn open(bundle: Bundle) -> Result<StoredPlan, ReportError> {
+    pub fn open(bundle: Bundle) -> Result<StoredPlan, BundleError> {
         bundle.verify()?;
-        let unreadable = |file: &str, reason: String| ReportError::Unreadable {
-            digest: bundle.digest.clone(),
-            file: file.to_string(),
-            reason,
-        };
-        let results: Results = serde_json::from_slice(&bundle.read(RESULTS)?)
-            .map_err(|e| unreadable(RESULTS, e.to_string()))?;
+        let results = bundle.read_results()?;
         let input = if bundle.manifest.files.iter().any(|f| f.path == "input.json") {
             bundle.read("input.json")?
         } else {
             b"{}".to_vec()
         };
-        let redactor = redactor_for(&bundle)?;
+        let redactor = bundle.redactor()?;
         Ok(StoredPlan {
             bundle,
             results,
@@ -69,8 +51,10 @@ impl StoredPlan {
     /// The policy decisions with the overrides logged since the plan applied
     /// and secret values scrubbed, for human output.
     pub fn decisions(&self, overrides: &[OverrideRecord]) -> Vec<Decision> {
-        self.redactor
-            .scrub_decisions(&with_overrides(&self.results.decisions, overrides))
+        scrubbed(
+            &with_overrides(&self.results.decisions, overrides),
+            &self.redactor,
+        )
     }
 
     /// The report, with the approvals and overrides logged for the bundle;
@@ -81,13 +65,9 @@ impl StoredPlan {
         approvals: &[ApprovalRecord],
         overrides: &[OverrideRecord],
         project_dir: Option<&Path>,
-    ) -> Result<Report, ReportError> {
-        let scans: InputScans<'_> =
-            serde_json::from_slice(&self.input).map_err(|e| ReportError::Unreadable {
-                digest: self.bundle.digest.clone(),
-                file: "input.json".into(),
-                reason: e.to_string(),
-            })?;
+    ) -> Result<Report, BundleError> {
+        let scans: InputScans<'_> = serde_json::from_slice(&self.input)
+            .map_err(|e| self.bundle.unreadable("input.json", e))?;
         let decisions = with_overrides(&self.results.decisions, overrides);
         Ok(Report::from_bundle(&BundleSource {
             digest: &self.bundle.digest,
@@ -100,21 +80,4 @@ impl StoredPlan {
             redactor: &self.redactor,
         }))
     }
-}
-
-/// The secrets of a bundle: the values its terraform plan marks sensitive.
-pub fn redactor_for(bundle: &Bundle) -> Result<Redactor, ReportError> {
-    if !bundle.manifest.files.iter().any(|f| f.path == "plan.json") {
-        return Ok(Redactor::default());
-    }
-    let unreadable = |reason: String| ReportError::Unreadable {
-        digest: bundle.digest.clone(),
-        file: "plan.json".into(),
-        reason,
-    };
-    let plan = String::from_utf8(bundle.read("plan.json")?)
-        .map_err(|e| unreadable(e.utf8_error().to_string()))?;
-    crate::adapters::terraform::sensitive_values("plan.json", &plan)
-        .map(Redactor::from_values)
-        .map_err(|e| unreadable(e.to_string()))
 }

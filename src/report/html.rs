@@ -10,6 +10,7 @@ use policy_sdk::scan::{SeverityCounts, TrivySeverity};
 // The one markup escaper (XML's, whose entities HTML5 shares).
 use super::junit::escape as esc;
 use super::model::{PolicyStatus, Report, ScanReport, location};
+use crate::store::short;
 
 const CSS: &str = r#"
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --panel:#f6f8fa;
@@ -130,11 +131,7 @@ fn stacked_bar(counts: &SeverityCounts) -> String {
 pub fn write(report: &Report) -> String {
     let mut h = String::new();
     let title = match &report.bundle {
-        Some(b) => format!(
-            "opsdeploy plan {} for {}",
-            &b.digest[..12.min(b.digest.len())],
-            b.environment
-        ),
+        Some(b) => format!("opsdeploy plan {} for {}", short(&b.digest), b.environment),
         None => "opsdeploy report".to_string(),
     };
     let _ = write!(
@@ -167,19 +164,8 @@ pub fn write(report: &Report) -> String {
         if let Some(p) = &b.promoted_from {
             row("promoted from", &esc(p));
         }
-        let tf = &b.changes["terraform"];
-        if !tf.is_null() {
-            let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-            row(
-                "terraform",
-                &format!(
-                    "{} to add, {} to change, {} to replace, {} to destroy",
-                    n("add"),
-                    n("change"),
-                    n("replace"),
-                    n("destroy")
-                ),
-            );
+        if let Some(tf) = &b.changes.terraform {
+            row("terraform", &tf.to_string());
         }
         h.push_str("</dl>\n<h2>Approvals</h2>\n");
         if b.approvals.is_empty() {
@@ -187,7 +173,7 @@ pub fn write(report: &Report) -> String {
                 h,
                 "<p class=\"muted\">None yet: <code>opsdeploy approve {} --plan {}</code></p>",
                 esc(&b.environment),
-                esc(&b.digest[..12.min(b.digest.len())])
+                esc(short(&b.digest))
             );
         } else {
             h.push_str("<table><tr><th>approver</th><th>at</th><th>comment</th></tr>");
@@ -377,7 +363,7 @@ fn policies_section(h: &mut String, report: &Report) {
                 ""
             },
             p.findings.len(),
-            esc(&p.sha256[..12.min(p.sha256.len())]),
+            esc(short(&p.sha256)),
             st = p.status.as_str()
         );
     }

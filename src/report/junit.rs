@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use policy_sdk::Severity;
 
 use super::model::{Finding, PolicyResult, PolicyStatus, Report, ScanReport, location};
+use crate::store::short;
 
 /// A test case before it is written.
 struct Case {
@@ -102,10 +103,6 @@ pub fn write(report: &Report) -> String {
 
 fn failures(s: &Suite) -> usize {
     s.cases.iter().filter(|c| c.failure.is_some()).count()
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..12.min(digest.len())]
 }
 
 fn first_line(s: &str) -> String {

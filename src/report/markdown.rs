@@ -4,6 +4,7 @@
 //! counted ("… and N more").
 
 use super::model::{PolicyStatus, Report, Verdict, location};
+use crate::store::short;
 
 /// The most characters a comment gets.
 pub const LIMIT: usize = 65_000;
@@ -116,7 +117,7 @@ pub fn write(report: &Report) -> String {
         Some(bundle) => {
             b.line(&format!(
                 "## opsdeploy plan `{}` for **{}** — {}",
-                &bundle.digest[..12.min(bundle.digest.len())],
+                short(&bundle.digest),
                 cell(&bundle.environment),
                 verdict_badge(report.verdict)
             ));
@@ -138,16 +139,8 @@ pub fn write(report: &Report) -> String {
                 cell(&bundle.created_at),
                 approvals
             ));
-            let tf = &bundle.changes["terraform"];
-            if !tf.is_null() {
-                let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-                b.line(&format!(
-                    "Terraform: {} to add, {} to change, {} to replace, {} to destroy.",
-                    n("add"),
-                    n("change"),
-                    n("replace"),
-                    n("destroy")
-                ));
+            if let Some(tf) = &bundle.changes.terraform {
+                b.line(&format!("Terraform: {tf}."));
             }
         }
         None => {

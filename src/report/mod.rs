@@ -9,7 +9,6 @@ mod junit;
 mod markdown;
 pub mod model;
 mod plan;
-pub mod redact;
 mod sarif;
 mod scan;
 pub mod table;
@@ -19,13 +18,41 @@ use std::fmt::Write as _;
 use anstyle::Style;
 use policy_sdk::Severity;
 
-use crate::authoring::fixtures::CaseResult;
 use crate::engine::{Evaluation, Outcome};
+use crate::store::short;
 pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
 pub use plan::plan_human;
-pub use redact::Redactor;
 pub use scan::scan_human;
+
+/// Version of the `--format json` shape of every command's own result (those
+/// that are not the report model, which has [`model::REPORT_SCHEMA`]); bumped
+/// on any breaking change. docs/json.md documents each shape.
+pub const OUTPUT_SCHEMA: u32 = 1;
+
+/// A command's result as `--format json` writes it: `{"schema": N, ...}`
+/// with the result's own fields after the version.
+#[derive(serde::Serialize)]
+struct Output<'a, T: serde::Serialize> {
+    schema: u32,
+    #[serde(flatten)]
+    result: &'a T,
+}
+
+/// A command's result (a struct) as its `--format json`.
+pub fn json<T: serde::Serialize>(result: &T) -> String {
+    serde_json::to_string_pretty(&Output {
+        schema: OUTPUT_SCHEMA,
+        result,
+    })
+    .expect("command results serialize")
+}
+
+/// A command's list result as its `--format json`: the list as it is, its
+/// elements as docs/json.md gives them for schema [`OUTPUT_SCHEMA`].
+pub fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string_pretty(items).expect("command results serialize")
+}
 
 /// What `--format` selects: the one list of output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,7 +110,7 @@ pub fn write(report: &Report, format: Format) -> Option<String> {
     })
 }
 
-use table::{Cell, DIM, GREEN, RED, Table, YELLOW, verdict};
+use table::{Cell, DIM, GREEN, RED, Table, YELLOW};
 
 fn severity_style(s: Severity) -> Style {
     match s {
@@ -114,7 +141,7 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         out,
         "policy {} (sha256 {}…) · {} violation{} · fuel {} · {:.1} ms",
         e.policy,
-        &e.sha256[..12.min(e.sha256.len())],
+        short(&e.sha256),
         violations.len(),
         if violations.len() == 1 { "" } else { "s" },
         thousands(e.fuel_used),
@@ -153,70 +180,6 @@ pub fn evaluation_human(e: &Evaluation) -> String {
     };
     let _ = writeln!(out, "result: {result}");
     out
-}
-
-/// One row per fixture: its verdict, policy and case.
-pub fn fixtures_table(results: &[(String, CaseResult)]) -> String {
-    let mut table = Table::new(&["result", "policy", "fixture"]).indent(0);
-    for (policy, case) in results {
-        table.row([
-            verdict(if case.passed() { "ok" } else { "FAILED" }),
-            Cell::from(policy),
-            Cell::from(&case.name),
-        ]);
-    }
-    table.render()
-}
-
-/// Failure details and the totals line.
-pub fn fixtures_summary(results: &[(String, CaseResult)]) -> String {
-    let mut out = String::new();
-    let failed: Vec<_> = results.iter().filter(|(_, c)| !c.passed()).collect();
-    if !failed.is_empty() {
-        out.push_str("\nfailures:\n");
-        for (policy, case) in &failed {
-            let _ = writeln!(out, "\n---- {policy}::{} ----", case.name);
-            if let Some(d) = &case.description {
-                let _ = writeln!(out, "{d}");
-            }
-            let _ = writeln!(out, "{}", case.failure.as_deref().unwrap_or_default());
-        }
-    }
-    let passed = results.len() - failed.len();
-    let verdict = if failed.is_empty() {
-        format!("{GREEN}ok{GREEN:#}")
-    } else {
-        format!("{RED}FAILED{RED:#}")
-    };
-    let _ = writeln!(
-        out,
-        "\ntest result: {verdict}. {passed} passed; {} failed",
-        failed.len()
-    );
-    out
-}
-
-/// Fixture results as JSON.
-pub fn fixtures_json(results: &[(String, CaseResult)]) -> String {
-    let cases: Vec<_> = results
-        .iter()
-        .map(|(policy, c)| {
-            serde_json::json!({
-                "policy": policy,
-                "case": c.name,
-                "passed": c.passed(),
-                "failure": c.failure,
-                "fuel_used": c.evaluation.as_ref().map(|e| e.fuel_used),
-            })
-        })
-        .collect();
-    let failed = results.iter().filter(|(_, c)| !c.passed()).count();
-    serde_json::to_string_pretty(&serde_json::json!({
-        "passed": results.len() - failed,
-        "failed": failed,
-        "cases": cases,
-    }))
-    .expect("json")
 }
 
 #[cfg(test)]

@@ -33,13 +33,13 @@ use std::path::Path;
 use policy_sdk::scan::{ScanKind, Scans, SeverityCounts, TrivySeverity};
 use serde::{Deserialize, Serialize};
 
-use super::redact::Redactor;
-use crate::authoring::fixtures::CaseResult;
 use crate::config::Enforcement;
 use crate::engine::Evaluation;
+use crate::redact::Redactor;
 use crate::store::bundle::Manifest;
-use crate::workflow::history::{ApprovalRecord, OverrideRecord};
-use crate::workflow::policies::Decision;
+use crate::store::records::{ApprovalRecord, OverrideRecord};
+use crate::store::results::Decision;
+use crate::store::summary::PlanSummary;
 
 /// Version of the JSON shape above.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -98,7 +98,7 @@ pub struct BundleInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
     /// The plan summary: terraform counts, helm releases, images, migrations.
-    pub changes: serde_json::Value,
+    pub changes: PlanSummary,
     pub approvals: Vec<Approval>,
     pub overrides: Vec<Override>,
 }
@@ -405,17 +405,7 @@ impl Report {
     }
 
     /// The report of a `policy test` run.
-    pub fn from_fixtures(results: &[(String, CaseResult)]) -> Report {
-        let tests = results
-            .iter()
-            .map(|(policy, c)| TestCase {
-                policy: policy.clone(),
-                case: c.name.clone(),
-                file: c.file.display().to_string(),
-                passed: c.passed(),
-                failure: c.failure.clone(),
-            })
-            .collect();
+    pub fn from_tests(tests: Vec<TestCase>) -> Report {
         Report::new(None, Vec::new(), Vec::new(), tests)
     }
 
@@ -458,15 +448,7 @@ impl Report {
 
 impl PolicyResult {
     fn from_decision(d: &Decision) -> PolicyResult {
-        let failure = d.evaluation["status"]
-            .as_str()
-            .filter(|s| *s == "failed")
-            .map(|_| {
-                d.evaluation["reason"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            });
+        let failure = d.failure().map(|f| f.reason.clone());
         let findings: Vec<Finding> = d.violations.clone();
         let status = if failure.is_some() {
             PolicyStatus::Failed
@@ -644,12 +626,7 @@ pub fn with_overrides(decisions: &[Decision], overrides: &[OverrideRecord]) -> V
         .iter()
         .map(|d| {
             let mut d = d.clone();
-            let logged = overrides.iter().find(|o| o.policy == d.policy);
-            if let Some(o) = logged.filter(|_| d.enforcement == Enforcement::SoftMandatory) {
-                d.overridden_by.get_or_insert_with(|| o.approver.clone());
-                d.override_reason.get_or_insert_with(|| o.reason.clone());
-                d.blocks = false;
-            }
+            d.apply_overrides(overrides);
             d
         })
         .collect()

@@ -3,83 +3,66 @@
 
 use std::fmt::Write as _;
 
+use policy_sdk::migration::Phase;
+use policy_sdk::scan::ScanKind;
+
 use super::table::{BOLD, Cell, DIM, Table, YELLOW, verdict};
 use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
-use crate::workflow::policies::Decision;
+use crate::store::results::Decision;
+use crate::store::short;
 
 /// The changes part: terraform counts, helm releases, images, migrations.
 pub fn changes(manifest: &Manifest, out: &mut String) {
     let s = &manifest.summary;
-    let tf = &s["terraform"];
-    if !tf.is_null() {
-        let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-        let _ = write!(
-            out,
-            "  {:<11} {} to add, {} to change, {} to replace, {} to destroy",
-            "terraform",
-            n("add"),
-            n("change"),
-            n("replace"),
-            n("destroy")
-        );
-        if n("forget") > 0 {
-            let _ = write!(out, ", {} to forget", n("forget"));
+    if let Some(tf) = &s.terraform {
+        let _ = write!(out, "  {:<11} {tf}", "terraform");
+        if tf.forget > 0 {
+            let _ = write!(out, ", {} to forget", tf.forget);
         }
-        if n("drifted") > 0 {
+        if tf.drifted > 0 {
             let _ = write!(
                 out,
                 " {DIM}({} changed outside terraform){DIM:#}",
-                n("drifted")
+                tf.drifted
             );
         }
         out.push('\n');
     }
-    for r in s["helm"].as_array().into_iter().flatten() {
+    for r in s.helm.iter().flatten() {
         let _ = writeln!(
             out,
             "  {:<11} {} {} {} ({} manifests, namespace {})",
             "helm",
-            r["release"].as_str().unwrap_or_default(),
-            r["chart"].as_str().unwrap_or_default(),
-            r["version"].as_str().unwrap_or(""),
-            r["manifests"].as_u64().unwrap_or(0),
-            r["namespace"].as_str().unwrap_or_default(),
+            r.release,
+            r.chart,
+            r.version.as_deref().unwrap_or(""),
+            r.manifests,
+            r.namespace,
         );
     }
-    for i in s["images"].as_array().into_iter().flatten() {
-        let c = |k: &str| i[k].as_u64().unwrap_or(0);
+    for i in s.images.iter().flatten() {
         // `scan { paths }` are scanned for secrets and misconfigurations only.
-        if i["kind"] == "fs" {
+        if i.kind == ScanKind::Fs {
             let _ = writeln!(
                 out,
                 "  {:<11} {}  secrets {}  misconfigurations {}",
-                "files",
-                i["target"].as_str().unwrap_or_default(),
-                c("secrets"),
-                c("misconfigurations"),
+                "files", i.target, i.secrets, i.misconfigurations,
             );
             continue;
         }
         let _ = writeln!(
             out,
             "  {:<11} {}  critical {}  high {}  medium {}  low {}",
-            "image",
-            i["target"].as_str().unwrap_or_default(),
-            c("critical"),
-            c("high"),
-            c("medium"),
-            c("low"),
+            "image", i.target, i.critical, i.high, i.medium, i.low,
         );
     }
-    for m in s["migrations"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "  {:<11} {} ({})",
-            "migration",
-            m["id"].as_str().unwrap_or_default(),
-            m["phase"].as_str().unwrap_or("expand"),
-        );
+    for m in s.migrations.iter().flatten() {
+        let phase = match m.phase {
+            Some(Phase::Contract) => "contract",
+            Some(Phase::Expand) | None => "expand",
+        };
+        let _ = writeln!(out, "  {:<11} {} ({phase})", "migration", m.id);
     }
     if out.is_empty() {
         out.push_str("  nothing to change\n");
@@ -136,7 +119,7 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
 pub fn decision_word(d: &Decision) -> &'static str {
     // A policy that could not run denies (fail closed) and says so, as the
     // report model's status does.
-    if d.evaluation["status"] == "failed" {
+    if d.failure().is_some() {
         "failed"
     } else if d.blocks {
         "deny"
@@ -158,7 +141,7 @@ pub fn plan_human(
 ) -> String {
     let mut out = format!(
         "{BOLD}plan {}{BOLD:#} for {} ({}), by {}\n",
-        &digest[..12],
+        short(digest),
         manifest.environment,
         manifest.project,
         manifest.planned_by

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::model::{Finding, PolicyResult, Report, ScanReport};
 use crate::config::{CONFIG_FILE, Enforcement};
 use crate::store::bundle::sha256_hex;
+use crate::store::short;
 
 pub const SCHEMA_URI: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
@@ -163,7 +164,7 @@ fn policy_run(report: &Report) -> Value {
                      what to change; fix the plan and run `opsdeploy plan` again.",
                     f.rule,
                     p.name,
-                    &p.sha256[..12.min(p.sha256.len())],
+                    short(&p.sha256),
                     enforcement_sentence(p)
                 );
                 let mut r = rule(

@@ -9,7 +9,7 @@ use policy_sdk::scan::ScanKind;
 
 use super::model::Report;
 use super::table::{BOLD, Cell, DIM, RED, Table, YELLOW};
-use crate::workflow::policies::Decision;
+use crate::store::results::Decision;
 
 /// Misconfigurations listed before "… and N more".
 const MISCONFIG_SHOWN: usize = 20;

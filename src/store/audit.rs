@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::records::EntryData;
+
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -51,21 +53,19 @@ impl EntryKind {
 /// What a caller records; the store adds sequence, time, links and hash.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
-    pub kind: EntryKind,
     pub actor: String,
     pub environment: Option<String>,
     pub digest: Option<String>,
-    pub data: serde_json::Value,
+    pub data: EntryData,
 }
 
 impl NewEntry {
-    pub fn new(kind: EntryKind, actor: &str, environment: &str) -> Self {
+    pub fn new(actor: &str, environment: &str, data: EntryData) -> Self {
         NewEntry {
-            kind,
             actor: actor.to_string(),
             environment: Some(environment.to_string()),
             digest: None,
-            data: serde_json::Value::Null,
+            data,
         }
     }
 
@@ -73,27 +73,73 @@ impl NewEntry {
         self.digest = Some(digest.to_string());
         self
     }
-
-    pub fn data(mut self, data: serde_json::Value) -> Self {
-        self.data = data;
-        self
-    }
 }
 
-/// The content of an entry, in the order it is written (and hashed).
+/// The content of an entry. It is written (and hashed) in the order of
+/// [`Wire`], with the payload's kind as `"kind"` and the payload as `"data"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "Wire", try_from = "Wire")]
 pub struct Content {
     pub seq: u64,
     pub at: String,
-    pub kind: EntryKind,
     pub actor: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub data: serde_json::Value,
+    pub data: EntryData,
     pub prev: String,
+}
+
+impl Content {
+    pub fn kind(&self) -> EntryKind {
+        self.data.kind()
+    }
+}
+
+/// An entry's content as stored.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    seq: u64,
+    at: String,
+    kind: EntryKind,
+    actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    data: serde_json::Value,
+    prev: String,
+}
+
+impl From<Content> for Wire {
+    fn from(c: Content) -> Wire {
+        Wire {
+            seq: c.seq,
+            at: c.at,
+            kind: c.data.kind(),
+            actor: c.actor,
+            environment: c.environment,
+            digest: c.digest,
+            data: c.data.to_wire(),
+            prev: c.prev,
+        }
+    }
+}
+
+impl TryFrom<Wire> for Content {
+    type Error = serde_json::Error;
+
+    fn try_from(w: Wire) -> Result<Content, serde_json::Error> {
+        Ok(Content {
+            seq: w.seq,
+            at: w.at,
+            actor: w.actor,
+            environment: w.environment,
+            digest: w.digest,
+            data: EntryData::from_wire(w.kind, w.data)?,
+            prev: w.prev,
+        })
+    }
 }
 
 /// A stored entry: content plus its hash.
@@ -116,7 +162,6 @@ pub fn seal(new: NewEntry, seq: u64, at: String, prev_hash: &str) -> (Entry, Str
     let content = Content {
         seq,
         at,
-        kind: new.kind,
         actor: new.actor,
         environment: new.environment,
         digest: new.digest,
@@ -171,8 +216,8 @@ pub fn parse_line(line: &str) -> Result<Entry, String> {
     if actual != hash {
         return Err(format!(
             "its content does not match its hash (recorded {}…, content hashes to {}…): the entry was edited",
-            &hash[..12.min(hash.len())],
-            &actual[..12]
+            super::short(hash),
+            super::short(&actual)
         ));
     }
     let content: Content =
@@ -240,14 +285,20 @@ pub fn verify<'a>(lines: impl IntoIterator<Item = &'a str>) -> Verification {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::records::ApprovalData;
 
     fn chain(n: u64) -> Vec<String> {
         let mut prev = GENESIS.to_string();
         (1..=n)
             .map(|seq| {
-                let new = NewEntry::new(EntryKind::Approval, "alice@example.com", "staging")
-                    .digest("abc")
-                    .data(serde_json::json!({"comment": format!("ok {seq}")}));
+                let new = NewEntry::new(
+                    "alice@example.com",
+                    "staging",
+                    EntryData::Approval(ApprovalData {
+                        comment: Some(format!("ok {seq}")),
+                    }),
+                )
+                .digest("abc");
                 let (entry, line) = seal(new, seq, "2026-11-24T20:00:00Z".into(), &prev);
                 prev = entry.hash;
                 line

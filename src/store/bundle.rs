@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::summary::PlanSummary;
 use crate::fsutil::write_atomic;
+use crate::redact::Redactor;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const RESULTS: &str = "results.json";
@@ -35,6 +37,12 @@ pub enum BundleError {
     Ambiguous { prefix: String, matches: String },
     #[error("plan bundle {digest} does not match its digest: {problem}")]
     Tampered { digest: String, problem: String },
+    #[error("{file} of plan bundle {digest} is not readable: {reason}")]
+    Unreadable {
+        digest: String,
+        file: String,
+        reason: String,
+    },
 }
 
 fn io(action: &'static str, path: &Path, source: std::io::Error) -> BundleError {
@@ -86,7 +94,7 @@ pub struct Manifest {
     pub sources: Vec<FileEntry>,
     pub policies: Vec<PolicyEntry>,
     /// Counts and lists for summaries (resources by action, releases, images).
-    pub summary: serde_json::Value,
+    pub summary: PlanSummary,
 }
 
 /// A bundle being written; nothing is visible under `bundles/` until `finish`.
@@ -221,7 +229,8 @@ impl Bundle {
                         matches: many
                             .iter()
                             .filter_map(|p| {
-                                p.file_name().map(|n| n.to_string_lossy()[..12].to_string())
+                                p.file_name()
+                                    .map(|n| super::short(&n.to_string_lossy()).to_string())
                             })
                             .collect::<Vec<_>>()
                             .join(", "),
@@ -249,10 +258,6 @@ impl Bundle {
             dir,
             manifest,
         })
-    }
-
-    pub fn short(&self) -> &str {
-        &self.digest[..12]
     }
 
     /// Checks every file of the bundle against the manifest.
@@ -300,10 +305,25 @@ impl Bundle {
         fs::read(&path).map_err(|e| io("read", &path, e))
     }
 
-    /// Stores the policy results next to the bundle (not part of the digest).
-    pub fn write_results(&self, json: &[u8]) -> Result<(), BundleError> {
-        let path = self.dir.join(RESULTS);
-        write_atomic(&path, json).map_err(|e| io("write", &path, e))
+    /// A file of the bundle that is there but cannot be read as what it is.
+    pub fn unreadable(&self, file: &str, reason: impl std::fmt::Display) -> BundleError {
+        BundleError::Unreadable {
+            digest: self.digest.clone(),
+            file: file.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The secrets of the bundle: the values its terraform plan marks sensitive.
+    pub fn redactor(&self) -> Result<Redactor, BundleError> {
+        if !self.manifest.files.iter().any(|f| f.path == "plan.json") {
+            return Ok(Redactor::default());
+        }
+        let plan = String::from_utf8(self.read("plan.json")?)
+            .map_err(|e| self.unreadable("plan.json", e.utf8_error()))?;
+        crate::adapters::terraform::sensitive_values("plan.json", &plan)
+            .map(Redactor::from_values)
+            .map_err(|e| self.unreadable("plan.json", e))
     }
 }
 
@@ -324,7 +344,7 @@ mod tests {
             files: vec![],
             sources: vec![],
             policies: vec![],
-            summary: serde_json::Value::Null,
+            summary: PlanSummary::default(),
         }
     }
 

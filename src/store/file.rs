@@ -16,22 +16,12 @@ use super::{LockGuard, LockHolder, Store, StoreError, now_rfc3339};
 
 pub struct FileStore {
     root: PathBuf,
-    markdown: Option<PathBuf>,
 }
 
 impl FileStore {
     /// A store rooted at `root` (usually `PROJECT/.opsdeploy`), created on first write.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        FileStore {
-            root: root.into(),
-            markdown: None,
-        }
-    }
-
-    /// Also keep a Markdown rendering of the log at `path` after every append.
-    pub fn with_markdown(mut self, path: impl Into<PathBuf>) -> Self {
-        self.markdown = Some(path.into());
-        self
+        FileStore { root: root.into() }
     }
 
     /// The log's lines exactly as stored (what a migration copies).
@@ -197,9 +187,6 @@ impl Store for FileStore {
         log.write_all(line.as_bytes())
             .and_then(|()| log.sync_data())
             .map_err(|e| StoreError::io("append to", &path, e))?;
-        if let Some(md) = &self.markdown {
-            super::render_markdown(self, md);
-        }
         drop(lock);
         Ok(entry)
     }
@@ -315,10 +302,6 @@ impl Store for FileStore {
         self.root.join("bundles")
     }
 
-    fn audit_markdown_path(&self) -> Option<PathBuf> {
-        self.markdown.clone()
-    }
-
     fn describe(&self) -> String {
         self.log_path().display().to_string()
     }
@@ -341,7 +324,8 @@ fn stale_holder(root: &Path, environment: &str) -> Option<LockHolder> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::EntryKind;
+    use crate::store::EntryData;
+    use crate::store::records::ApprovalData;
 
     fn holder(who: &str) -> LockHolder {
         LockHolder {
@@ -359,10 +343,13 @@ mod tests {
         let store = FileStore::new(dir.path());
         for i in 0..3 {
             store
-                .append(
-                    NewEntry::new(EntryKind::Approval, "a", "staging")
-                        .data(serde_json::json!({"i": i})),
-                )
+                .append(NewEntry::new(
+                    "a",
+                    "staging",
+                    EntryData::Approval(ApprovalData {
+                        comment: Some(format!("{i}")),
+                    }),
+                ))
                 .unwrap();
         }
         // A crash mid-write leaves half a line.
@@ -373,7 +360,11 @@ mod tests {
         log.write_all(b"{\"seq\":4,\"at\":\"2026").unwrap();
         drop(log);
         let e = store
-            .append(NewEntry::new(EntryKind::Approval, "a", "staging"))
+            .append(NewEntry::new(
+                "a",
+                "staging",
+                EntryData::Approval(ApprovalData::default()),
+            ))
             .unwrap();
         assert_eq!(e.seq, 4);
         let v = store.verify().unwrap();

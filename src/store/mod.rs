@@ -5,7 +5,12 @@
 pub mod audit;
 pub mod bundle;
 mod file;
+#[cfg(test)]
+pub(crate) mod memory;
 mod postgres;
+pub mod records;
+pub mod results;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +18,7 @@ use std::time::Duration;
 pub use self::postgres::PgStore;
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
+pub use records::EntryData;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -132,25 +138,17 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
-    /// Where the people-readable rendering of the audit log goes.
-    fn audit_markdown_path(&self) -> Option<PathBuf>;
-
     /// A name for messages: the log's path or database.
     fn describe(&self) -> String;
 }
 
-/// Rewrites the people-readable Markdown rendering of `store`'s log at `path`;
-/// a failure only warns (the log itself is already written).
-fn render_markdown(store: &dyn Store, path: &Path) {
-    match store.entries() {
-        Ok(entries) => {
-            let md = crate::report::audit_markdown(&entries);
-            if let Err(e) = crate::fsutil::write_atomic(path, md.as_bytes()) {
-                tracing::warn!("could not update {}: {e}", path.display());
-            }
-        }
-        Err(e) => tracing::warn!("could not render {}: {e}", path.display()),
-    }
+/// A digest or hash as people see it: its first 12 characters (which `--plan`
+/// and `report` accept as a prefix), or all of a shorter name.
+pub fn short(digest: &str) -> &str {
+    digest
+        .char_indices()
+        .nth(12)
+        .map_or(digest, |(end, _)| &digest[..end])
 }
 
 /// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T20:15:03Z`.
@@ -186,6 +184,16 @@ pub fn rfc3339(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_digest_is_twelve_characters_and_never_cuts_a_short_or_odd_name() {
+        let digest = "3f9a1c2b4d5e".to_string() + &"0".repeat(52);
+        assert_eq!(short(&digest), "3f9a1c2b4d5e");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short(""), "");
+        // A directory named with multi-byte characters, where byte 12 is mid-character.
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+    }
 
     #[test]
     fn rfc3339_matches_known_instants() {

@@ -23,7 +23,8 @@ use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
 use sha2::{Digest, Sha256};
 
-use super::audit::{self, Entry, EntryKind, NewEntry, Verification};
+use super::audit::{self, Entry, NewEntry, Verification};
+use super::records::EntryData;
 use super::{LockGuard, LockHolder, Store, StoreError, now_rfc3339};
 
 /// The embedded migrations, in order; version = position + 1.
@@ -44,7 +45,6 @@ pub struct PgStore {
     shown: String,
     client: Mutex<Client>,
     bundles: PathBuf,
-    markdown: Option<PathBuf>,
 }
 
 impl PgStore {
@@ -68,14 +68,7 @@ impl PgStore {
             shown,
             client: Mutex::new(client),
             bundles: bundles.into(),
-            markdown: None,
         })
-    }
-
-    /// Also keep a Markdown rendering of the log at `path` after every append.
-    pub fn with_markdown(mut self, path: impl Into<PathBuf>) -> Self {
-        self.markdown = Some(path.into());
-        self
     }
 
     fn client(&self) -> MutexGuard<'_, Client> {
@@ -247,7 +240,7 @@ fn insert_entry(
         &[
             &seq,
             &entry.at,
-            &entry.kind.as_str(),
+            &entry.kind().as_str(),
             &entry.actor,
             &entry.environment,
             &entry.digest,
@@ -256,21 +249,25 @@ fn insert_entry(
             &line,
         ],
     )?;
-    if let (EntryKind::Approval | EntryKind::Override, Some(digest)) = (entry.kind, &entry.digest) {
-        let text = |k: &str| entry.data.get(k).and_then(|v| v.as_str()).map(String::from);
+    let (policy, reason, comment) = match &entry.data {
+        EntryData::Approval(a) => (None, None, a.comment.as_deref()),
+        EntryData::Override(o) => (Some(o.policy.as_str()), Some(o.reason.as_str()), None),
+        _ => return Ok(()),
+    };
+    if let Some(digest) = &entry.digest {
         tx.execute(
             "INSERT INTO opsdeploy.approvals (seq, digest, kind, environment, actor, at, policy, reason, comment)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &seq,
                 digest,
-                &entry.kind.as_str(),
+                &entry.kind().as_str(),
                 &entry.environment,
                 &entry.actor,
                 &entry.at,
-                &text("policy"),
-                &text("reason"),
-                &text("comment"),
+                &policy,
+                &reason,
+                &comment,
             ],
         )?;
     }
@@ -419,9 +416,6 @@ impl Store for PgStore {
             tx.commit().map_err(self.err("commit an audit entry to"))?;
             entry
         };
-        if let Some(path) = &self.markdown {
-            super::render_markdown(self, path);
-        }
         Ok(entry)
     }
 
@@ -614,10 +608,6 @@ impl Store for PgStore {
             }
         }
         Ok(())
-    }
-
-    fn audit_markdown_path(&self) -> Option<PathBuf> {
-        self.markdown.clone()
     }
 
     fn describe(&self) -> String {

@@ -6,22 +6,28 @@ use std::time::Duration;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approval, Approvals, Override};
+use serde::Serialize;
 use serde_json::json;
 
 use super::approve::{check_approved, resolve_bundle};
 use super::continuity::{self, Incident};
-use super::history::{ApplyStatus, Deployed, DeployedChart, DeployedImage};
-use super::plan::{environment_section, results_entry, terraform_for, tool_error};
-use super::policies::{self, Results};
+use super::plan::environment_section;
+use super::policies;
 use super::releases;
-use super::{ErrorClass, History, Project, WorkflowError, short};
+use super::tools::{helm_for, policy_engine, terraform_for};
+use super::{History, Project, Stage, WorkflowError};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
 use crate::config::{Environment, Strategy};
-use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
-use crate::store::{EntryKind, LockGuard, LockHolder, NewEntry, now_rfc3339};
+use crate::store::records::{
+    ApplyFinishData, ApplyStartData, ApplyStatus, Deployed, DeployedChart, DeployedImage,
+    EvaluatedAt, IncidentData, LockTakeoverData, PolicyResultsData, RollbackData, RollbackStep,
+    StepData, StepStatus,
+};
+use crate::store::results::Results;
+use crate::store::{EntryData, LockGuard, LockHolder, NewEntry, now_rfc3339};
 
 pub struct ApplyRequest<'a> {
     pub environment: &'a str,
@@ -31,16 +37,18 @@ pub struct ApplyRequest<'a> {
 }
 
 /// One deploy step's result, as recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     pub step: String,
     pub ok: bool,
     pub detail: String,
 }
 
-#[derive(Debug)]
+/// What an apply did; also its `--format json`.
+#[derive(Debug, Serialize)]
 pub struct Applied {
     pub digest: String,
+    pub environment: String,
     pub status: ApplyStatus,
     pub steps: Vec<StepReport>,
     /// What failed and what was (or could not be) rolled back.
@@ -48,6 +56,30 @@ pub struct Applied {
     pub rollback: Vec<StepReport>,
     /// Changes that cannot be rolled back automatically (terraform, migrations).
     pub not_rolled_back: Vec<String>,
+}
+
+impl Applied {
+    /// The error a failed deploy ends with; `None` when it succeeded.
+    pub fn failure_error(&self) -> Option<WorkflowError> {
+        let (environment, digest, failure) = (
+            self.environment.clone(),
+            self.digest.clone(),
+            self.failure.clone(),
+        );
+        match self.status {
+            ApplyStatus::Succeeded => None,
+            ApplyStatus::RolledBack | ApplyStatus::Failed => Some(WorkflowError::RolledBack {
+                environment,
+                digest,
+                failure,
+            }),
+            ApplyStatus::RollbackFailed => Some(WorkflowError::DeployRollbackFailed {
+                environment,
+                digest,
+                failure,
+            }),
+        }
+    }
 }
 
 /// What has been changed so far, to undo in reverse on failure.
@@ -83,10 +115,15 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             dead.describe(),
             dead.since
         );
-        project.store.append(
-            NewEntry::new(EntryKind::LockTakeover, &project.actor, &env.name)
-                .data(json!({"previous": dead.describe(), "since": dead.since})),
-        )?;
+        let takeover = LockTakeoverData {
+            previous: dead.describe(),
+            since: dead.since.clone(),
+        };
+        project.record(NewEntry::new(
+            &project.actor,
+            &env.name,
+            EntryData::LockTakeover(takeover),
+        ))?;
     }
     // Read the past only now: another apply may have finished while we waited.
     let history = project.history()?;
@@ -94,73 +131,29 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
     bundle.verify()?;
     let changed = bundle.changed_sources(project.dir());
     if let Some(first) = changed.first() {
-        let others = if changed.len() > 1 {
-            format!(" (and {} more)", changed.len() - 1)
-        } else {
-            String::new()
-        };
-        return Err(WorkflowError::Other {
-            what: format!(
-                "plan bundle {} does not match the files on disk",
-                short(&bundle.digest)
-            ),
-            location: Some(format!(
-                "{} {} after the plan was made{others}",
-                first.path,
-                if first.removed {
-                    "was removed"
-                } else {
-                    "changed"
-                }
-            )),
-            hint: Some(format!(
-                "run `opsdeploy plan {}` and ask for a new approval",
-                env.name
-            )),
-            class: ErrorClass::ApprovalMissing,
+        return Err(WorkflowError::SourcesChanged {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
+            path: first.path.clone(),
+            removed: first.removed,
+            more: changed.len() - 1,
         });
     }
     let approvals = check_approved(env, &history, &bundle)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
-    let blocking = results.blocking();
-    if !blocking.is_empty() {
-        let names: Vec<&str> = blocking.iter().map(|d| d.policy.as_str()).collect();
-        return Err(WorkflowError::Other {
-            what: format!(
-                "plan {} is blocked by policy: {}",
-                short(&bundle.digest),
-                names.join(", ")
-            ),
-            location: blocking
-                .first()
-                .and_then(|d| d.violations.first())
-                .map(|v| format!("{}: {}", v.rule, v.message)),
-            hint: Some(format!(
-                "change the plan so it passes (`opsdeploy plan {}`), or for a soft-mandatory policy have an approver run `opsdeploy approve {} --plan {} --override POLICY --reason \"...\"`",
-                env.name,
-                env.name,
-                short(&bundle.digest)
-            )),
-            class: ErrorClass::BlockedByPolicy,
-        });
+    if let Some(refusal) = WorkflowError::blocked(&env.name, &results) {
+        return Err(refusal);
     }
     if !(req.confirm)(&bundle) {
-        return Err(WorkflowError::Other {
-            what: "apply cancelled; nothing was changed".into(),
-            location: None,
-            hint: Some(format!(
-                "run `opsdeploy apply {} --plan {} --yes` to apply without asking",
-                env.name,
-                short(&bundle.digest)
-            )),
-            class: ErrorClass::Error,
+        return Err(WorkflowError::Cancelled {
+            environment: env.name.clone(),
+            digest: bundle.digest.clone(),
         });
     }
-    let start = project.store.append(
-        NewEntry::new(EntryKind::ApplyStart, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(json!({"summary": super::plan::summary_line(&bundle.manifest.summary)})),
-    )?;
+    let start_data = ApplyStartData {
+        summary: bundle.manifest.summary.to_string(),
+    };
+    let start = project.log(&env.name, &bundle.digest, EntryData::ApplyStart(start_data))?;
     let mut run = Run {
         project,
         env,
@@ -196,11 +189,11 @@ fn reevaluate(
     env: &Environment,
     history: &History,
     bundle: &Bundle,
-    approvals: &[super::history::ApprovalRecord],
+    approvals: &[crate::store::records::ApprovalRecord],
 ) -> Result<Results, WorkflowError> {
     let input = bundle.read("input.json")?;
     let mut doc = InputDocument::from_slice("input.json of the bundle", &input)
-        .map_err(|e| tool_error(e, "plan again"))?;
+        .map_err(|e| WorkflowError::tool(Stage::BundleInput, e))?;
     doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
     let overrides = history.overrides(&bundle.digest);
     doc.set(
@@ -230,8 +223,7 @@ fn reevaluate(
             self_approve: env.approval.self_approve,
         },
     );
-    let engine = PolicyEngine::with_default_cache()
-        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let engine = policy_engine()?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
     for l in &loaded {
         let planned = bundle
@@ -254,10 +246,11 @@ fn reevaluate(
             policies::evaluate(&engine, &loaded, &doc, &overrides),
         )?,
     };
-    project.store.append(
-        NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(results_entry(&results.decisions, "apply")),
+    let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Apply);
+    project.log(
+        &env.name,
+        &bundle.digest,
+        EntryData::PolicyResults(verdicts),
     )?;
     Ok(results)
 }
@@ -279,29 +272,19 @@ impl Run<'_> {
         step: &str,
         ok: bool,
         detail: String,
-        extra: serde_json::Value,
+        extra: impl FnOnce(&mut StepData),
     ) -> Result<(), WorkflowError> {
-        let mut data = json!({
-            "step": step,
-            "status": if ok { "succeeded" } else { "failed" },
-            "detail": detail,
-            "apply_seq": self.apply_seq,
-        });
-        if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
-            d.extend(e.clone());
-        }
+        let mut data = StepData::new(step, ok, detail.clone(), self.apply_seq);
+        extra(&mut data);
         // Checks of the running deployment are health results in the log.
-        let kind = if matches!(step, "health" | "smoke_test" | "monitor") {
-            data["check"] = json!(step);
-            EntryKind::Health
+        let data = if matches!(step, "health" | "smoke_test" | "monitor") {
+            data.check = Some(step.to_string());
+            EntryData::Health(data)
         } else {
-            EntryKind::ApplyStep
+            EntryData::ApplyStep(data)
         };
-        self.project.store.append(
-            NewEntry::new(kind, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(data),
-        )?;
+        self.project
+            .log(&self.env.name, &self.bundle.digest, data)?;
         tracing::info!(step, ok, "{detail}");
         self.steps.push(StepReport {
             step: step.to_string(),
@@ -315,7 +298,7 @@ impl Run<'_> {
     fn step(
         &mut self,
         step: &str,
-        extra: serde_json::Value,
+        extra: impl FnOnce(&mut StepData),
         f: impl FnOnce() -> Result<String, String>,
     ) -> Result<(), Failure> {
         self.ensure_locked(&format!("before the {step} step"))
@@ -343,12 +326,16 @@ impl Run<'_> {
         if let Some(tf) = terraform_for(self.project, self.env) {
             let tf = tf.map_err(|e| Failure::Step(e.to_string()))?;
             let planfile = self.bundle.path("tfplan");
-            let summary = super::plan::summary_line(&self.bundle.manifest.summary);
-            self.step("terraform", json!({}), || {
-                tf.init().map_err(|e| e.to_string())?;
-                tf.apply(&planfile).map_err(|e| e.to_string())?;
-                Ok(format!("applied the saved plan: {summary}"))
-            })?;
+            let summary = self.bundle.manifest.summary.to_string();
+            self.step(
+                "terraform",
+                |_| {},
+                || {
+                    tf.init().map_err(|e| e.to_string())?;
+                    tf.apply(&planfile).map_err(|e| e.to_string())?;
+                    Ok(format!("applied the saved plan: {summary}"))
+                },
+            )?;
             self.undo.push(Undo::Terraform(summary));
         }
         let retire = self.deploy_releases(history)?;
@@ -376,7 +363,7 @@ impl Run<'_> {
         if self.env.helm.is_empty() {
             return Ok(Vec::new());
         }
-        let helm = releases::helm_for(self.project).map_err(|e| Failure::Step(e.to_string()))?;
+        let helm = helm_for(self.project).map_err(|e| Failure::Step(e.to_string()))?;
         let live: Deployed = history
             .current(&self.env.name)
             .and_then(|c| c.deployed())
@@ -437,7 +424,10 @@ impl Run<'_> {
         let name = spec.name.clone();
         self.step(
             "helm",
-            json!({"release": name, "previous_revision": previous}),
+            |d| {
+                d.release = Some(name.clone());
+                d.previous_revision = previous;
+            },
             || {
                 helm.upgrade_install(&spec).map_err(|e| e.to_string())?;
                 Ok(format!(
@@ -470,7 +460,13 @@ impl Run<'_> {
             return Ok(());
         };
         let url = h.url.replace("{color}", color);
-        self.step("health", json!({"url": url, "color": color}), || {
+        let at = url.clone();
+        let shade = color.to_string();
+        let extra = |d: &mut StepData| {
+            d.url = Some(at);
+            d.color = Some(shade);
+        };
+        self.step("health", extra, || {
             health::wait_healthy(&url, h.expect_status, h.timeout, h.interval)
                 .map(|n| {
                     format!(
@@ -485,7 +481,7 @@ impl Run<'_> {
     /// Removes the colours that no longer serve; a failure only warns (the
     /// deploy succeeded, the idle colour keeps running).
     fn retire(&mut self, colors: Vec<(String, String, Duration)>) {
-        let Ok(helm) = releases::helm_for(self.project) else {
+        let Ok(helm) = helm_for(self.project) else {
             return;
         };
         for (release, namespace, timeout) in colors {
@@ -500,7 +496,8 @@ impl Run<'_> {
             if !ok {
                 tracing::warn!("{detail}");
             }
-            if let Err(e) = self.record("retire", ok, detail, json!({"release": release})) {
+            let at = release.clone();
+            if let Err(e) = self.record("retire", ok, detail, |d| d.release = Some(at)) {
                 tracing::warn!("could not record retiring {release}: {e}");
             }
         }
@@ -554,7 +551,11 @@ impl Run<'_> {
         let id = m.id.clone();
         self.step(
             "migration",
-            json!({"migration": m.id, "sha256": m.sha256, "phase": m.phase}),
+            |d| {
+                d.migration = Some(m.id.clone());
+                d.sha256 = Some(m.sha256.clone());
+                d.phase = m.phase;
+            },
             || {
                 health::run_command(&dir, &argv, Duration::from_secs(3600))
                     .map(|_| format!("ran {id}"))
@@ -572,28 +573,37 @@ impl Run<'_> {
             if let Some(color) = self.deployed.colors.values().next() {
                 h.url = h.url.replace("{color}", color);
             }
-            self.step("health", json!({"url": h.url}), || {
-                health::wait_healthy(&h.url, h.expect_status, h.timeout, h.interval)
-                    .map(|n| {
-                        format!(
-                            "{} answered {} after {n} attempt(s)",
-                            h.url, h.expect_status
-                        )
-                    })
-                    .map_err(|e| e.to_string())
-            })?;
+            let url = h.url.clone();
+            self.step(
+                "health",
+                |d| d.url = Some(url),
+                || {
+                    health::wait_healthy(&h.url, h.expect_status, h.timeout, h.interval)
+                        .map(|n| {
+                            format!(
+                                "{} answered {} after {n} attempt(s)",
+                                h.url, h.expect_status
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                },
+            )?;
         }
         if let Some(s) = self.env.smoke_test.clone() {
-            self.step("smoke_test", json!({}), || {
-                health::run_command(&dir, &s.command, s.timeout)
-                    .map(|_| format!("`{}` passed", s.command.join(" ")))
-                    .map_err(|e| e.to_string())
-            })?;
+            self.step(
+                "smoke_test",
+                |_| {},
+                || {
+                    health::run_command(&dir, &s.command, s.timeout)
+                        .map(|_| format!("`{}` passed", s.command.join(" ")))
+                        .map_err(|e| e.to_string())
+                },
+            )?;
         }
         if let Some(m) = self.env.monitor.clone() {
             self.step(
                 "monitor",
-                json!({"window_secs": m.window.as_secs()}),
+                |d| d.window_secs = Some(m.window.as_secs()),
                 || {
                     health::watch_error_rate(
                         &dir,
@@ -620,15 +630,13 @@ impl Run<'_> {
     /// Stops the apply when its lock was lost: another apply may be running,
     /// so nothing more is changed, not even rolled back.
     fn ensure_locked(&mut self, when: &str) -> Result<(), WorkflowError> {
-        self.lock.still_held().map_err(|e| WorkflowError::Other {
-            what: format!("{e}; the apply stopped {when} and nothing was rolled back"),
-            location: None,
-            hint: Some(format!(
-                "run `opsdeploy status {}` to see which steps ran, then apply again once no other apply runs",
-                self.env.name
-            )),
-            class: ErrorClass::RollbackFailed,
-        })
+        self.lock
+            .still_held()
+            .map_err(|source| WorkflowError::LockLost {
+                environment: self.env.name.clone(),
+                when: when.to_string(),
+                source: Box::new(source),
+            })
     }
 
     fn succeed(mut self) -> Result<Applied, WorkflowError> {
@@ -644,19 +652,22 @@ impl Run<'_> {
         ran.sort();
         self.deployed.migrations = ran;
         self.deployed.images = deployed_images(self.bundle);
-        self.project.store.append(
-            NewEntry::new(EntryKind::ApplyFinish, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": ApplyStatus::Succeeded,
-                    "healthy": true,
-                    "apply_seq": self.apply_seq,
-                    "deployed": self.deployed,
-                })),
+        let finish = ApplyFinishData {
+            status: ApplyStatus::Succeeded,
+            healthy: true,
+            apply_seq: Some(self.apply_seq),
+            deployed: Some(self.deployed.clone()),
+            failure: None,
+        };
+        self.project.log(
+            &self.env.name,
+            &self.bundle.digest,
+            EntryData::ApplyFinish(finish),
         )?;
         super::post_deploy::after_success(self.project, self.env, self.bundle);
         Ok(Applied {
             digest: self.bundle.digest.clone(),
+            environment: self.env.name.clone(),
             status: ApplyStatus::Succeeded,
             steps: self.steps,
             failure: None,
@@ -675,7 +686,7 @@ impl Run<'_> {
         self.ensure_locked(&format!("after `{message}`, before rolling back"))?;
         let mut rollback: Vec<StepReport> = Vec::new();
         let mut not_rolled_back = Vec::new();
-        let helm = releases::helm_for(self.project);
+        let helm = helm_for(self.project);
         for undo in self.undo.iter().rev() {
             match undo {
                 Undo::Release {
@@ -718,27 +729,33 @@ impl Run<'_> {
         } else {
             ApplyStatus::RollbackFailed
         };
-        self.project.store.append(
-            NewEntry::new(EntryKind::Rollback, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": if rollback_ok { "succeeded" } else { "failed" },
-                    "reason": message,
-                    "steps": rollback.iter().map(|s| json!({"step": s.step, "ok": s.ok, "detail": s.detail})).collect::<Vec<_>>(),
-                    "not_rolled_back": not_rolled_back,
-                    "apply_seq": self.apply_seq,
-                })),
-        )?;
-        self.project.store.append(
-            NewEntry::new(EntryKind::ApplyFinish, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({
-                    "status": status,
-                    "healthy": false,
-                    "apply_seq": self.apply_seq,
-                    "failure": message,
-                })),
-        )?;
+        let record = RollbackData {
+            status: StepStatus::from_ok(rollback_ok),
+            reason: Some(message.clone()),
+            from: None,
+            restored: None,
+            steps: rollback
+                .iter()
+                .map(|s| RollbackStep {
+                    step: s.step.clone(),
+                    ok: s.ok,
+                    detail: Some(s.detail.clone()),
+                })
+                .collect(),
+            not_rolled_back: not_rolled_back.clone(),
+            apply_seq: Some(self.apply_seq),
+        };
+        let finish = ApplyFinishData {
+            status,
+            healthy: false,
+            apply_seq: Some(self.apply_seq),
+            deployed: None,
+            failure: Some(message.clone()),
+        };
+        for data in [EntryData::Rollback(record), EntryData::ApplyFinish(finish)] {
+            self.project
+                .log(&self.env.name, &self.bundle.digest, data)?;
+        }
         let title = if rollback_ok {
             "deploy failed, rolled back"
         } else {
@@ -764,10 +781,14 @@ impl Run<'_> {
         ) {
             tracing::warn!("could not record the incident in the continuity file: {e}");
         }
-        self.project.store.append(
-            NewEntry::new(EntryKind::Incident, &self.project.actor, &self.env.name)
-                .digest(&self.bundle.digest)
-                .data(json!({"what": title, "details": details})),
+        let incident = IncidentData {
+            what: title.to_string(),
+            details,
+        };
+        self.project.log(
+            &self.env.name,
+            &self.bundle.digest,
+            EntryData::Incident(incident),
         )?;
         super::post_deploy::notify(
             self.project,
@@ -780,6 +801,7 @@ impl Run<'_> {
         );
         Ok(Applied {
             digest: self.bundle.digest.clone(),
+            environment: self.env.name.clone(),
             status,
             steps: self.steps,
             failure: Some(message),

@@ -1,12 +1,11 @@
 //! `opsdeploy approve`: approvals and overrides bound to one plan digest.
 
-use serde_json::json;
-
-use super::history::ApprovalRecord;
-use super::{ErrorClass, History, Project, WorkflowError, short};
+use super::{History, Project, WorkflowError, short};
 use crate::config::{Enforcement, Environment};
-use crate::store::bundle::{Bundle, RESULTS};
-use crate::store::{EntryKind, NewEntry};
+use crate::store::EntryData;
+use crate::store::bundle::Bundle;
+use crate::store::records::{ApprovalData, ApprovalRecord, OverrideData};
+use serde::Serialize;
 
 pub struct ApproveRequest<'a> {
     pub environment: &'a str,
@@ -16,7 +15,18 @@ pub struct ApproveRequest<'a> {
     pub override_policy: Option<(&'a str, &'a str)>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// What `approve` recorded; also its `--format json`.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Approved {
+    pub environment: String,
+    /// Who approved (or overrode).
+    pub actor: String,
+    #[serde(flatten)]
+    pub outcome: ApproveOutcome,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ApproveOutcome {
     Approved {
         digest: String,
@@ -33,7 +43,7 @@ pub enum ApproveOutcome {
 }
 
 /// The bundle `--plan` names, or the environment's latest plan.
-pub fn resolve_bundle(
+pub(crate) fn resolve_bundle(
     project: &Project,
     history: &History,
     environment: &str,
@@ -62,7 +72,7 @@ pub fn resolve_bundle(
 
 /// The approvals that count: by listed approvers (when listed), one per
 /// person, and not by the planner unless self-approval is allowed.
-pub fn valid_approvals<'a>(
+pub(crate) fn valid_approvals<'a>(
     env: &Environment,
     planned_by: &str,
     approvals: &'a [ApprovalRecord],
@@ -112,19 +122,21 @@ fn check_may_approve(
     Ok(())
 }
 
-pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
+/// Records an approval of the plan (or an override for it) by the actor.
+pub fn approve(project: &Project, req: &ApproveRequest) -> Result<Approved, WorkflowError> {
+    let outcome = record(project, req)?;
+    Ok(Approved {
+        environment: req.environment.to_string(),
+        actor: project.actor.clone(),
+        outcome,
+    })
+}
+
+fn record(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome, WorkflowError> {
     let env = project.config.require_environment(req.environment)?;
     // An approval vouches for a person; one by nobody in particular vouches for nothing.
     if project.actor == super::identity::UNKNOWN {
-        return Err(WorkflowError::Other {
-            what: "cannot tell who is approving: OPSDEPLOY_USER, `git config user.email` and $USER are all unset".into(),
-            location: None,
-            hint: Some(
-                "set OPSDEPLOY_USER=you@example.com, or run `git config --global user.email you@example.com`"
-                    .into(),
-            ),
-            class: ErrorClass::ApprovalMissing,
-        });
+        return Err(WorkflowError::UnknownActor);
     }
     let history = project.history()?;
     let bundle = resolve_bundle(project, &history, &env.name, req.digest)?;
@@ -141,15 +153,10 @@ pub fn approve(project: &Project, req: &ApproveRequest) -> Result<ApproveOutcome
             digest: bundle.digest,
         });
     }
-    let mut data = json!({});
-    if let Some(c) = req.comment {
-        data["comment"] = json!(c);
-    }
-    project.store.append(
-        NewEntry::new(EntryKind::Approval, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(data),
-    )?;
+    let approval = ApprovalData {
+        comment: req.comment.map(String::from),
+    };
+    project.log(&env.name, &bundle.digest, EntryData::Approval(approval))?;
     let approvals = project.history()?.approvals(&bundle.digest);
     let valid = valid_approvals(env, &bundle.manifest.planned_by, &approvals).len();
     Ok(ApproveOutcome::Approved {
@@ -186,26 +193,21 @@ fn record_override(
         Enforcement::Advisory => return Err(nothing("is advisory; it never blocks")),
         Enforcement::SoftMandatory => {}
     }
-    let results: serde_json::Value = bundle
-        .read(RESULTS)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let denied = results["decisions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|d| d["policy"] == policy && d["denied"] == true);
+    let denied = bundle
+        .read_results()?
+        .decisions
+        .iter()
+        .any(|d| d.policy == policy && d.denied);
     if !denied {
         return Err(nothing(
             "did not deny this plan; there is nothing to override",
         ));
     }
-    project.store.append(
-        NewEntry::new(EntryKind::Override, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(json!({"policy": policy, "reason": reason})),
-    )?;
+    let data = OverrideData {
+        policy: policy.to_string(),
+        reason: reason.to_string(),
+    };
+    project.log(&env.name, &bundle.digest, EntryData::Override(data))?;
     Ok(ApproveOutcome::Overridden {
         digest: bundle.digest.clone(),
         policy: policy.to_string(),
@@ -213,7 +215,7 @@ fn record_override(
 }
 
 /// Fails unless the environment's approval rule is met for this bundle.
-pub fn check_approved(
+pub(crate) fn check_approved(
     env: &Environment,
     history: &History,
     bundle: &Bundle,

@@ -4,9 +4,9 @@
 //! must still be the live one). Exit 2 when drifted, like
 //! `terraform plan -detailed-exitcode`.
 
-use super::plan::{terraform_for, tool_error};
-use super::releases::{helm_for, workload_name};
-use super::{Project, WorkflowError};
+use super::releases::workload_name;
+use super::tools::{helm_for, terraform_for};
+use super::{Project, Stage, WorkflowError};
 use crate::config::Strategy;
 
 #[derive(Debug, serde::Serialize)]
@@ -26,9 +26,9 @@ pub fn drift(project: &Project, env_name: &str) -> Result<Drift, WorkflowError> 
     match terraform_for(project, env) {
         Some(tf) => {
             let tf = tf?;
-            let hint = "fix the terraform configuration or credentials, then run drift again";
-            tf.init().map_err(|e| tool_error(e, hint))?;
-            let (drifted, output) = tf.drifted().map_err(|e| tool_error(e, hint))?;
+            let fail = |e| WorkflowError::tool(Stage::TerraformDrift, e);
+            tf.init().map_err(fail)?;
+            let (drifted, output) = tf.drifted().map_err(fail)?;
             if drifted {
                 let changed: Vec<&str> = output
                     .lines()
@@ -59,7 +59,6 @@ pub fn drift(project: &Project, env_name: &str) -> Result<Drift, WorkflowError> 
             None => unchecked.push("helm releases: nothing deployed by opsdeploy yet".into()),
             Some(deployed) => {
                 let helm = helm_for(project)?;
-                let hint = "check helm's access to the cluster, then run drift again";
                 for r in &env.helm {
                     let mut names = vec![r.name.clone()];
                     if env.strategy == Strategy::BlueGreen
@@ -76,7 +75,7 @@ pub fn drift(project: &Project, env_name: &str) -> Result<Drift, WorkflowError> 
                         };
                         let history = helm
                             .history(&name, &r.namespace)
-                            .map_err(|e| tool_error(e, hint))?;
+                            .map_err(|e| WorkflowError::tool(Stage::HelmDrift, e))?;
                         match history.iter().max_by_key(|rev| rev.revision) {
                             None => findings.push(format!(
                                 "helm: release {name} is not installed in {} (opsdeploy left revision {left})",

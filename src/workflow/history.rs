@@ -4,78 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::store::{Entry, EntryKind};
-
-/// How an apply ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplyStatus {
-    Succeeded,
-    /// Failed before changing anything.
-    Failed,
-    RolledBack,
-    RollbackFailed,
-}
-
-impl ApplyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplyStatus::Succeeded => "succeeded",
-            ApplyStatus::Failed => "failed",
-            ApplyStatus::RolledBack => "rolled_back",
-            ApplyStatus::RollbackFailed => "rollback_failed",
-        }
-    }
-}
-
-/// What a successful apply put in place, recorded in its `apply_finish` entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deployed {
-    #[serde(default)]
-    pub images: Vec<DeployedImage>,
-    #[serde(default)]
-    pub charts: Vec<DeployedChart>,
-    #[serde(default)]
-    pub migrations: Vec<String>,
-    /// Helm revision per release after the apply (for rollback).
-    #[serde(default)]
-    pub helm_revisions: BTreeMap<String, u64>,
-    /// Blue-green: the colour now serving, per release.
-    #[serde(default)]
-    pub colors: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployedImage {
-    pub reference: String,
-    #[serde(default)]
-    pub digest: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployedChart {
-    pub release: String,
-    pub chart: String,
-    #[serde(default)]
-    pub version: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalRecord {
-    pub approver: String,
-    pub at: String,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverrideRecord {
-    pub policy: String,
-    pub approver: String,
-    pub reason: String,
-    pub at: String,
-}
+use crate::store::records::{
+    ApplyFinishData, ApplyStatus, ApprovalRecord, Deployed, OverrideRecord, StepStatus,
+};
+use crate::store::{Entry, EntryData, EntryKind};
 
 /// One apply of one bundle: its start and, unless it was interrupted, its end.
 #[derive(Debug, Clone)]
@@ -87,21 +19,24 @@ pub struct ApplyRecord<'a> {
 }
 
 impl ApplyRecord<'_> {
+    /// What its `apply_finish` entry recorded; `None` while unfinished.
+    pub fn finished(&self) -> Option<&ApplyFinishData> {
+        match &self.finish?.data {
+            EntryData::ApplyFinish(f) => Some(f),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<ApplyStatus> {
-        let f = self.finish?;
-        serde_json::from_value(f.data.get("status")?.clone()).ok()
+        self.finished().map(|f| f.status)
     }
 
     pub fn deployed(&self) -> Option<Deployed> {
-        let f = self.finish?;
-        serde_json::from_value(f.data.get("deployed")?.clone()).ok()
+        self.finished()?.deployed.clone()
     }
 
     pub fn healthy(&self) -> bool {
-        self.finish
-            .and_then(|f| f.data.get("healthy"))
-            .and_then(|h| h.as_bool())
-            .unwrap_or(false)
+        self.finished().is_some_and(|f| f.healthy)
     }
 }
 
@@ -134,7 +69,7 @@ impl History {
         env: Option<&'e str>,
     ) -> impl Iterator<Item = &'a Entry> + use<'a, 'e> {
         self.entries.iter().filter(move |e| {
-            e.kind == kind && env.is_none_or(|env| e.environment.as_deref() == Some(env))
+            e.kind() == kind && env.is_none_or(|env| e.environment.as_deref() == Some(env))
         })
     }
 
@@ -149,31 +84,48 @@ impl History {
             .find(|e| e.digest.as_deref() == Some(digest))
     }
 
+    fn for_digest<'a>(&'a self, digest: &'a str) -> impl Iterator<Item = &'a Entry> {
+        self.entries
+            .iter()
+            .filter(move |e| e.digest.as_deref() == Some(digest))
+    }
+
     pub fn approvals(&self, digest: &str) -> Vec<ApprovalRecord> {
-        self.of(EntryKind::Approval, None)
-            .filter(|e| e.digest.as_deref() == Some(digest))
-            .map(|e| ApprovalRecord {
-                approver: e.actor.clone(),
-                at: e.at.clone(),
-                comment: e
-                    .data
-                    .get("comment")
-                    .and_then(|c| c.as_str())
-                    .map(String::from),
+        self.for_digest(digest)
+            .filter_map(|e| match &e.data {
+                EntryData::Approval(a) => Some(ApprovalRecord {
+                    approver: e.actor.clone(),
+                    at: e.at.clone(),
+                    comment: a.comment.clone(),
+                }),
+                _ => None,
             })
             .collect()
     }
 
     pub fn overrides(&self, digest: &str) -> Vec<OverrideRecord> {
-        self.of(EntryKind::Override, None)
-            .filter(|e| e.digest.as_deref() == Some(digest))
-            .map(|e| OverrideRecord {
-                policy: str_field(e, "policy"),
-                approver: e.actor.clone(),
-                reason: str_field(e, "reason"),
-                at: e.at.clone(),
+        self.for_digest(digest)
+            .filter_map(|e| match &e.data {
+                EntryData::Override(o) => Some(OverrideRecord {
+                    policy: o.policy.clone(),
+                    approver: e.actor.clone(),
+                    reason: o.reason.clone(),
+                    at: e.at.clone(),
+                }),
+                _ => None,
             })
             .collect()
+    }
+
+    /// Whether the last policy results logged for a digest block it.
+    pub fn blocked(&self, digest: &str) -> bool {
+        self.for_digest(digest)
+            .filter_map(|e| match &e.data {
+                EntryData::PolicyResults(r) => Some(r.blocked()),
+                _ => None,
+            })
+            .last()
+            .unwrap_or(false)
     }
 
     /// Every apply of an environment, oldest first.
@@ -184,15 +136,15 @@ impl History {
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match e.kind {
-                EntryKind::ApplyStart => out.push(ApplyRecord {
+            match &e.data {
+                EntryData::ApplyStart(_) => out.push(ApplyRecord {
                     environment: env.to_string(),
                     digest: e.digest.clone().unwrap_or_default(),
                     start: e,
                     finish: None,
                 }),
-                EntryKind::ApplyFinish => {
-                    let run = e.data.get("apply_seq").and_then(|s| s.as_u64());
+                EntryData::ApplyFinish(f) => {
+                    let run = f.apply_seq;
                     if let Some(rec) = out
                         .iter_mut()
                         .rev()
@@ -217,8 +169,8 @@ impl History {
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match e.kind {
-                EntryKind::ApplyFinish => {
+            match &e.data {
+                EntryData::ApplyFinish(_) => {
                     let finished = applies
                         .iter()
                         .position(|a| a.finish.is_some_and(|f| f.seq == e.seq));
@@ -228,10 +180,11 @@ impl History {
                         current = Some(i);
                     }
                 }
-                EntryKind::Rollback if e.data.get("restored").is_some() => {
-                    let restored = e.data["restored"].as_str().unwrap_or_default();
+                EntryData::Rollback(r) if r.restored.is_some() => {
+                    let restored = r.restored.as_deref();
                     current = applies.iter().rposition(|a| {
-                        a.digest == restored && a.status() == Some(ApplyStatus::Succeeded)
+                        Some(a.digest.as_str()) == restored
+                            && a.status() == Some(ApplyStatus::Succeeded)
                     });
                 }
                 _ => {}
@@ -251,15 +204,18 @@ impl History {
     /// Migrations that ran, by id, from successful migration steps.
     pub fn migration_runs(&self) -> BTreeMap<String, Vec<MigrationRun>> {
         let mut runs: BTreeMap<String, Vec<MigrationRun>> = BTreeMap::new();
-        for e in self.of(EntryKind::ApplyStep, None) {
-            if str_field(e, "step") != "migration" || str_field(e, "status") != "succeeded" {
+        for e in &self.entries {
+            let EntryData::ApplyStep(step) = &e.data else {
+                continue;
+            };
+            if step.step != "migration" || step.status != StepStatus::Succeeded {
                 continue;
             }
-            let id = str_field(e, "migration");
+            let id = step.migration.clone().unwrap_or_default();
             runs.entry(id.clone()).or_default().push(MigrationRun {
                 id,
                 environment: e.environment.clone().unwrap_or_default(),
-                sha256: str_field(e, "sha256"),
+                sha256: step.sha256.clone().unwrap_or_default(),
                 bundle: e.digest.clone().unwrap_or_default(),
                 at: e.at.clone(),
             });
@@ -268,41 +224,41 @@ impl History {
     }
 }
 
-fn str_field(e: &Entry, key: &str) -> String {
-    e.data
-        .get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::records::{ApplyStartData, DeployedImage, StepData};
     use crate::store::{FileStore, NewEntry, Store};
-    use serde_json::json;
 
     #[test]
     fn applies_pair_starts_with_finishes_and_expose_interruptions() {
         let dir = tempfile::tempdir().unwrap();
         let s = FileStore::new(dir.path());
-        let start = s
-            .append(NewEntry::new(EntryKind::ApplyStart, "a", "staging").digest("d1"))
+        let start = || EntryData::ApplyStart(ApplyStartData::default());
+        let started = s
+            .append(NewEntry::new("a", "staging", start()).digest("d1"))
             .unwrap();
-        s.append(
-            NewEntry::new(EntryKind::ApplyStep, "a", "staging")
-                .digest("d1")
-                .data(json!({"step": "migration", "status": "succeeded", "migration": "0001_init", "sha256": "aa"})),
-        )
-        .unwrap();
-        s.append(
-            NewEntry::new(EntryKind::ApplyFinish, "a", "staging")
-                .digest("d1")
-                .data(json!({"status": "succeeded", "healthy": true, "apply_seq": start.seq,
-                             "deployed": {"images": [{"reference": "api:1", "digest": "sha256:1"}]}})),
-        )
-        .unwrap();
-        s.append(NewEntry::new(EntryKind::ApplyStart, "a", "staging").digest("d2"))
+        let mut migration = StepData::new("migration", true, "ran".into(), started.seq);
+        migration.migration = Some("0001_init".into());
+        migration.sha256 = Some("aa".into());
+        s.append(NewEntry::new("a", "staging", EntryData::ApplyStep(migration)).digest("d1"))
+            .unwrap();
+        let finish = ApplyFinishData {
+            status: ApplyStatus::Succeeded,
+            healthy: true,
+            apply_seq: Some(started.seq),
+            deployed: Some(Deployed {
+                images: vec![DeployedImage {
+                    reference: "api:1".into(),
+                    digest: Some("sha256:1".into()),
+                }],
+                ..Deployed::default()
+            }),
+            failure: None,
+        };
+        s.append(NewEntry::new("a", "staging", EntryData::ApplyFinish(finish)).digest("d1"))
+            .unwrap();
+        s.append(NewEntry::new("a", "staging", start()).digest("d2"))
             .unwrap();
         let h = History::new(s.entries().unwrap());
         let current = h.current("staging").unwrap();

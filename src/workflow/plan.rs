@@ -5,17 +5,21 @@ use std::collections::BTreeMap;
 
 use policy_sdk::Section;
 use policy_sdk::input::{Approvals, Deployments, Environment as EnvSection, Git};
-use serde_json::json;
+use serde::Serialize;
 
 use super::history::ApplyRecord;
-use super::policies::{self, Decision, Results};
-use super::{ErrorClass, History, Project, WorkflowError, sources};
-use crate::adapters::terraform::{PlanJson, Terraform, TerraformOptions};
+use super::policies;
+use super::tools::{policy_engine, terraform_for};
+use super::{History, Project, Stage, WorkflowError, sources};
+use crate::adapters::terraform::PlanJson;
 use crate::config::Environment;
-use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
+use crate::redact::Redactor;
 use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
-use crate::store::{EntryKind, NewEntry, now_rfc3339};
+use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
+use crate::store::results::{Decision, Results, scrubbed};
+use crate::store::summary::{MigrationSummary, PlanSummary, TerraformCounts};
+use crate::store::{EntryData, now_rfc3339};
 
 /// What `plan` produced.
 pub struct Planned {
@@ -29,26 +33,54 @@ impl Planned {
     pub fn blocked(&self) -> bool {
         !self.results.blocking().is_empty()
     }
-}
 
-pub(crate) fn tool_error(what: impl std::fmt::Display, hint: &str) -> WorkflowError {
-    WorkflowError::Other {
-        what: what.to_string(),
-        location: None,
-        hint: Some(hint.to_string()),
-        class: ErrorClass::Error,
+    /// The plan as a report (no approvals yet), resource findings placed at
+    /// their declarations in the project.
+    pub fn report(
+        &self,
+        project_dir: &std::path::Path,
+    ) -> Result<crate::report::Report, WorkflowError> {
+        let stored = crate::report::bundle::StoredPlan::open(self.bundle.clone())?;
+        Ok(stored.report(&[], &[], Some(project_dir))?)
+    }
+
+    /// The refusal, when a mandatory policy blocks the plan.
+    pub fn refusal(&self) -> Option<WorkflowError> {
+        WorkflowError::blocked(&self.bundle.manifest.environment, &self.results)
+    }
+
+    /// `plan --format json`.
+    pub fn output(&self) -> PlannedOutput<'_> {
+        PlannedOutput {
+            digest: &self.bundle.digest,
+            environment: &self.bundle.manifest.environment,
+            manifest: &self.bundle.manifest,
+            decisions: &self.results.decisions,
+            incidents: &self.incidents,
+            blocked: self.blocked(),
+        }
     }
 }
 
+/// `plan --format json`: the sealed bundle's manifest and what each policy decided.
+#[derive(Debug, Serialize)]
+pub struct PlannedOutput<'a> {
+    pub digest: &'a str,
+    pub environment: &'a str,
+    pub manifest: &'a Manifest,
+    pub decisions: &'a [Decision],
+    pub incidents: &'a [String],
+    /// A mandatory policy denies: the plan cannot be applied as it is.
+    pub blocked: bool,
+}
+
 /// The environment section of the input document.
-pub fn environment_section(
+pub(crate) fn environment_section(
     project: &Project,
     env: &Environment,
     digest: Option<&str>,
 ) -> EnvSection<'static> {
     EnvSection {
-        name: env.name.clone().into(),
-        project: project.config.project.clone().into(),
         strategy: (!env.helm.is_empty()).then(|| env.strategy.as_str().into()),
         promote_from: env.promote_from.clone().map(Into::into),
         plan_digest: digest.map(|d| d.to_string().into()),
@@ -56,7 +88,7 @@ pub fn environment_section(
             .rollback
             .as_ref()
             .map(|r| r.runbook.display().to_string().into()),
-        now: Some(now_rfc3339().into()),
+        ..crate::input::environment_section(&env.name, &project.config.project, now_rfc3339())
     }
 }
 
@@ -98,7 +130,7 @@ fn deployment_section(record: &ApplyRecord) -> policy_sdk::input::Deployment<'st
     }
 }
 
-pub fn deployments_section(
+pub(crate) fn deployments_section(
     project: &Project,
     history: &History,
     env: &str,
@@ -131,31 +163,6 @@ fn git_section(project: &Project) -> Option<Git<'static>> {
         branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).map(Into::into),
         dirty: git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()),
     })
-}
-
-pub fn terraform_for(
-    project: &Project,
-    env: &Environment,
-) -> Option<Result<Terraform, WorkflowError>> {
-    let tf = env.terraform.as_ref()?;
-    Some(
-        Terraform::new(TerraformOptions {
-            binary: tf
-                .binary
-                .clone()
-                .or_else(|| project.config.tools.terraform.clone()),
-            dir: project.config.resolve(&tf.dir),
-            workspace: tf.workspace.clone(),
-            var_files: tf.var_files.clone(),
-            vars: tf.vars.clone(),
-        })
-        .map_err(|e| {
-            tool_error(
-                e,
-                "install terraform, or set its path: terraform { binary = \"...\" }",
-            )
-        }),
-    )
 }
 
 /// Where each migration ran, from the audit log, as the migrations reader wants it.
@@ -204,36 +211,36 @@ fn gates_section(
     };
     crate::adapters::project_state::read_project_state(project.dir(), &state, &env.name)
         .map(Some)
-        .map_err(|e| tool_error(e, "fix the project state file, then plan again"))
+        .map_err(|e| WorkflowError::tool(Stage::ProjectState, e))
 }
 
 /// Resource counts by action, for summaries.
-fn terraform_summary(plan: &PlanJson) -> serde_json::Value {
+fn terraform_summary(plan: &PlanJson) -> TerraformCounts {
     let n = |action: &str| plan.counts.get(action).copied().unwrap_or(0);
-    json!({
-        "add": n("create"),
-        "change": n("update"),
-        "replace": n("replace"),
-        "destroy": n("delete"),
-        "forget": n("forget"),
-        "unchanged": n("no-op"),
-        "drifted": plan.drifted,
-        "terraform_version": plan.terraform_version,
-    })
+    TerraformCounts {
+        add: n("create"),
+        change: n("update"),
+        replace: n("replace"),
+        destroy: n("delete"),
+        forget: n("forget"),
+        unchanged: n("no-op"),
+        drifted: plan.drifted,
+        terraform_version: plan.terraform_version.clone(),
+    }
 }
 
 /// Variations of a plan.
 #[derive(Debug, Default)]
-pub struct PlanOptions {
+pub(crate) struct PlanOptions {
     /// `promote FROM TO`: the environment whose deployment this repeats.
-    pub promoted_from: Option<String>,
+    pub(crate) promoted_from: Option<String>,
 }
 
 pub fn plan(project: &Project, env_name: &str) -> Result<Planned, WorkflowError> {
     plan_with(project, env_name, &PlanOptions::default())
 }
 
-pub fn plan_with(
+pub(crate) fn plan_with(
     project: &Project,
     env_name: &str,
     opts: &PlanOptions,
@@ -242,23 +249,23 @@ pub fn plan_with(
     let history = project.history()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
     let mut doc = InputDocument::new(&environment_section(project, env, None));
-    let mut summary = json!({});
+    let mut summary = PlanSummary::default();
     let mut tool_versions = BTreeMap::new();
 
     if let Some(tf) = terraform_for(project, env) {
         let tf = tf?;
         let tf_cfg = env.terraform.as_ref().expect("terraform_for checked");
         tracing::info!("terraform plan in {}", tf_cfg.dir.display());
-        let hint = "fix the terraform configuration, then plan again";
-        tf.init().map_err(|e| tool_error(e, hint))?;
+        let fail = |e| WorkflowError::tool(Stage::TerraformPlan, e);
+        tf.init().map_err(fail)?;
         let planfile = builder.path().join("tfplan");
-        tf.plan(&planfile).map_err(|e| tool_error(e, hint))?;
+        tf.plan(&planfile).map_err(fail)?;
         builder.adopt_file("tfplan")?;
-        let json_bytes = tf.show_json(&planfile).map_err(|e| tool_error(e, hint))?;
+        let json_bytes = tf.show_json(&planfile).map_err(fail)?;
         let plan = crate::adapters::terraform::parse_plan_json("terraform show -json", json_bytes)
-            .map_err(|e| tool_error(e, hint))?;
+            .map_err(|e| WorkflowError::tool(Stage::TerraformPlan, e))?;
         builder.add_file("plan.json", plan.text().as_bytes())?;
-        summary["terraform"] = terraform_summary(&plan);
+        summary.terraform = Some(terraform_summary(&plan));
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
         }
@@ -268,10 +275,11 @@ pub fn plan_with(
     let releases = super::releases::render(project, env, &mut builder)?;
     if !releases.is_empty() {
         doc.set(Section::Helm, &super::releases::input_section(&releases));
-        summary["helm"] = releases.iter().map(|r| r.summary()).collect();
-        if let Ok(v) = super::releases::helm_for(project)
-            .and_then(|h| h.version().map_err(|e| tool_error(e, "")))
-        {
+        summary.helm = Some(releases.iter().map(|r| r.summary()).collect());
+        if let Ok(v) = super::tools::helm_for(project).and_then(|h| {
+            h.version()
+                .map_err(|e| WorkflowError::tool(Stage::FindHelm, e))
+        }) {
             tool_versions.insert("helm".to_string(), v);
         }
     }
@@ -281,7 +289,7 @@ pub fn plan_with(
             builder.add_file(file, bytes)?;
         }
         doc.set_raw(Section::Scans, scanned.section);
-        summary["images"] = scanned.summary.into();
+        summary.images = Some(scanned.summary);
         if let Some(v) = scanned.trivy_version {
             tool_versions.insert("trivy".to_string(), v);
         }
@@ -291,16 +299,21 @@ pub fn plan_with(
         let ran_on = ran_on(&history);
         let dir = m.dir.display().to_string();
         let migrations = crate::adapters::migrations::read_migrations(project.dir(), &dir, &ran_on)
-            .map_err(|e| tool_error(e, "fix the migration file, then plan again"))?;
+            .map_err(|e| WorkflowError::tool(Stage::Migrations, e))?;
         for mig in &migrations {
             let name = mig.path.rsplit('/').next().unwrap_or(&mig.path).to_string();
             builder.add_file(&format!("migrations/{name}"), mig.sql.as_bytes())?;
         }
-        summary["migrations"] = migrations
-            .iter()
-            .filter(|m| !m.ran_on.iter().any(|r| r.environment == env.name))
-            .map(|m| json!({"id": m.id, "phase": m.phase}))
-            .collect();
+        summary.migrations = Some(
+            migrations
+                .iter()
+                .filter(|m| !m.ran_on.iter().any(|r| r.environment == env.name))
+                .map(|m| MigrationSummary {
+                    id: m.id.to_string(),
+                    phase: m.phase,
+                })
+                .collect(),
+        );
         doc.set(Section::Migrations, &migrations);
     }
     if let Some(gates) = gates_section(project, env)? {
@@ -332,8 +345,7 @@ pub fn plan_with(
     }
     builder.add_file("input.json", &doc.to_json())?;
 
-    let engine = PolicyEngine::with_default_cache()
-        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let engine = policy_engine()?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
     tool_versions.insert("opsdeploy".into(), env!("CARGO_PKG_VERSION").into());
     let manifest = Manifest {
@@ -358,71 +370,31 @@ pub fn plan_with(
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
     // Scrubbed of what the plan marks sensitive, known from reading it.
-    let redactor = crate::report::Redactor::from_values(doc.sensitive_values());
-    let decisions = redactor.scrub_decisions(&policies::evaluate(&engine, &loaded, &doc, &[]));
+    let redactor = Redactor::from_values(doc.sensitive_values());
+    let decisions = scrubbed(&policies::evaluate(&engine, &loaded, &doc, &[]), &redactor);
     let results = Results {
         digest: bundle.digest.clone(),
         evaluated_at: now_rfc3339(),
         decisions,
     };
-    bundle.write_results(&serde_json::to_vec_pretty(&results).expect("results serialize"))?;
+    bundle.write_results(&results)?;
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
-    project.store.append(
-        NewEntry::new(EntryKind::Plan, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(json!({
-                "summary": summary_line(&bundle.manifest.summary),
-                "counts": bundle.manifest.summary,
-                "git_revision": bundle.manifest.git_revision,
-            })),
-    )?;
-    project.store.append(
-        NewEntry::new(EntryKind::PolicyResults, &project.actor, &env.name)
-            .digest(&bundle.digest)
-            .data(results_entry(&results.decisions, "plan")),
+    let plan = PlanData {
+        summary: bundle.manifest.summary.to_string(),
+        counts: bundle.manifest.summary.clone(),
+        git_revision: bundle.manifest.git_revision.clone(),
+    };
+    project.log(&env.name, &bundle.digest, EntryData::Plan(plan))?;
+    let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
+    project.log(
+        &env.name,
+        &bundle.digest,
+        EntryData::PolicyResults(verdicts),
     )?;
     Ok(Planned {
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,
     })
-}
-
-/// The audit entry for a set of decisions: every module's sha256 and verdict.
-pub fn results_entry(decisions: &[Decision], at: &str) -> serde_json::Value {
-    let blocking: Vec<&str> = decisions
-        .iter()
-        .filter(|d| d.blocks)
-        .map(|d| d.policy.as_str())
-        .collect();
-    json!({
-        "at": at,
-        "verdict": if blocking.is_empty() { "pass".to_string() } else { format!("blocked by {}", blocking.join(", ")) },
-        "policies": decisions.iter().map(|d| json!({
-            "policy": d.policy,
-            "sha256": d.sha256,
-            "enforcement": d.enforcement,
-            "denied": d.denied,
-            "blocks": d.blocks,
-            "overridden_by": d.overridden_by,
-            "violations": d.violations.len(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// `3 to add, 1 to change, 1 to replace, 0 to destroy`.
-pub fn summary_line(summary: &serde_json::Value) -> String {
-    let tf = &summary["terraform"];
-    if tf.is_null() {
-        return "no terraform changes".into();
-    }
-    let n = |k: &str| tf[k].as_u64().unwrap_or(0);
-    format!(
-        "{} to add, {} to change, {} to replace, {} to destroy",
-        n("add"),
-        n("change"),
-        n("replace"),
-        n("destroy")
-    )
 }

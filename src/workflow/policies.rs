@@ -1,18 +1,17 @@
 //! Loading the project's policies and turning evaluations into decisions:
 //! what each policy said, its enforcement level, and whether it blocks.
 
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::history::OverrideRecord;
+use crate::store::records::OverrideRecord;
 use std::path::Path;
 
-use super::{ErrorClass, WorkflowError};
-use crate::config::{Config, Enforcement, PolicyConfig, PolicySource};
+use super::WorkflowError;
+use crate::config::{Config, PolicyConfig, PolicySource};
 use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
 use crate::input::InputDocument;
-use crate::report::bundle::ReportError;
 use crate::store::bundle::{Bundle, PolicyEntry};
+use crate::store::results::{self, Decision};
 
 /// A configured policy, loaded (or refused, which is a denial when evaluated).
 pub struct Loaded {
@@ -48,13 +47,8 @@ impl Loaded {
     }
 
     fn limits(&self) -> Limits {
-        let d = Limits::default();
-        Limits {
-            fuel: self.config.fuel.unwrap_or(d.fuel),
-            memory_bytes: self.config.memory.unwrap_or(d.memory_bytes),
-            timeout: self.config.timeout.unwrap_or(d.timeout),
-            output_bytes: d.output_bytes,
-        }
+        let c = &self.config;
+        Limits::default().overridden(c.fuel, c.memory, c.timeout)
     }
 }
 
@@ -84,9 +78,9 @@ pub fn load_configs(
         .map(|pc| {
             let source = match &pc.source {
                 PolicySource::Builtin => {
-                    ModuleSource::builtin(&pc.name).ok_or_else(|| EngineError::InvalidModule {
+                    ModuleSource::builtin(&pc.name).map_err(|e| EngineError::InvalidModule {
                         origin: format!("builtin:{}", pc.name),
-                        reason: "no such built-in policy".into(),
+                        reason: e.to_string(),
                     })
                 }
                 PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
@@ -105,11 +99,9 @@ pub fn load_configs(
         if let (Ok(policy), Some(settings)) = (&policy, &pc.settings) {
             policy
                 .check_settings(settings)
-                .map_err(|e| WorkflowError::Other {
-                    what: e.to_string(),
-                    location: Some(format!("opsdeploy.hcl, policy \"{}\"", pc.name)),
-                    hint: Some("fix `settings` to match what the policy accepts".into()),
-                    class: ErrorClass::Error,
+                .map_err(|source| WorkflowError::InvalidSettings {
+                    policy: pc.name.clone(),
+                    source,
                 })?;
         }
         let settings = pc
@@ -124,24 +116,6 @@ pub fn load_configs(
         });
     }
     Ok(out)
-}
-
-/// One policy's verdict on one plan.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Decision {
-    pub policy: String,
-    pub enforcement: Enforcement,
-    pub sha256: String,
-    /// A deny violation, or the policy failed (fail closed).
-    pub denied: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overridden_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub override_reason: Option<String>,
-    /// Denied and mandatory and not overridden: the deploy may not go ahead.
-    pub blocks: bool,
-    pub evaluation: serde_json::Value,
-    pub violations: Vec<policy_sdk::Violation>,
 }
 
 /// Evaluates every loaded policy (in parallel) on the document.
@@ -190,57 +164,9 @@ pub fn evaluate(
 /// sensitive: a careless policy may quote one in a message, and results are
 /// stored in the bundle, printed and summarised in the audit log.
 pub fn scrubbed(bundle: &Bundle, decisions: Vec<Decision>) -> Result<Vec<Decision>, WorkflowError> {
-    let redactor = crate::report::bundle::redactor_for(bundle).map_err(|e| match e {
-        ReportError::Bundle(b) => WorkflowError::Bundle(b),
-        e @ ReportError::Unreadable { .. } => WorkflowError::Other {
-            what: e.to_string(),
-            location: Some(format!(
-                ".opsdeploy/bundles/{}",
-                super::short(&bundle.digest)
-            )),
-            hint: Some("plan again; the bundle's files were changed or lost".into()),
-            class: ErrorClass::Error,
-        },
-    })?;
-    Ok(redactor.scrub_decisions(&decisions))
+    Ok(results::scrubbed(&decisions, &bundle.redactor()?))
 }
 
 fn decide(l: &Loaded, eval: Evaluation, overrides: &[OverrideRecord]) -> Decision {
-    let denied = eval.denies();
-    let ov = overrides.iter().find(|o| o.policy == l.config.name);
-    let blocks = denied
-        && match l.config.enforcement {
-            Enforcement::Advisory => false,
-            Enforcement::SoftMandatory => ov.is_none(),
-            Enforcement::HardMandatory => true,
-        };
-    Decision {
-        policy: l.config.name.clone(),
-        enforcement: l.config.enforcement,
-        sha256: eval.sha256.clone(),
-        denied,
-        overridden_by: ov
-            .filter(|_| l.config.enforcement == Enforcement::SoftMandatory)
-            .map(|o| o.approver.clone()),
-        override_reason: ov
-            .filter(|_| l.config.enforcement == Enforcement::SoftMandatory)
-            .map(|o| o.reason.clone()),
-        blocks,
-        violations: eval.violations(),
-        evaluation: serde_json::to_value(&eval).expect("evaluation serializes"),
-    }
-}
-
-/// `results.json` of a bundle.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Results {
-    pub digest: String,
-    pub evaluated_at: String,
-    pub decisions: Vec<Decision>,
-}
-
-impl Results {
-    pub fn blocking(&self) -> Vec<&Decision> {
-        self.decisions.iter().filter(|d| d.blocks).collect()
-    }
+    Decision::new(&l.config.name, l.config.enforcement, eval, overrides)
 }

@@ -27,7 +27,7 @@ pub fn after_success(project: &Project, env: &Environment, bundle: &Bundle) {
             project.config.project,
             env.name,
             short(&bundle.digest),
-            super::plan::summary_line(&bundle.manifest.summary),
+            bundle.manifest.summary,
             project.actor
         ),
         json!({"event": "deployed", "environment": env.name, "digest": bundle.digest}),

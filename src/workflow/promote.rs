@@ -2,24 +2,39 @@
 //! healthy on FROM — the same images (by digest), chart versions, and only
 //! migrations that already ran on FROM — or refuse, saying what differs.
 
-use serde_json::json;
-
-use super::history::Deployed;
 use super::plan::{PlanOptions, Planned, plan_with};
-use super::{ErrorClass, Project, WorkflowError, short};
-use crate::store::{EntryKind, NewEntry};
+use super::{Project, WorkflowError};
+use crate::store::EntryData;
+use crate::store::records::{Deployed, PromotionData, PromotionStatus};
+use crate::store::results::Decision;
+use serde::Serialize;
 
 pub struct Promoted {
     pub planned: Planned,
+    /// The environment promoted from, and the deployment running there.
+    pub from: String,
     pub from_digest: String,
 }
 
-fn refuse(what: String, hint: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class: ErrorClass::BlockedByPolicy,
+/// `promote --format json`.
+#[derive(Debug, Serialize)]
+pub struct PromotedOutput<'a> {
+    pub digest: &'a str,
+    pub from: &'a str,
+    pub from_digest: &'a str,
+    pub environment: &'a str,
+    pub decisions: &'a [Decision],
+}
+
+impl Promoted {
+    pub fn output(&self) -> PromotedOutput<'_> {
+        PromotedOutput {
+            digest: &self.planned.bundle.digest,
+            from: &self.from,
+            from_digest: &self.from_digest,
+            environment: &self.planned.bundle.manifest.environment,
+            decisions: &self.planned.results.decisions,
+        }
     }
 }
 
@@ -29,39 +44,30 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
     match &to_env.promote_from {
         Some(expected) if expected == from => {}
         Some(expected) => {
-            return Err(WorkflowError::Other {
-                what: format!("\"{to}\" promotes from \"{expected}\", not \"{from}\""),
-                location: Some(format!("opsdeploy.hcl, environment \"{to}\"")),
-                hint: Some(format!("run `opsdeploy promote {expected} {to}`")),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::PromotesFromAnother {
+                from: from.to_string(),
+                to: to.to_string(),
+                expected: expected.clone(),
             });
         }
         None => {
-            return Err(WorkflowError::Other {
-                what: format!("\"{to}\" does not promote from any environment"),
-                location: Some(format!("opsdeploy.hcl, environment \"{to}\"")),
-                hint: Some(format!(
-                    "set `promote_from = \"{from}\"` in environment \"{to}\", or plan it with `opsdeploy plan {to}`"
-                )),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::PromotesFromNone {
+                from: from.to_string(),
+                to: to.to_string(),
             });
         }
     }
     let history = project.history()?;
     let Some(current) = history.current(from) else {
-        return Err(refuse(
-            format!("nothing is deployed on \"{from}\" to promote"),
-            format!("deploy to {from} first: `opsdeploy plan {from}`"),
-        ));
+        return Err(WorkflowError::NothingToPromote {
+            from: from.to_string(),
+        });
     };
     if !current.healthy() {
-        return Err(refuse(
-            format!(
-                "the deployment on \"{from}\" ({}) is not healthy; it cannot be promoted",
-                short(&current.digest)
-            ),
-            format!("fix {from} and deploy it again; `opsdeploy status {from}` shows its state"),
-        ));
+        return Err(WorkflowError::NotHealthy {
+            from: from.to_string(),
+            digest: current.digest.clone(),
+        });
     }
     let from_digest = current.digest.clone();
     let deployed = current.deployed().unwrap_or_default();
@@ -74,34 +80,28 @@ pub fn promote(project: &Project, from: &str, to: &str) -> Result<Promoted, Work
         },
     )?;
     let differences = differences(&planned, &deployed, &runs, from);
-    let status = if differences.is_empty() {
-        "planned"
-    } else {
-        "refused"
-    };
-    project.store.append(
-        NewEntry::new(EntryKind::Promotion, &project.actor, to)
-            .digest(&planned.bundle.digest)
-            .data(json!({"from": from, "from_digest": from_digest, "status": status, "differences": differences})),
-    )?;
-    if let Some(first) = differences.first() {
-        let more = if differences.len() > 1 {
-            format!(" (and {} more differences)", differences.len() - 1)
+    let promotion = PromotionData {
+        from: from.to_string(),
+        from_digest: from_digest.clone(),
+        status: if differences.is_empty() {
+            PromotionStatus::Planned
         } else {
-            String::new()
-        };
-        return Err(refuse(
-            format!(
-                "plan {} for \"{to}\" is not what runs on \"{from}\": {first}{more}",
-                short(&planned.bundle.digest)
-            ),
-            format!(
-                "deploy the same artifacts to {from} first, then `opsdeploy promote {from} {to}` again"
-            ),
-        ));
+            PromotionStatus::Refused
+        },
+        differences: differences.clone(),
+    };
+    project.log(to, &planned.bundle.digest, EntryData::Promotion(promotion))?;
+    if !differences.is_empty() {
+        return Err(WorkflowError::NotWhatRuns {
+            from: from.to_string(),
+            to: to.to_string(),
+            digest: planned.bundle.digest.clone(),
+            differences,
+        });
     }
     Ok(Promoted {
         planned,
+        from: from.to_string(),
         from_digest,
     })
 }

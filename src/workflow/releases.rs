@@ -16,13 +16,12 @@ use std::path::Path;
 
 use policy_sdk::helm::Release;
 
-use super::plan::tool_error;
-use super::{Project, WorkflowError};
-use crate::adapters::helm::{Helm, ReleaseSpec, Rendered, merged_values, parse_manifests};
+use super::tools::helm_for;
+use super::{Project, Stage, WorkflowError};
+use crate::adapters::helm::{HelmError, ReleaseSpec, Rendered, merged_values, parse_manifests};
 use crate::config::{Environment, HelmRelease};
 use crate::store::bundle::BundleBuilder;
-
-pub const COLORS: [&str; 2] = ["blue", "green"];
+use crate::store::summary::ReleaseSummary;
 
 /// The colour that is not `live` (blue when nothing is live yet).
 pub fn other_color(live: Option<&str>) -> &'static str {
@@ -50,11 +49,6 @@ pub fn spec(release: &HelmRelease, name: String, extra: &[(&str, &str)]) -> Rele
 
 pub fn workload_name(release: &HelmRelease, color: &str) -> String {
     format!("{}-{color}", release.name)
-}
-
-pub fn helm_for(project: &Project) -> Result<Helm, WorkflowError> {
-    Helm::new(project.config.tools.helm.as_deref(), project.dir())
-        .map_err(|e| tool_error(e, "install helm, or set its path: tools { helm = \"...\" }"))
 }
 
 /// The chart's version: the `version` configured, else a local chart's Chart.yaml.
@@ -94,14 +88,14 @@ impl Planned {
         }
     }
 
-    pub fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
-            "release": self.config.name,
-            "chart": self.config.chart,
-            "version": self.chart_version,
-            "namespace": self.config.namespace,
-            "manifests": self.manifests.len(),
-        })
+    pub fn summary(&self) -> ReleaseSummary {
+        ReleaseSummary {
+            release: self.config.name.clone(),
+            chart: self.config.chart.clone(),
+            version: self.chart_version.clone(),
+            namespace: self.config.namespace.clone(),
+            manifests: self.manifests.len(),
+        }
     }
 }
 
@@ -115,15 +109,17 @@ pub fn render(
         return Ok(Vec::new());
     }
     let helm = helm_for(project)?;
-    let hint = "fix the chart or its values, then plan again";
+    let fail = |e| WorkflowError::tool(Stage::HelmRender, e);
     let mut out = Vec::new();
     for r in &env.helm {
         // Rendered as the workload it deploys; blue-green adds its colour at apply.
         let s = spec(r, r.name.clone(), &[]);
-        let yaml = helm.template(&s).map_err(|e| tool_error(e, hint))?;
-        let manifests = parse_manifests(&r.name, &yaml).map_err(|e| tool_error(e, hint))?;
+        let yaml = helm
+            .template(&s)
+            .map_err(|e| render_error(project.dir(), e))?;
+        let manifests = parse_manifests(&r.name, &yaml).map_err(fail)?;
         builder.add_file(&format!("helm/{}.yaml", r.name), yaml.as_bytes())?;
-        let values = merged_values(project.dir(), &s).map_err(|e| tool_error(e, hint))?;
+        let values = merged_values(project.dir(), &s).map_err(fail)?;
         builder.add_file(
             &format!("helm/{}.values.json", r.name),
             serde_json::to_string_pretty(&values)
@@ -138,6 +134,29 @@ pub fn render(
         });
     }
     Ok(out)
+}
+
+/// A chart that does not render, pointed at the template Helm names: a file
+/// of the project when the chart is a local directory.
+fn render_error(project_dir: &Path, err: HelmError) -> WorkflowError {
+    let HelmError::Render {
+        chart,
+        template: Some(template),
+        ..
+    } = &err
+    else {
+        return WorkflowError::tool(Stage::HelmRender, err);
+    };
+    let template = match template.split_once('/') {
+        Some((_, inside)) if project_dir.join(chart).is_dir() => {
+            format!("{}/{inside}", chart.trim_end_matches('/'))
+        }
+        _ => template.clone(),
+    };
+    WorkflowError::ChartDoesNotRender {
+        template,
+        source: err,
+    }
 }
 
 /// The releases section for the input document, with merged values.

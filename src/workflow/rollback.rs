@@ -2,30 +2,34 @@
 //! helm releases to the revisions it recorded (blue-green: its colour back in
 //! service). Terraform changes and migrations are reported, not reverted.
 
+use serde::Serialize;
 use serde_json::json;
 
-use super::history::{ApplyStatus, Deployed};
-use super::{ErrorClass, Project, WorkflowError, releases, short};
+use super::{Project, WorkflowError, releases, short, tools};
 use crate::adapters::health;
 use crate::config::Strategy;
-use crate::store::{EntryKind, LockHolder, NewEntry, now_rfc3339};
+use crate::store::records::{ApplyStatus, Deployed, RollbackData, RollbackStep, StepStatus};
+use crate::store::{EntryData, LockHolder, now_rfc3339};
 
-#[derive(Debug)]
-pub struct RolledBack {
-    pub from: String,
-    pub restored: String,
-    pub steps: Vec<(String, bool)>,
-    pub not_rolled_back: Vec<String>,
-    pub ok: bool,
+impl RolledBack {
+    /// The error an incomplete rollback ends with; `None` when it completed.
+    pub fn failure_error(&self) -> Option<WorkflowError> {
+        (!self.ok).then(|| WorkflowError::RollbackIncomplete {
+            environment: self.environment.clone(),
+        })
+    }
 }
 
-fn refuse(what: String, hint: String) -> WorkflowError {
-    WorkflowError::Other {
-        what,
-        location: None,
-        hint: Some(hint),
-        class: ErrorClass::Error,
-    }
+/// What a rollback did; also its `--format json`.
+#[derive(Debug, Serialize)]
+pub struct RolledBack {
+    pub environment: String,
+    /// The deployment rolled back from, and the one put back.
+    pub from: String,
+    pub restored: String,
+    pub ok: bool,
+    pub steps: Vec<RollbackStep>,
+    pub not_rolled_back: Vec<String>,
 }
 
 pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, WorkflowError> {
@@ -40,10 +44,9 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
     let _lock = project.store.lock(&env.name, &holder, env.lock_timeout)?;
     let history = project.history()?;
     let Some(current) = history.current(&env.name) else {
-        return Err(refuse(
-            format!("nothing is deployed on \"{}\" to roll back", env.name),
-            format!("`opsdeploy status {}` shows what happened there", env.name),
-        ));
+        return Err(WorkflowError::NothingToRollBack {
+            environment: env.name.clone(),
+        });
     };
     let applies = history.applies(&env.name);
     let Some(previous) = applies
@@ -52,30 +55,18 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         .filter(|a| a.status() == Some(ApplyStatus::Succeeded) && a.digest != current.digest)
         .find(|a| a.start.seq < current.start.seq)
     else {
-        return Err(refuse(
-            format!(
-                "\"{}\" has no earlier successful deployment than {} to go back to",
-                env.name,
-                short(&current.digest)
-            ),
-            "follow the rollback runbook".into(),
-        ));
+        return Err(WorkflowError::NoEarlierDeployment {
+            environment: env.name.clone(),
+            digest: current.digest.clone(),
+        });
     };
     if env.helm.is_empty() {
-        return Err(refuse(
-            format!(
-                "\"{}\" has no helm releases; opsdeploy does not revert terraform changes or migrations",
-                env.name
-            ),
-            env.rollback
-                .as_ref()
-                .map(|r| format!("follow the runbook: {}", r.runbook.display()))
-                .unwrap_or_else(|| {
-                    "revert the change in code and deploy it (`opsdeploy plan`)".into()
-                }),
-        ));
+        return Err(WorkflowError::NoReleasesToRollBack {
+            environment: env.name.clone(),
+            runbook: env.rollback.as_ref().map(|r| r.runbook.clone()),
+        });
     }
-    let helm = releases::helm_for(project)?;
+    let helm = tools::helm_for(project)?;
     let wanted: Deployed = previous.deployed().unwrap_or_default();
     let now: Deployed = current.deployed().unwrap_or_default();
     let mut steps = Vec::new();
@@ -85,7 +76,11 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
             Ok(()) => what,
             Err(e) => format!("{what}: {e}"),
         };
-        steps.push((line, ok));
+        steps.push(RollbackStep {
+            step: line,
+            ok,
+            detail: None,
+        });
         ok
     };
     for r in &env.helm {
@@ -161,26 +156,22 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
                 .map_err(|e| e.to_string()),
         );
     }
-    let ok = steps.iter().all(|(_, ok)| *ok);
+    let ok = steps.iter().all(|s| s.ok);
     let not_rolled_back = vec![format!(
         "terraform changes and migrations of {} stay in place: opsdeploy does not revert them",
         short(&current.digest)
     )];
-    let mut data = json!({
-        "status": if ok { "succeeded" } else { "failed" },
-        "from": current.digest,
-        "steps": steps.iter().map(|(s, ok)| json!({"step": s, "ok": ok})).collect::<Vec<_>>(),
-        "not_rolled_back": not_rolled_back,
-    });
-    if ok {
+    let data = RollbackData {
+        status: StepStatus::from_ok(ok),
+        reason: None,
+        from: Some(current.digest.clone()),
         // History reads this: the previous deployment is what runs now.
-        data["restored"] = json!(previous.digest);
-    }
-    project.store.append(
-        NewEntry::new(EntryKind::Rollback, &project.actor, &env.name)
-            .digest(&previous.digest)
-            .data(data),
-    )?;
+        restored: ok.then(|| previous.digest.clone()),
+        steps: steps.clone(),
+        not_rolled_back: not_rolled_back.clone(),
+        apply_seq: None,
+    };
+    project.log(&env.name, &previous.digest, EntryData::Rollback(data))?;
     super::post_deploy::notify(
         project,
         env,
@@ -198,6 +189,7 @@ pub fn rollback(project: &Project, env_name: &str) -> Result<RolledBack, Workflo
         let _ = super::post_deploy::update_state_file(project);
     }
     Ok(RolledBack {
+        environment: env.name.clone(),
         from: current.digest.clone(),
         restored: previous.digest.clone(),
         steps,

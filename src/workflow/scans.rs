@@ -8,23 +8,23 @@
 use std::path::{Path, PathBuf};
 
 use policy_sdk::Section;
-use policy_sdk::input::Environment as EnvSection;
 use policy_sdk::scan::{Scan, ScanKind, Scans, TrivySeverity};
-use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::plan::tool_error;
-use super::policies::{self, Decision, Loaded};
-use super::{ErrorClass, WorkflowError};
+use super::policies::{self, Loaded};
+use super::tools::policy_engine;
+use super::{ScanBlock, Stage, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
 use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};
-use crate::engine::PolicyEngine;
 use crate::input::InputDocument;
+use crate::report::Report;
 use crate::store::now_rfc3339;
+use crate::store::results::Decision;
+use crate::store::summary::ScanSummary;
 
 /// What to scan and how to judge it.
 #[derive(Debug, Clone)]
-pub struct ScanRequest {
+pub(crate) struct ScanRequest {
     pub images: Vec<String>,
     /// Paths relative to the base directory, scanned for secrets and
     /// misconfigurations.
@@ -45,7 +45,7 @@ impl From<&ScanConfig> for ScanRequest {
 }
 
 /// Where scans run: the directory paths are relative to, and trivy.
-pub struct Scanner<'a> {
+pub(crate) struct Scanner<'a> {
     pub dir: &'a Path,
     /// `tools { trivy = "..." }`, else trivy on PATH.
     pub trivy: Option<&'a Path>,
@@ -68,51 +68,42 @@ pub struct Scanned {
     /// The `scans` section of the input document, as JSON.
     pub section: Box<RawValue>,
     /// Per-target severity counts for the plan summary.
-    pub summary: Vec<serde_json::Value>,
+    pub summary: Vec<ScanSummary>,
+    /// What was scanned: images, then paths.
+    pub targets: Vec<String>,
     pub trivy_version: Option<String>,
 }
 
 /// Runs the request's scans; a broken allowlist is refused before minutes of
 /// scanning, not after.
-pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, WorkflowError> {
+pub(crate) fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, WorkflowError> {
     let allowlist = match &req.allowlist {
         Some(path) => Some(
-            read_allowlist(&scanner.dir.join(path), &path.display().to_string()).map_err(|e| {
-                tool_error(
-                    e,
-                    "fix the allowlist file named in scan { allowlist = ... }",
-                )
-            })?,
+            read_allowlist(&scanner.dir.join(path), &path.display().to_string())
+                .map_err(|e| WorkflowError::tool(Stage::ScanAllowlist, e))?,
         ),
         None => None,
     };
-    let trivy = Trivy::new(scanner.trivy).map_err(|e| {
-        tool_error(
-            e,
-            "install trivy, or set its path: tools { trivy = \"...\" }",
-        )
-    })?;
-    let hint = "check the image reference and trivy's database, then scan again";
+    let trivy = Trivy::new(scanner.trivy).map_err(|e| WorkflowError::tool(Stage::FindTrivy, e))?;
+    let fail = |e| WorkflowError::tool(Stage::Scan, e);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut targets: Vec<(String, ScanKind)> = Vec::new();
     for (i, image) in req.images.iter().enumerate() {
         tracing::info!("trivy image {image}");
-        let bytes = trivy.image(image).map_err(|e| tool_error(e, hint))?;
+        let bytes = trivy.image(image).map_err(fail)?;
         files.push((format!("scans/image-{i}.json"), bytes));
         targets.push((image.clone(), ScanKind::Image));
     }
     for (i, path) in req.paths.iter().enumerate() {
         tracing::info!("trivy fs {}", path.display());
-        let bytes = trivy
-            .filesystem(&scanner.dir.join(path))
-            .map_err(|e| tool_error(e, hint))?;
+        let bytes = trivy.filesystem(&scanner.dir.join(path)).map_err(fail)?;
         files.push((format!("scans/fs-{i}.json"), bytes));
         targets.push((path.display().to_string(), ScanKind::Fs));
     }
     let mut reports = Vec::new();
     let mut summary = Vec::new();
     for ((file, bytes), (target, kind)) in files.iter().zip(&targets) {
-        let report = check_report(file, bytes).map_err(|e| tool_error(e, hint))?;
+        let report = check_report(file, bytes).map_err(fail)?;
         let counts = report.severity_counts();
         let secrets: usize = report.results.iter().map(|r| r.secrets.len()).sum();
         let misconfigurations: usize = report
@@ -121,17 +112,17 @@ pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, Workflow
             .flat_map(|r| r.misconfigurations.iter())
             .filter(|m| m.status.as_deref() != Some("PASS"))
             .count();
-        summary.push(json!({
-            "target": target,
-            "kind": kind,
-            "critical": counts.critical,
-            "high": counts.high,
-            "medium": counts.medium,
-            "low": counts.low,
-            "unknown": counts.unknown,
-            "secrets": secrets,
-            "misconfigurations": misconfigurations,
-        }));
+        summary.push(ScanSummary {
+            target: target.clone(),
+            kind: *kind,
+            critical: counts.critical,
+            high: counts.high,
+            medium: counts.medium,
+            low: counts.low,
+            unknown: counts.unknown,
+            secrets,
+            misconfigurations,
+        });
         reports.push(Scan {
             target: target.as_str().into(),
             kind: *kind,
@@ -147,6 +138,7 @@ pub fn run(scanner: &Scanner<'_>, req: &ScanRequest) -> Result<Scanned, Workflow
     Ok(Scanned {
         section,
         summary,
+        targets: targets.into_iter().map(|(t, _)| t).collect(),
         files,
         trivy_version: trivy.version().ok(),
     })
@@ -166,8 +158,12 @@ pub struct ScanOnly {
 
 /// A scan on its own, judged by the policies that read scans.
 pub struct ScanVerdict {
+    /// The project whose configuration judged, when there is one.
+    pub project_dir: Option<PathBuf>,
     pub scanned: Scanned,
     pub decisions: Vec<Decision>,
+    /// Whether an environment's scan block judged (its allowlist may accept a finding).
+    pub with_environment: bool,
 }
 
 /// The policies a scan is judged by outside an environment.
@@ -177,7 +173,7 @@ const DEFAULT_SCAN_POLICIES: [&str; 2] = ["image-scan", "no-secrets"];
 /// with `--env`, the environment's policies that read `scans` judge (with
 /// its settings and enforcement); otherwise, or when none of them reads
 /// scans, the built-in image-scan and no-secrets, hard-mandatory.
-pub fn scan_only(
+pub(crate) fn scan_only(
     config: Option<&Config>,
     base: &Path,
     ask: &ScanOnly,
@@ -196,21 +192,8 @@ pub fn scan_only(
         },
         Some(cfg) => ScanRequest::from(cfg),
         None => {
-            return Err(WorkflowError::Other {
-                what: match &ask.environment {
-                    Some(name) => format!("environment \"{name}\" has no scan block"),
-                    None => "nothing to scan".into(),
-                },
-                location: ask
-                    .environment
-                    .as_ref()
-                    .map(|_| crate::config::CONFIG_FILE.to_string()),
-                hint: Some(
-                    "name the images (`opsdeploy scan IMAGE...`), or add `scan { images = [...] }` \
-                     to the environment and run `opsdeploy scan --env ENV`"
-                        .into(),
-                ),
-                class: ErrorClass::Usage,
+            return Err(WorkflowError::NothingToScan {
+                environment: ask.environment.clone(),
             });
         }
     };
@@ -226,19 +209,14 @@ pub fn scan_only(
     };
     let scanned = run(&scanner, &req)?;
 
-    let mut doc = InputDocument::new(&EnvSection {
-        name: env.map(|e| e.name.clone()).unwrap_or_default().into(),
-        project: config.map(|c| c.project.clone()).unwrap_or_default().into(),
-        strategy: None,
-        promote_from: None,
-        plan_digest: None,
-        rollback_runbook: None,
-        now: Some(now_rfc3339().into()),
-    });
+    let mut doc = InputDocument::new(&crate::input::environment_section(
+        env.map_or("", |e| e.name.as_str()),
+        config.map_or("", |c| c.project.as_str()),
+        now_rfc3339(),
+    ));
     doc.set_raw(Section::Scans, scanned.section.clone());
 
-    let engine = PolicyEngine::with_default_cache()
-        .map_err(|e| tool_error(e, "check the cache directory (OPSDEPLOY_CACHE_DIR)"))?;
+    let engine = policy_engine()?;
     let configured: Vec<Loaded> = match (config, env) {
         (Some(config), Some(env)) => policies::load(config, &engine, &env.name)?
             .into_iter()
@@ -279,5 +257,59 @@ pub fn scan_only(
         configured
     };
     let decisions = policies::evaluate(&engine, &loaded, &doc, &[]);
-    Ok(ScanVerdict { scanned, decisions })
+    Ok(ScanVerdict {
+        project_dir: config.map(|c| c.dir.clone()),
+        scanned,
+        decisions,
+        with_environment: env.is_some(),
+    })
+}
+
+/// `opsdeploy scan` in `dir`: the project's configuration judges when an
+/// environment is named; a bare image scan works anywhere (and uses
+/// `tools { trivy }` when there is a configuration).
+pub fn scan(dir: &Path, ask: &ScanOnly) -> Result<ScanVerdict, WorkflowError> {
+    let config = match Config::load(dir) {
+        Ok(c) => Some(c),
+        Err(crate::config::ConfigError::NotFound { .. }) if ask.environment.is_none() => None,
+        Err(e) => return Err(e.into()),
+    };
+    scan_only(config.as_ref(), dir, ask)
+}
+
+impl ScanVerdict {
+    /// The report of the scan, targets placed at their `opsdeploy.hcl` line.
+    pub fn report(&self) -> Result<Report, WorkflowError> {
+        let scans: Scans<'_> = serde_json::from_str(self.scanned.section.get())
+            .map_err(|e| WorkflowError::tool(Stage::Scan, e))?;
+        Ok(Report::from_scans(
+            &self.decisions,
+            &scans,
+            self.project_dir.as_deref(),
+        ))
+    }
+
+    /// The refusal when a mandatory policy blocks the scan.
+    pub fn refusal(&self) -> Option<WorkflowError> {
+        let blocking: Vec<&Decision> = self.decisions.iter().filter(|d| d.blocks).collect();
+        let first = blocking.first()?;
+        let why = if first.failure().is_some() {
+            ScanBlock::Failed
+        } else if first.policy == "image-scan" {
+            ScanBlock::Vulnerable {
+                unpinned: first
+                    .violations
+                    .iter()
+                    .any(|v| v.rule == "image-not-pinned"),
+            }
+        } else {
+            ScanBlock::Findings
+        };
+        Some(WorkflowError::ScanBlocked {
+            targets: self.scanned.targets.clone(),
+            blocking: blocking.iter().map(|d| d.policy.clone()).collect(),
+            first: why,
+            with_environment: self.with_environment,
+        })
+    }
 }

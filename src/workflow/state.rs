@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{ErrorClass, WorkflowError};
+use super::WorkflowError;
 use crate::config::{Config, StateConfig};
 use crate::store::{FileStore, PgStore, Store};
 
@@ -26,15 +26,7 @@ pub fn target_url(config: &Config, url: Option<&str>) -> Result<String, Workflow
     match (url, &config.state) {
         (Some(url), _) => Ok(url.to_string()),
         (None, StateConfig::Postgres { url }) => Ok(url.clone()),
-        (None, StateConfig::File) => Err(WorkflowError::Other {
-            what: "no PostgreSQL database to migrate to".into(),
-            location: Some("opsdeploy.hcl".into()),
-            hint: Some(
-                "set OPSDEPLOY_DATABASE_URL (or pass --url), or add `state { backend = \"postgres\"  url = env(\"OPSDEPLOY_DATABASE_URL\") }`"
-                    .into(),
-            ),
-            class: ErrorClass::Usage,
-        }),
+        (None, StateConfig::File) => Err(WorkflowError::NoDatabase),
     }
 }
 
@@ -46,30 +38,18 @@ pub fn migrate_to_postgres(config: &Config, url: &str) -> Result<Migrated, Workf
     let source = FileStore::new(&root);
     let checked = source.verify()?;
     if let Some(bad) = checked.first_bad {
-        return Err(WorkflowError::Other {
-            what: format!(
-                "the audit log to migrate is damaged at entry {}: {}; nothing was copied",
-                bad.position, bad.reason
-            ),
-            location: Some(format!(".opsdeploy/audit.jsonl:{}", bad.position)),
-            hint: Some("run `opsdeploy audit verify` and restore the log from a backup".into()),
-            class: ErrorClass::Error,
+        return Err(WorkflowError::MigrationSourceDamaged {
+            position: bad.position,
+            reason: bad.reason,
         });
     }
     let lines = source.lines()?;
     let target = PgStore::connect(url, source.bundles_dir())?;
     let existing = target.lines()?;
     if let Some(position) = first_difference(&existing, &lines) {
-        return Err(WorkflowError::Other {
-            what: format!(
-                "{} already holds a different audit history (entry {position} differs from .opsdeploy/audit.jsonl); nothing was copied",
-                target.shown()
-            ),
-            location: Some(target.shown().to_string()),
-            hint: Some(
-                "migrate into an empty database (one per project), or point OPSDEPLOY_DATABASE_URL at this project's".into(),
-            ),
-            class: ErrorClass::Error,
+        return Err(WorkflowError::DifferentHistory {
+            target: target.shown().to_string(),
+            position,
         });
     }
     // Bundles first: an approval copied below must find the plan it vouches for.
@@ -80,20 +60,12 @@ pub fn migrate_to_postgres(config: &Config, url: &str) -> Result<Migrated, Workf
     let copied = target.import(&lines[existing.len()..])?;
     let after = target.verify()?;
     if after.first_bad.is_some() || after.head != checked.head || after.entries != lines.len() {
-        return Err(WorkflowError::Other {
-            what: format!(
-                "the copy in {} does not verify against .opsdeploy/audit.jsonl ({} entries, head {}; expected {}, head {})",
-                target.shown(),
-                after.entries,
-                super::short(&after.head),
-                lines.len(),
-                super::short(&checked.head)
-            ),
-            location: None,
-            hint: Some(
-                "run `opsdeploy audit verify` with the postgres backend to see which entry".into(),
-            ),
-            class: ErrorClass::Error,
+        return Err(WorkflowError::CopyDoesNotVerify {
+            target: target.shown().to_string(),
+            entries: after.entries,
+            head: after.head,
+            expected: lines.len(),
+            expected_head: checked.head,
         });
     }
     tracing::info!(

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::approve::valid_approvals;
 use super::{History, Project, WorkflowError};
-use crate::store::{EntryKind, LockHolder};
+use crate::store::LockHolder;
 
 #[derive(Debug, Serialize)]
 pub struct EnvironmentStatus {
@@ -87,15 +87,9 @@ pub fn status(
                     .last()
                     .filter(|a| {
                         a.status()
-                            .is_some_and(|s| s != super::history::ApplyStatus::Succeeded)
+                            .is_some_and(|s| s != crate::store::records::ApplyStatus::Succeeded)
                     })
-                    .and_then(|a| a.finish)
-                    .and_then(|f| {
-                        f.data
-                            .get("failure")
-                            .and_then(|v| v.as_str())
-                            .map(String::from)
-                    }),
+                    .and_then(|a| a.finished()?.failure.clone()),
                 stale_lock: if lock.is_none() {
                     project.store.stale_lock(&env.name)
                 } else {
@@ -119,13 +113,7 @@ fn pending(history: &History, env: &crate::config::Environment) -> Option<Pendin
         return None;
     }
     let approvals = history.approvals(&digest);
-    let blocked = history
-        .entries()
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::PolicyResults && e.digest.as_deref() == Some(&digest))
-        .and_then(|e| e.data.get("verdict").and_then(|v| v.as_str()))
-        .is_some_and(|v| v != "pass");
+    let blocked = history.blocked(&digest);
     Some(PendingPlan {
         approvals: valid_approvals(env, &plan.actor, &approvals).len(),
         needed: env.approval.min as usize,

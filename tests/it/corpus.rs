@@ -1,5 +1,5 @@
 //! Every terraform plan and trivy report in the third-party corpus
-//! (tests/corpus, see PROVENANCE.md there) is read — or refused with the
+//! (see `support::corpus_dir`) is read — or refused with the
 //! reason the corpus documents — and the counts opsdeploy extracts match the
 //! ones manifest.json states.
 

@@ -1,5 +1,5 @@
 //! What a new user sees when something is missing or wrong: every message says
-//! what is wrong, where, and the one thing to do next (STYLE.md). One
+//! what is wrong, where, and the one thing to do next (docs/style.md). One
 //! transcript, snapshot-tested.
 
 use std::path::Path;

@@ -1,13 +1,15 @@
 //! Deploys with helm releases: rolling and blue-green, their rollbacks, and
-//! helm's own failures — against the fake helm in tests/fake-bin (helm cannot
-//! be installed here), plus one check against a real helm when there is one.
+//! helm's own failures — against the test helm in tests/fake-bin (Helm 4's own
+//! engine rendering the charts, releases kept in files instead of a cluster;
+//! tests/helm/README.md), plus one check against a helm binary when one is on
+//! PATH.
 
 use predicates::prelude::*;
 
 use crate::support::{repo, row};
-use crate::workflow::{HealthServer, TestProject, config};
+use crate::workflow::{HealthServer, TestProject, config, with_staging};
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -60,9 +62,11 @@ fn rolling_deploy_renders_manifests_into_the_plan_and_upgrades_atomically() {
         .path();
     let input: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("input.json")).unwrap()).unwrap();
+    // In the order helm installs them.
     let manifests = &input["helm"][0]["manifests"];
-    assert_eq!(manifests[0]["kind"], "Deployment");
-    assert_eq!(manifests[0]["source"], "web/templates/deployment.yaml");
+    assert_eq!(manifests[0]["kind"], "Service");
+    assert_eq!(manifests[1]["kind"], "Deployment");
+    assert_eq!(manifests[1]["source"], "web/templates/deployment.yaml");
     assert_eq!(input["helm"][0]["values"]["replicas"], 1);
     crate::scans::validate(&input);
     assert!(
@@ -129,6 +133,10 @@ fn helm_failing_its_own_upgrade_is_reported_with_helms_reason() {
     let health = HealthServer::start(200);
     let p = helm_project(&health.url());
     p.plan_approved("alice@example.com", "staging");
+    p.run("alice@example.com", &["apply", "staging", "--yes"])
+        .success();
+    std::fs::write(p.file("values/web.yaml"), "replicas: 3\n").unwrap();
+    p.plan_approved("alice@example.com", "staging");
     p.run_with(
         "alice@example.com",
         &["apply", "staging", "--yes"],
@@ -136,8 +144,130 @@ fn helm_failing_its_own_upgrade_is_reported_with_helms_reason() {
     )
     .code(5)
     .stdout(predicate::str::contains(
-        "UPGRADE FAILED: release web failed, and has been rolled back due to atomic being set",
+        "UPGRADE FAILED: release web failed, and has been rolled back due to rollback-on-failure being set",
     ));
+    // Helm itself put revision 1's manifest back.
+    let revs = history(&p, "staging", "web");
+    let described: Vec<_> = revs
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap(),
+                r["description"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("superseded", "Install complete"),
+            (
+                "failed",
+                "Upgrade \"web\" failed: context deadline exceeded"
+            ),
+            ("deployed", "Rollback to 1"),
+        ]
+    );
+    assert_eq!(revs[2]["manifest"], revs[0]["manifest"]);
+    assert!(
+        revs[2]["manifest"]
+            .as_str()
+            .unwrap()
+            .contains("replicas: 1")
+    );
+}
+
+/// The `api` chart (tests/data/charts/api: named templates, include, toYaml,
+/// required, a hook) as release `api` of staging, with `values`.
+fn api_project(health_url: &str, values: &str) -> TestProject {
+    let release = "  helm \"api\" {\n    chart     = \"charts/api\"\n    namespace = \"shop\"\n    values    = [\"values/api.yaml\"]\n  }";
+    let p = TestProject::new(&with_staging(&config(health_url, ""), release));
+    copy_dir(&repo().join("tests/data/charts/api"), &p.file("charts/api"));
+    std::fs::create_dir_all(p.file("values")).unwrap();
+    std::fs::write(p.file("values/api.yaml"), values).unwrap();
+    p
+}
+
+const API_DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn a_chart_with_helpers_reaches_the_policies_as_helm_renders_it() {
+    let health = HealthServer::start(200);
+    let p = api_project(
+        &health.url(),
+        &format!(
+            "image:\n  digest: {API_DIGEST}\nconfig:\n  LOG_LEVEL: debug\n  REGION: eu-west-1\n"
+        ),
+    );
+    let digest = p.plan("alice@example.com", "staging");
+    let input = crate::scans::bundle_input(p.path(), &digest);
+    let manifests = input["helm"][0]["manifests"].as_array().unwrap();
+    let by_kind = |kind: &str| {
+        manifests
+            .iter()
+            .find(|m| m["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {manifests:#?}"))
+    };
+    // Helm's install order, then the hook `helm template` prints after them.
+    let kinds: Vec<_> = manifests
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "Deployment", "Job"]);
+    let deployment = &by_kind("Deployment")["object"];
+    assert_eq!(
+        deployment["metadata"]["labels"]["helm.sh/chart"],
+        "api-0.3.0"
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["app.kubernetes.io/version"],
+        "2.1.0"
+    );
+    assert_eq!(deployment["metadata"]["namespace"], "shop");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        format!("registry.example.com/shop/api@{API_DIGEST}")
+    );
+    assert_eq!(container["resources"]["limits"]["memory"], "256Mi");
+    let config = &by_kind("ConfigMap")["object"]["data"];
+    assert_eq!(config["LOG_LEVEL"], "debug");
+    assert_eq!(config["REGION"], "eu-west-1");
+    let hook = by_kind("Job");
+    assert_eq!(hook["source"], "api/templates/migrate-job.yaml");
+    assert_eq!(
+        hook["object"]["metadata"]["annotations"]["helm.sh/hook"],
+        "pre-install,pre-upgrade"
+    );
+    crate::scans::validate(&input);
+}
+
+#[test]
+fn a_chart_that_does_not_render_stops_the_plan_naming_chart_template_and_helms_message() {
+    let health = HealthServer::start(200);
+    let mut transcript = String::new();
+    let mut plan = |p: &TestProject| {
+        let out = p
+            .run("alice@example.com", &["plan", "staging"])
+            .code(1)
+            .get_output()
+            .clone();
+        assert!(out.stdout.is_empty());
+        let bundles = std::fs::read_dir(p.file(".opsdeploy/bundles"));
+        assert!(bundles.is_err() || bundles.unwrap().next().is_none());
+        transcript.push_str(&String::from_utf8_lossy(&out.stderr));
+    };
+    // A required value left out.
+    plan(&api_project(&health.url(), "replicas: 2\n"));
+    // A template that is not valid template syntax.
+    let p = api_project(&health.url(), &format!("image:\n  digest: {API_DIGEST}\n"));
+    std::fs::write(
+        p.file("charts/api/templates/service.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ include \"api.fullname\" . }\n",
+    )
+    .unwrap();
+    plan(&p);
+    insta::assert_snapshot!(transcript);
 }
 
 #[test]
@@ -251,31 +381,53 @@ fn rollback_without_helm_releases_says_what_to_do_instead() {
         ));
 }
 
-/// The fake follows helm's formats; when a real helm is installed, check
-/// that opsdeploy reads its `template` output the same way.
+/// The test helm is Helm's engine behind a simulated release store; where a
+/// helm binary is installed, its `template` output must read the same. Prints
+/// whether it ran: CI has no helm binary, so there it says `NOT RUN`.
 #[test]
-fn real_helm_renders_the_test_chart_when_installed() {
-    let Ok(helm) = which::which("helm") else {
-        println!("skipped: no helm on PATH (the fake in tests/fake-bin covers the contract)");
+fn helm_binary_on_path_if_any_renders_the_test_charts_as_the_test_helm_does() {
+    let fake = repo().join("tests/fake-bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let others = std::env::join_paths(std::env::split_paths(&path).filter(|d| *d != fake)).unwrap();
+    let Ok(binary) = which::which_in("helm", Some(others), repo()) else {
+        println!("NOT RUN: no helm binary on PATH besides the test helm; nothing compared");
         return;
     };
-    if helm.starts_with(repo().join("tests/fake-bin")) {
-        println!("skipped: only the fake helm is on PATH");
-        return;
+    println!("comparing {} with the test helm", binary.display());
+    for (chart, extra) in [
+        ("web", vec![]),
+        ("api", vec!["--set", "image.digest=sha256:00"]),
+    ] {
+        let template = |helm: &std::path::Path| {
+            let out = std::process::Command::new(helm)
+                .args(["template", chart])
+                .arg(repo().join("tests/data/charts").join(chart))
+                .args(["--namespace", "staging"])
+                .args(&extra)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+            opsdeploy::adapters::helm::parse_manifests(chart, &yaml)
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m.source.clone(),
+                        m.display_name(),
+                        m.object.get().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            template(&binary),
+            template(&fake.join("helm")),
+            "chart {chart}"
+        );
     }
-    let out = std::process::Command::new(helm)
-        .args(["template", "web"])
-        .arg(repo().join("tests/data/charts/web"))
-        .args(["--namespace", "staging"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let manifests =
-        opsdeploy::adapters::helm::parse_manifests("web", &String::from_utf8_lossy(&out.stdout))
-            .unwrap();
-    assert_eq!(manifests.len(), 2);
 }

@@ -1,6 +1,6 @@
 //! Hostile inputs never crash or hang opsdeploy: a 100 MB plan, JSON nested
 //! far deeper than any plan, bytes that are not UTF-8, HCL that refers to
-//! itself. Each ends with a clear message and the exit code DESIGN.md gives
+//! itself. Each ends with a clear message and the exit code docs/style.md gives
 //! (1 for bad input; a policy that cannot cope is a denial, 3).
 
 use std::io::Write;

@@ -4,8 +4,10 @@
 #[macro_use]
 mod support;
 
+mod architecture;
 mod cli_help;
 mod corpus;
+mod corpus_fetch;
 mod engine;
 mod errors;
 mod faults;
@@ -24,4 +26,5 @@ mod reports;
 mod scans;
 mod secrets_corpus;
 mod team;
+mod test_helm;
 mod workflow;

@@ -1,6 +1,6 @@
 //! The migration classifier against three linters' own expectations (squawk's
 //! linter tests and snapshots, eugene's generated lint reports, atlas's
-//! `migrate lint` test scripts, all in tests/corpus): agreement per statement
+//! `migrate lint` test scripts, all in the test corpus): agreement per statement
 //! on the kinds opsdeploy classifies, every disagreement listed with its reason
 //! in tests/data/migration-yardstick.md.
 //!
@@ -105,7 +105,7 @@ fn findings(c: &Classified) -> BTreeSet<&'static str> {
 #[derive(Debug)]
 struct Case {
     tool: &'static str,
-    /// Corpus file, relative to tests/corpus.
+    /// Corpus file, relative to the corpus directory.
     file: String,
     /// `L3`, or `2.sql #1` for eugene's per-script statement numbers.
     at: String,

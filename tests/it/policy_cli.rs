@@ -6,7 +6,7 @@ use std::process::Command;
 
 use predicates::prelude::*;
 
-use crate::support::{abi_module, corpus, opsdeploy, repo, row, small_input, write};
+use crate::support::{abi_module, corpus, corpus_dir, opsdeploy, repo, row, small_input, write};
 
 fn terraform(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("terraform")
@@ -113,7 +113,9 @@ fn human_output_reads_at_a_glance() {
             "builtin:protected-deletes",
             "--terraform-plan",
         ])
-        .arg("tests/corpus/terraform-compliance/tests/functional/test_issue_522/plan.out.json")
+        .arg(corpus(
+            "terraform-compliance/tests/functional/test_issue_522/plan.out.json",
+        ))
         .args([
             "--settings",
             r#"{"extra_types":["aws_cloudwatch_event_rule"]}"#,
@@ -262,6 +264,8 @@ fn builtin_policy_fixtures_pass() {
     let tmp = tempfile::tempdir().unwrap();
     opsdeploy(tmp.path())
         .current_dir(repo())
+        // The fixtures name corpus files as `$OPSDEPLOY_CORPUS/...`.
+        .env("OPSDEPLOY_CORPUS", corpus_dir())
         .args(["policy", "test", "policies/"])
         .assert()
         .success()

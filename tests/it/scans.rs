@@ -26,7 +26,8 @@ fn scan_project(health: &HealthServer, scan: &str) -> TestProject {
 
 /// The input document of the bundle whose digest starts with `digest` (what
 /// `plan -q` prints).
-fn bundle_input(project: &Path, digest: &str) -> serde_json::Value {
+/// The input document of the bundle whose digest starts with `digest`.
+pub fn bundle_input(project: &Path, digest: &str) -> serde_json::Value {
     let bundle = std::fs::read_dir(project.join(".opsdeploy/bundles"))
         .unwrap()
         .map(|e| e.unwrap().path())

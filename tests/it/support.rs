@@ -7,9 +7,45 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A file of the third-party corpus (tests/corpus, see PROVENANCE.md there).
+/// A file of the third-party corpus, which is never copied into the
+/// repository: tests/corpus.lock.json lists every file with its upstream
+/// and sha256. See [`corpus_dir`] for where it is read from.
 pub fn corpus(rel: &str) -> PathBuf {
-    repo().join("tests/corpus").join(rel)
+    corpus_dir().join(rel)
+}
+
+/// The corpus directory: `OPSDEPLOY_CORPUS`, else `../shared/corpus` beside
+/// the repository. Without it every corpus test fails with the same message.
+pub fn corpus_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    match DIR.get_or_init(|| find_corpus(std::env::var_os("OPSDEPLOY_CORPUS"), &repo())) {
+        Ok(dir) => dir,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Where the corpus is, or the one message that says what to set.
+pub fn find_corpus(configured: Option<std::ffi::OsString>, repo: &Path) -> Result<PathBuf, String> {
+    let (dir, named) = match configured.filter(|v| !v.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let named = format!("OPSDEPLOY_CORPUS={}", dir.display());
+            (dir, named)
+        }
+        None => {
+            let dir = repo.join("../shared/corpus");
+            let named = format!("../shared/corpus beside the repository ({})", dir.display());
+            (dir, named)
+        }
+    };
+    if dir.join("manifest.json").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "the third-party test corpus is not at {named}: it has no manifest.json; \
+             set OPSDEPLOY_CORPUS to the corpus directory, or download it there with scripts/fetch-corpus.sh"
+        ))
+    }
 }
 
 /// The opsdeploy binary with a private module cache and no colour.

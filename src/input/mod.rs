@@ -322,4 +322,44 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("schema_version is 2"), "{err}");
     }
+
+    /// A plan as terraform writes it; one key written with an escape, as
+    /// JSON allows, and a string holding what looks like a key.
+    const PLAN: &str = r#"{"format_version":"1.2","terraform_version":"1.11.4",
+        "resource\u005fchanges":[{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],"after":{"s":"\"planned_values\":1"}}}],
+        "planned_values":{"root_module":{}},"configuration":{"root_module":{}}}"#;
+
+    fn spliced(plan_keys: Option<&[String]>) -> serde_json::Value {
+        let mut doc = InputDocument::from_slice("doc.json", DOC.as_bytes()).unwrap();
+        let plan = crate::adapters::terraform::parse_plan_json("plan.json", PLAN.into()).unwrap();
+        doc.set_terraform("infra/x\"y", plan);
+        let out = doc
+            .parts(Some(&[Section::Terraform]), plan_keys, None)
+            .concat();
+        policy_sdk::Input::from_slice(&out).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_plan_is_spliced_as_written_with_only_the_keys_a_policy_reads() {
+        let whole: serde_json::Value = serde_json::from_str(PLAN).unwrap();
+        let all = spliced(None);
+        assert_eq!(all["terraform"]["plan"], whole);
+        assert_eq!(all["terraform"]["dir"], "infra/x\"y");
+        assert!(all.get("git").is_none());
+
+        let narrowed = spliced(Some(&["resource_changes".to_string()]));
+        let plan = narrowed["terraform"]["plan"].as_object().unwrap();
+        let mut keys: Vec<_> = plan.keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["format_version", "resource_changes", "terraform_version"]
+        );
+        assert_eq!(plan["resource_changes"], whole["resource_changes"]);
+
+        // Declaring no key still gives the versions, and nothing of size.
+        let versions = spliced(Some(&[]));
+        assert_eq!(versions["terraform"]["plan"].as_object().unwrap().len(), 2);
+    }
 }

@@ -383,12 +383,14 @@ pub struct ChartVersion<'a> {
 }
 
 /// A project file that goes out with the deployment (tfvars, .tf, values,
-/// docker-compose), for policies that read configuration as written.
+/// docker-compose, `opsdeploy.hcl`, the scripts its commands run), for
+/// policies that read configuration as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProjectFile<'a> {
     #[serde(borrow)]
     pub path: Cow<'a, str>,
-    /// `terraform`, `tfvars`, `helm-values`, `compose`, `env`, `other`.
+    /// `terraform`, `tfvars`, `helm-values`, `compose`, `env`, `opsdeploy`
+    /// (the configuration), `script` (run by a command in it), `other`.
     #[serde(borrow)]
     pub kind: Cow<'a, str>,
     #[serde(borrow)]

@@ -35,6 +35,7 @@ pub mod input;
 pub mod migration;
 pub mod scan;
 pub mod terraform;
+pub mod text;
 mod violation;
 
 #[doc(hidden)]

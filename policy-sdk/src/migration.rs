@@ -109,6 +109,12 @@ pub mod hazard {
     pub const TABLE_REWRITE: &str = "table-rewrite";
     /// `CREATE OR REPLACE` of a view or function the running app may use.
     pub const REPLACES_IN_PLACE: &str = "replaces-in-place";
+    /// A constraint that narrows what an existing table accepts (NOT NULL,
+    /// CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY, EXCLUDE, a unique index),
+    /// enforced and checked against every row in one step. It marks a
+    /// `breaking` statement whose only fault is that tightening, so a policy
+    /// may treat it as a warning instead (expand-contract's `tightening`).
+    pub const CONSTRAINT_TIGHTENING: &str = "constraint-tightening";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

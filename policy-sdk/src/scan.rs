@@ -18,15 +18,20 @@ pub struct Scans<'a> {
     pub reports: Vec<Scan<'a>>,
 }
 
-/// Accepted vulnerabilities, in trivy's `.trivyignore.yaml` shape
-/// (`vulnerabilities: [{id, statement, expired_at}]`), read by the host.
+/// Accepted findings, in trivy's `.trivyignore.yaml` shape
+/// (`vulnerabilities:` and `misconfigurations:`, each a list of `{id,
+/// statement, expired_at}`), read by the host.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Allowlist<'a> {
     /// The file, relative to the project.
     #[serde(borrow)]
     pub path: Cow<'a, str>,
+    /// Accepted vulnerabilities.
     #[serde(borrow, default)]
     pub entries: Vec<AllowlistEntry<'a>>,
+    /// Accepted misconfigurations, by check id (`DS002`, `AVD-KSV-0014`).
+    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
+    pub misconfigurations: Vec<AllowlistEntry<'a>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +45,8 @@ pub struct AllowlistEntry<'a> {
     /// `YYYY-MM-DD`; the entry stops counting after this day.
     #[serde(borrow, default)]
     pub expired_at: Option<Cow<'a, str>>,
-    /// Restricts the entry to these images (references); all when empty.
+    /// Restricts the entry to these images (references) or, for a
+    /// misconfiguration, to these files (trivy's `paths`); all when empty.
     #[serde(borrow, default)]
     pub targets: Vec<Cow<'a, str>>,
     /// 1-based line of the entry in the file.

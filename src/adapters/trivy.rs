@@ -126,6 +126,8 @@ pub fn check_report<'a>(shown: &str, bytes: &'a [u8]) -> Result<Report<'a>, Triv
 struct AllowlistFile {
     #[serde(default)]
     vulnerabilities: Vec<AllowlistFileEntry>,
+    #[serde(default)]
+    misconfigurations: Vec<AllowlistFileEntry>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +139,9 @@ struct AllowlistFileEntry {
     /// opsdeploy's addition: the image references the entry covers.
     #[serde(default)]
     targets: Vec<String>,
+    /// trivy's: the files a misconfiguration entry covers.
+    #[serde(default)]
+    paths: Vec<String>,
 }
 
 /// Reads a scan allowlist; `shown` is the path as the project names it.
@@ -152,12 +157,26 @@ pub fn read_allowlist(path: &Path, shown: &str) -> Result<Allowlist<'static>, Tr
     let file: AllowlistFile = if text.trim().is_empty() {
         AllowlistFile {
             vulnerabilities: Vec::new(),
+            misconfigurations: Vec::new(),
         }
     } else {
         serde_saphyr::from_str(&text).map_err(|e| bad(e.to_string()))?
     };
-    let mut entries = Vec::new();
-    for e in file.vulnerabilities {
+    Ok(Allowlist {
+        path: shown.to_string().into(),
+        entries: allowlist_entries(&text, file.vulnerabilities, &bad)?,
+        misconfigurations: allowlist_entries(&text, file.misconfigurations, &bad)?,
+    })
+}
+
+/// Checks and converts one section's entries.
+fn allowlist_entries(
+    text: &str,
+    entries: Vec<AllowlistFileEntry>,
+    bad: &dyn Fn(String) -> TrivyError,
+) -> Result<Vec<AllowlistEntry<'static>>, TrivyError> {
+    let mut out = Vec::new();
+    for e in entries {
         // The entry's line, for messages: where its id is written.
         let line = text
             .lines()
@@ -191,18 +210,20 @@ pub fn read_allowlist(path: &Path, shown: &str) -> Result<Allowlist<'static>, Tr
                 e.id
             )));
         }
-        entries.push(AllowlistEntry {
+        out.push(AllowlistEntry {
             id: e.id.into(),
             statement: Some(statement.into()),
             expired_at: Some(expired_at.into()),
-            targets: e.targets.into_iter().map(Into::into).collect(),
+            targets: e
+                .targets
+                .into_iter()
+                .chain(e.paths)
+                .map(Into::into)
+                .collect(),
             line,
         });
     }
-    Ok(Allowlist {
-        path: shown.to_string().into(),
-        entries,
-    })
+    Ok(out)
 }
 
 fn is_date(s: &str) -> bool {
@@ -280,9 +301,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("`next year` is not a date"), "{err}");
+        let ok = allowlist(
+            "misconfigurations:\n  - id: DS002\n    statement: rootless by PodSecurity\n    expired_at: 2027-01-31\n    paths: [Dockerfile]\n",
+        )
+        .unwrap();
+        assert!(ok.entries.is_empty());
+        assert_eq!(ok.misconfigurations[0].id, "DS002");
+        assert_eq!(ok.misconfigurations[0].targets, ["Dockerfile"]);
+        assert_eq!(ok.misconfigurations[0].line, Some(2));
+        // Misconfigurations are accepted on the same terms as vulnerabilities.
         let err = allowlist("misconfigurations:\n  - id: AVD-1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("misconfigurations"), "{err}");
+        assert!(err.contains("AVD-1 (line 2) has no `statement`"), "{err}");
     }
 }

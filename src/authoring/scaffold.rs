@@ -45,6 +45,7 @@ const SDK_FILES: &[(&str, &str)] = &[
         "src/migration.rs",
         include_str!("../../policy-sdk/src/migration.rs"),
     ),
+    ("src/text.rs", include_str!("../../policy-sdk/src/text.rs")),
 ];
 
 /// What `new` created; also `policy new --format json`.

@@ -74,6 +74,33 @@ fn files_in(dir: &Path, recursive: bool, keep: &dyn Fn(&Path) -> bool) -> Vec<Pa
     out
 }
 
+/// Project files the environment's commands run: any argument of a
+/// smoke test, error-rate query or migration command that names a file in
+/// the project (`./scripts/smoke.sh`, `bash scripts/rate.sh`).
+fn scripts(config: &Config, env: &Environment) -> Vec<PathBuf> {
+    let commands = [
+        env.smoke_test.as_ref().map(|c| &c.command),
+        env.monitor.as_ref().map(|m| &m.error_rate_query),
+        env.migrations.as_ref().and_then(|m| m.command.as_ref()),
+    ];
+    let mut out = Vec::new();
+    for arg in commands.into_iter().flatten().flatten() {
+        let rel = Path::new(arg);
+        // Only files inside the project: no absolute path, no `..`.
+        let inside = rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        let path = config.resolve(rel);
+        if inside && path.is_file() && !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// Every project file the environment's plan depends on.
 pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
     let mut paths: Vec<(PathBuf, Option<&'static str>)> = Vec::new();
@@ -82,7 +109,15 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
             paths.push((p, kind));
         }
     };
-    add(config.dir.join(crate::config::CONFIG_FILE), None);
+    // The configuration and every project script its commands run ship with
+    // the deployment: no-secrets reads them too.
+    add(
+        config.dir.join(crate::config::CONFIG_FILE),
+        Some("opsdeploy"),
+    );
+    for p in scripts(config, env) {
+        add(p, Some("script"));
+    }
     if let Some(tf) = &env.terraform {
         let dir = config.resolve(&tf.dir);
         for p in files_in(&dir, false, &|p| {
@@ -146,4 +181,59 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_and_the_scripts_its_commands_run_go_to_policies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = &tmp.path().join("shop");
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        std::fs::write(tmp.path().join("outside.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/smoke.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/rate.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(dir.join("scripts/unused.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(
+            dir.join(crate::config::CONFIG_FILE),
+            r#"project = "shop"
+environment "staging" {
+  smoke_test { command = ["./scripts/smoke.sh", "staging"] }
+  monitor {
+    window           = "1m"
+    error_rate_query = ["sh", "scripts/rate.sh", "/etc/passwd", "scripts/../../outside.sh"]
+    max_error_rate   = 0.1
+  }
+}
+"#,
+        )
+        .unwrap();
+        let config = Config::load(dir).unwrap();
+        let env = config.environment("staging").unwrap();
+        let kinds: Vec<(String, Option<&str>)> = collect(&config, env)
+            .into_iter()
+            .map(|f| (f.rel, f.kind))
+            .collect();
+        assert!(
+            kinds.contains(&("opsdeploy.hcl".into(), Some("opsdeploy"))),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("scripts/smoke.sh".into(), Some("script"))),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("scripts/rate.sh".into(), Some("script"))),
+            "{kinds:?}"
+        );
+        // Neither a script no command runs, nor a file outside the project.
+        assert!(
+            !kinds.iter().any(|(p, _)| p.ends_with("unused.sh")
+                || p.contains("passwd")
+                || p.contains("outside")),
+            "{kinds:?}"
+        );
+    }
 }

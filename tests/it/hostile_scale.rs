@@ -59,7 +59,14 @@ fn no_secrets_on_10000_resources_scripts_and_releases_stays_within_default_limit
                 .map(|l| format!("echo step {l} for instance {i} >> /var/log/boot.log"))
                 .collect();
             if i % 100 == 0 {
-                script.push(format!("export AWS_ACCESS_KEY_ID=AKIA{:016}", i).replace('0', "Q"));
+                // Random-looking, so the stand-in model does not read it as a pattern.
+                let key: String = (0..16u64)
+                    .map(|k| {
+                        let x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (k * 4 % 60);
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(x % 32) as usize] as char
+                    })
+                    .collect();
+                script.push(format!("export AWS_ACCESS_KEY_ID=AKIA{key}"));
             }
             json!({"address": format!("aws_instance.web[{i}]"), "mode": "managed", "type": "aws_instance",
                    "name": "web", "index": i, "provider_name": "registry.terraform.io/hashicorp/aws",

@@ -4,6 +4,8 @@
 #[macro_use]
 mod support;
 
+mod accuracy_migrations;
+mod accuracy_secrets;
 mod architecture;
 mod cli_help;
 mod corpus;

@@ -218,9 +218,9 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         ),
     ));
     out.push((
-        "eugene_e2_set_not_null_in_place_is_breaking",
+        "eugene_e2_set_not_null_before_the_deploy_is_a_contract",
         fixture(
-            "eugene E2 bad.sql: SET NOT NULL on a column of an existing table breaks the running app's writes of NULL",
+            "eugene E2 bad.sql: SET NOT NULL on a column of an existing table tightens it: the running app's writes of NULL fail, so it waits for a contract migration",
             staging(),
             &Dir {
                 files: vec![
@@ -231,7 +231,7 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
                 edited: &[],
             },
             None,
-            json!([{"rule": "breaking-change", "severity": "deny",
+            json!([{"rule": "contract-before-deploy", "severity": "deny",
                     "path": "db/migrations/0002_set_name_not_null.sql", "line": 3,
                     "message_contains": "SET NOT NULL authors.name"}]),
         ),
@@ -239,7 +239,7 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
     out.push((
         "eugene_e5_expand_and_contract_in_one_release_is_denied",
         fixture(
-            "eugene E5 good.sql as expand/expand/contract migrations shipped in ONE release: dropping prices.price completes the expand of the same release (and the rename swaps a column in place)",
+            "eugene E5 good.sql as expand/expand/contract migrations shipped in ONE release: the NOT NULL check on new_price, which the running app never writes, runs before the deploy; dropping prices.price completes the expand of the same release (and the rename swaps a column in place)",
             staging(),
             &Dir {
                 files: e5_files(),
@@ -248,6 +248,9 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
             },
             None,
             json!([
+                {"rule": "contract-before-deploy", "severity": "deny",
+                 "path": "db/migrations/0003_backfill_new_price.expand.sql", "line": 4,
+                 "message_contains": "check_new_price_not_null"},
                 {"rule": "contract-same-release", "severity": "deny",
                  "path": "db/migrations/0004_swap_price.contract.sql", "line": 3,
                  "message_contains": "this release expands (ADD COLUMN prices.new_price at db/migrations/0002_add_new_price.expand.sql:3)"},
@@ -277,14 +280,13 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
     ));
     let atlas_idx = "atlas/exploded/postgres/cli-migrate-lint-concurrent-idx/migrations2";
     out.push((
-        "atlas_drop_index_waits_for_contract_and_index_locks_warn",
+        "atlas_dropping_a_plain_index_is_no_contract_and_index_locks_warn",
         fixture(
-            "atlas concurrent-idx migrations2: DROP INDEX before the app deploy is a contract step; both index changes without CONCURRENTLY block writes (atlas PG101/PG102)",
+            "atlas concurrent-idx migrations2: i1 is not unique, so dropping it backs no ON CONFLICT and may run before the deploy; both index changes without CONCURRENTLY block writes (atlas PG101/PG102)",
             staging(),
             &atlas_dir(atlas_idx),
             None,
             json!([
-                {"rule": "contract-before-deploy", "severity": "deny", "path": "db/migrations/2.sql", "line": 1},
                 {"rule": "index-not-concurrent", "severity": "warn", "path": "db/migrations/2.sql", "line": 1,
                  "message_contains": "DROP INDEX `i1` without CONCURRENTLY"},
                 {"rule": "index-not-concurrent", "severity": "warn", "path": "db/migrations/2.sql", "line": 2,
@@ -305,9 +307,9 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         ),
     ));
     out.push((
-        "flyway_demo_set_not_null_is_breaking_and_check_validation_warns",
+        "flyway_demo_set_not_null_and_a_check_before_the_deploy_are_contracts",
         fixture(
-            "eugene's Flyway-style demo, V1_2 pending on staging: SET NOT NULL on the existing books.title is breaking; CHECK without NOT VALID scans the table",
+            "eugene's Flyway-style demo, V1_2 pending on staging: SET NOT NULL and a CHECK on the existing books.title tighten what the running app may write, so they wait for a contract migration; the CHECK without NOT VALID also scans the table",
             staging(),
             &Dir {
                 files: demo_files()[..2].to_vec(),
@@ -316,7 +318,8 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
             },
             None,
             json!([
-                {"rule": "breaking-change", "path": "db/migrations/V1_2__set_title_not_null.sql", "line": 3},
+                {"rule": "contract-before-deploy", "path": "db/migrations/V1_2__set_title_not_null.sql", "line": 3},
+                {"rule": "contract-before-deploy", "path": "db/migrations/V1_2__set_title_not_null.sql", "line": 6},
                 {"rule": "constraint-validation", "severity": "warn",
                  "path": "db/migrations/V1_2__set_title_not_null.sql", "line": 6}
             ]),
@@ -363,9 +366,9 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
         ),
     ));
     out.push((
-        "unparsable_drop_index_variants_warn_in_a_contract_migration",
+        "drop_index_variants_parse_and_only_the_locking_ones_warn",
         fixture(
-            "squawk's DROP INDEX grammar file as a contract migration: sqlparser rejects DROP INDEX CONCURRENTLY, so those two are classified from keywords and flagged for a look; the others lock without CONCURRENTLY",
+            "squawk's DROP INDEX grammar file as a contract migration: every variant is read, DROP INDEX CONCURRENTLY [IF EXISTS] included; the ones without CONCURRENTLY lock their table",
             staging(),
             &Dir {
                 files: vec![(
@@ -379,11 +382,8 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
             json!([
                 {"rule": "index-not-concurrent", "line": 2},
                 {"rule": "index-not-concurrent", "line": 4},
-                {"rule": "unparsed-statement", "severity": "warn", "line": 6,
-                 "message_contains": "classified contract from its keywords"},
                 {"rule": "index-not-concurrent", "line": 8},
-                {"rule": "index-not-concurrent", "line": 10},
-                {"rule": "unparsed-statement", "line": 12}
+                {"rule": "index-not-concurrent", "line": 10}
             ]),
         ),
     ));
@@ -453,8 +453,9 @@ fn reading_a_real_directory_orders_classifies_and_attaches_runs() {
         kinds,
         vec![
             (1, StatementKind::Other, Some("SET")),
-            (3, StatementKind::Breaking, Some("SET NOT NULL")),
-            (6, StatementKind::Expand, Some("ADD CONSTRAINT")),
+            // Both tighten what `books` accepts: contracts, one rule.
+            (3, StatementKind::Contract, Some("SET NOT NULL")),
+            (6, StatementKind::Contract, Some("ADD CONSTRAINT")),
         ]
     );
     assert_eq!(ms[1].statements[1].table.as_deref(), Some("books"));

@@ -48,6 +48,28 @@ pub fn find_corpus(configured: Option<std::ffi::OsString>, repo: &Path) -> Resul
     }
 }
 
+/// The built-in policy `name`, as shipped (embedded module, default limits),
+/// on `doc`; a policy that does not complete fails the test.
+pub fn evaluate_builtin(
+    name: &str,
+    doc: &opsdeploy::input::InputDocument,
+) -> Vec<policy_sdk::Violation> {
+    use opsdeploy::engine::{Limits, ModuleSource, Outcome, PolicyEngine};
+    let engine = PolicyEngine::new(None).unwrap();
+    let policy = engine
+        .load(&ModuleSource::builtin(name).expect("a built-in policy"))
+        .unwrap();
+    let evaluation = engine.evaluate(
+        &policy,
+        &doc.for_policy(policy.reads.as_deref(), None),
+        &Limits::default(),
+    );
+    match evaluation.outcome {
+        Outcome::Completed { violations } => violations,
+        other => panic!("{name} did not complete: {other:?}"),
+    }
+}
+
 /// The opsdeploy binary with a private module cache and no colour.
 pub fn opsdeploy(cache: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("opsdeploy").expect("binary built");

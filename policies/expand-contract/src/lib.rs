@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use policy_sdk::migration::{Migration, Phase, Statement, StatementKind, hazard};
 use policy_sdk::prelude::*;
+use policy_sdk::text::short_digest;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,6 +41,18 @@ pub struct Settings {
     default_phase: Phase,
     /// What a lock or rewrite hazard is.
     hazards: HazardLevel,
+    /// What a constraint tightening is (README: one rule for NOT NULL,
+    /// CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY, EXCLUDE and unique indexes):
+    /// a contract (`deny`, the default: after the app deploy, never in the
+    /// release that expands the table) or only a warning.
+    tightening: TighteningLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TighteningLevel {
+    Warn,
+    Deny,
 }
 
 impl Default for Settings {
@@ -47,6 +60,7 @@ impl Default for Settings {
         Settings {
             default_phase: Phase::Expand,
             hazards: HazardLevel::Warn,
+            tightening: TighteningLevel::Deny,
         }
     }
 }
@@ -60,10 +74,6 @@ const TABLE_HAZARDS: &[&str] = &[
     hazard::EXCLUSION_CONSTRAINT,
     hazard::TABLE_REWRITE,
 ];
-
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
-}
 
 /// `DROP COLUMN prices.price`.
 fn what(s: &Statement) -> String {
@@ -110,8 +120,8 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
                         "{} changed after it ran on {}{when}: it ran as sha256 {}…, the file is now {}…; restore it and put the change in a new migration",
                         m.path,
                         run.environment,
-                        short(&run.sha256),
-                        short(&m.sha256)
+                        short_digest(&run.sha256),
+                        short_digest(&m.sha256)
                     ),
                 ),
                 m,
@@ -193,7 +203,33 @@ fn check_statement(
     out: &mut Vec<Violation>,
 ) {
     let reason = s.reason.as_deref().unwrap_or("");
+    let tightens = s
+        .hazards
+        .iter()
+        .any(|h| h.code == hazard::CONSTRAINT_TIGHTENING);
+    let on_new_table = || {
+        s.table
+            .as_deref()
+            .is_some_and(|t| release.created_before(m, s, t))
+    };
     match (s.kind, phase) {
+        // Nothing running uses a table this release created.
+        (StatementKind::Contract, _) if tightens && on_new_table() => {}
+        (StatementKind::Contract, _) if tightens && settings.tightening == TighteningLevel::Warn => {
+            out.push(located(
+                Violation::warn(
+                    hazard::CONSTRAINT_TIGHTENING,
+                    format!(
+                        "{} at {} tightens a constraint ({} {when}): {reason}",
+                        what(s),
+                        at(m, s),
+                        m.path
+                    ),
+                ),
+                m,
+                Some(s),
+            ))
+        }
         (StatementKind::Contract, Phase::Expand) => out.push(located(
             Violation::deny(
                 "contract-before-deploy",
@@ -258,7 +294,11 @@ fn check_statement(
     if settings.hazards == HazardLevel::Ignore {
         return;
     }
-    for h in &s.hazards {
+    for h in s
+        .hazards
+        .iter()
+        .filter(|h| h.code != hazard::CONSTRAINT_TIGHTENING)
+    {
         let new_table = TABLE_HAZARDS.contains(&h.code.as_ref())
             && s.table
                 .as_deref()
@@ -349,7 +389,7 @@ policy_sdk::export_policy! {
     name: "expand-contract",
     description: "Database migrations follow expand, deploy app, contract: no contract or breaking change before the app deploy, no contract in the release that expands, run on the promote_from environment first, never edited after running",
     reads: [migrations],
-    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"default_phase":{"enum":["expand","contract"]},"hazards":{"enum":["ignore","warn","deny"]}}}"#,
+    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"default_phase":{"enum":["expand","contract"]},"hazards":{"enum":["ignore","warn","deny"]},"tightening":{"enum":["warn","deny"]}}}"#,
     evaluate: evaluate,
 }
 
@@ -528,6 +568,32 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_tightening_is_a_contract_unless_settings_make_it_a_warning_or_the_table_is_new() {
+        let tightening = |create: bool| {
+            let mut st = Vec::new();
+            if create {
+                st.push(r#"{"line":1,"ordinal":1,"sql":"x","kind":"expand","operation":"CREATE TABLE","table":"t"}"#);
+            }
+            st.push(r#"{"line":2,"ordinal":2,"sql":"x","kind":"contract","operation":"SET NOT NULL","table":"t","reason":"r","hazards":[{"code":"constraint-tightening","message":"narrows"}]}"#);
+            format!(
+                r#"{{"id":"1","path":"db/1.sql","sha256":"s","sql":"x","statements":[{}]}}"#,
+                st.join(",")
+            )
+        };
+        let v = run("staging", None, &[tightening(false)], "null");
+        assert_eq!(rules(&v), vec!["contract-before-deploy"]);
+        let v = run(
+            "staging",
+            None,
+            &[tightening(false)],
+            r#"{"tightening":"warn"}"#,
+        );
+        assert_eq!(rules(&v), vec!["constraint-tightening"]);
+        assert_eq!(v[0].severity, Severity::Warn);
+        assert!(run("staging", None, &[tightening(true)], "null").is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use policy_sdk::input::Gates;
 use policy_sdk::prelude::*;
+use policy_sdk::text::short_digest;
 use serde::Deserialize;
 
 /// Statuses that count as passed (compared case-insensitively, ignoring
@@ -336,18 +337,13 @@ fn check_approval(settings: &Settings, input: &Input, out: &mut Vec<Violation>) 
             "approval-missing",
             format!(
                 "plan {} has {} of {needed} required approval{} (S08){notes}",
-                short(digest),
+                short_digest(digest),
                 approvers.len(),
                 if needed == 1 { "" } else { "s" },
             ),
         )
         .at_address(digest),
     );
-}
-
-fn short(digest: &str) -> &str {
-    let d = digest.strip_prefix("sha256:").unwrap_or(digest);
-    d.get(..12).unwrap_or(d)
 }
 
 policy_sdk::export_policy! {

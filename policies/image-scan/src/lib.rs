@@ -1,14 +1,16 @@
 //! image-scan: no image ships with a vulnerability at or above the
-//! environment's `fail_on` (default CRITICAL) that has a fix available, unless
-//! an allowlist entry accepts it with a reason and an expiry date; and the
-//! environments that require it (production by default) deploy images pinned
-//! by digest, so what was scanned is what runs.
+//! environment's `fail_on` (default CRITICAL) that has a fix available, and
+//! no scan (image or project files) finds a misconfiguration at or above it,
+//! unless an allowlist entry accepts it with a reason and an expiry date (or,
+//! for a misconfiguration check the project does not follow, `ignore_checks`
+//! names it); and the environments that require it (production by default)
+//! deploy images pinned by digest, so what was scanned is what runs.
 
 use std::collections::BTreeMap;
 
 use policy_sdk::helm::split_reference;
 use policy_sdk::prelude::*;
-use policy_sdk::scan::{AllowlistEntry, ScanKind, TrivySeverity, Vulnerability};
+use policy_sdk::scan::{AllowlistEntry, Misconfiguration, ScanKind, TrivySeverity, Vulnerability};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -18,6 +20,9 @@ pub struct Settings {
     unfixed: bool,
     /// Environments whose images must be pinned by digest.
     require_digest: Vec<String>,
+    /// Misconfiguration checks this project does not follow (`DS002`,
+    /// `AVD-KSV-0014`): never judged, in any environment.
+    ignore_checks: Vec<String>,
 }
 
 impl Default for Settings {
@@ -25,6 +30,7 @@ impl Default for Settings {
         Settings {
             unfixed: false,
             require_digest: vec!["production".into()],
+            ignore_checks: Vec::new(),
         }
     }
 }
@@ -96,27 +102,18 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            match entry {
-                Some(e) if !expired(e) => out.push(
+            match judge(entry, &expired, list_path) {
+                Judged::Accepted { until, statement } => out.push(
                     Violation::info(
                         "vulnerability-accepted",
                         format!(
-                            "{target}: {id} ({}) in {packages} is accepted until {} by {list_path}: {}",
+                            "{target}: {id} ({}) in {packages} is accepted until {until} by {list_path}: {statement}",
                             f.severity,
-                            e.expired_at.as_deref().unwrap_or("?"),
-                            e.statement.as_deref().unwrap_or("")
                         ),
                     )
                     .at_address(target),
                 ),
-                _ => {
-                    let why = match entry {
-                        Some(e) => format!(
-                            "; its allowlist entry in {list_path} expired on {}",
-                            e.expired_at.as_deref().unwrap_or("?")
-                        ),
-                        None => String::new(),
-                    };
+                Judged::Denied { why } => {
                     out.push(
                         Violation::deny(
                             "vulnerability",
@@ -132,8 +129,45 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
         }
     }
 
+    for scan in &scans.reports {
+        for result in &scan.report.results {
+            for m in &result.misconfigurations {
+                if m.severity < fail_on
+                    || m.status.as_deref().is_some_and(|s| s != "FAIL")
+                    || settings.ignore_checks.iter().any(|c| is_check(m, c))
+                {
+                    continue;
+                }
+                let entry = allowlist
+                    .into_iter()
+                    .flat_map(|a| &a.misconfigurations)
+                    .find(|e| {
+                        is_check(m, &e.id)
+                            && (e.targets.is_empty()
+                                || e.targets
+                                    .iter()
+                                    .any(|t| *t == result.target || *t == scan.target))
+                    });
+                out.push(misconfiguration(
+                    m,
+                    &scan.target,
+                    &result.target,
+                    entry,
+                    &expired,
+                    list_path,
+                    fail_on,
+                ));
+            }
+        }
+    }
+
     // Expired entries stop counting; say so even where they match nothing now.
-    for e in entries.iter().filter(|e| expired(e)) {
+    let misconfig_entries = allowlist.map_or(&[][..], |a| &a.misconfigurations);
+    for e in entries
+        .iter()
+        .chain(misconfig_entries)
+        .filter(|e| expired(e))
+    {
         let message = match (e.expired_at.as_deref(), today) {
             (Some(until), Some(_)) => {
                 format!(
@@ -154,6 +188,92 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
     }
     check_pinned(input, &settings, &mut out);
     out
+}
+
+/// How the allowlist judges one finding.
+enum Judged<'e> {
+    /// Accepted until a date, for a reason.
+    Accepted { until: &'e str, statement: &'e str },
+    /// Counted; `why` says so when its entry expired.
+    Denied { why: String },
+}
+
+fn judge<'e>(
+    entry: Option<&'e AllowlistEntry>,
+    expired: &dyn Fn(&AllowlistEntry) -> bool,
+    list_path: &str,
+) -> Judged<'e> {
+    match entry {
+        Some(e) if !expired(e) => Judged::Accepted {
+            until: e.expired_at.as_deref().unwrap_or("?"),
+            statement: e.statement.as_deref().unwrap_or(""),
+        },
+        Some(e) => Judged::Denied {
+            why: format!(
+                "; its allowlist entry in {list_path} expired on {}",
+                e.expired_at.as_deref().unwrap_or("?")
+            ),
+        },
+        None => Judged::Denied { why: String::new() },
+    }
+}
+
+/// Whether `check` names trivy's check `m`, by its ID or AVD ID.
+fn is_check(m: &Misconfiguration, check: &str) -> bool {
+    m.id.eq_ignore_ascii_case(check)
+        || m.avd_id
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(check))
+}
+
+/// The verdict on one failed check: accepted while its allowlist entry
+/// lasts, denied otherwise.
+fn misconfiguration(
+    m: &Misconfiguration,
+    scan: &str,
+    file: &str,
+    entry: Option<&AllowlistEntry>,
+    expired: &dyn Fn(&AllowlistEntry) -> bool,
+    list_path: &str,
+    fail_on: TrivySeverity,
+) -> Violation {
+    let title = m.title.as_deref().unwrap_or("");
+    let what = match m.message.as_deref() {
+        Some(message) if !message.is_empty() => format!("{title}: {message}"),
+        _ => title.to_string(),
+    };
+    let where_ = if file == scan {
+        file.to_string()
+    } else {
+        format!("{scan}: {file}")
+    };
+    let v = match judge(entry, &expired, list_path) {
+        Judged::Accepted { until, statement } => Violation::info(
+            "misconfiguration-accepted",
+            format!(
+                "{where_}: {} ({}) {what} is accepted until {until} by {list_path}: {statement}",
+                m.id, m.severity,
+            ),
+        ),
+        Judged::Denied { why } => Violation::deny(
+            "misconfiguration",
+            format!(
+                "{where_}: {} ({}, at or above fail_on {fail_on}) {what}{why}; fix it{}, accept it under `misconfigurations` in the allowlist with a statement and an expired_at date, or list the check in ignore_checks if the project does not follow it",
+                m.id,
+                m.severity,
+                m.resolution
+                    .as_deref()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
+    let v = v.at_path(file);
+    match m.cause_metadata.as_ref().and_then(|c| c.start_line) {
+        Some(line) => v.at_line(line),
+        None => v,
+    }
 }
 
 /// Images deployed to an environment that requires digests must carry one.
@@ -200,9 +320,9 @@ fn check_pinned(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
 
 policy_sdk::export_policy! {
     name: "image-scan",
-    description: "Deny images with fixable vulnerabilities at or above fail_on (allowlist entries need a reason and an expiry date), and unpinned images where digests are required",
+    description: "Deny images with fixable vulnerabilities and scans with misconfigurations at or above fail_on (allowlist entries need a reason and an expiry date), and unpinned images where digests are required",
     reads: [scans, helm],
-    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"unfixed":{"type":"boolean"},"require_digest":{"type":"array","items":{"type":"string"}}}}"#,
+    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"unfixed":{"type":"boolean"},"require_digest":{"type":"array","items":{"type":"string"}},"ignore_checks":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }
 
@@ -254,6 +374,48 @@ mod tests {
                 ("allowlist-expired".to_string(), Severity::Warn)
             ]
         );
+    }
+
+    fn misconfig_doc(allowlist: &str, settings: &str) -> String {
+        format!(
+            r#"{{"schema_version":1,"environment":{{"name":"production","project":"shop","now":"2026-06-01T00:00:00Z"}},"settings":{settings},
+            "scans":{{"fail_on":"MEDIUM","allowlist":{allowlist},"reports":[{{"target":".","kind":"fs",
+              "report":{{"SchemaVersion":2,"Results":[{{"Target":"Dockerfile","Class":"config","Misconfigurations":[
+                {{"ID":"DS002","AVDID":"AVD-DS-0002","Title":"Image user should not be 'root'","Severity":"HIGH","Status":"FAIL","CauseMetadata":{{"StartLine":3}}}},
+                {{"ID":"DS026","Title":"No HEALTHCHECK defined","Severity":"LOW","Status":"FAIL"}},
+                {{"ID":"DS001","Title":"':latest' tag used","Severity":"MEDIUM","Status":"PASS"}}]}}]}}}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn misconfigurations_are_judged_by_fail_on_with_the_allowlist_and_ignore_checks() {
+        let v = evaluate(&Input::from_json(&misconfig_doc("null", "null")).unwrap());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].rule, "misconfiguration");
+        assert_eq!(
+            (v[0].path.as_deref(), v[0].line),
+            (Some("Dockerfile"), Some(3))
+        );
+        assert!(
+            v[0].message
+                .contains("DS002 (HIGH, at or above fail_on MEDIUM)"),
+            "{}",
+            v[0].message
+        );
+        let list = r#"{"path":".trivyignore.yaml","misconfigurations":[{"id":"AVD-DS-0002","statement":"rootless by PodSecurity","expired_at":"2026-12-31","targets":["Dockerfile"],"line":3}]}"#;
+        assert_eq!(
+            rules(&misconfig_doc(list, "null")),
+            [("misconfiguration-accepted".to_string(), Severity::Info)]
+        );
+        let expired = list.replace("2026-12-31", "2026-01-31");
+        assert_eq!(
+            rules(&misconfig_doc(&expired, "null")),
+            [
+                ("misconfiguration".to_string(), Severity::Deny),
+                ("allowlist-expired".to_string(), Severity::Warn)
+            ]
+        );
+        assert!(rules(&misconfig_doc("null", r#"{"ignore_checks":["ds002"]}"#)).is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::stand_in::stand_in;
+
 /// What was found and where; never the value itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -56,14 +58,15 @@ const FORMATS: &[Format] = &[
     Format {
         rule: "slack-token",
         what: "Slack token",
-        re: r"(?-u:\b)xox[abposr]-[A-Za-z0-9-]{10,}",
+        // Numbered segments after the type: `-xoxo-` in a file name is not one.
+        re: r"(?-u:\b)xox[abprse]-(?:[0-9]{6,}-)+[A-Za-z0-9]{10,}|(?-u:\b)xoxe\.xox[bp]-1-[A-Za-z0-9]{20,}|(?-u:\b)xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[A-Za-z0-9]{20,}",
         prefix: 5,
     },
     Format {
         rule: "slack-webhook",
         what: "Slack webhook URL",
-        re: r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}",
-        prefix: 33,
+        re: r"https?://hooks\.slack\.com/(?:services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}|(?:workflows|triggers)/T[A-Z0-9]+/A[A-Z0-9]+/[0-9]+/[A-Za-z0-9]{16,})",
+        prefix: 23,
     },
     Format {
         rule: "stripe-key",
@@ -124,6 +127,66 @@ const FORMATS: &[Format] = &[
         what: "OpenAI API key",
         re: r"(?-u:\b)sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{58,74}T3BlbkFJ[A-Za-z0-9_\-]{58,74}|(?-u:\b)sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
         prefix: 3,
+    },
+    Format {
+        rule: "anthropic-key",
+        what: "Anthropic API key",
+        re: r"(?-u:\b)sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,}",
+        prefix: 7,
+    },
+    Format {
+        rule: "huggingface-token",
+        what: "Hugging Face token",
+        re: r"(?-u:\b)hf_[A-Za-z0-9]{34}(?-u:\b)",
+        prefix: 3,
+    },
+    Format {
+        rule: "package-registry-token",
+        what: "package registry token",
+        re: r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)|(?-u:\b)pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}|(?-u:\b)rubygems_[a-f0-9]{48}(?-u:\b)|(?-u:\b)oy2[a-z0-9]{43}(?-u:\b)",
+        prefix: 4,
+    },
+    Format {
+        rule: "saas-api-key",
+        what: "SaaS API key",
+        // SendGrid, DigitalOcean, Shopify, Doppler, Atlassian, Postman,
+        // Groq, Tavily, Databricks, Artifactory, Dropbox, New Relic, Linear,
+        // Sourcegraph, Telegram bots, Mailgun: each vendor's documented shape.
+        re: r"(?-u:\b)SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}(?-u:\b)|(?-u:\b)do[opr]_v1_[a-f0-9]{64}(?-u:\b)|(?-u:\b)shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}(?-u:\b)|(?-u:\b)dp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9.]{40,}|(?-u:\b)ATATT3[A-Za-z0-9_\-=]{100,}|(?-u:\b)PMAK-[a-f0-9]{24}-[a-f0-9]{34}(?-u:\b)|(?-u:\b)gsk_[A-Za-z0-9]{48,}|(?-u:\b)tvly-[A-Za-z0-9]{32}(?-u:\b)|(?-u:\b)dapi[a-f0-9]{32}(?:-[0-9])?(?-u:\b)|(?-u:\b)AKCp[A-Za-z0-9]{69}(?-u:\b)|(?-u:\b)sl\.[A-Za-z0-9_\-]{130,}|(?-u:\b)NR(?:AK|II|AA|RA|IQ)-[A-Za-z0-9_\-]{20,}|(?-u:\b)lin_api_[A-Za-z0-9]{40}(?-u:\b)|(?-u:\b)sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40}(?-u:\b)|(?-u:\b)[0-9]{8,10}:AA[A-Za-z0-9_\-]{32,33}(?-u:\b)|(?-u:\b)key-[a-f0-9]{32}(?-u:\b)|(?-u:\b)glptt-[a-f0-9]{40}(?-u:\b)|(?-u:\b)dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}(?-u:\b)",
+        prefix: 4,
+    },
+    Format {
+        rule: "saas-token",
+        what: "SaaS token",
+        // Mapbox, Twilio API keys, Salesforce access tokens, Vault unseal
+        // keys, Adafruit IO, Dependency-Track, Jina, Twitch stream keys,
+        // Mailchimp, Azure DevOps: each vendor's documented shape.
+        re: r"(?-u:\b)(?:sk|tk)\.eyJ1[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}|(?-u:\b)SK[0-9a-f]{32}(?-u:\b)|(?-u:\b)00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{80,}|(?i:unseal key [0-9]+: )[A-Za-z0-9+/]{43,}={0,2}|(?i:operator unseal )[A-Za-z0-9+/]{43,}={0,2}|(?-u:\b)aio_[A-Za-z0-9]{28}(?-u:\b)|(?-u:\b)odt_[A-Za-z0-9]{32,}(?-u:\b)|(?-u:\b)jina_[a-f0-9]{32}[A-Za-z0-9_\-]{20,}|(?-u:\b)live_[0-9]{6,12}_[A-Za-z0-9]{30}(?-u:\b)|(?-u:\b)[a-f0-9]{32}-us[0-9]{1,2}(?-u:\b)|(?-u:\b)[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}(?-u:\b)",
+        prefix: 4,
+    },
+    Format {
+        rule: "onepassword-token",
+        what: "1Password service account token",
+        re: r"(?-u:\b)ops_eyJ[A-Za-z0-9+/=_\-]{100,}",
+        prefix: 4,
+    },
+    Format {
+        rule: "age-secret-key",
+        what: "age secret key",
+        re: r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+        prefix: 15,
+    },
+    Format {
+        rule: "chat-webhook",
+        what: "chat webhook URL",
+        re: r"https://[a-z0-9.\-]*(?:outlook\.office\.com|webhook\.office\.com)/webhook(?:b2)?/[a-f0-9\-]{36}@[a-f0-9\-]{36}/[A-Za-z]+/[a-f0-9]{32}/[a-f0-9\-]{36}|https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,}",
+        prefix: 30,
+    },
+    Format {
+        rule: "azure-sas-signature",
+        what: "Azure SAS signature",
+        re: r"[?&]sig=[A-Za-z0-9%+/]{30,}(?:%3D|=){0,2}",
+        prefix: 0,
     },
     Format {
         rule: "dockerconfig",
@@ -191,9 +254,18 @@ fn value_after_re() -> &'static Regex {
         (?P<sep> := | => | == | != | -> | [=:(] | [\t\ ] )
         [\t\ ]*\(?[\t\ ]*
         (?:!![a-z]+[\t\ ]+)?                      # a YAML tag: !!binary, !!str
-        \\?(?P<q>["'`]?)
+        \\{0,2}(?P<q>["'`]?)
         (?P<value>[^\s"'`,;)<>\\]+)
     "#,
+    )
+}
+
+/// `<add key="DbPassword" value="…"/>` (.NET appSettings and the like).
+fn xml_key_value_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r#"(?i)\b(?:key|name)\s*=\s*"(?P<key>[^"]+)"\s+value\s*=\s*"(?P<value>[^"]*)""#,
     )
 }
 
@@ -218,7 +290,29 @@ fn url_credentials() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(
         &R,
-        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^\s:/@'\x22]*):(?P<value>[^\s@/'\x22]+)@[A-Za-z0-9.\-\[]",
+        // The password runs to the last `@` before the host, so `p@ss` and
+        // `$ecret` stay whole; a socket path host starts with `%2F`.
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<user>[^\s:/@'\x22]*):(?P<value>[^\s/'\x22]+)@[A-Za-z0-9.\-\[%]",
+    )
+}
+
+/// Credentials in a URL's query or a JDBC property list:
+/// `?user=app&password=…`, `;password=…`, `?access_token=…`, `&sig=…`.
+fn query_credentials() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"(?i)[?&;](?P<key>password|passwd|pwd|pass|secret|client_secret|token|access_token|auth_token|api_key|apikey|api-key)=(?P<value>[^&;\s'\x22#<>]+)",
+    )
+}
+
+/// `Authorization: Basic …` / `Bearer …` / `Token …`, in a header line, a
+/// `curl -H`, or a config value.
+fn auth_header() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r#"(?i)authorization["']?\s*[:=]\s*["']?(?P<scheme>basic|bearer|token|ssws)\s+(?P<value>[A-Za-z0-9+/=._~\-]{8,})"#,
     )
 }
 
@@ -238,10 +332,21 @@ fn sql_identified_by() -> &'static Regex {
 
 fn cli_password() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    // `mysql -pSECRET`, `-passin pass:SECRET`, `curl -u user:SECRET`
+    // `mysql -pSECRET`, `-passin pass:SECRET`, `curl -u user:SECRET`,
+    // `--user 'name:SECRET'`, `--password SECRET`, `--token=SECRET`.
     re(
         &R,
-        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|(?-u:\b)pass:(?P<passin>[^\s"']+)|\s-u\s+["']?[^\s:"'$]+:(?P<curl>[^\s"']+))"#,
+        r#"(?:\s-p(?P<mysql>[^\s"'-][^\s"']{5,})|(?-u:\b)pass:(?P<passin>[^\s"']+)|(?:^|\s)(?:-u\s*|--user[=\s]\s*)["']?[^\s:"'$]+:(?P<curl>[^\s"']+)|\s--(?P<flag>password|passwd|pass|token|api-key|apikey|secret|client-secret|auth-token|access-token)(?:=|\s+)["']?(?P<long>[^\s"']+)|\s(?P<kv>password|passwd|token|secret)=(?P<kvv>[^\s"'&;]+))"#,
+    )
+}
+
+/// `-p SECRET` after a login-like command (`docker login -u x -p …`,
+/// `psexec -u x -p …`, `sshpass -p …`); elsewhere `-p` is a port or a path.
+fn short_p_password() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r#"(?i)(?:\blogin\b|psexec|sshpass|connect-viserver|\s-u\s+\S+).*?\s-(?:p|password)\s+["']?(?P<value>[^\s"']+)"#,
     )
 }
 
@@ -275,11 +380,15 @@ const SECRET_WORDS: &[&str] = &[
     "authkey",
     "sercret",
     "bearer",
+    "pat",
+    "sharedaccesskey",
+    "accountkey",
 ];
 
 /// Substrings one of which every secret key contains (a cheap first test).
 const SECRET_HINTS: &[&str] = &[
     "pas", "pw", "psw", "ssw", "secret", "sercret", "token", "key", "cred", "auth", "bearer",
+    "pat", "login",
 ];
 
 /// Components that make a secret-sounding key about something else.
@@ -399,6 +508,10 @@ pub fn is_secret_key(key: &str) -> bool {
                 | ("authentication", "key")
                 | ("session", "token")
                 | ("bearer", "token")
+                | ("license", "key")
+                | ("unseal", "key")
+                | ("sonar", "login")
+                | ("account", "key")
         )
     });
     paired
@@ -451,8 +564,10 @@ fn quoted_literal_re() -> &'static Regex {
     re(&R, r#"["']([^"'\s]{6,})["']"#)
 }
 
-/// Values that stand for a secret without being one: references, templates,
-/// environment lookups, placeholders.
+/// Values that stand for a secret without being one: references (vault
+/// paths, `secretKeyRef`, terraform expressions), hashes, and stand-ins
+/// (see [`stand_in`]: templates, repetition, sequences, stand-in words,
+/// documented examples), judged on the whole value.
 pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
     let v = value.trim();
     let lower = v.to_ascii_lowercase();
@@ -460,16 +575,13 @@ pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
         return true;
     }
     const STARTS: &[&str] = &[
-        "$",
         "%(",
         "%{",
         "#{",
-        "{{",
         "{",
         "<",
         "[",
         "(",
-        "@",
         "&",
         "*",
         "!",
@@ -504,76 +616,54 @@ pub fn is_reference_or_placeholder(key: &str, value: &str) -> bool {
         "encrypted:",
         "enc[",
         "ag==",
-        // Documentation's stand-ins: my-password, my_secret.
-        "my-",
-        "my_",
+        "@microsoft.keyvault",
+        "env.",
+        "process.env",
+        "os.environ",
+        "os.getenv",
+        "arn:",
     ];
-    if STARTS.iter().any(|s| lower.starts_with(s)) {
+    if STARTS.iter().any(|s| lower.starts_with(s)) || is_password_hash(v) {
         return true;
     }
-    const WORDS: &[&str] = &[
-        "example",
-        "changeme",
-        "change_me",
-        "change-me",
-        "placeholder",
-        "dummy",
-        "redacted",
-        "your_",
-        "your-",
-        "yourpass",
-        "<",
-        "xxxx",
-        "****",
-        "....",
-        "mock_",
-        "mock-",
-        "fake",
-        "sample",
-        "test_pass",
-        "secret_value",
-        "replace",
-        "todo",
-        "insert",
-        "$(",
-        "${",
-        "{{",
-        "%%",
-    ];
-    if WORDS.iter().any(|w| lower.contains(w)) {
-        return true;
-    }
-    if matches!(
-        lower.as_str(),
-        "true"
-            | "false"
-            | "null"
-            | "nil"
-            | "none"
-            | "undefined"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "missing"
-    ) {
+    if LITERALS.contains(&lower.as_str()) || lower == "missing" {
         return true;
     }
     // DB_PASSWORD = "DB_PASSWORD": the name standing in for the value.
     if lower == key.to_ascii_lowercase() {
         return true;
     }
-    // One repeated character (`********`, `xxxxxxxx`).
-    let mut chars = v.chars();
-    let first = chars.next().unwrap_or(' ');
-    if chars.all(|c| c == first) {
-        return true;
-    }
     // 0xDEADBEEF constants are not passwords.
     if lower.starts_with("0x") && lower[2..].chars().all(|c| c.is_ascii_hexdigit()) {
         return true;
     }
-    false
+    is_route(v) || stand_in(v).is_some()
+}
+
+/// `cms/sites/passwords#update`, `docs/reset-password.md`: a path or route
+/// of lower-case words.
+fn is_route(v: &str) -> bool {
+    v.contains('/')
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "/_-.#:".contains(c))
+        && v.split(['/', '#', '.', '-', '_'])
+            .filter(|w| !w.is_empty())
+            .all(|w| w.chars().any(|c| c.is_ascii_lowercase()) && w.len() >= 2)
+}
+
+/// A crypt(3)-style password hash (`$2a$12$…`, `$6$salt$…`): not the
+/// plaintext no-secrets looks for.
+fn is_password_hash(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('$') else {
+        return false;
+    };
+    let id = rest.split('$').next().unwrap_or("");
+    matches!(
+        id,
+        "1" | "2" | "2a" | "2b" | "2x" | "2y" | "5" | "6" | "7" | "8" | "y" | "gy" | "apr1"
+    ) || id.starts_with("argon2")
+        || id.starts_with("pbkdf2")
+        || id == "scrypt"
 }
 
 /// Classes of characters in a value: lower, upper, digit, symbol.
@@ -641,15 +731,24 @@ fn format_finding(value: &str, line: Option<u32>, key: Option<&str>) -> Option<F
         return None;
     }
     for (re, f) in formats() {
-        if let Some(m) = re.find(value) {
+        for m in re.find_iter(value) {
             let text = m
                 .as_str()
                 .trim_matches(|c: char| !c.is_ascii_alphanumeric());
-            // Documentation examples (AKIAIOSFODNN7EXAMPLE) are published, not
-            // secrets; a random token of that length is never digits only.
-            let random = &text[f.prefix.min(text.len())..];
-            if text.to_ascii_uppercase().contains("EXAMPLE")
+            // The format says where a secret goes; the rest must be random
+            // material: not `ghp_xxxx…`, not `AKIA` + the alphabet, not a
+            // documented example, and a random token of that length is never
+            // digits only.
+            let random = text.get(f.prefix.min(text.len())..).unwrap_or(text);
+            // Random material holds a digit or a capital; lower-case words
+            // after `glpat-` (`token-rotation.md`) are a file name.
+            let mixed = random
+                .chars()
+                .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+            if stand_in(random).is_some()
+                || stand_in(text).is_some()
                 || !random.chars().any(|c| c.is_ascii_alphabetic())
+                || !mixed
             {
                 continue;
             }
@@ -685,20 +784,15 @@ pub fn check_value(key: &str, value: &str) -> Option<Finding> {
     if let Some(f) = format_finding(value, None, Some(key)) {
         return Some(f);
     }
-    if value.contains("://")
-        && let Some(c) = url_credentials().captures(value)
-    {
-        let pw = &c["value"];
-        if !is_reference_or_placeholder("", pw) {
-            return Some(Finding {
-                rule: "url-password",
-                what: "password in a URL",
-                key: Some(key.to_string()),
-                redacted: redact(pw, 0),
-                line: None,
-                end_line: None,
-            });
-        }
+    if let Some(c) = inline_credential(value) {
+        return Some(Finding {
+            rule: c.rule,
+            what: c.what,
+            key: Some(key.to_string()),
+            redacted: redact(&c.value, 0),
+            line: None,
+            end_line: None,
+        });
     }
     let lower = value.to_ascii_lowercase();
     if (lower.contains("password") || lower.contains("pwd"))
@@ -763,22 +857,64 @@ fn pairs(line: &str) -> Vec<Pair<'_>> {
     let mut out = Vec::new();
     for m in key_re().find_iter(line) {
         let before = line[..m.start()].chars().next_back();
-        // Not `$PASSWORD` either: a variable reference, not a key.
-        if before.is_some_and(|c| !(c.is_whitespace() || "\"'{(,;-<[&?*/".contains(c))) {
+        // `$token = "…"` assigns a variable (PHP, Perl, PowerShell); a
+        // `$PASSWORD` elsewhere only refers to one.
+        let variable = before == Some('$');
+        if before.is_some_and(|c| !(c.is_whitespace() || "\"'{(,;-<>[&?*:$".contains(c))) {
+            continue;
+        }
+        // `:password => …` (a Ruby symbol), not `arn:aws:secret:…`.
+        if before == Some(':')
+            && line[..m.start() - 1]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_whitespace())
+        {
             continue;
         }
         let rest = &line[m.end()..];
         if let Some(c) = value_after_re().captures(rest) {
+            let loose = c["sep"].trim().is_empty() || &c["sep"] == "(";
+            if variable && (loose || !matches!(&c["sep"], "=" | ":=")) {
+                continue;
+            }
+            let mut value = c.name("value").map_or("", |v| v.as_str());
+            // A quoted value runs to its closing quote (`"7`D'}/v…"`), as
+            // long as it holds no blank.
+            if let (Some(q), Some(v)) = (c["q"].chars().next(), c.name("value"))
+                && q != '`'
+                && let Some(end) = rest[v.start()..].find(q)
+                && !rest[v.start()..v.start() + end].contains(char::is_whitespace)
+            {
+                value = &rest[v.start()..v.start() + end];
+            }
+            // `secret=…&code=…`: a query's next parameter is not the value.
+            if let Some(i) = value.find('&').filter(|&i| {
+                let next = &value[i + 1..];
+                next.split_once('=').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+            }) {
+                value = &value[..i];
+            }
             out.push(Pair {
                 key: m.as_str(),
                 rest,
-                value: c.name("value").map_or("", |v| v.as_str()),
+                value,
                 quoted: !c["q"].is_empty(),
-                loose: c["sep"].trim().is_empty() || &c["sep"] == "(",
+                loose,
             });
         }
     }
     out
+}
+
+/// `NAME=value` with an upper-case name, as shells and `.env` files write it.
+fn is_env_assignment(p: &Pair) -> bool {
+    p.rest.starts_with('=')
+        && p.key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Scans a file's text line by line; a private key block is one finding
@@ -919,12 +1055,128 @@ fn private_key(lines: &[&str], i: usize) -> Option<(Finding, usize)> {
     (plain && len >= 40).then(|| (finding(end), end))
 }
 
+/// A credential written into a URL, a command line or a header.
+struct Inline {
+    rule: &'static str,
+    what: &'static str,
+    /// The user, query key or flag it follows.
+    key: Option<String>,
+    value: String,
+}
+
+/// The first credential written inline in `text`: a URL's password or query
+/// credential, a command-line flag, an `Authorization` header.
+fn inline_credential(text: &str) -> Option<Inline> {
+    let real = |v: &str, min: usize| v.len() >= min && !is_reference_or_placeholder("", v);
+    let inline = |rule, what, key: Option<&str>, value: &str| Inline {
+        rule,
+        what,
+        key: key.map(str::to_string),
+        value: value.to_string(),
+    };
+    if text.contains("://") {
+        for c in url_credentials().captures_iter(text) {
+            // `u:p@h1,u:p@h2`: several hosts, each with its own credentials.
+            let pw = match c["value"].split_once('@') {
+                Some((first, rest)) if rest.contains(':') => first,
+                _ => &c["value"],
+            };
+            if !is_reference_or_placeholder(&c["user"], pw) {
+                return Some(inline("url-password", "password in a URL", None, pw));
+            }
+        }
+    }
+    if text.contains('=') {
+        for c in query_credentials().captures_iter(text) {
+            if real(&c["value"], 6) {
+                let (rule, what) = if c[0].starts_with(';') {
+                    (
+                        "connection-string-password",
+                        "password in a connection string",
+                    )
+                } else {
+                    ("url-password", "credential in a URL query")
+                };
+                return Some(inline(rule, what, Some(&c["key"]), &c["value"]));
+            }
+        }
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("authorization") {
+        for c in auth_header().captures_iter(text) {
+            let value = &c["value"];
+            let scheme = c["scheme"].to_ascii_lowercase();
+            // Basic carries `user:password` in base64; judge the password.
+            let password = (scheme == "basic")
+                .then(|| decode_base64(value))
+                .flatten()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| t.split_once(':').map(|(_, p)| p.to_string()));
+            let ok = match &password {
+                Some(p) => real(p, 4) && stand_in(value).is_none(),
+                None => real(value, 12),
+            };
+            if ok {
+                return Some(inline(
+                    "authorization-header",
+                    "credential in an Authorization header",
+                    Some(&format!("Authorization: {}", &c["scheme"])),
+                    value,
+                ));
+            }
+        }
+    }
+    if text.contains('-') || text.contains("pass:") || text.contains('=') {
+        for c in cli_password().captures_iter(text) {
+            // `-password`: a long flag, not mysql's `-p` glued to a password.
+            if c.name("mysql")
+                .is_some_and(|m| m.as_str().starts_with("assword"))
+            {
+                continue;
+            }
+            let (flag, pw) = [
+                ("-p", c.name("mysql")),
+                ("pass:", c.name("passin")),
+                ("-u", c.name("curl")),
+                ("password=", c.name("kvv")),
+            ]
+            .into_iter()
+            .find_map(|(f, m)| m.map(|m| (f.to_string(), m.as_str())))
+            .or_else(|| {
+                Some((
+                    format!("--{}", c.name("flag")?.as_str()),
+                    c.name("long")?.as_str(),
+                ))
+            })?;
+            if real(pw, 6) {
+                return Some(inline(
+                    "cli-password",
+                    "credential on a command line",
+                    Some(&flag),
+                    pw,
+                ));
+            }
+        }
+        if let Some(c) = short_p_password().captures(text)
+            && real(&c["value"], 4)
+            && !c["value"]
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || ch == ':')
+        {
+            return Some(inline(
+                "cli-password",
+                "credential on a command line",
+                Some("-p"),
+                &c["value"],
+            ));
+        }
+    }
+    None
+}
+
 /// The first finding on one line of text.
 fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
-    // `AKIAIOSFODNN7EXAMPLE` and friends: a line showing documented examples.
-    if !line.contains("EXAMPLE")
-        && let Some(f) = format_finding(line, Some(no), None)
-    {
+    if let Some(f) = format_finding(line, Some(no), None) {
         return Some(f);
     }
     if let Some(f) = base64_private_key(line, no) {
@@ -938,13 +1190,8 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
         line: Some(no),
         end_line: None,
     };
-    if line.contains("://")
-        && let Some(c) = url_credentials().captures(line)
-    {
-        let pw = &c["value"];
-        if !is_reference_or_placeholder(&c["user"], pw) {
-            return Some(found("url-password", "password in a URL", None, pw));
-        }
+    if let Some(c) = inline_credential(line) {
+        return Some(found(c.rule, c.what, c.key.as_deref(), &c.value));
     }
     let lower = line.to_ascii_lowercase();
     if lower.contains("identified")
@@ -960,20 +1207,16 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             ));
         }
     }
-    if (line.contains(" -") || line.contains("pass:"))
-        && let Some(c) = cli_password().captures(line)
+    if line.contains("value")
+        && let Some(c) = xml_key_value_re().captures(line)
     {
-        let pw = c
-            .name("mysql")
-            .or_else(|| c.name("passin"))
-            .or_else(|| c.name("curl"))
-            .map_or("", |m| m.as_str());
-        if !is_reference_or_placeholder("", pw) && pw.len() >= 6 {
+        let (key, value) = (&c["key"], c["value"].trim());
+        if is_secret_key(key) && !is_reference_or_placeholder(key, value) && value.len() >= 4 {
             return Some(found(
-                "cli-password",
-                "password on a command line",
-                None,
-                pw,
+                "secret-key-value",
+                "plaintext value of a secret key",
+                Some(key),
+                value,
             ));
         }
     }
@@ -1019,8 +1262,14 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             quoted = true;
         }
         if is_reference_or_placeholder(key, value)
+            // `${X}` before its closing brace was trimmed off.
+            || (p.value != value && p.value.starts_with(value) && is_reference_or_placeholder(key, p.value))
             || LITERALS.contains(&value.to_ascii_lowercase().as_str())
         {
+            continue;
+        }
+        // `Buffer.from(…)`, `getPassword()`: a call computes the value.
+        if !quoted && p.rest.contains(&format!("{value}(")) {
             continue;
         }
         // In key/value and terraform files a value follows `=` or `:`; words
@@ -1033,6 +1282,8 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
             Syntax::Text if p.loose && !quoted => {
                 plausible_in_text(value) && value.chars().any(|c| c.is_ascii_digit())
             }
+            // `DB_PASSWORD=…`: an environment assignment, read as in `.env`.
+            Syntax::Text if is_env_assignment(p) => value.len() >= 4,
             Syntax::Text => plausible_in_text(value),
             Syntax::KeyValue => value.len() >= 4,
             Syntax::Terraform => value.len() >= 4 && quoted,
@@ -1053,67 +1304,66 @@ fn line_finding(line: &str, no: u32, syntax: Syntax) -> Option<Finding> {
 /// high-entropy strings), with a threshold above what words, paths, versions
 /// and hex digests reach.
 fn high_entropy(pairs: &[Pair], no: u32) -> Option<Finding> {
-    for p in pairs.iter().filter(|p| !p.loose) {
-        let (key, value) = (p.key, p.value);
-        let words = key_words(key);
-        let benign = words.iter().any(|w| {
-            BENIGN_WORDS.contains(&w.as_str())
-                || matches!(
-                    w.as_str(),
-                    "sha"
-                        | "sha1"
-                        | "sha256"
-                        | "sha512"
-                        | "image"
-                        | "integrity"
-                        | "uuid"
-                        | "guid"
-                        | "commit"
-                        | "revision"
-                        | "href"
-                        | "src"
-                        | "data"
-                        | "tag"
-                        | "cert"
-                        | "certificate"
-                        | "ca"
-                        | "crt"
-                        | "pub"
-                        | "public"
-                        | "publickey"
-                        | "fingerprint"
-                        | "signature"
-                        | "nonce"
-                        | "ciphertext"
-                        | "encrypteddata"
-                        | "value"
-                        | "description"
-                        | "message"
-                        | "title"
-                )
-        });
-        if benign
-            || value.len() < 20
-            || value.len() > 200
-            || is_reference_or_placeholder(key, value)
-        {
-            continue;
-        }
-        let charset = value
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "+/=_-".contains(ch));
-        if charset && classes(value) >= 3 && entropy(value) >= 4.0 {
-            return Some(Finding {
-                rule: "high-entropy-value",
-                what: "high-entropy value",
-                key: Some(key.to_string()),
-                redacted: redact(value, 0),
-                line: Some(no),
-                end_line: None,
-            });
-        }
+    let p = pairs
+        .iter()
+        .find(|p| !p.loose && is_high_entropy(p.key, p.value))?;
+    Some(Finding {
+        rule: "high-entropy-value",
+        what: "high-entropy value",
+        key: Some(p.key.to_string()),
+        redacted: redact(p.value, 0),
+        line: Some(no),
+        end_line: None,
+    })
+}
+
+/// A long random-looking value under a key that does not say it holds a
+/// digest, an id, a certificate or prose.
+fn is_high_entropy(key: &str, value: &str) -> bool {
+    let words = key_words(key);
+    let benign = words.iter().any(|w| {
+        BENIGN_WORDS.contains(&w.as_str())
+            || matches!(
+                w.as_str(),
+                "sha"
+                    | "sha1"
+                    | "sha256"
+                    | "sha512"
+                    | "image"
+                    | "integrity"
+                    | "uuid"
+                    | "guid"
+                    | "commit"
+                    | "revision"
+                    | "href"
+                    | "src"
+                    | "data"
+                    | "tag"
+                    | "cert"
+                    | "certificate"
+                    | "ca"
+                    | "crt"
+                    | "pub"
+                    | "public"
+                    | "publickey"
+                    | "fingerprint"
+                    | "signature"
+                    | "nonce"
+                    | "ciphertext"
+                    | "encrypteddata"
+                    | "value"
+                    | "description"
+                    | "message"
+                    | "title"
+            )
+    });
+    if benign || value.len() < 20 || value.len() > 200 || is_reference_or_placeholder(key, value) {
+        return false;
     }
-    None
+    let charset = value
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "+/=_-".contains(ch));
+    charset && classes(value) >= 3 && entropy(value) >= 4.0
 }
 
 /// `LS0tLS1CRUdJTi...`: a private key that was base64-encoded (Kubernetes
@@ -1209,7 +1459,7 @@ mod tests {
 
     #[test]
     fn formats_assignments_and_key_blocks_are_found_and_never_shown() {
-        let text = "AWS_ACCESS_KEY_ID=AKIA0123456789ABCDEF\nAWS_example=AKIAIOSFODNN7EXAMPLE\npassword = \"abc\"\ndb_password: Ce7shE0ENPiBlE\nurl: postgres://app:s3cr3tPw@db:5432/app\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAn7sG5Zt4dQ1XJw9gE2b1ZtFqQJ5v8r2nq3xk1L0pV7m4t9s\n-----END RSA PRIVATE KEY-----\n";
+        let text = "AWS_ACCESS_KEY_ID=AKIAQ3EGRT7XWZ2LM4PN\nAWS_example=AKIAIOSFODNN7EXAMPLE\npassword = \"abc\"\ndb_password: Ce7shE0ENPiBlE\nurl: postgres://app:Tq8vLw2Rk@db:5432/app\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAn7sG5Zt4dQ1XJw9gE2b1ZtFqQJ5v8r2nq3xk1L0pV7m4t9s\n-----END RSA PRIVATE KEY-----\n";
         assert_eq!(
             rules(text),
             [
@@ -1220,7 +1470,7 @@ mod tests {
             ]
         );
         let all = format!("{:?}", scan_text(text, Syntax::Text));
-        for secret in ["0123456789ABCDEF", "Ce7shE0ENPiBlE", "s3cr3tPw", "MIIEow"] {
+        for secret in ["Q3EGRT7XWZ2LM4PN", "Ce7shE0ENPiBlE", "Tq8vLw2Rk", "MIIEow"] {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
     }
@@ -1231,6 +1481,90 @@ mod tests {
         assert_eq!(scan_text(compose, Syntax::KeyValue), []);
         let tf = "# credentials from files under ~/.aws\nprovider \"aws\" {}\n";
         assert_eq!(scan_text(tf, Syntax::Terraform), []);
+    }
+
+    /// A random-looking value of `n` characters from a fixed seed, so the
+    /// tests hold no value that reads as a real credential.
+    fn random(n: usize, seed: u64) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                A[(x % A.len() as u64) as usize] as char
+            })
+            .collect()
+    }
+
+    #[test]
+    fn command_lines_headers_and_urls_of_every_scheme_are_found() {
+        let pw = random(14, 7);
+        let tok = random(32, 11);
+        for line in [
+            format!("curl -u admin:{pw} https://api.internal/v1"),
+            format!("curl --user 'deploy:{pw}' https://api.internal/v1"),
+            format!("curl -H \"Authorization: Bearer {tok}\" https://api.internal"),
+            format!("docker login -u ci -p {pw} registry.example.com"),
+            format!("redis_url = \"redis://app:${pw}@cache:6379/0\""),
+            format!("DATABASE_URL=jdbc:postgresql://db:5432/shop?user=shop&password={pw}"),
+            format!("url: amqp://svc:{pw}@mq.internal:5672/"),
+            format!(
+                "SLACK=http://hooks.slack.com/services/T0{}/B0{}/{}",
+                &tok[..8].to_uppercase(),
+                &tok[8..16].to_uppercase(),
+                &tok[..24]
+            ),
+            format!(
+                "hook: https://hooks.slack.com/workflows/T0{}/A0{}/123456789012345678/{}",
+                &tok[..8].to_uppercase(),
+                &tok[8..16].to_uppercase(),
+                &tok[..24]
+            ),
+            format!(
+                "blob = \"https://acct.blob.core.windows.net/c/f?sv=2022-11-02&se=2030-01-01&sr=b&sp=r&sig={}%3D\"",
+                random(43, 5)
+            ),
+            format!("accessId: AKIA{}", random(16, 3).to_uppercase()),
+            format!("refToken: ghr_{}", random(36, 9)),
+        ] {
+            let found = scan_text(&line, Syntax::Text);
+            assert_eq!(found.len(), 1, "{line}: {found:?}");
+            let shown = format!("{found:?}");
+            assert!(
+                !shown.contains(&pw) && !shown.contains(&tok[..24]),
+                "{line} leaked: {shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn stand_ins_after_a_real_prefix_and_prefixes_inside_other_text_are_not_secrets() {
+        for line in [
+            "GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "token: glpat-ABCDEFGHIJKLMNOPQRST",
+            "SLACK_BOT_TOKEN=xoxb-0000000000-0000000000000-xxxxxxxxxxxxxxxxxxxxxxxx",
+            "AWS_ACCESS_KEY_ID=AKIAABCDEFGHIJKLMNOP",
+            "GOOGLE_API_KEY=AIzaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "image: https://cdn.example.com/img/hugs-xoxo-banner-2019-large-final.png",
+            "vault_token: s.THISSTRINGISALLUPPERCASE",
+            "DATABRICKS_TOKEN=dapi1234567890abcdef1234567890abcdef",
+            "password: AbCeFG123",
+            "curl -u admin:$ADMIN_PASSWORD https://api.internal",
+            "curl -H \"Authorization: Bearer ${TOKEN}\" https://api.internal",
+            "url: postgresql://user:secret@localhost/db",
+            "docker run -p 8080:80 nginx",
+            "blob = \"https://acct.blob.core.windows.net/c?sv=2022-11-02&ss=b&srt=o&sp=r&se=2030-01-01\"",
+        ] {
+            assert_eq!(scan_text(line, Syntax::Text), [], "{line}");
+        }
+        // The stand-in word is not the whole value: random material follows.
+        let found = scan_text(
+            &format!("master_password = \"ChangeMe-{}!\"", &random(8, 2)),
+            Syntax::Terraform,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[test]

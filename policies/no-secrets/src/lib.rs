@@ -1,6 +1,7 @@
 //! no-secrets: no plaintext secret in anything a deployment ships — terraform's
 //! planned values, provider and resource arguments written in the
-//! configuration, variables, `.tf`/`.tfvars`/compose/`.env` files, helm values
+//! configuration, variables, `.tf`/`.tfvars`/compose/`.env` files,
+//! `opsdeploy.hcl` and the scripts its commands run, helm values
 //! and rendered manifests (env values, ConfigMaps, literal `Secret` data), and
 //! what `trivy fs` found. References are fine: `secretKeyRef`, vault paths,
 //! `${VAR}`, `data.aws_secretsmanager_*`, and values terraform marks sensitive
@@ -9,6 +10,7 @@
 //! the key and where it is, and show the value masked, never the value.
 
 pub mod detect;
+pub mod stand_in;
 
 use std::collections::BTreeSet;
 
@@ -16,6 +18,7 @@ use detect::{Finding, Syntax, check_value, is_secret_key, scan_text, secret_key_
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
 use policy_sdk::terraform::ConfigModule;
+use policy_sdk::text::glob_match;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -265,8 +268,14 @@ fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
                                 .unwrap_or_else(|| v.to_string()),
                             _ => v.to_string(),
                         };
-                        // `MISSING`, empty: the chart's stand-in until a real value is set.
-                        if !detect::is_reference_or_placeholder(k, &value) {
+                        // `MISSING`, empty, a template: the chart's stand-in until a
+                        // real value is set. Any other literal is what the cluster
+                        // will use, a stand-in word (`admin`) included.
+                        let lower = value.trim().to_ascii_lowercase();
+                        let unset = lower.is_empty()
+                            || matches!(lower.as_str(), "missing" | "null" | "none" | "-")
+                            || stand_in::is_template(value.trim());
+                        if !unset {
                             keys.push(k);
                         }
                     }
@@ -303,18 +312,6 @@ fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
     }
 }
 
-fn glob_match(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, rest)) => {
-            text.starts_with(head)
-                && (0..=text.len() - head.len())
-                    .filter(|i| text.is_char_boundary(head.len() + i))
-                    .any(|i| glob_match(rest, &text[head.len() + i..]))
-        }
-    }
-}
-
 fn files(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
     for file in &input.files {
         if settings
@@ -325,7 +322,8 @@ fn files(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
             continue;
         }
         let syntax = match &*file.kind {
-            "terraform" | "tfvars" => Syntax::Terraform,
+            // opsdeploy.hcl is HCL: literals are quoted, bare words expressions.
+            "terraform" | "tfvars" | "opsdeploy" => Syntax::Terraform,
             "compose" | "env" | "helm-values" => Syntax::KeyValue,
             _ => Syntax::Text,
         };
@@ -391,12 +389,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_literal_in_the_configuration_is_denied_once_even_when_the_plan_marks_it_sensitive() {
+        let doc = r#"{"schema_version":1,"environment":{"name":"staging","project":"shop"},
+          "terraform":{"dir":"infra","plan":{"format_version":"1.2","resource_changes":[{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db",
+            "change":{"actions":["create"],"before":null,"after":{"password":"Tq7-lantern-83!"},"after_sensitive":{"password":true}}}],
+          "configuration":{"root_module":{"resources":[{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db",
+            "expressions":{"password":{"constant_value":"Tq7-lantern-83!"}}}]}}}}}"#;
+        let v = evaluate(&Input::from_json(doc).unwrap());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message
+                .contains("`password` (****) is written in the configuration"),
+            "{}",
+            v[0].message
+        );
+        assert!(!format!("{v:?}").contains("lantern"));
+    }
+
+    #[test]
     fn env_pairs_secret_refs_and_sensitive_values() {
         let doc = r#"{"schema_version":1,"environment":{"name":"staging","project":"shop"},
           "helm":[{"release":"api","chart":"api","namespace":"shop","values":{"db":{"password":"Hunter2-prod!"},"apiKey":"{{ .Values.x }}"},
             "manifests":[{"api_version":"apps/v1","kind":"Deployment","name":"api","object":{"spec":{"template":{"spec":{"containers":[{"name":"api","env":[
               {"name":"DB_PASSWORD","valueFrom":{"secretKeyRef":{"name":"db","key":"pw"}}},
-              {"name":"API_TOKEN","value":"tok_9f8a7b6c5d4e3f2a1b0c"},
+              {"name":"API_TOKEN","value":"tok_Xq7PzL2mWk9RvB4nTy8c"},
               {"name":"OPENAI_API_KEY","value":"$(API_KEY)"}]}]}}}}},
               {"api_version":"v1","kind":"Secret","name":"db","object":{"data":{"pw":"aHVudGVyMg==","empty":""}}}]}]}"#;
         let v = evaluate(&Input::from_json(doc).unwrap());
@@ -408,7 +424,7 @@ mod tests {
                 && text.contains("literal data for `pw`"),
             "{text}"
         );
-        for secret in ["Hunter2-prod!", "tok_9f8a7b6c5d4e3f2a1b0c", "aHVudGVyMg=="] {
+        for secret in ["Hunter2-prod!", "tok_Xq7PzL2mWk9RvB4nTy8c", "aHVudGVyMg=="] {
             assert!(!text.contains(secret), "{secret} leaked");
         }
     }

@@ -12,6 +12,7 @@ use policy_sdk::helm::{Manifest, split_reference};
 use policy_sdk::input::Deployment;
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
+use policy_sdk::text::short_digest;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -136,7 +137,7 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
             "source-not-healthy",
             format!(
                 "{source}'s last deployment ({}, {}) is {}{}; only what is healthy on {source} can go to {env}",
-                short(&deployed.digest),
+                short_digest(&deployed.digest),
                 deployed.at,
                 deployed.status,
                 if deployed.healthy { "" } else { " and not healthy" }
@@ -153,11 +154,6 @@ pub fn evaluate(input: &Input) -> Vec<Violation> {
         check_migrations(input, source, deployed, &mut out);
     }
     out
-}
-
-fn short(digest: &str) -> &str {
-    let d = digest.strip_prefix("sha256:").unwrap_or(digest);
-    d.get(..12).unwrap_or(d)
 }
 
 fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Vec<Violation>) {
@@ -195,7 +191,7 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
         }
         let (repo, _, _) = split_reference(&image.reference);
         let ours = match &image.digest {
-            Some(d) => format!("{} ({})", image.reference, short(d)),
+            Some(d) => format!("{} ({})", image.reference, short_digest(d)),
             None => image.reference.clone(),
         };
         let theirs = match by_repo.get(repo) {
@@ -203,7 +199,7 @@ fn check_images(input: &Input, source: &str, deployed: &Deployment, out: &mut Ve
                 let list: Vec<String> = list
                     .iter()
                     .map(|i| match &i.digest {
-                        Some(d) => format!("{} ({})", i.reference, short(d)),
+                        Some(d) => format!("{} ({})", i.reference, short_digest(d)),
                         None => i.reference.to_string(),
                     })
                     .collect();
@@ -276,7 +272,7 @@ fn check_migrations(input: &Input, source: &str, deployed: &Deployment, out: &mu
                     format!(
                         "migration {} would run on {env} but is not part of {source}'s healthy deployment {}",
                         m.id,
-                        short(&deployed.digest)
+                        short_digest(&deployed.digest)
                     ),
                 )
                 .at_path(m.path.as_ref()),

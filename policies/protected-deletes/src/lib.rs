@@ -3,6 +3,7 @@
 //! replacement terraform plans because an argument cannot change in place.
 
 use policy_sdk::prelude::*;
+use policy_sdk::text::glob_match;
 use serde::Deserialize;
 
 /// Types protected when the settings name none: data stores, keys and zones.
@@ -76,26 +77,6 @@ impl Settings {
         }
         None
     }
-}
-
-/// `*` matches any run of characters (including none); everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 pub fn evaluate(input: &Input) -> Vec<Violation> {
@@ -214,17 +195,5 @@ mod tests {
     fn bad_settings_are_a_denial_not_a_pass() {
         let v = run(r#"["delete"]"#, "aws_instance", r#"{"typo":1}"#);
         assert_eq!(v[0].rule, "invalid-settings");
-    }
-
-    #[test]
-    fn glob_matches_like_a_shell() {
-        assert!(glob_match(
-            "module.db.*",
-            "module.db.aws_db_instance.this[0]"
-        ));
-        assert!(glob_match("*bucket*", "aws_s3_bucket.logs"));
-        assert!(!glob_match("aws_s3_bucket.*", "aws_instance.x"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("a*b", "ab_"));
     }
 }

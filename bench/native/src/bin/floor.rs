@@ -64,7 +64,7 @@ fn protected_deletes(plan: &Value) -> Vec<String> {
         } else {
             addresses
                 .iter()
-                .find(|p| protected_deletes::glob_match(p, address))
+                .find(|p| policy_sdk::text::glob_match(p, address))
                 .map(|p| format!("address matches protected pattern `{p}`"))
         };
         if let Some(why) = why {

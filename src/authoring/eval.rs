@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use policy_sdk::Section;
 use serde_json::value::RawValue;
 
 use super::AuthoringError;
 use super::project;
+use crate::adapters::terraform::read_plan_file;
 use crate::engine::{self, Evaluation, Limits, ModuleSource, PolicyEngine, RegoMode};
 use crate::input::{self, InputDocument};
 use crate::redact::Redactor;
@@ -63,16 +63,15 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
             })?
         }
         EvalInput::TerraformPlan { plan, environment } => {
-            let section = input::terraform_section_from_file(plan, ".").map_err(|source| {
-                AuthoringError::TerraformPlan {
+            let plan_json =
+                read_plan_file(plan).map_err(|source| AuthoringError::TerraformPlan {
                     path: plan.to_path_buf(),
                     source,
-                }
-            })?;
+                })?;
             let now = crate::store::now_rfc3339();
             let mut doc =
                 InputDocument::new(&input::environment_section(environment, "local", now));
-            doc.set_raw(Section::Terraform, section);
+            doc.set_terraform(".", plan_json);
             doc
         }
     };
@@ -93,8 +92,12 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
                     serde_json::from_str(s.get()).expect("settings were read as JSON");
                 policy.check_settings(&value)?;
             }
-            let input = doc.for_policy(policy.reads.as_deref(), settings.as_deref());
-            engine.evaluate(&policy, &input, &req.limits)
+            let input = doc.parts(
+                policy.reads.as_deref(),
+                policy.plan_keys.as_deref(),
+                settings.as_deref(),
+            );
+            engine.evaluate_parts(&policy, &input, &req.limits)
         }
         // A defective module is a denial, like a policy that fails while running.
         Err(e) if e.is_policy_defect() => Evaluation::refused(&source, &e),

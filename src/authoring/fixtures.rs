@@ -179,9 +179,9 @@ pub fn run_fixture(
     };
     if let Some(plan) = &fixture.terraform_plan {
         let plan_path = data_path(file, plan).map_err(invalid)?;
-        let section = crate::input::terraform_section_from_file(&plan_path, ".")
+        let plan = crate::adapters::terraform::read_plan_file(&plan_path)
             .map_err(|e| invalid(e.to_string()))?;
-        doc.set_raw(Section::Terraform, section);
+        doc.set_terraform(".", plan);
     }
     if !fixture.scan_reports.is_empty() {
         let mut scans: serde_json::Map<String, serde_json::Value> =
@@ -228,8 +228,13 @@ pub fn run_fixture(
             });
         }
     }
-    let input = doc.for_policy(policy.reads.as_deref(), fixture.settings.as_deref());
-    let evaluation = engine.evaluate(policy, &input, limits);
+    // Narrowed as `opsdeploy plan` narrows it, so a fixture sees what production does.
+    let input = doc.parts(
+        policy.reads.as_deref(),
+        policy.plan_keys.as_deref(),
+        fixture.settings.as_deref(),
+    );
+    let evaluation = engine.evaluate_parts(policy, &input, limits);
     let failure = compare(&fixture.expect, &evaluation);
     Ok(CaseResult {
         name,

@@ -23,6 +23,9 @@ pub struct Metadata {
     pub description: Option<String>,
     #[serde(default)]
     pub reads: Vec<String>,
+    /// Top-level keys of the terraform plan it reads (absent: all of them).
+    #[serde(default)]
+    pub terraform_plan: Option<Vec<String>>,
     #[serde(default)]
     pub settings_schema: Option<serde_json::Value>,
 }
@@ -164,6 +167,26 @@ pub fn resolve_reads(origin: &str, meta: &Metadata) -> Result<Vec<Section>, Engi
         .collect()
 }
 
+/// Checks the plan keys the metadata declares: keys of the SDK's plan model.
+pub fn resolve_plan_keys(origin: &str, meta: &Metadata) -> Result<(), EngineError> {
+    let known = policy_sdk::terraform::PLAN_KEYS;
+    match meta
+        .terraform_plan
+        .iter()
+        .flatten()
+        .find(|k| !known.contains(&k.as_str()))
+    {
+        Some(unknown) => Err(EngineError::InvalidModule {
+            origin: origin.to_string(),
+            reason: format!(
+                "its metadata reads unknown terraform plan key `{unknown}` (known: {})",
+                known.join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +235,16 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("`kubernetes`")
+        );
+        let meta: Metadata = serde_json::from_str(
+            r#"{"abi_version":1,"name":"x","reads":["terraform"],"terraform_plan":["resource_changes","planed_values"]}"#,
+        )
+        .unwrap();
+        assert!(
+            resolve_plan_keys("p", &meta)
+                .unwrap_err()
+                .to_string()
+                .contains("`planed_values`")
         );
         let meta: Metadata = serde_json::from_str(r#"{"abi_version":2,"name":"x"}"#).unwrap();
         assert!(matches!(

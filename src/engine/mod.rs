@@ -159,6 +159,8 @@ pub struct Policy {
     pub metadata: Option<Metadata>,
     /// Input sections passed to it; `None` means all (no metadata).
     pub reads: Option<Vec<Section>>,
+    /// Top-level keys of a terraform plan passed to it; `None` means all.
+    pub plan_keys: Option<Vec<String>>,
     pub cache_status: CacheStatus,
     module: Module,
     settings_validator: Option<Arc<jsonschema::Validator>>,
@@ -272,6 +274,13 @@ impl PolicyEngine {
             Some(meta) => Some(metadata::resolve_reads(origin, meta)?),
             None => None,
         };
+        if let Some(meta) = &inspection.metadata {
+            metadata::resolve_plan_keys(origin, meta)?;
+        }
+        let plan_keys = inspection
+            .metadata
+            .as_ref()
+            .and_then(|m| m.terraform_plan.clone());
         let settings_validator = match inspection
             .metadata
             .as_ref()
@@ -304,6 +313,7 @@ impl PolicyEngine {
             sha256,
             metadata: inspection.metadata,
             reads,
+            plan_keys,
             cache_status,
             module,
             settings_validator,
@@ -315,20 +325,32 @@ impl PolicyEngine {
     /// sections it reads). Never panics and never returns an error: every
     /// failure is an [`Outcome::Failed`], which callers treat as a denial.
     pub fn evaluate(&self, policy: &Policy, input: &[u8], limits: &Limits) -> Evaluation {
+        self.evaluate_parts(policy, &[input], limits)
+    }
+
+    /// [`PolicyEngine::evaluate`] on the input document made of `parts` laid
+    /// end to end, written straight into the instance's memory: a document
+    /// spliced around a large plan is never assembled on the host.
+    pub fn evaluate_parts(&self, policy: &Policy, parts: &[&[u8]], limits: &Limits) -> Evaluation {
         match &policy.program {
+            // The Rego runtime reads its program's line, then the document
+            // (serde_json escapes every newline inside the program).
             Some(program) => {
-                let wrapped = rego::wrap(program, input);
+                let mut wrapped: Vec<&[u8]> = Vec::with_capacity(parts.len() + 2);
+                wrapped.extend([program.as_bytes(), b"\n"]);
+                wrapped.extend_from_slice(parts);
                 run::evaluate(&self.engine, &self.linker, policy, &wrapped, limits)
             }
-            None => run::evaluate(&self.engine, &self.linker, policy, input, limits),
+            None => run::evaluate(&self.engine, &self.linker, policy, parts, limits),
         }
     }
 
-    /// Evaluates independent policies in parallel; results keep the order of `jobs`.
-    pub fn evaluate_all(&self, jobs: &[(&Policy, Vec<u8>, Limits)]) -> Vec<Evaluation> {
+    /// Evaluates independent policies in parallel, each on its input parts;
+    /// results keep the order of `jobs`.
+    pub fn evaluate_all(&self, jobs: &[(&Policy, Vec<&[u8]>, Limits)]) -> Vec<Evaluation> {
         use rayon::prelude::*;
         jobs.par_iter()
-            .map(|(policy, input, limits)| self.evaluate(policy, input, limits))
+            .map(|(policy, parts, limits)| self.evaluate_parts(policy, parts, limits))
             .collect()
     }
 }

@@ -204,16 +204,6 @@ impl PolicyEngine {
     }
 }
 
-/// The runtime's input: the program's line (serde_json escapes every newline
-/// inside it), then the document.
-pub(super) fn wrap(program: &str, document: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(program.len() + document.len() + 1);
-    out.extend_from_slice(program.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(document);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,7 +251,7 @@ pub fn evaluate(
     engine: &Engine,
     linker: &Linker<HostState>,
     policy: &Policy,
-    input: &[u8],
+    input: &[&[u8]],
     limits: &Limits,
 ) -> Evaluation {
     let started = Instant::now();
@@ -321,7 +321,7 @@ fn call_sequence(
     store: &mut Store<HostState>,
     linker: &Linker<HostState>,
     module: &Module,
-    input: &[u8],
+    input: &[&[u8]],
 ) -> Result<Vec<policy_sdk::Violation>, Failure> {
     let fail = |kind, reason: String| Failure { kind, reason };
     // Instantiation runs the module's start function, if it has one.
@@ -357,19 +357,20 @@ fn call_sequence(
             ),
         ));
     }
-    let len = i32::try_from(input.len()).map_err(|_| {
+    let total: usize = input.iter().map(|p| p.len()).sum();
+    let len = i32::try_from(total).map_err(|_| {
         fail(
             FailureKind::MemoryLimit,
             format!(
                 "its input of {} does not fit a 32-bit memory",
-                bytes(input.len() as u64)
+                bytes(total as u64)
             ),
         )
     })?;
     let ptr = alloc
         .call(&mut *store, len)
         .map_err(|e| classify(store, e, FailureKind::Trap))?;
-    memory.write(&mut *store, ptr as u32 as usize, input).map_err(|_| {
+    let no_room = || {
         fail(
             FailureKind::Instantiate,
             format!(
@@ -377,7 +378,17 @@ fn call_sequence(
                 ptr as u32
             ),
         )
-    })?;
+    };
+    let start = ptr as u32 as usize;
+    let dest = memory
+        .data_mut(&mut *store)
+        .get_mut(start..start + total)
+        .ok_or_else(no_room)?;
+    let mut at = 0;
+    for part in input {
+        dest[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
     let status = evaluate
         .call(&mut *store, (ptr, len))
         .map_err(|e| classify(store, e, FailureKind::Trap))?;

@@ -385,9 +385,11 @@ impl Bundle {
         if !self.manifest.files.iter().any(|f| f.path == "plan.json") {
             return Ok(Redactor::default());
         }
-        let plan: serde_json::Value = serde_json::from_slice(&self.read("plan.json")?)
-            .map_err(|e| self.unreadable("plan.json", e))?;
-        Ok(Redactor::from_terraform_plan(&plan))
+        let plan = String::from_utf8(self.read("plan.json")?)
+            .map_err(|e| self.unreadable("plan.json", e.utf8_error()))?;
+        crate::adapters::terraform::sensitive_values("plan.json", &plan)
+            .map(Redactor::from_values)
+            .map_err(|e| self.unreadable("plan.json", e))
     }
 }
 

@@ -11,8 +11,9 @@ use super::history::ApplyRecord;
 use super::policies;
 use super::tools::{policy_engine, terraform_for};
 use super::{History, Project, Stage, WorkflowError, sources};
+use crate::adapters::terraform::PlanJson;
 use crate::config::{Environment, effective};
-use crate::input::{InputDocument, terraform_section};
+use crate::input::InputDocument;
 use crate::redact::Redactor;
 use crate::report::rollout::PolicyChange;
 use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest};
@@ -235,25 +236,23 @@ fn gates_section(
         .map_err(|e| WorkflowError::tool(Stage::ProjectState, e))
 }
 
-/// Resource counts by action, for summaries.
-fn terraform_summary(plan_json: &[u8]) -> Option<TerraformCounts> {
-    let plan = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json).ok()?;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for rc in plan.resource_changes.iter().filter(|rc| rc.is_managed()) {
-        *counts.entry(rc.change.actions.summary()).or_default() += 1;
-    }
-    let n = |action: &str| counts.get(action).copied().unwrap_or(0);
-    Some(TerraformCounts {
+/// Resource counts by action, and each resource changed, for summaries.
+fn terraform_summary(plan: &PlanJson) -> TerraformCounts {
+    let n = |action: &str| plan.counts.get(action).copied().unwrap_or(0);
+    TerraformCounts {
         add: n("create"),
         change: n("update"),
         replace: n("replace"),
         destroy: n("delete"),
         forget: n("forget"),
         unchanged: n("no-op"),
-        drifted: plan.resource_drift.len(),
-        terraform_version: plan.terraform_version.as_deref().map(String::from),
-        resources: super::changes::resource_changes(&plan),
-    })
+        drifted: plan.drifted,
+        terraform_version: plan.terraform_version.clone(),
+        // For the approver: a typed pass over the plan's text, not a tree.
+        resources: serde_json::from_str::<policy_sdk::terraform::Plan>(plan.text())
+            .map(|p| super::changes::resource_changes(&p))
+            .unwrap_or_default(),
+    }
 }
 
 /// Variations of a plan.
@@ -281,7 +280,6 @@ pub(crate) fn plan_with(
     let mut doc = InputDocument::new(&environment_section(project, env, None));
     let mut summary = PlanSummary::default();
     let mut tool_versions = BTreeMap::new();
-    let mut redactor = Redactor::default();
 
     if let Some(tf) = terraform_for(project, env) {
         let tf = tf?;
@@ -293,20 +291,14 @@ pub(crate) fn plan_with(
         tf.plan(&planfile).map_err(fail)?;
         builder.adopt_file("tfplan")?;
         let json_bytes = tf.show_json(&planfile).map_err(fail)?;
-        let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
+        let plan = crate::adapters::terraform::parse_plan_json("terraform show -json", json_bytes)
             .map_err(|e| WorkflowError::tool(Stage::TerraformPlan, e))?;
-        builder.add_file("plan.json", raw.get().as_bytes())?;
-        if let Ok(plan) = serde_json::from_str::<serde_json::Value>(raw.get()) {
-            redactor = Redactor::from_terraform_plan(&plan);
-        }
-        summary.terraform = terraform_summary(raw.get().as_bytes());
+        builder.add_file("plan.json", plan.text().as_bytes())?;
+        summary.terraform = Some(terraform_summary(&plan));
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
         }
-        doc.set_raw(
-            Section::Terraform,
-            terraform_section(&tf_cfg.dir.display().to_string(), &raw),
-        );
+        doc.set_terraform(&tf_cfg.dir.display().to_string(), plan);
     }
 
     let releases = super::releases::render(project, env, &mut builder)?;
@@ -411,6 +403,8 @@ pub(crate) fn plan_with(
 
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
+    // Scrubbed of what the plan marks sensitive, known from reading it.
+    let redactor = doc.redactor();
     // The results are sealed with the rest, so a report can trust them.
     let mut results = Results {
         digest: String::new(),

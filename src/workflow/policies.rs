@@ -80,30 +80,36 @@ pub fn load_configs(
     dir: &Path,
     engine: &PolicyEngine,
 ) -> Result<Vec<Loaded>, WorkflowError> {
+    use rayon::prelude::*;
+    // Compiling (a cache miss) takes a second or more per module: all at once.
+    let loaded: Vec<_> = configs
+        .par_iter()
+        .map(|pc| {
+            let source = match &pc.source {
+                PolicySource::Builtin => {
+                    ModuleSource::builtin(&pc.name).map_err(|e| EngineError::InvalidModule {
+                        origin: format!("builtin:{}", pc.name),
+                        reason: e.to_string(),
+                    })
+                }
+                PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
+                PolicySource::Rego(rego) => {
+                    let policy = rego_source(&pc.name, dir, rego)
+                        .and_then(|source| engine.load_rego(&source, RegoMode::Deny));
+                    return (None, policy);
+                }
+            };
+            match source {
+                Ok(source) => {
+                    let policy = engine.load_with(&source, &limits_of(pc));
+                    (Some(source), policy)
+                }
+                Err(e) => (None, Err(e)),
+            }
+        })
+        .collect();
     let mut out = Vec::new();
-    for pc in configs {
-        let source = match &pc.source {
-            PolicySource::Builtin => {
-                ModuleSource::builtin(&pc.name).map_err(|e| EngineError::InvalidModule {
-                    origin: format!("builtin:{}", pc.name),
-                    reason: e.to_string(),
-                })
-            }
-            PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
-            PolicySource::Rego(rego) => {
-                let policy = rego_source(&pc.name, dir, rego)
-                    .and_then(|source| engine.load_rego(&source, RegoMode::Deny));
-                out.push(Loaded::new(pc, None, policy));
-                continue;
-            }
-        };
-        let (source, policy) = match source {
-            Ok(source) => {
-                let policy = engine.load_with(&source, &limits_of(pc));
-                (Some(source), policy)
-            }
-            Err(e) => (None, Err(e)),
-        };
+    for (pc, (source, policy)) in configs.iter().zip(loaded) {
         if let (Ok(policy), Some(settings)) = (&policy, &pc.settings) {
             policy
                 .check_settings(settings)
@@ -169,21 +175,22 @@ pub fn evaluate(
     overrides: &[OverrideRecord],
 ) -> Vec<Decision> {
     let mut evaluations: Vec<Option<Evaluation>> = vec![None; loaded.len()];
-    let jobs: Vec<(usize, &Policy, Vec<u8>, Limits)> = loaded
+    type Job<'a> = (&'a Policy, Vec<&'a [u8]>, Limits);
+    let (indexes, batch): (Vec<usize>, Vec<Job>) = loaded
         .iter()
         .enumerate()
         .filter_map(|(i, l)| {
             let policy = l.policy.as_ref().ok()?;
-            let input = doc.for_policy(policy.reads.as_deref(), l.settings.as_deref());
-            Some((i, policy, input, l.limits()))
+            let input = doc.parts(
+                policy.reads.as_deref(),
+                policy.plan_keys.as_deref(),
+                l.settings.as_deref(),
+            );
+            Some((i, (policy, input, l.limits())))
         })
-        .collect();
-    let batch: Vec<(&Policy, Vec<u8>, Limits)> = jobs
-        .iter()
-        .map(|(_, p, input, limits)| (*p, input.clone(), *limits))
-        .collect();
-    for ((i, ..), eval) in jobs.iter().zip(engine.evaluate_all(&batch)) {
-        evaluations[*i] = Some(eval);
+        .unzip();
+    for (i, eval) in indexes.into_iter().zip(engine.evaluate_all(&batch)) {
+        evaluations[i] = Some(eval);
     }
     loaded
         .iter()

@@ -147,9 +147,9 @@ pub fn production_document(plan: Option<&str>) -> opsdeploy::input::InputDocumen
     )
     .expect("a valid document");
     if let Some(rel) = plan {
-        doc.set_raw(
-            policy_sdk::Section::Terraform,
-            opsdeploy::input::terraform_section_from_file(&corpus(rel), ".").expect("a plan"),
+        doc.set_terraform(
+            ".",
+            opsdeploy::adapters::terraform::read_plan_file(&corpus(rel)).expect("a plan"),
         );
     }
     doc

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use opsdeploy::adapters::terraform::read_plan_file;
 use opsdeploy::engine::{Limits, ModuleCache, ModuleSource, Outcome, Policy, PolicyEngine};
-use opsdeploy::input::{InputDocument, terraform_section_from_file};
-use policy_sdk::Section;
+use opsdeploy::input::InputDocument;
 use serde_json::value::RawValue;
 
 // The allocator the opsdeploy binary uses: serde_json's trees (native side)
@@ -67,19 +67,16 @@ fn document(plan: Option<&Path>) -> InputDocument {
         now: None,
     });
     if let Some(plan) = plan {
-        doc.set_raw(
-            Section::Terraform,
-            terraform_section_from_file(plan, "infra").expect("a valid plan"),
-        );
+        doc.set_terraform("infra", read_plan_file(plan).expect("a valid plan"));
     }
     doc
 }
 
 /// What protected-deletes checks, natively: planned destroys (a delete or a
 /// replacement) of managed resources of a protected type.
-fn native_protected_deletes(terraform_section: &[u8]) -> usize {
-    let section: serde_json::Value = serde_json::from_slice(terraform_section).expect("valid JSON");
-    let Some(changes) = section["plan"]["resource_changes"].as_array() else {
+fn native_protected_deletes(plan: &[u8]) -> usize {
+    let plan: serde_json::Value = serde_json::from_slice(plan).expect("valid JSON");
+    let Some(changes) = plan["resource_changes"].as_array() else {
         return 0;
     };
     changes
@@ -131,12 +128,10 @@ fn policy_engine(c: &mut Criterion) {
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     for resources in SIZES {
         let doc = document(Some(&plan_path(resources)));
-        let input = doc.for_policy(reads, Some(&settings));
-        let section = doc
-            .section(Section::Terraform)
-            .expect("set above")
-            .get()
-            .as_bytes();
+        let input = doc
+            .parts(reads, policy.plan_keys.as_deref(), Some(&settings))
+            .concat();
+        let section = doc.terraform_plan().expect("set above").text().as_bytes();
         // Same answer both ways, or the comparison means nothing.
         assert_eq!(
             violations(&engine, &policy, &input),

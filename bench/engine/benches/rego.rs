@@ -94,9 +94,9 @@ fn main() {
         .expect("the Rust policy loads");
 
     let mut doc = InputDocument::from_slice("bench", ENVIRONMENT.as_bytes()).expect("document");
-    doc.set_raw(
-        Section::Terraform,
-        opsdeploy::input::terraform_section_from_file(&plan_path, "infra").expect("the plan"),
+    doc.set_terraform(
+        "infra",
+        opsdeploy::adapters::terraform::read_plan_file(&plan_path).expect("the plan"),
     );
     let rego_input = doc.for_policy(rego.reads.as_deref(), None);
     let rust_input = doc.for_policy(rust.reads.as_deref(), None);

@@ -77,6 +77,7 @@ fn main() {
                     counts: Default::default(),
                     git_revision: None,
                     signers: Some(signers.clone()),
+                    policies_off: Vec::new(),
                 };
                 NewEntry::new("alice@example.com", "production", EntryData::Plan(plan))
                     .digest(&digest)

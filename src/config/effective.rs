@@ -43,6 +43,12 @@ pub fn settings(config: &Config, env: &Environment) -> BTreeMap<String, Value> {
         let source = match &p.source {
             PolicySource::Builtin => json!("builtin"),
             PolicySource::File(f) => json!(f),
+            PolicySource::Rego(r) => json!({
+                "rego": r.files,
+                "query": r.query,
+                "input": r.input,
+                "rego_version": r.rego_version,
+            }),
         };
         let limits = Limits::default().overridden(p.fuel, p.memory, p.timeout);
         set(at("source"), source);

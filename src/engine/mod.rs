@@ -333,12 +333,9 @@ impl PolicyEngine {
     /// spliced around a large plan is never assembled on the host.
     pub fn evaluate_parts(&self, policy: &Policy, parts: &[&[u8]], limits: &Limits) -> Evaluation {
         match &policy.program {
-            // The Rego runtime reads its program's line, then the document
-            // (serde_json escapes every newline inside the program).
+            // The Rego runtime reads its program's line, then the document.
             Some(program) => {
-                let mut wrapped: Vec<&[u8]> = Vec::with_capacity(parts.len() + 2);
-                wrapped.extend([program.as_bytes(), b"\n"]);
-                wrapped.extend_from_slice(parts);
+                let wrapped = rego::wrap(program, parts);
                 run::evaluate(&self.engine, &self.linker, policy, &wrapped, limits)
             }
             None => run::evaluate(&self.engine, &self.linker, policy, parts, limits),

@@ -204,6 +204,15 @@ impl PolicyEngine {
     }
 }
 
+/// The runtime's input: the program's line (serde_json escapes every newline
+/// inside it), then the document's parts.
+pub(super) fn wrap<'a>(program: &'a str, parts: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    let mut wrapped = Vec::with_capacity(parts.len() + 2);
+    wrapped.extend([program.as_bytes(), b"\n"]);
+    wrapped.extend_from_slice(parts);
+    wrapped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,7 +251,7 @@ mod tests {
     #[test]
     fn the_program_line_ends_at_the_first_newline_whatever_the_rego_holds() {
         let program = serde_json::json!({"modules": [{"path": "a.rego", "text": "package main\n\ndeny[m] { m := 1 }\n"}]}).to_string();
-        let wrapped = wrap(&program, b"{\"x\":\n1}");
+        let wrapped = wrap(&program, &[b"{\"x\":", b"\n1}"]).concat();
         let newline = wrapped.iter().position(|&b| b == b'\n').unwrap();
         assert_eq!(&wrapped[..newline], program.as_bytes());
         assert_eq!(&wrapped[newline + 1..], b"{\"x\":\n1}");

@@ -142,7 +142,7 @@ impl PolicyResultsData {
                     blocks: d.blocks,
                     overridden_by: d.overridden_by.clone(),
                     violations: d.violations.len(),
-                    fuel_used: Some(d.evaluation.fuel_used),
+                    fuel_used: d.evaluation.fuel_used,
                     duration_ms: Some(d.evaluation.duration_ms.as_secs_f64() * 1e3),
                     failure: d.failure().map(|f| f.kind),
                     deployed_sha256: None,

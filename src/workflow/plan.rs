@@ -14,7 +14,6 @@ use super::{History, Project, Stage, WorkflowError, sources};
 use crate::adapters::terraform::PlanJson;
 use crate::config::{Environment, effective};
 use crate::input::InputDocument;
-use crate::redact::Redactor;
 use crate::report::rollout::PolicyChange;
 use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};

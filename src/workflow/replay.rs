@@ -61,7 +61,7 @@ pub enum ReplayError {
 /// What to replay.
 #[derive(Debug, Clone)]
 pub enum Subject {
-    /// One policy: a `.wasm` file or `builtin:NAME`. It is judged as
+    /// One policy: a `.wasm` file, a `.rego` file or `builtin:NAME`. It is judged as
     /// hard-mandatory (a denial blocks), whatever it is configured as now: a
     /// replay asks what it would block if enforced.
     Policy {
@@ -504,6 +504,19 @@ fn source_of(arg: &str) -> Result<(PolicySource, String), ReplayError> {
         return Ok((PolicySource::Builtin, name.to_string()));
     }
     let path = PathBuf::from(arg);
+    if arg.ends_with(".rego") {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_else(|| "rego".into());
+        let rego = crate::config::RegoConfig {
+            files: vec![arg.to_string()],
+            query: None,
+            input: None,
+            rego_version: None,
+        };
+        return Ok((PolicySource::Rego(rego), stem));
+    }
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().replace('_', "-"))
@@ -532,6 +545,10 @@ fn load_one(
     let configured = config.policies.iter().find(|p| match (&p.source, &source) {
         (PolicySource::Builtin, PolicySource::Builtin) => p.name == fallback,
         (PolicySource::File(a), PolicySource::File(b)) => same_file(&config.dir, a, b),
+        (PolicySource::Rego(a), PolicySource::Rego(b)) => {
+            a.files.len() == 1
+                && same_file(&config.dir, Path::new(&a.files[0]), Path::new(&b.files[0]))
+        }
         _ => false,
     });
     let mut pc = configured
@@ -582,7 +599,7 @@ mod tests {
             outcome: crate::engine::Outcome::Completed {
                 violations: violations.clone(),
             },
-            fuel_used: 0,
+            fuel_used: Some(0),
             duration_ms: std::time::Duration::ZERO,
             logs: Vec::new(),
         };

@@ -64,6 +64,11 @@ fn replay_command(l: &Loaded, env: &str) -> String {
     let policy = match &l.config.source {
         PolicySource::Builtin => format!("builtin:{}", l.config.name),
         PolicySource::File(path) => path.display().to_string(),
+        PolicySource::Rego(rego) if rego.files.len() == 1 && rego.files[0].ends_with(".rego") => {
+            rego.files[0].clone()
+        }
+        // Several files or a pattern: only the configuration as a whole names them.
+        PolicySource::Rego(_) => "--config".into(),
     };
     let mut args = vec![
         "policy".to_string(),
@@ -232,6 +237,8 @@ mod tests {
                 summary: String::new(),
                 counts: Default::default(),
                 git_revision: None,
+                signers: None,
+                policies_off: Vec::new(),
             };
             s.append(NewEntry::new("a", "staging", EntryData::Plan(plan)).digest(digest))
                 .unwrap();

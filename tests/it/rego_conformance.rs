@@ -369,6 +369,7 @@ fn a_configured_rego_policy_is_in_the_plan_digest_and_denies_with_file_and_line(
     let config = Config::load(dir).unwrap();
     let env = config.environment("staging").unwrap();
     let files: Vec<String> = sources::collect(&config, env)
+        .unwrap()
         .into_iter()
         .map(|f| f.rel)
         .collect();

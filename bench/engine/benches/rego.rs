@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use opsdeploy::engine::{Limits, ModuleSource, PolicyEngine, RegoFile, RegoMode, RegoSource};
 use opsdeploy::input::InputDocument;
-use policy_sdk::Section;
 use regorus::Value;
 
 const ENVIRONMENT: &str =
@@ -133,14 +132,14 @@ fn main() {
         let t = Instant::now();
         let e = engine.evaluate(&rego, &rego_input, &limits);
         let rego_time = t.elapsed();
-        fuel[0] = e.fuel_used;
+        fuel[0] = e.fuel_used.unwrap_or_default();
         let t = Instant::now();
         std::hint::black_box(native(&policy_text, &plan));
         let native_time = t.elapsed();
         let t = Instant::now();
         let e = engine.evaluate(&rust, &rust_input, &limits);
         let rust_time = t.elapsed();
-        fuel[1] = e.fuel_used;
+        fuel[1] = e.fuel_used.unwrap_or_default();
         // The first two rounds warm caches and the allocator.
         if round >= 2 {
             samples[0].push(rego_time);

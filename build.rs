@@ -9,6 +9,9 @@ use std::env;
 use std::fs;
 use std::path::PathBuf;
 
+/// The crate of the Rego runtime module (`rego-runtime/`), embedded beside the policies.
+const REGO_RUNTIME: &str = "opsdeploy-rego-runtime";
+
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
@@ -16,6 +19,7 @@ fn main() {
         "policies",
         "policy-sdk/src",
         "policy-sdk/Cargo.toml",
+        "rego-runtime",
         "Cargo.lock",
         // Embedded by `opsdeploy init`: a template edit must reach the binary.
         "infra-templates",
@@ -38,7 +42,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-policies");
-    let status = wasm_build::cargo_build_command(&root.join("Cargo.toml"), &names, &target_dir)
+    // The Rego runtime is built in the same cargo run: one lock, one dependency graph.
+    let mut packages = names.clone();
+    packages.push(REGO_RUNTIME.to_string());
+    let status = wasm_build::cargo_build_command(&root.join("Cargo.toml"), &packages, &target_dir)
         .status()
         .expect("could not run cargo to build the built-in policies");
     if !status.success() {
@@ -56,6 +63,14 @@ fn main() {
     }
     table.push_str("];\n");
     fs::write(out.join("builtin_policies.rs"), table).expect("OUT_DIR is writable");
+    fs::write(
+        out.join("rego_runtime.rs"),
+        format!(
+            "pub static REGO_RUNTIME: &[u8] = include_bytes!({:?});\n",
+            wasm_build::artifact_path(&target_dir, REGO_RUNTIME)
+        ),
+    )
+    .expect("OUT_DIR is writable");
 
     embed_templates(&root, &out);
 }

@@ -1,29 +1,54 @@
 #!/usr/bin/env bash
-# Usage: bench/adapter-overhead.sh [RUNS]   (default 3)
+# Usage: bench/adapter-overhead.sh [RUNS] [N]   (defaults 3 and 1000)
 #
-# What `opsdeploy plan` adds to terraform's own work on the 1,000-resource
-# project from bench/gen-plans.sh (issue 3). Per run, alternating so load on
-# the shared machine hits every side:
+# What `opsdeploy plan` adds to terraform's own work on the N-resource project
+# from bench/gen-plans.sh (issues 3 and 19), with all six built-in policies
+# configured (protected-deletes and no-secrets read the plan). Release build.
+# Per run, alternating so load on the shared machine hits every side:
 #   1. terraform `plan -out` + `show -json` alone;
 #   2. `opsdeploy plan staging` end to end (it runs terraform init, plan, show
 #      and version, then reads the plan, builds the input document and the
-#      bundle, and evaluates protected-deletes);
+#      bundle, and evaluates the policies, in parallel);
 #   3. the same with terraform replayed by a stub printing the saved plan and
 #      its JSON: the adapter path alone, measured directly rather than as the
-#      difference of two ~30 s figures that vary by more than 5% here.
+#      difference of two figures that vary by more than 5% here.
 # Medians are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-3}"
+n="${2:-1000}"
 
-project="$(dirname "$(bench/gen-plans.sh 1000)")"
-# The profile the tests and the other benches use (dependencies optimised,
-# this crate's own code not): no second full build.
-cargo build --locked --quiet --bin opsdeploy
-opsdeploy="$PWD/target/debug/opsdeploy"
+generated="$(dirname "$(bench/gen-plans.sh "$n")")"
+cargo build --locked --quiet --release --bin opsdeploy
+opsdeploy="$PWD/target/release/opsdeploy"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export OPSDEPLOY_CACHE_DIR="$work/cache" OPSDEPLOY_USER="bench@example.com"
+
+# The generated terraform root module, in a project of its own that
+# configures every built-in policy.
+project="$work/project"
+mkdir -p "$project"
+ln -s "$generated/infra" "$project/infra"
+cat > "$project/opsdeploy.hcl" <<'HCL'
+project = "bench"
+
+policy "protected-deletes" {
+  builtin     = true
+  enforcement = "hard-mandatory"
+  settings    = { types = ["terraform_data"] }
+}
+policy "no-secrets" { builtin = true }
+policy "expand-contract" { builtin = true }
+policy "gates" { builtin = true }
+policy "image-scan" { builtin = true }
+policy "promotion" { builtin = true }
+
+environment "staging" {
+  terraform { dir = "infra" }
+  approval { self_approve = true }
+}
+HCL
 
 now() { date +%s.%N; }
 # Seconds COMMAND... takes; its output is discarded, a failure stops the script.
@@ -48,7 +73,7 @@ cat > "$work/replay/terraform" <<STUB
 #!/bin/sh
 case "\$1" in
   plan) for a; do case "\$a" in -out=*) cp "$work/tfplan" "\${a#-out=}" ;; esac; done ;;
-  show) cat "$project/plan.json" ;;
+  show) cat "$generated/plan.json" ;;
   version) echo '{"terraform_version":"replayed"}' ;;
 esac
 STUB
@@ -67,7 +92,7 @@ done
 tf_m="$(median < "$work/tf")"
 od_m="$(median < "$work/od")"
 ad_m="$(median < "$work/adapter")"
-echo "runs: $runs (1,000 resources, $(du -h "$project/plan.json" | cut -f1) of plan JSON)"
+echo "runs: $runs ($n resources, $(du -h "$generated/plan.json" | cut -f1) of plan JSON)"
 echo "terraform plan -out + show -json:            $(paste -sd' ' "$work/tf") s -> median $tf_m s"
 echo "opsdeploy plan staging:                      $(paste -sd' ' "$work/od") s -> median $od_m s"
 echo "opsdeploy plan staging, terraform replayed:  $(paste -sd' ' "$work/adapter") s -> median $ad_m s"

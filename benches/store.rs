@@ -34,6 +34,7 @@ fn entry(kind: EntryKind, i: usize) -> NewEntry {
     let data = match kind {
         EntryKind::Approval => EntryData::Approval(ApprovalData {
             comment: Some(format!("entry {i}")),
+            signed: None,
         }),
         _ => EntryData::ApplyStep(StepData::new("terraform", true, format!("entry {i}"), 1)),
     };

@@ -4,6 +4,8 @@
 # not start fail on staging and be rolled back for real (terraform included),
 # then watch a policy refuse a dangerous change. terraform_data stands in for
 # cloud resources, a small Python app for the service, SQLite for its database.
+# Production approvals are signed with throwaway SSH keys made here for alice
+# and bob.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,13 +43,26 @@ step "alice: opsdeploy approve staging (staging allows self-approval)"
 step "alice: opsdeploy apply staging"
 "$opsdeploy" apply staging --yes
 
+step "throwaway ed25519 keys for alice and bob; deploy/allowed_signers lists them"
+command -v ssh-keygen >/dev/null || { echo "quickstart: ssh-keygen not found; install openssh-client" >&2; exit 1; }
+mkdir -p "$work/keys"
+for who in alice bob; do
+  ssh-keygen -q -t ed25519 -N '' -C "$who@example.com" -f "$work/keys/$who"
+  echo "$who@example.com namespaces=\"opsdeploy\" $(cat "$work/keys/$who.pub")" >>deploy/allowed_signers
+done
+grep -v '^#' deploy/allowed_signers
+
 step "alice: opsdeploy promote staging production"
 "$opsdeploy" promote staging production
 step "alice: opsdeploy apply production (refused: no approval yet, exit 4)"
 if "$opsdeploy" apply production --yes; then echo "expected a refusal" >&2; exit 1; else test $? -eq 4; fi
+step "alice's key claiming to be bob: refused (exit 4)"
+if OPSDEPLOY_USER=bob@example.com "$opsdeploy" approve production --key "$work/keys/alice"; then
+  echo "expected alice's key to be refused as bob" >&2; exit 1
+else test $? -eq 4; fi
 export OPSDEPLOY_USER=bob@example.com
-step "bob: opsdeploy approve production"
-"$opsdeploy" approve production --comment "staging healthy"
+step "bob: opsdeploy approve production --key (signed: the approver is who the key belongs to)"
+"$opsdeploy" approve production --key "$work/keys/bob" --comment "staging healthy"
 step "bob: opsdeploy apply production (rolling, then a monitor window)"
 "$opsdeploy" apply production --yes
 
@@ -84,7 +99,7 @@ if [ "$status" -ne 3 ]; then
   exit 1
 fi
 
-step "opsdeploy status; opsdeploy audit verify"
+step "opsdeploy status; opsdeploy audit verify (chain, signatures, PROJECT_STATE.md's checkpoint)"
 "$opsdeploy" status
 "$opsdeploy" audit verify
 echo

@@ -63,12 +63,55 @@ if ! .tools/venv/bin/python -c "import helm_python, yaml, sys; sys.exit(helm_pyt
     || { echo "error: helm-python-sdk is installed in .tools/venv but its Helm library does not load" >&2; exit 1; }
 fi
 
+# Policies in C, Zig and AssemblyScript: tests/it/polyglot.rs builds each with its
+# real compiler. clang 14 and lld 14 from Debian; Zig from PyPI (ziglang) in a venv
+# (after the helm SDK above, which may recreate it) and AssemblyScript from npm,
+# both under .tools with their commands in .tools/bin.
+if ! command -v clang-14 >/dev/null 2>&1 || ! command -v wasm-ld-14 >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-14 lld-14 >/dev/null
+  else
+    echo "error: clang-14 and lld-14 not found; install them (apt-get install clang-14 lld-14)" >&2
+    exit 1
+  fi
+fi
+ZIG_VERSION=0.15.2
+if [ "$(.tools/bin/zig version 2>/dev/null)" != "$ZIG_VERSION" ]; then
+  need python3 "install Python 3 (pip installs Zig from the ziglang package)"
+  [ -x .tools/venv/bin/pip ] || python3 -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet "ziglang==$ZIG_VERSION"
+  mkdir -p .tools/bin
+  ln -sf "$(.tools/venv/bin/python -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')" .tools/bin/zig
+  [ "$(.tools/bin/zig version)" = "$ZIG_VERSION" ] || { echo "error: .tools/bin/zig is not Zig $ZIG_VERSION" >&2; exit 1; }
+fi
+AS_VERSION=0.28.20
+if ! .tools/bin/asc --version 2>/dev/null | grep -q "$AS_VERSION"; then
+  need npm "install Node.js 18 or later with npm (the AssemblyScript compiler runs on node)"
+  npm install --prefix .tools/npm --no-audit --no-fund --silent "assemblyscript@$AS_VERSION"
+  mkdir -p .tools/bin
+  ln -sf ../npm/node_modules/.bin/asc .tools/bin/asc
+  .tools/bin/asc --version | grep -q "$AS_VERSION" || { echo "error: .tools/bin/asc is not AssemblyScript $AS_VERSION" >&2; exit 1; }
+fi
+
 # Team-mode tests start a throwaway PostgreSQL server (scripts/pg.sh).
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "error: PostgreSQL server binaries not found; install postgresql (e.g. apt-get install postgresql-15)" >&2
+    exit 1
+  fi
+fi
+
+# Signed approvals: the tests and the quickstart make keys and sign with
+# ssh-keygen (OpenSSH's client tools; opsdeploy itself verifies in-process).
+if ! command -v ssh-keygen >/dev/null 2>&1 || ! command -v ssh-agent >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing openssh-client (ssh-keygen, ssh-agent) for the signed-approval tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null \
+      || { echo "error: could not install openssh-client with apt-get; install it (ssh-keygen, ssh-agent) by hand" >&2; exit 1; }
+  else
+    echo "error: ssh-keygen and ssh-agent not found; install OpenSSH's client tools (e.g. apt-get install openssh-client)" >&2
     exit 1
   fi
 fi

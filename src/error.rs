@@ -17,6 +17,10 @@ use crate::engine::EngineError;
 use crate::store::StoreError;
 use crate::store::bundle::BundleError;
 use crate::templates::TemplateError;
+use crate::trust::TrustError;
+use crate::workflow::replay::ReplayError;
+use crate::workflow::rollout::shell_line;
+use crate::workflow::signing::{SigningError, TrustStep};
 use crate::workflow::{ScanBlock, Stage, WorkflowError, short};
 
 /// Exit codes: 0 ok · 1 error · 2 usage (and drifted) · 3 blocked by policy ·
@@ -64,6 +68,9 @@ pub enum Outcome {
     FixturesFailed {
         dir: PathBuf,
     },
+    /// `policy replay --fail-on-change`: some stored plan would get another
+    /// verdict.
+    VerdictsChanged,
 }
 
 /// Every error a command can end with.
@@ -87,6 +94,9 @@ pub enum Error {
     CurrentDirectory(#[source] std::io::Error),
     #[error("--format {format} is for reports")]
     ReportOnlyFormat { format: &'static str },
+    /// `--fuel`, `--memory` or `--timeout` out of the range a policy may have.
+    #[error("--{flag} {reason}")]
+    Limit { flag: &'static str, reason: String },
     #[error("could not write the report: {source}")]
     WriteReport {
         path: PathBuf,
@@ -119,7 +129,7 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
     let e = match result {
         Ok(Outcome::Done) => return Exit::Ok,
         Ok(Outcome::Drifted { .. }) => return Exit::Drifted,
-        Ok(Outcome::Denied) => return Exit::BlockedByPolicy,
+        Ok(Outcome::Denied | Outcome::VerdictsChanged) => return Exit::BlockedByPolicy,
         Ok(Outcome::FixturesFailed { .. }) => return Exit::Error,
         Err(e) => e,
     };
@@ -132,7 +142,16 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
             | W::PromotesFromNone { .. }
             | W::NotAnEarlierDeployment { .. }
             | W::NothingToScan { .. }
-            | W::NoDatabase => Exit::Usage,
+            | W::NoDatabase
+            | W::CheckpointUnreadable { .. }
+            | W::InvalidDatabaseUrl { .. }
+            | W::NoRuntimeRole
+            | W::Signing(
+                SigningError::NoSigners { .. }
+                | SigningError::DetachedUnreadable { .. }
+                | SigningError::NotASignatureFile { .. },
+            )
+            | W::Replay(ReplayError::UnknownBuiltin(_) | ReplayError::Since { .. }) => Exit::Usage,
             W::Blocked { .. }
             | W::HardMandatory { .. }
             | W::NothingToPromote { .. }
@@ -148,7 +167,22 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
             | W::SelfApproval { .. }
             | W::ApprovalMissing { .. }
             | W::RollbackNotApproved { .. }
-            | W::SourcesChanged { .. } => Exit::ApprovalMissing,
+            | W::SourcesChanged { .. }
+            | W::ConfigChanged { .. }
+            | W::Signing(
+                SigningError::Trust {
+                    source: TrustError::Refused(_),
+                    ..
+                }
+                | SigningError::NoSigningKey { .. }
+                | SigningError::KeyAddedByThisPlan { .. }
+                | SigningError::KeyNotListed { .. }
+                | SigningError::KeyNamespace { .. }
+                | SigningError::KeyNotValidNow { .. }
+                | SigningError::NotYourKey { .. }
+                | SigningError::SignedWithAnotherKey { .. }
+                | SigningError::DoesNotCount { .. },
+            ) => Exit::ApprovalMissing,
             W::RolledBack { .. } => Exit::RolledBack,
             W::DeployRollbackFailed { .. } | W::LockLost { .. } | W::RollbackIncomplete { .. } => {
                 Exit::RollbackFailed
@@ -158,7 +192,8 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
         Error::Authoring(AuthoringError::UnknownBuiltin(_) | AuthoringError::Settings { .. })
         | Error::Scaffold(ScaffoldError::InvalidName { .. })
         | Error::Template(TemplateError::Unknown { .. })
-        | Error::ReportOnlyFormat { .. } => Exit::Usage,
+        | Error::ReportOnlyFormat { .. }
+        | Error::Limit { .. } => Exit::Usage,
         _ => Exit::Error,
     }
 }
@@ -167,23 +202,6 @@ pub fn exit(result: &Result<Outcome, Error>) -> Exit {
 /// "run it again" in a hint.
 pub fn this_command() -> String {
     shell_line(std::env::args().skip(1))
-}
-
-fn shell_line(args: impl Iterator<Item = String>) -> String {
-    let quote = |a: String| {
-        if !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
-        {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r#"'\''"#))
-        }
-    };
-    std::iter::once("opsdeploy".to_string())
-        .chain(args.map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl Outcome {
@@ -202,8 +220,26 @@ impl Outcome {
                 "fix the policy or the fixture's expected violations, then run `opsdeploy policy test {}` again",
                 dir.display()
             ),
+            Outcome::VerdictsChanged => "the bundles above would get another verdict: tune the policy (or its --settings) and replay again, \
+                 or roll it out in shadow first (enforcement = \"shadow\")"
+                .into(),
         })
     }
+}
+
+/// The way to signed approvals, when production's are unsigned.
+pub const UNSIGNED_HINT: &str =
+    "add `signers = \"deploy/allowed_signers\"` to its approval block (README.md, \"Trust model\")";
+
+/// The hint for a name no built-in policy has.
+fn builtin_names() -> String {
+    format!(
+        "built-in policies: {}",
+        crate::builtins::names()
+            .map(|n| format!("builtin:{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// `a, b, c`.
@@ -244,6 +280,9 @@ impl Error {
                 W::InvalidSettings { policy, .. } => {
                     Some(format!("opsdeploy.hcl, policy \"{policy}\""))
                 }
+                W::Replay(ReplayError::Settings { .. }) => Some("--settings".into()),
+                W::Replay(ReplayError::Since { .. }) => Some("--since".into()),
+                W::Replay(ReplayError::NotAPolicy { arg, .. }) => Some(arg.clone()),
                 W::ChartDoesNotRender { template, .. } => Some(template.clone()),
                 W::SourcesChanged {
                     path,
@@ -258,6 +297,11 @@ impl Error {
                         n => format!(" (and {n} more)"),
                     }
                 )),
+                W::ConfigChanged { setting, .. } => Some(format!(
+                    "{}: {setting} differs from the plan (a value read through env(), or a default)",
+                    crate::config::CONFIG_FILE
+                )),
+                W::ProjectFile { path, .. } => Some(path.clone()),
                 W::Blocked {
                     digest, blocking, ..
                 } => blocking
@@ -284,6 +328,12 @@ impl Error {
                     Some(format!(".opsdeploy/audit.jsonl:{position}"))
                 }
                 W::DifferentHistory { target, .. } => Some(target.clone()),
+                W::BadSignature { log, seq, .. } => Some(format!("{log}:{seq}")),
+                W::CheckpointUnreadable { path, .. }
+                | W::NoCheckpoint { path }
+                | W::CheckpointNotExtended { path, .. } => Some(path.clone()),
+                W::InvalidDatabaseUrl { .. } | W::NoRuntimeRole => Some("opsdeploy.hcl".into()),
+                W::Signing(s) => signing_location(s),
                 _ => None,
             },
             Error::Authoring(a) => match a {
@@ -292,12 +342,14 @@ impl Error {
                     | BuildError::NotAPolicy { manifest: p, .. }
                     | BuildError::Metadata { manifest: p, .. }
                     | BuildError::MissingArtifact { path: p }
+                    | BuildError::Compiler { dir: p, .. }
                     | BuildError::Copy { path: p, .. },
                 ) => path(p),
                 AuthoringError::Engine(EngineError::Read { path: p, .. }) => path(p),
                 AuthoringError::Engine(
                     EngineError::InvalidModule { origin, .. }
                     | EngineError::Compile { origin, .. }
+                    | EngineError::TooLarge { origin, .. }
                     | EngineError::ForbiddenImport { origin, .. }
                     | EngineError::AbiMismatch { origin, .. },
                 ) => Some(origin.clone()),
@@ -349,12 +401,108 @@ impl Error {
                 "run it from an existing directory, or pass `-C DIR`".into()
             }
             Error::ReportOnlyFormat { .. } => {
-                "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval` or `policy test` \
+                "use it with `opsdeploy plan`, `promote`, `report`, `scan`, `policy eval`, `policy test` or `policy replay` \
                  (and `audit log --format markdown`); other commands write human or json"
                     .into()
             }
             Error::WriteReport { .. } => "choose a writable path for -o".into(),
+            Error::Limit { .. } => "pass a limit in that range".into(),
         })
+    }
+}
+
+/// Where a signing refusal points: the file it concerns.
+fn signing_location(e: &SigningError) -> Option<String> {
+    use SigningError as S;
+    match e {
+        S::Trust {
+            source: TrustError::Invalid { file, line, .. },
+            ..
+        } => Some(match line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.clone(),
+        }),
+        S::SignersUnreadable { path, .. } | S::NotASignatureFile { path } => Some(path.clone()),
+        S::NoSigningKey { signers, .. } | S::DoesNotCount { signers, .. } => Some(signers.clone()),
+        S::DetachedUnreadable { sig, .. } => Some(sig.clone()),
+        S::NoSigners { .. } => Some(crate::config::CONFIG_FILE.into()),
+        _ => None,
+    }
+}
+
+fn signing_hint(e: &SigningError) -> String {
+    use SigningError as S;
+    match e {
+        S::Trust { step, .. } => match step {
+            TrustStep::PlanSigners => {
+                "fix the line (ssh-keygen(1), ALLOWED SIGNERS, describes the format), then plan again"
+            }
+            TrustStep::SignersInForce => "fix the allowed signers file",
+            TrustStep::PublicKey => {
+                "pass the key with --key FILE (a private key, or a .pub whose private half ssh-agent holds)"
+            }
+            TrustStep::FindKey => "pass --key FILE",
+            TrustStep::Sign => "check the key (`ssh-add -l` lists what ssh-agent holds)",
+            TrustStep::CheckOwnSignature => "check the key and try again",
+            TrustStep::DetachedStatement => {
+                "sign the statement exactly as `opsdeploy approve ENV --plan D --statement` printed it"
+            }
+            TrustStep::Checkpoint => {
+                "restore the checkpoint as `opsdeploy audit checkpoint` printed it"
+            }
+        }
+        .into(),
+        S::SignersUnreadable { path, .. } => format!(
+            "create {path} with one line per approver (`alice@example.com ssh-ed25519 AAAA...`), or remove `signers` from opsdeploy.hcl"
+        ),
+        S::NoSigningKey {
+            environment,
+            digest,
+            ..
+        } => format!(
+            "pass --key ~/.ssh/id_ed25519 (or set OPSDEPLOY_SIGNING_KEY, or git's gpg.format=ssh and user.signingKey); \
+             a runner without your key: `opsdeploy approve {environment} --plan {} --statement > s.json`, \
+             then `ssh-keygen -Y sign -n opsdeploy -f KEY s.json`",
+            short(digest)
+        ),
+        S::NoSigners { .. } => {
+            "add `signers = \"deploy/allowed_signers\"` to the environment's approval block, or approve without a key"
+                .into()
+        }
+        S::KeyAddedByThisPlan { deployed, .. } => format!(
+            "ask a signer trusted by the deployment running now (plan {}) to approve; the new key counts once this plan is deployed",
+            short(deployed)
+        ),
+        S::KeyNotListed { signers, .. } => format!(
+            "sign with your key listed in {signers} (--key FILE), or have it added there by a plan that is approved and deployed"
+        ),
+        S::KeyNamespace { signers, .. } => {
+            format!("add opsdeploy to its namespaces=\"...\" in {signers}")
+        }
+        S::KeyNotValidNow { .. } => {
+            "sign with a key that is valid now, or renew this one's valid-before in a plan approved by current signers"
+                .into()
+        }
+        S::NotYourKey { principals, .. } => format!(
+            "approve as yourself: sign with your own key, or set OPSDEPLOY_USER={}",
+            principals.first().map(String::as_str).unwrap_or_default()
+        ),
+        S::SignedWithAnotherKey { .. } => "pass the key you mean with --key FILE".into(),
+        S::DoesNotCount {
+            environment,
+            digest,
+            ..
+        } => format!(
+            "sign a fresh statement for this plan: `opsdeploy approve {environment} --plan {} --key FILE`",
+            short(digest)
+        ),
+        S::DetachedUnreadable { .. } => {
+            "pass the .sig file ssh-keygen wrote, with the statement it signs beside it (s.json and s.json.sig)"
+                .into()
+        }
+        S::NotASignatureFile { .. } => {
+            "pass the file `ssh-keygen -Y sign -n opsdeploy s.json` wrote (s.json.sig)".into()
+        }
     }
 }
 
@@ -403,6 +551,9 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
             "check that the PostgreSQL server is up and that `state { url }` in opsdeploy.hcl points at it"
                 .into()
         }
+        W::Store(StoreError::BundleKey(_)) => {
+            "set OPSDEPLOY_BUNDLE_KEY to the team's bundle key (64 hex characters; `openssl rand -hex 32` makes a new one), or OPSDEPLOY_BUNDLE_KEY_FILE to a file holding it".into()
+        }
         W::Store(StoreError::Locked { .. }) => {
             "wait for it to finish, or run `opsdeploy status` to see who holds the lock".into()
         }
@@ -443,6 +594,16 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
         .into(),
         W::ChartDoesNotRender { .. } => HELM_RENDER_HINT.into(),
         W::InvalidSettings { .. } => "fix `settings` to match what the policy accepts".into(),
+        W::Replay(ReplayError::UnknownBuiltin(_)) => builtin_names(),
+        W::Replay(ReplayError::Settings { .. }) => {
+            "fix --settings to match what the policy accepts".into()
+        }
+        W::Replay(ReplayError::NotAPolicy { .. }) => {
+            "pass a built policy module (`opsdeploy policy build`) or builtin:NAME".into()
+        }
+        W::Replay(ReplayError::Since { .. }) => {
+            "e.g. --since 2026-11-01, or --since 30d for the last thirty days".into()
+        }
         W::NoPlan { environment } => format!("run `opsdeploy plan {environment}`"),
         W::NoSuchBundle { .. } | W::NotABundleDirectory { .. } => {
             "pass a digest `opsdeploy status` shows, or a bundle directory".into()
@@ -488,6 +649,21 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
         W::SourcesChanged { environment, .. } => format!(
             "run `opsdeploy plan {environment}` and ask for a new approval"
         ),
+        W::ConfigChanged { environment, .. } => format!(
+            "apply with the environment the plan was made with, or run `opsdeploy plan {environment}` and ask for a new approval"
+        ),
+        W::ProjectFile { problem, .. } => match problem {
+            crate::fsutil::ProjectReadError::Escapes { .. } => {
+                "replace the symlink with the file itself (or remove it), then plan again"
+            }
+            crate::fsutil::ProjectReadError::NotAFile { .. } => {
+                "make it a regular file, then plan again"
+            }
+            crate::fsutil::ProjectReadError::Io { .. } => {
+                "make it readable by you (`ls -l` shows its owner and mode), then plan again"
+            }
+        }
+        .into(),
         W::Blocked {
             environment,
             digest,
@@ -639,6 +815,21 @@ fn workflow_hint(e: &WorkflowError) -> Option<String> {
         W::CopyDoesNotVerify { .. } => {
             "run `opsdeploy audit verify` with the postgres backend to see which entry".into()
         }
+        W::Signing(s) => signing_hint(s),
+        W::BadSignature { .. } => {
+            "the log or the approval was tampered with; restore the log from a backup and compare with your checkpoints"
+                .into()
+        }
+        W::CheckpointUnreadable { .. } | W::NoCheckpoint { .. } => {
+            "pass a file `opsdeploy audit checkpoint` wrote".into()
+        }
+        W::CheckpointNotExtended { .. } => {
+            "the log was cut or rewritten after the checkpoint; restore it from a backup".into()
+        }
+        W::InvalidDatabaseUrl { .. } => {
+            "fix OPSDEPLOY_DATABASE_URL, or pass --runtime-role".into()
+        }
+        W::NoRuntimeRole => "pass --runtime-role ROLE".into(),
     })
 }
 
@@ -646,14 +837,18 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
     Some(match e {
         AuthoringError::Build(b) => match b {
             BuildError::MissingTarget => crate::authoring::build::missing_target_hint().into(),
-            BuildError::NoCrates { .. } => "create one with `opsdeploy policy new NAME`".into(),
+            BuildError::NoCrates { .. } => {
+                "create one with `opsdeploy policy new NAME [--lang rust|c|zig|assemblyscript|rego]`"
+                    .into()
+            }
             BuildError::NotAPolicy { .. } => {
                 "point at a crate made by `opsdeploy policy new NAME` (a cdylib depending on policy-sdk)"
                     .into()
             }
-            BuildError::Cargo { .. } => {
+            BuildError::Cargo { .. } | BuildError::Compiler { .. } => {
                 "fix the compile errors above, then run `opsdeploy policy build` again".into()
             }
+            BuildError::MissingToolchain { install, .. } => (*install).into(),
             BuildError::Spawn { .. } => {
                 "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH".into()
             }
@@ -672,6 +867,9 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
             EngineError::InvalidModule { .. } | EngineError::Compile { .. } => {
                 "policies are core wasm modules implementing policy-sdk/ABI.md".into()
             }
+            EngineError::TooLarge { .. } => {
+                "policies stay within the limits in policy-sdk/ABI.md (\"Limits\"); split the policy or trim what it links in".into()
+            }
             EngineError::ForbiddenImport { .. } => {
                 "build for wasm32-unknown-unknown (not wasm32-wasip1) and import only opsdeploy.*"
                     .into()
@@ -681,6 +879,10 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
             }
             EngineError::InvalidSettings { .. } => {
                 "fix the settings to match the policy's schema".into()
+            }
+            EngineError::Rego { .. } => {
+                "check the `rego` patterns: each names .rego files, a directory or dir/*.rego"
+                    .into()
             }
             EngineError::Engine(_) => {
                 "the host refused memory or a thread; free some, then run the command again with -v"
@@ -700,13 +902,7 @@ fn authoring_hint(e: &AuthoringError) -> Option<String> {
                 "add a fixture: an input document and the violations you expect".into()
             }
         },
-        AuthoringError::UnknownBuiltin(_) => format!(
-            "built-in policies: {}",
-            crate::builtins::names()
-                .map(|n| format!("builtin:{n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        AuthoringError::UnknownBuiltin(_) => builtin_names(),
         AuthoringError::Input { .. } => {
             "an input document is a JSON object with schema_version 1 and an environment (see schema/input-document.schema.json)"
                 .into()

@@ -9,12 +9,15 @@ pub mod builtins;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod escape;
 pub mod fsutil;
+pub mod generated;
 pub mod input;
 pub mod redact;
 pub mod report;
 pub mod store;
 pub mod templates;
+pub mod trust;
 pub mod units;
 pub mod workflow;
 

@@ -4,8 +4,17 @@
 //! but a careless policy message or a tool's excerpt can still echo one. The
 //! values terraform itself marks sensitive are known at report time, so every
 //! string of a report is scrubbed of them before any format is written.
+//!
+//! Which values those are is read from the plan's own markers without a tree
+//! of the plan: attribute values stay raw JSON and only what a `true` marker
+//! covers is decoded, string by string ([`marked`], [`strings`];
+//! `adapters::plan_outline` finds the markers in one borrowed pass).
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use policy_sdk::Violation;
 
@@ -21,47 +30,8 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// Every value a terraform plan JSON marks sensitive: resource values
-    /// (`before`/`after` with their `*_sensitive` markers, planned values and
-    /// prior state with `sensitive_values`), outputs, and the values of
-    /// variables declared `sensitive = true`.
-    pub fn from_terraform_plan(plan: &Value) -> Self {
-        let mut found = Vec::new();
-        for rc in plan["resource_changes"].as_array().into_iter().flatten() {
-            let change = &rc["change"];
-            marked(&change["before"], &change["before_sensitive"], &mut found);
-            marked(&change["after"], &change["after_sensitive"], &mut found);
-        }
-        for oc in plan["output_changes"].as_object().into_iter().flatten() {
-            let change = oc.1;
-            marked(&change["before"], &change["before_sensitive"], &mut found);
-            marked(&change["after"], &change["after_sensitive"], &mut found);
-        }
-        for module in [
-            &plan["planned_values"]["root_module"],
-            &plan["prior_state"]["values"]["root_module"],
-        ] {
-            module_values(module, &mut found);
-        }
-        for values in [
-            &plan["planned_values"]["outputs"],
-            &plan["prior_state"]["values"]["outputs"],
-        ] {
-            for output in values.as_object().into_iter().flatten().map(|o| o.1) {
-                if output["sensitive"] == Value::Bool(true) {
-                    leaves(&output["value"], &mut found);
-                }
-            }
-        }
-        let declared = &plan["configuration"]["root_module"]["variables"];
-        for (name, decl) in declared.as_object().into_iter().flatten() {
-            if decl["sensitive"] == Value::Bool(true) {
-                leaves(&plan["variables"][name]["value"], &mut found);
-            }
-        }
-        Self::from_values(found)
-    }
-
+    /// A redactor for these values (e.g. what a terraform plan marks
+    /// sensitive, `adapters::terraform::PlanJson::sensitive_values`).
     pub fn from_values(values: impl IntoIterator<Item = String>) -> Self {
         let mut secrets: Vec<String> = values
             .into_iter()
@@ -106,84 +76,149 @@ fn mask(secret: &str) -> String {
     format!("****({} chars)", secret.chars().count())
 }
 
-/// Values under `marks` = `true`, walking objects and arrays in parallel.
-fn marked(values: &Value, marks: &Value, found: &mut Vec<String>) {
+/// The strings of `values` under markers that are `true` (terraform's
+/// `*_sensitive` / `sensitive_values`), walking objects and arrays in
+/// parallel. Markers are small; values are only decoded where a marker
+/// covers them.
+pub(crate) fn marked(values: Option<&RawValue>, marks: Option<&RawValue>, found: &mut Vec<String>) {
+    let (Some(values), Some(marks)) = (values, marks) else {
+        return;
+    };
+    // Most markers hold no `true` at all (`{}`, `false`, lists of `false`).
+    if !marks.get().contains("true") {
+        return;
+    }
+    let Ok(marks) = serde_json::from_str::<serde_json::Value>(marks.get()) else {
+        return;
+    };
+    walk_marked(values, &marks, found);
+}
+
+fn walk_marked(values: &RawValue, marks: &serde_json::Value, found: &mut Vec<String>) {
+    use serde_json::Value;
     match marks {
-        Value::Bool(true) => leaves(values, found),
+        Value::Bool(true) => strings(Some(values), found),
         Value::Object(m) => {
-            for (k, mark) in m {
-                marked(&values[k.as_str()], mark, found);
+            if let Ok(fields) = serde_json::from_str::<BTreeMap<Cow<str>, &RawValue>>(values.get())
+            {
+                for (k, mark) in m {
+                    if let Some(v) = fields.get(k.as_str()) {
+                        walk_marked(v, mark, found);
+                    }
+                }
             }
         }
         Value::Array(m) => {
-            for (i, mark) in m.iter().enumerate() {
-                marked(&values[i], mark, found);
+            if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(values.get()) {
+                for (v, mark) in items.iter().zip(m) {
+                    walk_marked(v, mark, found);
+                }
             }
         }
         _ => {}
     }
 }
 
-/// Resources of a module (and its children) with `sensitive_values` markers.
-fn module_values(module: &Value, found: &mut Vec<String>) {
-    for r in module["resources"].as_array().into_iter().flatten() {
-        marked(&r["values"], &r["sensitive_values"], found);
-    }
-    for child in module["child_modules"].as_array().into_iter().flatten() {
-        module_values(child, found);
+/// Every string leaf of a value (keys excluded), decoded one by one.
+pub(crate) fn strings(value: Option<&RawValue>, found: &mut Vec<String>) {
+    if let Some(value) = value {
+        let mut de = serde_json::Deserializer::from_str(value.get());
+        // The text passed the host's JSON check; a failure here only loses nothing.
+        let _ = de.deserialize_any(Strings(found));
     }
 }
 
-/// Every string leaf of a value.
-fn leaves(value: &Value, found: &mut Vec<String>) {
-    match value {
-        Value::String(s) => found.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| leaves(v, found)),
-        Value::Object(map) => map.values().for_each(|v| leaves(v, found)),
-        _ => {}
+/// Collects the strings of a value, keys excluded, without a tree.
+struct Strings<'f>(&'f mut Vec<String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strings<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strings<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        self.0.push(s.to_string());
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Strings(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Strings(self.0))?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    fn marked_strings(values: &str, marks: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        marked(Some(&raw(values)), Some(&raw(marks)), &mut found);
+        found.sort();
+        found
+    }
 
     #[test]
-    fn values_terraform_marks_sensitive_are_found_and_scrubbed() {
-        let plan = json!({
-            "variables": {"db_password": {"value": "hunter2-variable"}, "region": {"value": "eu-west-1"}},
-            "configuration": {"root_module": {"variables": {
-                "db_password": {"sensitive": true}, "region": {}
-            }}},
-            "resource_changes": [{
-                "address": "aws_db_instance.main",
-                "change": {
-                    "before": null,
-                    "after": {"password": "hunter2-after", "tags": ["public", "nested-secret"], "port": 5432},
-                    "before_sensitive": false,
-                    "after_sensitive": {"password": true, "tags": [false, true]}
-                }
-            }],
-            "output_changes": {"dsn": {"after": "postgres://u:pw-in-output@db", "after_sensitive": true}},
-            "planned_values": {"root_module": {"child_modules": [{"resources": [{
-                "values": {"token": "child-module-token"}, "sensitive_values": {"token": true}
-            }]}]}}
-        });
-        let r = Redactor::from_terraform_plan(&plan);
-        let text = "hunter2-variable hunter2-after nested-secret postgres://u:pw-in-output@db \
-                    child-module-token public eu-west-1 5432";
-        let scrubbed = r.scrub(text);
-        for secret in [
-            "hunter2",
-            "nested-secret",
-            "pw-in-output",
-            "child-module-token",
-        ] {
-            assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
-        }
-        assert!(scrubbed.contains("public eu-west-1 5432"), "{scrubbed}");
-        assert!(scrubbed.contains("****(16 chars)"), "{scrubbed}");
+    fn only_what_a_true_marker_covers_is_taken() {
+        let values = r#"{"password": "hunter2", "tags": ["public", "nested-secret"], "port": 5432,
+            "list": [{"k": "not-this"}, {"k": "but-this", "o": "and-not"}], "whole": {"a": ["x-1234", 7]}}"#;
+        let marks = r#"{"password": true, "tags": [false, true], "list": [{}, {"k": true}],
+            "absent": true, "port": true, "whole": true}"#;
+        assert_eq!(
+            marked_strings(values, marks),
+            ["but-this", "hunter2", "nested-secret", "x-1234"]
+        );
+        assert!(marked_strings(values, r#"{"password": false, "tags": [false]}"#).is_empty());
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded_and_keys_are_not_values() {
+        assert_eq!(
+            marked_strings(r#"{"p": {"key-name": "pa\"ss\u00e9"}}"#, r#"{"p": true}"#),
+            ["pa\"ssé"]
+        );
+    }
+
+    #[test]
+    fn values_that_do_not_match_their_markers_give_nothing_rather_than_fail() {
+        assert!(marked_strings(r#""a-string""#, r#"{"k": true}"#).is_empty());
+        assert!(marked_strings(r#"{"k": "v-123"}"#, "[true]").is_empty());
+        let mut found = Vec::new();
+        marked(None, Some(&raw("true")), &mut found);
+        marked(Some(&raw(r#""s-123""#)), None, &mut found);
+        assert!(found.is_empty());
     }
 
     #[test]

@@ -28,9 +28,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
-/// `500ms`, `30s`, `15m`, `2h`, or combinations such as `1m30s`.
+/// `500ms`, `30s`, `15m`, `2h`, `7d`, or combinations such as `1m30s`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration (e.g. 30s, 15m, 1h30m, 500ms)");
+    let bad = || format!("`{s}` is not a duration (e.g. 30s, 15m, 1h30m, 500ms, 7d)");
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(bad());
@@ -55,6 +55,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => Some(Duration::from_secs(n)),
             "m" => secs(60),
             "h" => secs(3600),
+            "d" => secs(86_400),
             _ => return Err(bad()),
         }
         .ok_or_else(too_large)?;

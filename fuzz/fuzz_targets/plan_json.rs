@@ -18,10 +18,10 @@ fn parses(raw: Option<&RawValue>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(raw) = parse_plan_json("fuzz.json", data) else {
+    let Ok(raw) = parse_plan_json("fuzz.json", data.to_vec()) else {
         return;
     };
-    let plan: Plan = serde_json::from_str(raw.get()).expect("an accepted plan is an SDK Plan");
+    let plan: Plan = serde_json::from_str(raw.text()).expect("an accepted plan is an SDK Plan");
     parses(plan.planned_values);
     parses(plan.prior_state);
     parses(plan.checks);

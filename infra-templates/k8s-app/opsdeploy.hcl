@@ -14,6 +14,15 @@ state {
   url     = env("OPSDEPLOY_DATABASE_URL")
 }
 
+# The six built-in safety policies (no-secrets, protected-deletes,
+# expand-contract, gates, promotion, image-scan) run in every environment even
+# without a block here; a block changes their settings. Only this turns one off,
+# and every plan shows it:
+#   policy "image-scan" {
+#     enabled = false
+#     reason  = "why it does not apply here"
+#   }
+
 policy "no-secrets" {
   builtin     = true
   enforcement = "hard-mandatory"
@@ -103,6 +112,9 @@ environment "production" {
   approval {
     approvers = ["lead@example.com", "oncall@example.com"]
     min       = 1
+    # Approvals count only when signed by a key listed here (ssh-keygen's
+    # allowed_signers format): add each approver's public key.
+    signers   = "deploy/allowed_signers"
   }
   rollback { runbook = "docs/ROLLBACK.md" }
   monitor {

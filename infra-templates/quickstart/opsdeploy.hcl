@@ -3,6 +3,15 @@
 
 project = "quickstart"
 
+# The six built-in safety policies (no-secrets, protected-deletes,
+# expand-contract, gates, promotion, image-scan) run in every environment even
+# without a block here; a block changes their settings. Only this turns one off,
+# and every plan shows it:
+#   policy "image-scan" {
+#     enabled = false
+#     reason  = "why it does not apply here"
+#   }
+
 policy "protected-deletes" {
   builtin     = true
   enforcement = "hard-mandatory"
@@ -79,6 +88,9 @@ environment "production" {
   approval {
     approvers = ["alice@example.com", "bob@example.com"]
     min       = 1
+    # Approvals count only when signed by a key listed here (ssh-keygen's
+    # allowed_signers format); scripts/quickstart.sh writes alice's and bob's.
+    signers   = "deploy/allowed_signers"
   }
   rollback { runbook = "docs/ROLLBACK.md" }
   monitor {

@@ -19,6 +19,26 @@ pub mod sections {
     pub const files: () = ();
 }
 
+/// Plan keys accepted in `terraform_plan: [...]` ([`crate::terraform::PLAN_KEYS`]).
+#[allow(non_upper_case_globals)]
+pub mod plan_keys {
+    pub const format_version: () = ();
+    pub const terraform_version: () = ();
+    pub const variables: () = ();
+    pub const resource_changes: () = ();
+    pub const resource_drift: () = ();
+    pub const output_changes: () = ();
+    pub const planned_values: () = ();
+    pub const prior_state: () = ();
+    pub const configuration: () = ();
+    pub const relevant_attributes: () = ();
+    pub const checks: () = ();
+    pub const applyable: () = ();
+    pub const complete: () = ();
+    pub const errored: () = ();
+    pub const timestamp: () = ();
+}
+
 pub const fn is_plain_json_text(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;

@@ -60,7 +60,11 @@ pub mod prelude {
 /// string literal) end up in the module's `opsdeploy.metadata` custom section,
 /// which opsdeploy reads without running the module. `reads` lists the input
 /// sections the policy looks at; only those are passed to it (see
-/// [`Section`]). `environment` and `settings` are always passed.
+/// [`Section`]). `environment` and `settings` are always passed. The optional
+/// `terraform_plan` lists the top-level keys of the terraform plan it reads
+/// ([`terraform::PLAN_KEYS`]): the plan it gets holds only those (and the
+/// format and terraform versions), which spares it copying and skipping the
+/// rest of a large plan.
 ///
 /// Name and description may not contain `"`, `\` or control characters: the
 /// metadata is assembled at compile time and this keeps it valid JSON without
@@ -71,6 +75,7 @@ macro_rules! export_policy {
         name: $name:literal,
         description: $description:literal,
         reads: [$($read:ident),* $(,)?],
+        $(terraform_plan: [$($key:ident),* $(,)?],)?
         $(settings_schema: $schema:literal,)?
         evaluate: $evaluate:path $(,)?
     ) => {
@@ -83,6 +88,7 @@ macro_rules! export_policy {
                 "\",\"reads\":[",
                 $crate::__reads_json!($($read),*),
                 "]",
+                $(",\"terraform_plan\":[", $crate::__reads_json!($($key),*), "]",)?
                 $(",\"settings_schema\":", $schema,)?
                 "}"
             );
@@ -92,6 +98,7 @@ macro_rules! export_policy {
                 "policy name and description may not contain '\"', '\\\\' or control characters"
             );
             $(const _: () = $crate::__private::sections::$read;)*
+            $($(const _: () = $crate::__private::plan_keys::$key;)*)?
 
             #[unsafe(link_section = "opsdeploy.metadata")]
             #[used]

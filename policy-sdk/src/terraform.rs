@@ -12,7 +12,29 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// The plan as `terraform show -json` prints it.
+/// The top-level keys of [`Plan`]: what a policy may name in
+/// `terraform_plan: [...]` (see [`export_policy!`](crate::export_policy)).
+pub const PLAN_KEYS: [&str; 15] = [
+    "format_version",
+    "terraform_version",
+    "variables",
+    "resource_changes",
+    "resource_drift",
+    "output_changes",
+    "planned_values",
+    "prior_state",
+    "configuration",
+    "relevant_attributes",
+    "checks",
+    "applyable",
+    "complete",
+    "errored",
+    "timestamp",
+];
+
+/// The plan as `terraform show -json` prints it. A policy that declares the
+/// keys it reads (`terraform_plan: [...]`) gets only those (and the format
+/// and terraform versions); the others read as absent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan<'a> {
     #[serde(borrow, default)]
@@ -285,6 +307,22 @@ mod tests {
 
     fn actions(json: &str) -> Actions {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn plan_keys_are_the_plans_fields() {
+        let plan: Plan = serde_json::from_str("{}").unwrap();
+        let value = serde_json::to_value(&plan).unwrap();
+        let mut fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut keys = PLAN_KEYS.to_vec();
+        fields.sort();
+        keys.sort();
+        assert_eq!(fields, keys);
     }
 
     #[test]

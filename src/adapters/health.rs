@@ -48,7 +48,12 @@ pub fn wait_healthy(
             Ok(resp) => format!("HTTP {}", resp.status().as_u16()),
             Err(e) => e.to_string(),
         };
-        tracing::debug!(url, attempts, %last, "health check not passing yet");
+        // The URL may carry credentials (user info, a token in the query).
+        tracing::debug!(
+            url = %super::notify::redact_url(url),
+            attempts,
+            "health check not passing yet"
+        );
         if started.elapsed() + interval > timeout {
             return Err(CheckError::Unhealthy {
                 url: url.to_string(),

@@ -4,8 +4,10 @@
 pub(crate) mod child;
 pub(crate) mod health;
 pub mod helm;
+pub(crate) mod json_check;
 pub mod migrations;
 pub(crate) mod notify;
+pub(crate) mod plan_outline;
 pub(crate) mod process;
 pub mod progress;
 pub mod project_state;

@@ -14,7 +14,7 @@ pub fn send(webhook: &str, text: &str, details: serde_json::Value) {
         .header("Content-Type", "application/json")
         .send(body.to_string());
     match request {
-        Ok(_) => tracing::debug!(webhook, "notification sent"),
+        Ok(_) => tracing::debug!(webhook = %redact_url(webhook), "notification sent"),
         Err(e) => {
             tracing::warn!(
                 "could not notify {}: {e} (the deploy is not affected)",

@@ -1,6 +1,8 @@
 //! Running the tools opsdeploy wraps: found with `which` (or a configured
-//! path), run with a deadline, their output captured and logged under `-v`,
-//! and their failure summarised in our error.
+//! path), run with a deadline, their output captured, and their failure
+//! summarised in our error. `-v` logs what ran (the command without values
+//! such as `-var=k=v`, exit code, output sizes, time), never the output:
+//! `terraform show -json` prints every sensitive value of the plan.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -125,16 +127,20 @@ impl Tool {
         tracing::debug!(
             command = %shown,
             code = out.code,
-            "output:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            stdout_bytes = out.stdout.len(),
+            stderr_bytes = out.stderr.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "finished"
         );
         Ok(out)
     }
 
+    /// The command for messages and logs: the tool and its first arguments,
+    /// up to the first that may carry a value (`-var=k=v`, `--set k=v`).
     fn shown(&self, args: &[String]) -> String {
         let mut s = self.name.to_string();
-        for a in args.iter().take(3) {
+        let carries_value = |a: &String| a.starts_with("-var") || a.starts_with("--set");
+        for a in args.iter().take(3).take_while(|a| !carries_value(a)) {
             s.push(' ');
             s.push_str(a);
         }

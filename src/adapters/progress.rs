@@ -48,7 +48,8 @@ pub struct Step {
 impl Step {
     pub fn start(what: &str) -> Step {
         Step {
-            what: what.to_string(),
+            // Paths in a command may hold anything; the spinner prints it.
+            what: crate::escape::controls(what).into_owned(),
             started: Instant::now(),
             mode: mode(),
             last: None,

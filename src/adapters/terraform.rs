@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use policy_sdk::terraform::Plan;
-use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
+use super::json_check::{self, Member};
+use super::plan_outline::Outline;
 use super::process::{Output, Tool, ToolError, summarize};
 
 /// Plan format majors this opsdeploy understands (0.x and 1.x).
@@ -29,141 +30,104 @@ pub enum TerraformError {
 }
 
 /// Reads a plan JSON file (see [`parse_plan_json`]).
-pub fn read_plan_file(path: &Path) -> Result<Box<RawValue>, TerraformError> {
+pub fn read_plan_file(path: &Path) -> Result<PlanJson, TerraformError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| TerraformError::Read {
         path: shown.clone(),
         source,
     })?;
-    parse_plan_json(&shown, &bytes)
+    parse_plan_json(&shown, bytes)
 }
 
-/// Checks that `bytes` hold one terraform plan document and returns it as raw
-/// JSON, as terraform wrote it. UTF-8 and UTF-16 byte-order marks (a plan saved
-/// by a PowerShell redirect) are accepted; trailing data, state documents and
-/// unsupported format majors are refused.
-pub fn parse_plan_json(shown: &str, bytes: &[u8]) -> Result<Box<RawValue>, TerraformError> {
-    let text = decode_text(bytes).map_err(|reason| TerraformError::Json {
+/// A checked terraform plan document: the text as terraform wrote it, where
+/// its top-level members are (so an input document can splice exactly the
+/// ones a policy reads), and what the host needs from it.
+#[derive(Debug, Clone)]
+pub struct PlanJson {
+    text: String,
+    members: Vec<Member>,
+    /// Managed resource changes by action summary (`create`, `replace`, ...).
+    pub counts: BTreeMap<&'static str, usize>,
+    /// Entries of `resource_drift`.
+    pub drifted: usize,
+    pub terraform_version: Option<String>,
+    /// Every value the plan marks sensitive (see [`Outline::sensitive_values`]).
+    pub sensitive_values: Vec<String>,
+}
+
+impl PlanJson {
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `"key": value` of each top-level member whose key `wanted` accepts,
+    /// as written, in document order.
+    pub fn entries<'a, F: Fn(&str) -> bool>(
+        &'a self,
+        wanted: F,
+    ) -> impl Iterator<Item = &'a str> + use<'a, F> {
+        self.members
+            .iter()
+            .filter(move |m| wanted(&m.key))
+            .map(|m| &self.text[m.entry.clone()])
+    }
+}
+
+/// Checks that `bytes` hold one terraform plan document a policy can read and
+/// keeps it as terraform wrote it. UTF-8 and UTF-16 byte-order marks (a plan
+/// saved by a PowerShell redirect) are accepted; trailing data, nesting past
+/// serde_json's limit, strings a policy could not decode, state documents and
+/// unsupported format majors are refused. No tree of the plan is built: one
+/// streaming check of the text, then one borrowed, typed pass.
+pub fn parse_plan_json(shown: &str, bytes: Vec<u8>) -> Result<PlanJson, TerraformError> {
+    let json_error = |reason: String| TerraformError::Json {
         path: shown.to_string(),
         reason,
-    })?;
-    let raw: Box<RawValue> = serde_json::from_str(&text).map_err(|e| TerraformError::Json {
+    };
+    let text = decode_text(bytes).map_err(json_error)?;
+    let members = json_check::check(&text).map_err(|e| json_error(e.to_string()))?;
+    let outline: Outline = serde_json::from_str(&text).map_err(|e| TerraformError::NotAPlan {
         path: shown.to_string(),
         reason: e.to_string(),
     })?;
-    // Raw JSON is checked without a depth limit, but every policy parses what
-    // it reads with serde_json's limit of 128: a value nested deeper would
-    // read as absent there, so it is refused here.
-    if let Some(at) = nested_deeper_than(raw.get(), MAX_NESTING) {
-        return Err(TerraformError::Json {
+    check_plan_shape(shown, &outline)?;
+    let mut counts = BTreeMap::new();
+    for rc in outline.resource_changes.iter().filter(|rc| rc.is_managed()) {
+        *counts.entry(rc.change.actions.summary()).or_default() += 1;
+    }
+    let drifted = outline.resource_drift.len();
+    let terraform_version = outline.terraform_version.as_deref().map(String::from);
+    let sensitive_values = outline.sensitive_values();
+    drop(outline);
+    Ok(PlanJson {
+        text,
+        members,
+        counts,
+        drifted,
+        terraform_version,
+        sensitive_values,
+    })
+}
+
+/// The values a plan the host already checked marks sensitive (a plan stored
+/// in a bundle, or given inside a whole input document).
+pub fn sensitive_values(shown: &str, plan_json: &str) -> Result<Vec<String>, TerraformError> {
+    serde_json::from_str::<Outline>(plan_json)
+        .map(|outline| outline.sensitive_values())
+        .map_err(|e| TerraformError::NotAPlan {
             path: shown.to_string(),
-            reason: format!(
-                "values are nested deeper than {MAX_NESTING} levels (at byte {at}); terraform does not write such plans"
-            ),
-        });
-    }
-    // Raw JSON skips over strings without decoding their escapes, so a lone
-    // surrogate (`"\ud800"`) passes it, yet a policy's serde_json::Value parse
-    // of the value holding it fails and the whole value reads as null (a
-    // secret in `after` would go unseen). Decode every string once here.
-    serde_json::from_str::<StringsDecode>(raw.get()).map_err(|e| TerraformError::Json {
-        path: shown.to_string(),
-        reason: e.to_string(),
-    })?;
-    let plan: Plan = serde_json::from_str(raw.get()).map_err(|e| TerraformError::NotAPlan {
-        path: shown.to_string(),
-        reason: e.to_string(),
-    })?;
-    check_plan_shape(shown, &plan, raw.get())?;
-    Ok(raw)
+            reason: e.to_string(),
+        })
 }
 
-/// Walks a JSON document the way building a `serde_json::Value` would,
-/// decoding every string and key, without keeping any of it.
-struct StringsDecode;
-
-impl<'de> serde::Deserialize<'de> for StringsDecode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StringsDecode)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for StringsDecode {
-    type Value = StringsDecode;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
-        while seq.next_element::<StringsDecode>()?.is_some() {}
-        Ok(self)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        while map.next_entry::<StringsDecode, StringsDecode>()?.is_some() {}
-        Ok(self)
-    }
-}
-
-/// serde_json's recursion limit, which policies parse with.
-const MAX_NESTING: usize = 128;
-
-/// Byte offset where `json` (valid JSON) first nests deeper than `limit`.
-fn nested_deeper_than(json: &str, limit: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, b) in json.bytes().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return Some(i);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn check_plan_shape(shown: &str, plan: &Plan, text: &str) -> Result<(), TerraformError> {
+fn check_plan_shape(shown: &str, plan: &Outline) -> Result<(), TerraformError> {
     let not_a_plan = |reason: &str| TerraformError::NotAPlan {
         path: shown.to_string(),
         reason: reason.to_string(),
     };
     if plan.planned_values.is_none() && plan.resource_changes.is_empty() {
         // `terraform show -json` of a state has `values` and nothing planned.
-        let top: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(text).unwrap_or_default();
-        if top.contains_key("values") {
+        if plan.values.is_some() {
             return Err(not_a_plan(
                 "it is a state document (`values`, no `planned_values` or `resource_changes`); run `terraform show -json PLANFILE` on a saved plan",
             ));
@@ -189,9 +153,10 @@ fn check_plan_shape(shown: &str, plan: &Plan, text: &str) -> Result<(), Terrafor
     Ok(())
 }
 
-/// UTF-8 (with or without BOM) or UTF-16 with a BOM, as text.
-fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
-    let utf16 = |le: bool| {
+/// UTF-8 (with or without BOM) or UTF-16 with a BOM, as text; UTF-8 is
+/// kept in place.
+fn decode_text(mut bytes: Vec<u8>) -> Result<String, String> {
+    let utf16 = |bytes: &[u8], le: bool| {
         let units: Vec<u16> = bytes[2..]
             .chunks(2)
             .map(|c| {
@@ -204,19 +169,17 @@ fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
             })
             .collect();
         String::from_utf16(&units)
-            .map(std::borrow::Cow::Owned)
             .map_err(|e| format!("it starts with a UTF-16 byte-order mark but is not UTF-16: {e}"))
     };
-    match bytes {
-        [0xFF, 0xFE, ..] => utf16(true),
-        [0xFE, 0xFF, ..] => utf16(false),
-        [0xEF, 0xBB, 0xBF, rest @ ..] => std::str::from_utf8(rest)
-            .map(std::borrow::Cow::Borrowed)
-            .map_err(|e| format!("it is not UTF-8: {e}")),
-        _ => std::str::from_utf8(bytes)
-            .map(std::borrow::Cow::Borrowed)
-            .map_err(|e| format!("it is not UTF-8: {e}")),
+    match bytes.as_slice() {
+        [0xFF, 0xFE, ..] => return utf16(&bytes, true),
+        [0xFE, 0xFF, ..] => return utf16(&bytes, false),
+        [0xEF, 0xBB, 0xBF, ..] => {
+            bytes.drain(..3);
+        }
+        _ => {}
     }
+    String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8: {}", e.utf8_error()))
 }
 
 /// How to run terraform for one root module.
@@ -360,20 +323,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nesting_is_counted_outside_strings() {
-        assert_eq!(nested_deeper_than(r#"{"a":[["[[["]]}"#, 3), None);
-        assert_eq!(nested_deeper_than(r#"{"a":[[[1]]]}"#, 3), Some(7));
-        assert_eq!(nested_deeper_than(r#"{"a":"\\\"[[[["}"#, 1), None);
-    }
-
-    #[test]
     fn state_documents_and_trailing_data_are_refused() {
-        let err =
-            parse_plan_json("s.json", br#"{"format_version":"1.0","values":{}}"#).unwrap_err();
+        let err = parse_plan_json(
+            "s.json",
+            br#"{"format_version":"1.0","values":{}}"#.to_vec(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("state document"), "{err}");
         let err = parse_plan_json(
             "p.json",
-            br#"{"format_version":"1.0","resource_changes":[]} {}"#,
+            br#"{"format_version":"1.0","resource_changes":[]} {}"#.to_vec(),
         )
         .unwrap_err();
         assert!(err.to_string().contains("trailing characters"), "{err}");
@@ -383,7 +342,7 @@ mod tests {
     fn a_newer_major_is_a_clear_error() {
         let err = parse_plan_json(
             "p.json",
-            br#"{"format_version":"2.0","resource_changes":[]}"#,
+            br#"{"format_version":"2.0","resource_changes":[]}"#.to_vec(),
         )
         .unwrap_err();
         assert!(err.to_string().contains("format_version 2.0"), "{err}");
@@ -394,10 +353,75 @@ mod tests {
     #[test]
     fn strings_policies_cannot_decode_are_refused() {
         let plan = br#"{"format_version":"1.2","resource_changes":[{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],"after":{"password":"hunter2","note":"\ud800"}}}]}"#;
-        let err = parse_plan_json("p.json", plan).unwrap_err();
+        let err = parse_plan_json("p.json", plan.to_vec()).unwrap_err();
         assert!(err.to_string().contains("hex escape"), "{err}");
         let paired = br#"{"format_version":"1.2","planned_values":{"s":"\ud83d\ude00 \u00e9"}}"#;
-        assert!(parse_plan_json("p.json", paired).is_ok());
+        assert!(parse_plan_json("p.json", paired.to_vec()).is_ok());
+    }
+
+    /// The redaction map comes from the plan's own markers, through the same
+    /// check every plan passes.
+    #[test]
+    fn values_terraform_marks_sensitive_are_found_and_scrubbed() {
+        let plan = serde_json::json!({
+            "format_version": "1.2",
+            "variables": {"db_password": {"value": "hunter2-variable"}, "region": {"value": "eu-west-1"}},
+            "configuration": {"root_module": {"variables": {
+                "db_password": {"sensitive": true}, "region": {}
+            }}},
+            "resource_changes": [{
+                "address": "aws_db_instance.main", "type": "aws_db_instance", "name": "main",
+                "change": {
+                    "actions": ["create"],
+                    "before": null,
+                    "after": {"password": "hunter2-after", "tags": ["public", "nested-secret"], "port": 5432},
+                    "before_sensitive": false,
+                    "after_sensitive": {"password": true, "tags": [false, true]}
+                }
+            }],
+            "output_changes": {"dsn": {"actions": ["create"], "after": "postgres://u:pw-in-output@db", "after_sensitive": true}},
+            "planned_values": {"root_module": {"child_modules": [{"resources": [{
+                "values": {"token": "child-module-token"}, "sensitive_values": {"token": true}
+            }]}]}}
+        });
+        let plan = parse_plan_json("p.json", plan.to_string().into_bytes()).unwrap();
+        let r = crate::redact::Redactor::from_values(plan.sensitive_values);
+        let text = "hunter2-variable hunter2-after nested-secret postgres://u:pw-in-output@db \
+                    child-module-token public eu-west-1 5432";
+        let scrubbed = r.scrub(text);
+        for secret in [
+            "hunter2",
+            "nested-secret",
+            "pw-in-output",
+            "child-module-token",
+        ] {
+            assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
+        }
+        assert!(scrubbed.contains("public eu-west-1 5432"), "{scrubbed}");
+        assert!(scrubbed.contains("****(16 chars)"), "{scrubbed}");
+        assert_eq!(plan.counts.get("create"), Some(&1));
+    }
+
+    #[test]
+    fn a_utf8_bom_is_dropped_and_members_are_spliceable() {
+        let mut bytes = vec![0xEF, 0xBB, 0xBF];
+        bytes.extend_from_slice(
+            br#"{"format_version":"1.2", "resource_changes":[], "planned_values":{"x":1}}"#,
+        );
+        let plan = parse_plan_json("p.json", bytes).unwrap();
+        assert!(plan.text().starts_with('{'));
+        let entries: Vec<&str> = plan.entries(|k| k != "resource_changes").collect();
+        assert_eq!(
+            entries,
+            [r#""format_version":"1.2""#, r#""planned_values":{"x":1}"#]
+        );
+    }
+
+    #[test]
+    fn numbers_a_policy_cannot_read_are_refused() {
+        let plan = br#"{"format_version":"1.2","planned_values":{"n":1e400}}"#;
+        let err = parse_plan_json("p.json", plan.to_vec()).unwrap_err();
+        assert!(err.to_string().contains("number out of range"), "{err}");
     }
 
     #[test]
@@ -407,6 +431,6 @@ mod tests {
         for u in text.encode_utf16() {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
-        assert!(parse_plan_json("p.json", &bytes).is_ok());
+        assert!(parse_plan_json("p.json", bytes).is_ok());
     }
 }

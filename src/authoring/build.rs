@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::wasm_build::{self, MISSING_TARGET_HINT, WASM_TARGET};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
-        "{dir} holds no policy crate (a Cargo.toml with a cdylib library, or directories of them)"
+        "{dir} holds no policy (a Rust crate, policy.c, policy.zig, policy.ts or .rego files, or directories of them)"
     )]
     NoCrates { dir: PathBuf },
     #[error("{manifest} is not a policy crate: {reason}")]
@@ -26,48 +26,23 @@ pub enum BuildError {
     Cargo { crates: String },
     #[error("cargo reported success but {path} does not exist")]
     MissingArtifact { path: PathBuf },
+    #[error("{tool} is not installed; it builds {language} policies")]
+    MissingToolchain {
+        language: &'static str,
+        tool: String,
+        install: &'static str,
+    },
+    #[error("the {language} compiler could not build the policy in {dir} (its output is above)")]
+    Compiler {
+        language: &'static str,
+        dir: PathBuf,
+    },
     #[error("could not copy the built module: {source}")]
     Copy {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-}
-
-/// A built policy module; also `policy build --format json`.
-#[derive(Debug, Serialize)]
-pub struct Built {
-    pub policy: String,
-    pub wasm: PathBuf,
-}
-
-/// Builds the policy crates under `dir`; with `out`, copies each module there.
-pub fn build_into(dir: &Path, out: Option<&Path>) -> Result<Vec<Built>, BuildError> {
-    let crates = discover(dir)?;
-    let built = build(&crates)?;
-    crates
-        .iter()
-        .zip(built)
-        .map(|(krate, wasm)| {
-            let wasm = match (out, wasm.file_name()) {
-                (Some(out), Some(name)) => {
-                    let dest = out.join(name);
-                    std::fs::create_dir_all(out)
-                        .and_then(|()| std::fs::copy(&wasm, &dest).map(|_| ()))
-                        .map_err(|source| BuildError::Copy {
-                            path: dest.clone(),
-                            source,
-                        })?;
-                    dest
-                }
-                _ => wasm,
-            };
-            Ok(Built {
-                policy: krate.package.clone(),
-                wasm,
-            })
-        })
-        .collect()
 }
 
 /// A crate that builds a policy module.

@@ -1,14 +1,15 @@
 //! `opsdeploy policy eval`: one policy on one input document, outside any
-//! project — a module file or `builtin:NAME`, on an input document or on a
-//! terraform plan wrapped into one.
+//! project — a module file, a `.rego` file or `builtin:NAME`, on an input
+//! document or on a terraform plan wrapped into one.
 
 use std::path::Path;
 
-use policy_sdk::Section;
 use serde_json::value::RawValue;
 
 use super::AuthoringError;
-use crate::engine::{Evaluation, Limits, ModuleSource, PolicyEngine};
+use super::project;
+use crate::adapters::terraform::read_plan_file;
+use crate::engine::{self, Evaluation, Limits, ModuleSource, PolicyEngine, RegoMode};
 use crate::input::{self, InputDocument};
 use crate::redact::Redactor;
 use crate::report::Report;
@@ -25,7 +26,7 @@ pub enum EvalInput<'a> {
 }
 
 pub struct EvalRequest<'a> {
-    /// A `.wasm` module, or `builtin:NAME`.
+    /// A `.wasm` module, a `.rego` file, or `builtin:NAME`.
     pub policy: &'a str,
     pub input: EvalInput<'a>,
     /// The policy's settings: JSON text, or `@FILE`.
@@ -47,8 +48,11 @@ impl Evaluated {
 }
 
 pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, AuthoringError> {
+    let rego_file = req.policy.ends_with(".rego");
     let source = match req.policy.strip_prefix("builtin:") {
         Some(name) => ModuleSource::builtin(name)?,
+        // A .rego file runs in the built-in Rego runtime; its refusals name that.
+        None if rego_file => engine::rego_runtime_source(),
         None => ModuleSource::read(Path::new(req.policy))?,
     };
     let doc = match req.input {
@@ -59,40 +63,48 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
             })?
         }
         EvalInput::TerraformPlan { plan, environment } => {
-            let section = input::terraform_section_from_file(plan, ".").map_err(|source| {
-                AuthoringError::TerraformPlan {
+            let plan_json =
+                read_plan_file(plan).map_err(|source| AuthoringError::TerraformPlan {
                     path: plan.to_path_buf(),
                     source,
-                }
-            })?;
+                })?;
             let now = crate::store::now_rfc3339();
             let mut doc =
                 InputDocument::new(&input::environment_section(environment, "local", now));
-            doc.set_raw(Section::Terraform, section);
+            doc.set_terraform(".", plan_json);
             doc
         }
     };
     let settings = req.settings.map(read_settings).transpose()?;
-    let mut evaluation = match engine.load(&source) {
+    let loaded = if rego_file {
+        // conftest's convention: the plan itself is `input`.
+        let input =
+            matches!(req.input, EvalInput::TerraformPlan { .. }).then_some("terraform.plan");
+        project::rego_file_source(Path::new(req.policy), input)
+            .and_then(|rego| engine.load_rego(&rego, RegoMode::Deny))
+    } else {
+        engine.load_with(&source, &req.limits)
+    };
+    let mut evaluation = match loaded {
         Ok(policy) => {
             if let Some(s) = &settings {
                 let value: serde_json::Value =
                     serde_json::from_str(s.get()).expect("settings were read as JSON");
                 policy.check_settings(&value)?;
             }
-            let input = doc.for_policy(policy.reads.as_deref(), settings.as_deref());
-            engine.evaluate(&policy, &input, &req.limits)
+            let input = doc.parts(
+                policy.reads.as_deref(),
+                policy.plan_keys.as_deref(),
+                settings.as_deref(),
+            );
+            engine.evaluate_parts(&policy, &input, &req.limits)
         }
         // A defective module is a denial, like a policy that fails while running.
         Err(e) if e.is_policy_defect() => Evaluation::refused(&source, &e),
         Err(e) => return Err(e.into()),
     };
     // What the policy said, without the values the plan marks sensitive.
-    let redactor = doc
-        .section(Section::Terraform)
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.get()).ok())
-        .map(|t| Redactor::from_terraform_plan(&t["plan"]))
-        .unwrap_or_default();
+    let redactor = doc.redactor();
     evaluation.scrub(&redactor);
     Ok(Evaluated {
         evaluation,
@@ -101,7 +113,7 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
 }
 
 /// `--settings`: JSON text, or `@FILE` holding it.
-fn read_settings(arg: &str) -> Result<Box<RawValue>, AuthoringError> {
+pub fn read_settings(arg: &str) -> Result<Box<RawValue>, AuthoringError> {
     let (text, from) = match arg.strip_prefix('@') {
         Some(path) => (
             std::fs::read_to_string(path).map_err(|source| AuthoringError::SettingsFile {

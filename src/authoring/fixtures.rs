@@ -179,9 +179,9 @@ pub fn run_fixture(
     };
     if let Some(plan) = &fixture.terraform_plan {
         let plan_path = data_path(file, plan).map_err(invalid)?;
-        let section = crate::input::terraform_section_from_file(&plan_path, ".")
+        let plan = crate::adapters::terraform::read_plan_file(&plan_path)
             .map_err(|e| invalid(e.to_string()))?;
-        doc.set_raw(Section::Terraform, section);
+        doc.set_terraform(".", plan);
     }
     if !fixture.scan_reports.is_empty() {
         let mut scans: serde_json::Map<String, serde_json::Value> =
@@ -228,8 +228,13 @@ pub fn run_fixture(
             });
         }
     }
-    let input = doc.for_policy(policy.reads.as_deref(), fixture.settings.as_deref());
-    let evaluation = engine.evaluate(policy, &input, limits);
+    // Narrowed as `opsdeploy plan` narrows it, so a fixture sees what production does.
+    let input = doc.parts(
+        policy.reads.as_deref(),
+        policy.plan_keys.as_deref(),
+        fixture.settings.as_deref(),
+    );
+    let evaluation = engine.evaluate_parts(policy, &input, limits);
     let failure = compare(&fixture.expect, &evaluation);
     Ok(CaseResult {
         name,
@@ -238,6 +243,49 @@ pub fn run_fixture(
         failure,
         evaluation: Some(evaluation),
     })
+}
+
+/// Runs a Rego policy's `test_*` rules (loaded with `RegoMode::Test`): one
+/// case per rule, named by its path, placed at its `_test.rego` file.
+pub fn run_rego_tests(engine: &PolicyEngine, tests: &Policy, limits: &Limits) -> Vec<CaseResult> {
+    use crate::engine::{REGO_TEST_FAILED, REGO_TEST_PASSED};
+    let doc = br#"{"schema_version":1,"environment":{"name":"test","project":"fixture"},"settings":null}"#;
+    let evaluation = engine.evaluate(tests, doc, limits);
+    let case = |v: &Violation, failure: Option<String>| CaseResult {
+        name: v.address.clone().unwrap_or_else(|| v.rule.clone()),
+        file: PathBuf::from(v.path.clone().unwrap_or_default()),
+        description: None,
+        failure,
+        evaluation: None,
+    };
+    let violations = evaluation.violations();
+    if violations.is_empty() {
+        return vec![CaseResult {
+            name: "test_* rules".into(),
+            file: PathBuf::new(),
+            description: None,
+            failure: Some("the *_test.rego files declare no test_ rule".into()),
+            evaluation: Some(evaluation),
+        }];
+    }
+    violations
+        .iter()
+        .map(|v| match v.rule.as_str() {
+            REGO_TEST_PASSED => case(v, None),
+            REGO_TEST_FAILED => case(v, Some(v.message.clone())),
+            // A parse error, or the runtime failing: the tests did not run.
+            _ => {
+                let at = match (&v.path, v.line) {
+                    (Some(p), Some(l)) => format!(" at {p}:{l}"),
+                    _ => String::new(),
+                };
+                CaseResult {
+                    failure: Some(format!("{}{at}: {}", v.rule, v.message)),
+                    ..case(v, None)
+                }
+            }
+        })
+        .collect()
 }
 
 /// A path a fixture names: `$VAR/rest` under the directory that environment

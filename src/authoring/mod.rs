@@ -4,8 +4,11 @@
 pub mod build;
 pub mod eval;
 pub mod fixtures;
+pub mod project;
 pub mod scaffold;
+pub mod scaffold_lang;
 pub mod testing;
+pub mod toolchain;
 pub mod wasm_build;
 
 use std::path::PathBuf;

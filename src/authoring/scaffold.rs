@@ -77,18 +77,26 @@ pub fn validate_name(name: &str) -> Result<(), ScaffoldError> {
     Ok(())
 }
 
-/// Creates the crate `NAME` in `parent`.
-pub fn new_policy(parent: &Path, name: &str) -> Result<Scaffolded, ScaffoldError> {
+/// `parent/NAME` for a new policy: a valid name, and nothing there yet.
+pub fn fresh_dir(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
     validate_name(name)?;
     let dir = parent.join(name);
     if dir.exists() {
         return Err(ScaffoldError::Exists { path: dir });
     }
-    let write = |rel: &str, content: &str| {
-        let path = dir.join(rel);
-        write_atomic(&path, content.as_bytes())
-            .map_err(|source| ScaffoldError::Write { path, source })
-    };
+    Ok(dir)
+}
+
+/// Writes one file of a new policy, naming it when that fails.
+pub fn write_file(dir: &Path, rel: &str, content: &str) -> Result<(), ScaffoldError> {
+    let path = dir.join(rel);
+    write_atomic(&path, content.as_bytes()).map_err(|source| ScaffoldError::Write { path, source })
+}
+
+/// Creates the crate `NAME` in `parent`.
+pub fn new_policy(parent: &Path, name: &str) -> Result<Scaffolded, ScaffoldError> {
+    let dir = fresh_dir(parent, name)?;
+    let write = |rel: &str, content: &str| write_file(&dir, rel, content);
     let abs_parent = parent
         .canonicalize()
         .unwrap_or_else(|_| parent.to_path_buf());

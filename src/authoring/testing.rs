@@ -1,22 +1,24 @@
-//! `opsdeploy policy test`: build policy crates (or take a prebuilt module),
-//! run each one's fixtures, and say how they went — as a table, as JSON, or
-//! as the report model's `tests`.
+//! `opsdeploy policy test`: build policies in any language (or take a
+//! prebuilt module), run each one's fixtures and a Rego policy's `test_`
+//! rules, and say how they went — as a table, as JSON, or as the report
+//! model's `tests`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use policy_sdk::Violation;
 use serde::Serialize;
 
 use super::AuthoringError;
-use super::build;
 use super::fixtures::{self, CaseResult};
+use super::project::{self, Language};
 use crate::engine::{Limits, ModuleSource, Policy, PolicyEngine};
 use crate::report::model::{Report, TestCase};
 use crate::report::table::{Cell, GREEN, RED, Table, verdict};
 
 /// What to test.
 pub struct TestRequest<'a> {
-    /// A policy crate, a directory of them, or (with `wasm`) a fixtures directory.
+    /// A policy directory, a directory of them, or (with `wasm`) a fixtures directory.
     pub dir: &'a Path,
     /// A prebuilt module to test instead of building crates.
     pub wasm: Option<&'a Path>,
@@ -34,15 +36,22 @@ pub struct TestRun {
     pub cases: Vec<(String, CaseResult)>,
 }
 
-/// Runs every suite's fixtures; `started` is told how many fixtures each
-/// suite has before they run (progress for people).
+/// Runs the Rego policies' `test_` rules, then every suite's fixtures;
+/// `started` is told how many fixtures each suite has before they run
+/// (progress for people).
 pub fn run(
     engine: &PolicyEngine,
     req: &TestRequest,
     mut started: impl FnMut(&Suite, usize),
 ) -> Result<TestRun, AuthoringError> {
     let mut cases = Vec::new();
-    for suite in suites(engine, req)? {
+    let (suites, rego_tests) = suites(engine, req)?;
+    for tests in &rego_tests {
+        for case in fixtures::run_rego_tests(engine, tests, &req.limits) {
+            cases.push((tests.name.clone(), case));
+        }
+    }
+    for suite in suites {
         let files = fixtures::fixture_files(&suite.fixtures)?;
         started(&suite, files.len());
         for file in files {
@@ -53,29 +62,36 @@ pub fn run(
     Ok(TestRun { cases })
 }
 
-/// The policies to test and where their fixtures are.
-fn suites(engine: &PolicyEngine, req: &TestRequest) -> Result<Vec<Suite>, AuthoringError> {
+/// The policies to test with where their fixtures are, and the Rego
+/// policies (in test mode) whose `*_test.rego` files hold `test_` rules.
+fn suites(
+    engine: &PolicyEngine,
+    req: &TestRequest,
+) -> Result<(Vec<Suite>, Vec<Policy>), AuthoringError> {
     if let Some(wasm) = req.wasm {
-        let policy = engine.load(&ModuleSource::read(wasm)?)?;
+        let policy = engine.load_with(&ModuleSource::read(wasm)?, &req.limits)?;
         let fixtures = if req.dir.join("fixtures").is_dir() {
             req.dir.join("fixtures")
         } else {
             req.dir.to_path_buf()
         };
-        return Ok(vec![Suite { policy, fixtures }]);
+        return Ok((vec![Suite { policy, fixtures }], Vec::new()));
     }
-    let crates = build::discover(req.dir)?;
-    let built = build::build(&crates)?;
-    crates
-        .iter()
-        .zip(built)
-        .map(|(krate, wasm)| {
-            Ok(Suite {
-                policy: engine.load(&ModuleSource::read(&wasm)?)?,
-                fixtures: krate.dir.join("fixtures"),
-            })
-        })
-        .collect()
+    let projects = project::discover(req.dir)?;
+    let artifacts = project::build_all(&projects)?;
+    let (mut suites, mut rego_tests) = (Vec::new(), Vec::new());
+    for (p, artifact) in projects.iter().zip(&artifacts) {
+        let (policy, tests) = project::load(engine, artifact, &req.limits)?;
+        rego_tests.extend(tests);
+        // A Rego policy may be tested by its _test.rego files alone.
+        if p.language != Language::Rego || p.fixtures().is_dir() {
+            suites.push(Suite {
+                policy,
+                fixtures: p.fixtures(),
+            });
+        }
+    }
+    Ok((suites, rego_tests))
 }
 
 /// `policy test --format json`.
@@ -93,6 +109,8 @@ pub struct CaseOutput {
     pub passed: bool,
     pub failure: Option<String>,
     pub fuel_used: Option<u64>,
+    /// What the policy said (none when it was not evaluated: a Rego `test_` rule).
+    pub violations: Option<Vec<Violation>>,
 }
 
 impl TestRun {
@@ -138,7 +156,8 @@ impl TestRun {
             "\ntest result: {verdict}. {passed} passed; {} failed",
             failed.len()
         );
-        out
+        // Fixture names, descriptions and failures come from outside.
+        crate::escape::terminal(&out).into_owned()
     }
 
     pub fn output(&self) -> TestRunOutput {
@@ -154,7 +173,8 @@ impl TestRun {
                     case: c.name.clone(),
                     passed: c.passed(),
                     failure: c.failure.clone(),
-                    fuel_used: c.evaluation.as_ref().map(|e| e.fuel_used),
+                    fuel_used: c.evaluation.as_ref().and_then(|e| e.fuel_used),
+                    violations: c.evaluation.as_ref().map(|e| e.violations()),
                 })
                 .collect(),
         }

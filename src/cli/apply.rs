@@ -87,13 +87,13 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> CliResult {
             anstream::print!("{}", table.render());
             let u = &applied.undone;
             for line in &u.undone {
-                println!("undone: {line}");
+                println!("undone: {}", opsdeploy::escape::terminal(line));
             }
             for line in &u.kept {
-                println!("kept: {line}");
+                println!("kept: {}", opsdeploy::escape::terminal(line));
             }
             for line in &u.not_undone {
-                println!("NOT undone: {line}");
+                println!("NOT undone: {}", opsdeploy::escape::terminal(line));
             }
             if let Some(h) = u.health {
                 println!(

@@ -1,4 +1,7 @@
-//! `opsdeploy approve ENV [--plan DIGEST] [--comment TEXT] [--override POLICY --reason TEXT]`.
+//! `opsdeploy approve ENV [--plan DIGEST] [--comment TEXT] [--override POLICY --reason TEXT]
+//! [--key FILE | --statement | --signature FILE.sig]`.
+
+use std::path::PathBuf;
 
 use clap::Args;
 use opsdeploy::error::Outcome;
@@ -10,7 +13,7 @@ use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  opsdeploy approve production --plan 3f9a1c2b4d5e --comment \"reviewed with bob\"\n  opsdeploy approve production --override cost-guard --reason \"one-off migration cluster\""
+    after_help = "Examples:\n  opsdeploy approve production --plan 3f9a1c2b4d5e --comment \"reviewed with bob\"\n  opsdeploy approve production --key ~/.ssh/id_ed25519\n  opsdeploy approve production --override cost-guard --reason \"one-off migration cluster\"\n  opsdeploy approve production --plan 3f9a1c --statement > s.json   # on a runner\n  ssh-keygen -Y sign -n opsdeploy -f ~/.ssh/id_ed25519 s.json      # anywhere\n  opsdeploy approve production --plan 3f9a1c --signature s.json.sig"
 )]
 pub struct ApproveArgs {
     #[command(flatten)]
@@ -26,17 +29,57 @@ pub struct ApproveArgs {
     /// Why the override is justified (required with --override)
     #[arg(long, value_name = "TEXT", requires = "override_policy")]
     pub reason: Option<String>,
+    /// SSH key to sign with: a private key, or a .pub whose private half
+    /// ssh-agent holds (default: OPSDEPLOY_SIGNING_KEY, else git's
+    /// user.signingKey when gpg.format=ssh)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["statement", "signature"])]
+    pub key: Option<PathBuf>,
+    /// Print the approval statement to sign elsewhere (`ssh-keygen -Y sign -n opsdeploy`)
+    #[arg(long, conflicts_with = "signature")]
+    pub statement: bool,
+    /// Log a detached signature: FILE.sig, with the statement it signs beside it
+    #[arg(long, value_name = "FILE.sig", conflicts_with_all = ["comment", "override_policy"])]
+    pub signature: Option<PathBuf>,
+    /// How long a signed approval counts
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = opsdeploy::units::parse_duration)]
+    pub expires_in: std::time::Duration,
 }
 
 pub fn run(ctx: &Context, args: &ApproveArgs) -> CliResult {
     let project = project::open()?;
     let env = &args.env.environment;
+    let quiet = ctx.quiet;
+    let show = move |bundle: &opsdeploy::store::bundle::Bundle, trust: &str| {
+        // What is being vouched for, before anything is signed: on stderr,
+        // so stdout stays the result.
+        if !quiet {
+            anstream::eprint!(
+                "{}",
+                opsdeploy::report::approval_summary(&bundle.digest, &bundle.manifest, trust)
+            );
+        }
+    };
     let req = ApproveRequest {
         environment: env,
         digest: args.plan.plan.as_deref(),
         comment: args.comment.as_deref(),
         override_policy: args.override_policy.as_deref().zip(args.reason.as_deref()),
+        key: args.key.as_deref(),
+        signature: args.signature.as_deref(),
+        // At most ten years: an approval is for a plan about to be applied.
+        expires_in_secs: args.expires_in.as_secs().min(3650 * 86_400) as i64,
+        show: &show,
     };
+    if args.statement {
+        print!("{}", approve::detached_statement(&project, &req)?);
+        if !ctx.quiet {
+            anstream::eprintln!(
+                "next: ssh-keygen -Y sign -n opsdeploy -f KEY FILE, then opsdeploy approve {env} --plan {} --signature FILE.sig",
+                args.plan.plan.as_deref().unwrap_or("DIGEST")
+            );
+        }
+        return Ok(Outcome::Done);
+    }
     let approved = approve::approve(&project, &req)?;
     let actor = &approved.actor;
     let (verdict, line, next) = match &approved.outcome {

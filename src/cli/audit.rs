@@ -1,20 +1,37 @@
-//! `opsdeploy audit verify | log [--env ENV]`.
+//! `opsdeploy audit verify [--checkpoint FILE...] | log [--env ENV] | checkpoint [--sign KEY]`.
+
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use opsdeploy::report;
 use opsdeploy::report::table::Table;
 
-use opsdeploy::workflow::{audit, short};
-
 use opsdeploy::error::Outcome;
+use opsdeploy::workflow::{UNSIGNED, audit, short};
 
 use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; names the first bad entry
-    #[command(after_help = "Example:\n  opsdeploy audit verify")]
-    Verify,
+    /// Check the hash chain, every signed approval, and that the log extends
+    /// its checkpoints (PROJECT_STATE.md's and any given); names what fails
+    #[command(
+        after_help = "Examples:\n  opsdeploy audit verify\n  opsdeploy audit verify --checkpoint checkpoints/2026-11-24.txt"
+    )]
+    Verify {
+        /// A checkpoint `audit checkpoint` printed (or a file holding one)
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        checkpoint: Vec<PathBuf>,
+    },
+    /// Print the log's checkpoint (project, size, head hash), optionally SSH-signed
+    #[command(
+        after_help = "Examples:\n  opsdeploy audit checkpoint > checkpoint.txt\n  opsdeploy audit checkpoint --sign ~/.ssh/id_ed25519 > checkpoint.txt"
+    )]
+    Checkpoint {
+        /// SSH key to sign it with (a private key, or a .pub held by ssh-agent)
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
     /// Print the audit log (human, json, or markdown as in AUDIT_LOG.md)
     #[command(
         after_help = "Examples:\n  opsdeploy audit log --env production --format json\n  opsdeploy audit log --format markdown > AUDIT_LOG.md"
@@ -35,16 +52,19 @@ impl AuditCommand {
 pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
     let project = project::open()?;
     match cmd {
-        AuditCommand::Verify => {
-            let v = audit::verify(&project)?;
+        AuditCommand::Verify { checkpoint } => {
+            let v = audit::verify(&project, checkpoint)?;
             match ctx.format {
                 Format::Json => println!("{}", report::json(&v)),
                 _ if ctx.quiet => println!("ok"),
-                _ => println!(
-                    "audit log ok: {} entries, chain head {}",
-                    v.entries,
-                    short(&v.head)
-                ),
+                _ => print_verified(&v),
+            }
+        }
+        AuditCommand::Checkpoint { sign } => {
+            let cp = audit::checkpoint(&project, sign.as_deref())?;
+            match ctx.format {
+                Format::Json => println!("{}", report::json(&cp)),
+                _ => print!("{}", cp.to_text()),
             }
         }
         AuditCommand::Log { env } => {
@@ -72,4 +92,32 @@ pub fn run(ctx: &Context, cmd: &AuditCommand) -> CliResult {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// What `audit verify` checked, for people.
+fn print_verified(v: &audit::Verified) {
+    println!(
+        "audit log ok: {} entries, chain head {}",
+        v.entries,
+        short(&v.head)
+    );
+    let unsigned = match v.unsigned {
+        0 => String::new(),
+        n => format!("; {n} unsigned ({UNSIGNED})"),
+    };
+    println!(
+        "  signatures: {} signed approvals and overrides verified{unsigned}",
+        v.signed
+    );
+    for c in &v.checkpoints {
+        let signed = c
+            .signed_by
+            .as_deref()
+            .map(|s| format!(" (signed by {s})"))
+            .unwrap_or_default();
+        println!(
+            "  checkpoint {}: the log extends size {}{signed}",
+            c.file, c.size
+        );
+    }
 }

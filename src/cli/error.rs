@@ -34,7 +34,8 @@ pub fn render(e: &Error, verbose: bool) -> String {
     if let Some(hint) = e.hint() {
         let _ = writeln!(out, "{HINT}hint{HINT:#}: {hint}");
     }
-    out
+    // Paths, names and tool messages come from outside.
+    opsdeploy::escape::terminal(&out).into_owned()
 }
 
 /// The chain of `source()`s under an error, as text.
@@ -47,6 +48,7 @@ fn causes(e: &dyn std::error::Error) -> Vec<String> {
 /// A `hint:` line on stderr, for a non-zero exit that is a result rather
 /// than an error (failed fixtures, drift), styled as [`render`] does.
 pub fn print_hint(hint: &str) {
+    let hint = opsdeploy::escape::terminal(hint);
     anstream::eprintln!("{HINT}hint{HINT:#}: {hint}");
 }
 

@@ -57,7 +57,7 @@ pub struct Cli {
     directory: Option<PathBuf>,
 
     /// Output format of the result on stdout (sarif, junit, markdown and html
-    /// for reports: plan, promote, report, scan, policy eval, policy test)
+    /// for reports: plan, promote, report, scan, policy eval, policy test, policy replay)
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
 
@@ -166,10 +166,12 @@ pub fn main() -> std::process::ExitCode {
 }
 
 fn init_tracing(verbose: u8, no_color: bool) {
+    // Other crates stay at warn at every verbosity: an HTTP or database
+    // client's debug log carries URLs, headers and query parameters.
     let level = match verbose {
         0 => "warn",
-        1 => "opsdeploy=debug,info",
-        _ => "opsdeploy=trace,debug",
+        1 => "opsdeploy=debug,warn",
+        _ => "opsdeploy=trace,warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDEPLOY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

@@ -59,13 +59,15 @@ pub fn print_planned(
                 println!("{line}");
             }
             anstream::print!(
-                "{}",
+                "{}{}",
                 report::plan_human(
                     digest,
                     &planned.bundle.manifest,
                     &planned.results.decisions,
-                    &planned.incidents
-                )
+                    &planned.incidents,
+                    &planned.trust
+                ),
+                report::rollout::policy_changes(&planned.policy_changes)
             );
         }
         format => print!(
@@ -75,6 +77,10 @@ pub fn print_planned(
     }
     if !ctx.quiet {
         print_warnings(&planned.warnings);
+    }
+    if let Some(warning) = planned.unsigned_warning() {
+        anstream::eprintln!("warning: {warning}");
+        super::error::print_hint(opsdeploy::error::UNSIGNED_HINT);
     }
     Ok(())
 }

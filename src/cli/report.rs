@@ -43,7 +43,13 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> CliResult {
     let text = match ctx.format {
         Format::Human if ctx.quiet && output.is_none() => format!("{verdict}\n"),
         Format::Human => {
-            let mut text = report::plan_human(digest, &bundle.manifest, &opened.decisions(), &[]);
+            let mut text = report::plan_human(
+                digest,
+                &bundle.manifest,
+                &opened.decisions(),
+                &[],
+                &opened.trust,
+            );
             let env = &bundle.manifest.environment;
             if opened.approvals.is_empty() {
                 let _ = writeln!(

@@ -60,7 +60,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> CliResult {
             }
             anstream::print!("{}", table.render());
             for n in &r.not_undone {
-                println!("NOT undone: {n}");
+                println!("NOT undone: {}", opsdeploy::escape::terminal(n));
             }
         }
     }

@@ -3,21 +3,38 @@
 use clap::Args;
 use opsdeploy::report::table::{Cell, Table, verdict};
 use opsdeploy::workflow::status::EnvironmentStatus;
-use opsdeploy::workflow::{short, status};
+use opsdeploy::workflow::{rollout, short, status};
 
 use opsdeploy::error::Outcome;
 
 use super::{CliResult, Context, Format, project};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  opsdeploy status production")]
+#[command(
+    after_help = "Examples:\n  opsdeploy status production\n  opsdeploy status --policies --last 50"
+)]
 pub struct StatusArgs {
     /// Only this environment
     pub environment: Option<String>,
+    /// Per policy over the last plans instead: evaluations, would-block count,
+    /// failures, fuel and time
+    #[arg(long)]
+    pub policies: bool,
+    /// How many of the latest plans --policies looks at
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "policies")]
+    pub last: usize,
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> CliResult {
     let project = project::open()?;
+    if args.policies {
+        let health = rollout::health(&project, args.environment.as_deref(), args.last)?;
+        match ctx.format {
+            Format::Json => println!("{}", opsdeploy::report::json(&health)),
+            _ => anstream::print!("{}", opsdeploy::report::rollout::policy_health(&health)),
+        }
+        return Ok(Outcome::Done);
+    }
     let list = status::status(&project, args.environment.as_deref())?;
     match ctx.format {
         Format::Json => println!("{}", opsdeploy::report::json_list(&list)),
@@ -67,6 +84,7 @@ fn table(list: &[EnvironmentStatus]) -> Table {
                 if p.blocked { ", blocked by policy" } else { "" }
             ));
         }
+        table.detail(s.approvals.clone());
         if let Some(l) = &s.lock {
             table.detail(format!("locked by {} since {}", l.describe(), l.since));
         }
@@ -152,6 +170,7 @@ mod tests {
             interrupted: Vec::new(),
             last_failure: None,
             last_rollback: None,
+            approvals: "approvals unsigned: identity not verified".into(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! `opsdeploy.hcl`: the project's configuration, read strictly — an unknown key
 //! or a wrong type is an error naming file, line and key.
 
+pub mod effective;
 mod reader;
 
 use std::path::{Path, PathBuf};
@@ -80,8 +81,19 @@ pub struct Config {
     pub state: StateConfig,
     pub tools: Tools,
     pub notify: Option<Notify>,
+    /// Every policy that runs: those configured, then each built-in policy
+    /// the file does not mention, with its defaults (safe by default).
     pub policies: Vec<PolicyConfig>,
+    /// Policies turned off with `enabled = false`, and why.
+    pub disabled: Vec<DisabledPolicy>,
     pub environments: Vec<Environment>,
+}
+
+/// A policy turned off in opsdeploy.hcl; every plan shows it with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DisabledPolicy {
+    pub name: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +130,9 @@ pub struct Notify {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Enforcement {
+    /// Evaluated and recorded on every plan and apply, shown as `shadow`;
+    /// never blocks and never needs an override (a policy being rolled out).
+    Shadow,
     /// Reported, never blocks.
     Advisory,
     /// Blocks unless an approver logs an override for the plan.
@@ -127,10 +142,11 @@ pub enum Enforcement {
 }
 
 impl Enforcement {
-    pub const NAMES: [&str; 3] = ["advisory", "soft-mandatory", "hard-mandatory"];
+    pub const NAMES: [&str; 4] = ["shadow", "advisory", "soft-mandatory", "hard-mandatory"];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Enforcement::Shadow => "shadow",
             Enforcement::Advisory => "advisory",
             Enforcement::SoftMandatory => "soft-mandatory",
             Enforcement::HardMandatory => "hard-mandatory",
@@ -139,6 +155,7 @@ impl Enforcement {
 
     fn parse(s: &str) -> Option<Self> {
         match s {
+            "shadow" => Some(Enforcement::Shadow),
             "advisory" => Some(Enforcement::Advisory),
             "soft-mandatory" => Some(Enforcement::SoftMandatory),
             "hard-mandatory" => Some(Enforcement::HardMandatory),
@@ -152,6 +169,21 @@ pub enum PolicySource {
     Builtin,
     /// A `.wasm` file, relative to the project.
     File(PathBuf),
+    /// Rego files run by the built-in Rego runtime.
+    Rego(RegoConfig),
+}
+
+/// `rego = [...]` and how to read the files (conftest's conventions by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegoConfig {
+    /// Files, directories or `dir/*.rego` patterns, relative to the project.
+    pub files: Vec<String>,
+    /// The package whose deny / violation / warn rules count, e.g. `data.main`.
+    pub query: Option<String>,
+    /// Where `input` comes from, e.g. `terraform.plan` or `kubernetes`.
+    pub input: Option<String>,
+    /// `auto` (each file as Rego v1, else v0), `v0` or `v1`.
+    pub rego_version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +197,23 @@ pub struct PolicyConfig {
     pub fuel: Option<u64>,
     pub memory: Option<u64>,
     pub timeout: Option<Duration>,
+}
+
+impl PolicyConfig {
+    /// A policy opsdeploy.hcl does not configure: hard-mandatory, in every
+    /// environment, its own default settings and limits.
+    pub fn unconfigured(name: &str, source: PolicySource) -> PolicyConfig {
+        PolicyConfig {
+            name: name.to_string(),
+            source,
+            enforcement: Enforcement::HardMandatory,
+            settings: None,
+            environments: Vec::new(),
+            fuel: None,
+            memory: None,
+            timeout: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -270,6 +319,10 @@ pub struct ApprovalConfig {
     pub approvers: Vec<String>,
     pub min: u32,
     pub self_approve: bool,
+    /// OpenSSH allowed_signers file (relative to the project): approvals
+    /// count only when signed by a key it lists; the environment's, else the
+    /// project-wide `approval { signers }`.
+    pub signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -355,13 +408,41 @@ impl Config {
             }
         };
         let notify = read_notify(&mut top)?;
+        // Project-wide approval settings: only who signs.
+        let signers = match top.block("approval")? {
+            None => None,
+            Some(mut a) => {
+                let signers = a.string("signers")?.map(PathBuf::from);
+                a.finish()?;
+                signers
+            }
+        };
         let mut policies = Vec::new();
+        let mut disabled = Vec::new();
         for (name, b) in top.labeled_blocks("policy")? {
-            policies.push(read_policy(name, b)?);
+            match read_policy(name, b)? {
+                PolicyBlock::On(p) => policies.push(p),
+                PolicyBlock::Off(d) => disabled.push(d),
+            }
+        }
+        // Safe by default: a built-in policy the file does not mention runs
+        // with its defaults; only `enabled = false` with a reason stops it.
+        for name in crate::builtins::names() {
+            let mentioned =
+                policies.iter().any(|p| p.name == name) || disabled.iter().any(|d| d.name == name);
+            if !mentioned {
+                policies.push(PolicyConfig::unconfigured(name, PolicySource::Builtin));
+            }
         }
         let mut environments = Vec::new();
         for (name, b) in top.labeled_blocks("environment")? {
-            environments.push(read_environment(name, b)?);
+            if !valid_environment_name(&name) {
+                return Err(b.error(format!(
+                    "environment name \"{}\" is not allowed: use lower-case letters, digits, `-` and `_`, starting with a letter or digit (it names files such as .opsdeploy/locks/NAME.lock)",
+                    name.escape_debug()
+                )));
+            }
+            environments.push(read_environment(name, b, signers.as_ref())?);
         }
         top.finish()?;
         let config = Config {
@@ -372,6 +453,7 @@ impl Config {
             tools,
             notify,
             policies,
+            disabled,
             environments,
         };
         config.check_references(shown)?;
@@ -421,6 +503,24 @@ impl Config {
             })
     }
 
+    /// The built-in policies that do not run for `env`, and why: turned off,
+    /// or limited to other environments. Every plan shows them.
+    pub fn policies_off_for(&self, env: &str) -> Vec<DisabledPolicy> {
+        let mut off = self.disabled.clone();
+        for p in &self.policies {
+            if p.source == PolicySource::Builtin
+                && !p.environments.is_empty()
+                && !p.environments.iter().any(|e| e == env)
+            {
+                off.push(DisabledPolicy {
+                    name: p.name.clone(),
+                    reason: format!("applies only to {}", p.environments.join(", ")),
+                });
+            }
+        }
+        off
+    }
+
     /// The policies that apply to an environment, in configuration order.
     pub fn policies_for<'a>(&'a self, env: &'a str) -> impl Iterator<Item = &'a PolicyConfig> {
         self.policies
@@ -447,21 +547,76 @@ fn read_notify(b: &mut BodyReader) -> Result<Option<Notify>, ConfigError> {
     }
 }
 
-fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigError> {
+/// Names that are safe as file names and in messages: `[a-z0-9][a-z0-9_-]*`.
+pub fn valid_environment_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+enum PolicyBlock {
+    On(PolicyConfig),
+    Off(DisabledPolicy),
+}
+
+fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyBlock, ConfigError> {
+    let enabled = b.bool("enabled")?.unwrap_or(true);
+    let reason = b.string("reason")?;
     let builtin = b.bool("builtin")?.unwrap_or(false);
     let file = b.string("source")?;
-    let source = match (builtin, file) {
-        (true, None) => PolicySource::Builtin,
-        (false, Some(f)) => PolicySource::File(f.into()),
-        (true, Some(_)) => {
+    let rego = read_rego(&mut b)?;
+    let is_builtin_name = crate::builtins::builtin(&name).is_ok();
+    if !enabled {
+        let Some(reason) = reason.filter(|r| !r.trim().is_empty()) else {
             return Err(b.error(format!(
-                "{} sets both `builtin = true` and `source`; choose one",
+                "{} sets `enabled = false` without a `reason`; say why it is off (every plan shows it)",
+                b.what()
+            )));
+        };
+        // The rest of the block may stay as it was; it is read (and checked)
+        // so turning the policy back on is one line.
+        b.choice("enforcement", &Enforcement::NAMES)?;
+        b.json("settings")?;
+        b.strings("environments")?;
+        b.u64("fuel")?;
+        b.size("memory")?;
+        b.duration("timeout")?;
+        if file.is_none() && rego.is_none() && !is_builtin_name {
+            return Err(b.error(format!(
+                "{} is turned off but names no policy: it needs `source = \"path/to/policy.wasm\"`, or the name of a built-in policy",
                 b.what()
             )));
         }
-        (false, None) => {
+        b.finish()?;
+        return Ok(PolicyBlock::Off(DisabledPolicy { name, reason }));
+    }
+    if reason.is_some() {
+        return Err(b.error(format!(
+            "`reason` in {} explains `enabled = false`; remove it, or turn the policy off",
+            b.what()
+        )));
+    }
+    if !builtin && (file.is_some() || rego.is_some()) && is_builtin_name {
+        return Err(b.error(format!(
+            "{} has the name of a built-in policy; give your policy another name (the built-in one runs unless turned off with `enabled = false` and a `reason`)",
+            b.what()
+        )));
+    }
+    let source = match (builtin, file, rego) {
+        (true, None, None) => PolicySource::Builtin,
+        (false, Some(f), None) => PolicySource::File(f.into()),
+        (false, None, Some(rego)) => PolicySource::Rego(rego),
+        (false, None, None) => {
             return Err(b.error(format!(
-                "{} needs `builtin = true` or `source = \"path/to/policy.wasm\"`",
+                "{} needs `builtin = true`, `source = \"path/to/policy.wasm\"` or `rego = [\"policies/*.rego\"]`",
+                b.what()
+            )));
+        }
+        _ => {
+            return Err(b.error(format!(
+                "{} sets more than one of `builtin = true`, `source` and `rego`; choose one",
                 b.what()
             )));
         }
@@ -486,11 +641,44 @@ fn read_policy(name: String, mut b: BodyReader) -> Result<PolicyConfig, ConfigEr
         memory: b.size("memory")?,
         timeout: b.duration("timeout")?,
     };
+    crate::engine::Limits::check(policy.fuel, policy.memory, policy.timeout)
+        .map_err(|(key, why)| b.error(format!("`{key}` in {} {why}", b.what())))?;
     b.finish()?;
-    Ok(policy)
+    Ok(PolicyBlock::On(policy))
 }
 
-fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, ConfigError> {
+/// `rego`, with `query`, `input` and `rego_version`, which only it uses.
+fn read_rego(b: &mut BodyReader) -> Result<Option<RegoConfig>, ConfigError> {
+    let files = b.strings("rego")?;
+    let query = b.string("query")?;
+    let input = b.string("input")?;
+    let rego_version = b.choice("rego_version", &["auto", "v0", "v1"])?;
+    match files {
+        Some(files) if files.is_empty() => Err(b.error(format!(
+            "`rego` in {} is empty; list the policy's .rego files",
+            b.what()
+        ))),
+        Some(files) => Ok(Some(RegoConfig {
+            files,
+            query,
+            input,
+            rego_version,
+        })),
+        None if query.is_some() || input.is_some() || rego_version.is_some() => {
+            Err(b.error(format!(
+                "{} sets `query`, `input` or `rego_version`, which only a Rego policy (`rego = [...]`) uses",
+                b.what()
+            )))
+        }
+        None => Ok(None),
+    }
+}
+
+fn read_environment(
+    name: String,
+    mut b: BodyReader,
+    project_signers: Option<&PathBuf>,
+) -> Result<Environment, ConfigError> {
     let strategy = match b.choice("strategy", &["rolling", "blue-green"])?.as_deref() {
         Some("blue-green") => Strategy::BlueGreen,
         _ => Strategy::Rolling,
@@ -617,6 +805,7 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
     let approval = match b.block("approval")? {
         None => ApprovalConfig {
             min: 1,
+            signers: project_signers.cloned(),
             ..ApprovalConfig::default()
         },
         Some(mut a) => {
@@ -624,6 +813,10 @@ fn read_environment(name: String, mut b: BodyReader) -> Result<Environment, Conf
                 approvers: a.strings("approvers")?.unwrap_or_default(),
                 min: a.u64("min")?.unwrap_or(1) as u32,
                 self_approve: a.bool("self_approve")?.unwrap_or(false),
+                signers: a
+                    .string("signers")?
+                    .map(PathBuf::from)
+                    .or_else(|| project_signers.cloned()),
             };
             if approval.min == 0 {
                 return Err(a.error(format!(
@@ -810,7 +1003,8 @@ environment "production" {
     fn the_design_sketch_parses() {
         let c = parse(SKETCH).unwrap();
         assert_eq!(c.project, "shop");
-        assert_eq!(c.policies.len(), 2);
+        // The two configured, then the five built-ins the sketch leaves out.
+        assert_eq!(c.policies.len(), 7);
         assert_eq!(c.policies[1].enforcement, Enforcement::SoftMandatory);
         assert_eq!(c.policies[1].memory, Some(512 << 20));
         assert_eq!(
@@ -908,7 +1102,7 @@ environment "production" {
         let err = parse("project = \"p\"\npolicy \"protected-deletes\" {\n builtin = true\n enforcement = \"strict\"\n}").unwrap_err();
         assert!(
             err.to_string()
-                .contains("advisory, soft-mandatory, hard-mandatory"),
+                .contains("shadow, advisory, soft-mandatory, hard-mandatory"),
             "{err}"
         );
     }
@@ -948,6 +1142,26 @@ environment "production" {
     }
 
     #[test]
+    fn a_rego_policy_names_its_files_query_and_input() {
+        let c = parse("project = \"p\"\npolicy \"k8s\" {\n rego = [\"policies/k8s/*.rego\"]\n query = \"data.main\"\n input = \"terraform.plan\"\n}").unwrap();
+        let PolicySource::Rego(rego) = &c.policies[0].source else {
+            panic!("{:?}", c.policies[0].source)
+        };
+        assert_eq!(rego.files, ["policies/k8s/*.rego"]);
+        assert_eq!(rego.query.as_deref(), Some("data.main"));
+        assert_eq!(rego.input.as_deref(), Some("terraform.plan"));
+        let err = parse(
+            "project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n query = \"data.main\"\n}",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("only a Rego policy"), "{err}");
+        let err =
+            parse("project = \"p\"\npolicy \"x\" {\n source = \"x.wasm\"\n rego = [\"a.rego\"]\n}")
+                .unwrap_err();
+        assert!(err.to_string().contains("more than one of"), "{err}");
+    }
+
+    #[test]
     fn env_function_reads_the_environment() {
         // SAFETY: tests in this module do not read this variable concurrently.
         unsafe { std::env::set_var("OPSDEPLOY_TEST_DB_URL", "postgres://localhost/x") };
@@ -964,5 +1178,103 @@ environment "production" {
                 .contains("OPSDEPLOY_TEST_UNSET_VAR is not set"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn built_in_policies_run_unless_turned_off_with_a_reason() {
+        let c = parse("project = \"p\"\nenvironment \"staging\" {}\n").unwrap();
+        let names: Vec<&str> = c.policies.iter().map(|p| p.name.as_str()).collect();
+        for builtin in crate::builtins::names() {
+            assert!(
+                names.contains(&builtin),
+                "{builtin} is not on by default: {names:?}"
+            );
+        }
+        assert!(
+            c.policies
+                .iter()
+                .all(|p| p.enforcement == Enforcement::HardMandatory)
+        );
+
+        let c = parse(
+            "project = \"p\"\npolicy \"no-secrets\" {\n  enabled = false\n  reason  = \"scanned by the vault team\"\n}\n",
+        )
+        .unwrap();
+        assert!(!c.policies.iter().any(|p| p.name == "no-secrets"));
+        assert_eq!(
+            c.policies_off_for("staging"),
+            vec![DisabledPolicy {
+                name: "no-secrets".into(),
+                reason: "scanned by the vault team".into()
+            }]
+        );
+
+        let err = parse("project = \"p\"\npolicy \"gates\" { enabled = false }\n").unwrap_err();
+        assert!(err.to_string().contains("without a `reason`"), "{err}");
+        let err =
+            parse("project = \"p\"\npolicy \"gates\" {\n  builtin = true\n  reason = \"x\"\n}\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("explains `enabled = false`"),
+            "{err}"
+        );
+        let err =
+            parse("project = \"p\"\npolicy \"gates\" { source = \"allow.wasm\" }\n").unwrap_err();
+        assert!(
+            err.to_string().contains("name of a built-in policy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_built_in_limited_to_some_environments_is_shown_as_off_for_the_others() {
+        let c = parse(
+            "project = \"p\"\npolicy \"promotion\" {\n  builtin = true\n  environments = [\"production\"]\n}\nenvironment \"staging\" {}\nenvironment \"production\" {}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.policies_off_for("staging")[0].reason,
+            "applies only to production"
+        );
+        assert!(c.policies_off_for("production").is_empty());
+    }
+
+    #[test]
+    fn environment_names_that_could_name_other_files_are_refused() {
+        for bad in [
+            "../../../../tmp/evil",
+            "Prod",
+            "-x",
+            "a b",
+            "stag\\u001bing",
+            "",
+        ] {
+            let text = format!("project = \"p\"\nenvironment \"{bad}\" {{}}\n");
+            let err = parse(&text).unwrap_err();
+            assert!(err.to_string().contains("is not allowed"), "{bad:?}: {err}");
+        }
+        for good in ["staging", "prod-eu_1", "0"] {
+            parse(&format!("project = \"p\"\nenvironment \"{good}\" {{}}\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn absurd_limits_are_configuration_errors() {
+        for (key, value) in [
+            ("timeout", "\"18446744073709551615s\""),
+            ("timeout", "\"0s\""),
+            ("memory", "\"64GiB\""),
+            ("fuel", "0"),
+            ("fuel", "18446744073709551615"),
+        ] {
+            let text = format!(
+                "project = \"p\"\npolicy \"gates\" {{\n  builtin = true\n  {key} = {value}\n}}\n"
+            );
+            let err = parse(&text).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{key} = {value}: {err}"
+            );
+        }
     }
 }

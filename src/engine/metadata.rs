@@ -9,8 +9,11 @@ use super::EngineError;
 
 pub const METADATA_SECTION: &str = "opsdeploy.metadata";
 
-/// Metadata as the module declares it.
+/// Metadata as the module declares it. Unknown fields are refused, so a typo
+/// (`"raeds"`) is an error rather than a policy silently given no sections;
+/// serde refuses a field given twice.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Metadata {
     pub abi_version: u32,
     pub name: String,
@@ -20,6 +23,9 @@ pub struct Metadata {
     pub description: Option<String>,
     #[serde(default)]
     pub reads: Vec<String>,
+    /// Top-level keys of the terraform plan it reads (absent: all of them).
+    #[serde(default)]
+    pub terraform_plan: Option<Vec<String>>,
     #[serde(default)]
     pub settings_schema: Option<serde_json::Value>,
 }
@@ -77,7 +83,13 @@ pub fn inspect(origin: &str, bytes: &[u8]) -> Result<Inspection, EngineError> {
                 }
             }
             Payload::CustomSection(section) if section.name() == METADATA_SECTION => {
-                let meta: Metadata = serde_json::from_slice(section.data()).map_err(|e| {
+                if inspection.metadata.is_some() {
+                    return Err(invalid(format!(
+                        "it has two {METADATA_SECTION} sections; a module carries one"
+                    )));
+                }
+                let meta: Metadata = serde_json::from_slice(without_trailing_nul(section.data()))
+                    .map_err(|e| {
                     invalid(format!(
                         "its {METADATA_SECTION} section is not valid metadata: {e}"
                     ))
@@ -88,6 +100,12 @@ pub fn inspect(origin: &str, bytes: &[u8]) -> Result<Inspection, EngineError> {
         }
     }
     Ok(inspection)
+}
+
+/// C's `const char s[] = "..."` stores a terminating NUL; the JSON ends before it.
+fn without_trailing_nul(data: &[u8]) -> &[u8] {
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &data[..end]
 }
 
 fn check_import(
@@ -149,6 +167,26 @@ pub fn resolve_reads(origin: &str, meta: &Metadata) -> Result<Vec<Section>, Engi
         .collect()
 }
 
+/// Checks the plan keys the metadata declares: keys of the SDK's plan model.
+pub fn resolve_plan_keys(origin: &str, meta: &Metadata) -> Result<(), EngineError> {
+    let known = policy_sdk::terraform::PLAN_KEYS;
+    match meta
+        .terraform_plan
+        .iter()
+        .flatten()
+        .find(|k| !known.contains(&k.as_str()))
+    {
+        Some(unknown) => Err(EngineError::InvalidModule {
+            origin: origin.to_string(),
+            reason: format!(
+                "its metadata reads unknown terraform plan key `{unknown}` (known: {})",
+                known.join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,11 +236,50 @@ mod tests {
                 .to_string()
                 .contains("`kubernetes`")
         );
+        let meta: Metadata = serde_json::from_str(
+            r#"{"abi_version":1,"name":"x","reads":["terraform"],"terraform_plan":["resource_changes","planed_values"]}"#,
+        )
+        .unwrap();
+        assert!(
+            resolve_plan_keys("p", &meta)
+                .unwrap_err()
+                .to_string()
+                .contains("`planed_values`")
+        );
         let meta: Metadata = serde_json::from_str(r#"{"abi_version":2,"name":"x"}"#).unwrap();
         assert!(matches!(
             resolve_reads("p", &meta),
             Err(EngineError::AbiMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_trailing_nul_after_the_metadata_is_accepted() {
+        let bytes = module(
+            r#"(module (@custom "opsdeploy.metadata" "{\"abi_version\":1,\"name\":\"c-policy\"}\00"))"#,
+        );
+        let meta = inspect("p.wasm", &bytes).unwrap().metadata.unwrap();
+        assert_eq!(meta.name, "c-policy");
+    }
+
+    #[test]
+    fn unknown_duplicate_and_repeated_metadata_are_refused_by_name() {
+        let typo = module(
+            r#"(module (@custom "opsdeploy.metadata" "{\"abi_version\":1,\"name\":\"x\",\"raeds\":[]}"))"#,
+        );
+        let err = inspect("p.wasm", &typo).unwrap_err().to_string();
+        assert!(err.contains("unknown field `raeds`"), "{err}");
+        let twice = module(
+            r#"(module (@custom "opsdeploy.metadata" "{\"abi_version\":1,\"name\":\"x\",\"name\":\"y\"}"))"#,
+        );
+        let err = inspect("p.wasm", &twice).unwrap_err().to_string();
+        assert!(err.contains("duplicate field `name`"), "{err}");
+        let two_sections = module(
+            r#"(module (@custom "opsdeploy.metadata" "{\"abi_version\":1,\"name\":\"x\"}")
+                       (@custom "opsdeploy.metadata" "{\"abi_version\":1,\"name\":\"y\"}"))"#,
+        );
+        let err = inspect("p.wasm", &two_sections).unwrap_err().to_string();
+        assert!(err.contains("two opsdeploy.metadata sections"), "{err}");
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! evaluates them on wasmtime, sandboxed and limited, failing closed.
 
 mod cache;
+mod cache_key;
+mod compile;
+pub mod limits;
 mod metadata;
 mod outcome;
+mod rego;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -13,13 +17,21 @@ use std::time::Duration;
 
 use policy_sdk::Section;
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, Linker, Module};
+use wasmtime::{Config, Engine, Linker, Module, WasmFeatures};
 
 pub use crate::builtins::BUILTIN_POLICIES;
 use crate::builtins::{UnknownBuiltin, builtin};
 pub use cache::{CacheStatus, ModuleCache};
-pub use metadata::Metadata;
+pub use compile::{
+    CHILD_ARG as COMPILE_CHILD_ARG, child_main as compile_child_main, compile_in_child,
+};
+pub use metadata::{METADATA_SECTION, Metadata};
 pub use outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
+pub use rego::{
+    DEFAULT_QUERY, RegoError, RegoFile, RegoMode, RegoSource, TEST_FAILED as REGO_TEST_FAILED,
+    TEST_PASSED as REGO_TEST_PASSED, expand as expand_rego, read_files as read_rego_files,
+    runtime_source as rego_runtime_source,
+};
 use run::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -47,10 +59,14 @@ pub enum EngineError {
     AbiMismatch { origin: String, found: String },
     #[error("policy module {origin} does not compile: {reason}")]
     Compile { origin: String, reason: String },
+    #[error("policy module {origin} is refused before compiling: {reason}")]
+    TooLarge { origin: String, reason: String },
     #[error("settings for policy `{policy}` do not match its settings schema: {problems}")]
     InvalidSettings { policy: String, problems: String },
     #[error("could not start the WebAssembly engine: {0}")]
     Engine(String),
+    #[error("the Rego files of policy `{policy}` could not be read: {source}")]
+    Rego { policy: String, source: RegoError },
 }
 
 /// Per-evaluation limits (ABI.md, "Limits").
@@ -61,6 +77,12 @@ pub struct Limits {
     pub timeout: Duration,
     pub output_bytes: usize,
 }
+
+/// The largest limits a configuration may set: beyond them a value is a
+/// mistake (or an attempt to overflow a deadline), not a policy's need.
+pub const MAX_FUEL: u64 = 1_000_000_000_000;
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Limits {
     /// These limits with the ones given (configuration, flags) in their place.
@@ -76,6 +98,42 @@ impl Limits {
             timeout: timeout.unwrap_or(self.timeout),
             output_bytes: self.output_bytes,
         }
+    }
+
+    /// Whether each limit that is set lies between the smallest useful value
+    /// and the maximum above; an error names the setting and says why.
+    pub fn check(
+        fuel: Option<u64>,
+        memory: Option<u64>,
+        timeout: Option<Duration>,
+    ) -> Result<(), (&'static str, String)> {
+        if let Some(f) = fuel
+            && !(1..=MAX_FUEL).contains(&f)
+        {
+            return Err((
+                "fuel",
+                format!("is {f}; it must be between 1 and {MAX_FUEL}"),
+            ));
+        }
+        if let Some(m) = memory
+            && !((64 << 10)..=MAX_MEMORY_BYTES).contains(&m)
+        {
+            return Err((
+                "memory",
+                format!(
+                    "is {m} bytes; it must be between 64KiB (one page) and 4GiB (all a 32-bit policy can address)"
+                ),
+            ));
+        }
+        if let Some(t) = timeout
+            && !(Duration::from_millis(1)..=MAX_TIMEOUT).contains(&t)
+        {
+            return Err((
+                "timeout",
+                format!("is {t:?}; it must be between 1ms and 1h"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -101,9 +159,13 @@ pub struct Policy {
     pub metadata: Option<Metadata>,
     /// Input sections passed to it; `None` means all (no metadata).
     pub reads: Option<Vec<Section>>,
+    /// Top-level keys of a terraform plan passed to it; `None` means all.
+    pub plan_keys: Option<Vec<String>>,
     pub cache_status: CacheStatus,
     module: Module,
     settings_validator: Option<Arc<jsonschema::Validator>>,
+    /// A Rego policy's program (JSON), given to the Rego runtime with each input.
+    program: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -161,15 +223,8 @@ impl Drop for PolicyEngine {
 impl PolicyEngine {
     /// An engine caching compiled modules in `cache` (none: compile every time).
     pub fn new(cache: Option<ModuleCache>) -> Result<Self, EngineError> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            // Same result on every machine: no NaN bit patterns or relaxed-SIMD
-            // choices that differ by CPU.
-            .cranelift_nan_canonicalization(true)
-            .relaxed_simd_deterministic(true);
-        let engine = Engine::new(&config).map_err(|e| EngineError::Engine(e.to_string()))?;
+        let engine =
+            Engine::new(&engine_config()).map_err(|e| EngineError::Engine(e.to_string()))?;
         let linker = run::linker(&engine).map_err(|e| EngineError::Engine(e.to_string()))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -202,16 +257,30 @@ impl PolicyEngine {
         self.cache.as_ref()
     }
 
-    /// Loads a policy module: inspects imports and metadata, then compiles it
-    /// (or loads it from the cache) and checks its exports.
+    /// Loads a policy module with the default limits ([`Self::load_with`]).
     pub fn load(&self, source: &ModuleSource) -> Result<Policy, EngineError> {
+        self.load_with(source, &Limits::default())
+    }
+
+    /// Loads a policy module: inspects imports, metadata and structure, then
+    /// compiles it within `limits` (or loads it from the cache) and checks
+    /// its exports.
+    pub fn load_with(&self, source: &ModuleSource, limits: &Limits) -> Result<Policy, EngineError> {
         let (origin, bytes) = (source.origin.as_str(), &*source.bytes);
         let sha256 = source.sha256.clone();
+        limits::check_structure(origin, bytes, limits)?;
         let inspection = metadata::inspect(origin, bytes)?;
         let reads = match &inspection.metadata {
             Some(meta) => Some(metadata::resolve_reads(origin, meta)?),
             None => None,
         };
+        if let Some(meta) = &inspection.metadata {
+            metadata::resolve_plan_keys(origin, meta)?;
+        }
+        let plan_keys = inspection
+            .metadata
+            .as_ref()
+            .and_then(|m| m.terraform_plan.clone());
         let settings_validator = match inspection
             .metadata
             .as_ref()
@@ -225,24 +294,17 @@ impl PolicyEngine {
             )?)),
             None => None,
         };
-        let compile_err = |e: wasmtime::Error| EngineError::Compile {
-            origin: origin.to_string(),
-            reason: format!("{e:#}"),
-        };
+        let compile = || compile::compile(&self.engine, origin, bytes, limits);
         let (module, cache_status) = match &self.cache {
-            Some(cache) => cache
-                .load_or_compile(&self.engine, &sha256, bytes)
-                .map_err(compile_err)?,
-            None => (
-                Module::new(&self.engine, bytes).map_err(compile_err)?,
-                CacheStatus::Disabled,
-            ),
+            Some(cache) => cache.load_or_compile(&self.engine, &sha256, compile)?,
+            None => (compile()?.module, CacheStatus::Disabled),
         };
         run::check_exports(origin, &module)?;
+        // A module names itself: shown escaped wherever it is printed.
         let name = inspection
             .metadata
             .as_ref()
-            .map(|m| m.name.clone())
+            .map(|m| crate::escape::controls(&m.name).into_owned())
             .unwrap_or_else(|| source.fallback_name.clone());
         tracing::debug!(policy = %name, %origin, ?cache_status, "loaded policy");
         Ok(Policy {
@@ -251,9 +313,11 @@ impl PolicyEngine {
             sha256,
             metadata: inspection.metadata,
             reads,
+            plan_keys,
             cache_status,
             module,
             settings_validator,
+            program: None,
         })
     }
 
@@ -261,16 +325,36 @@ impl PolicyEngine {
     /// sections it reads). Never panics and never returns an error: every
     /// failure is an [`Outcome::Failed`], which callers treat as a denial.
     pub fn evaluate(&self, policy: &Policy, input: &[u8], limits: &Limits) -> Evaluation {
-        run::evaluate(&self.engine, &self.linker, policy, input, limits)
+        self.evaluate_parts(policy, &[input], limits)
     }
 
-    /// Evaluates independent policies in parallel; results keep the order of `jobs`.
-    pub fn evaluate_all(&self, jobs: &[(&Policy, Vec<u8>, Limits)]) -> Vec<Evaluation> {
+    /// [`PolicyEngine::evaluate`] on the input document made of `parts` laid
+    /// end to end, written straight into the instance's memory: a document
+    /// spliced around a large plan is never assembled on the host.
+    pub fn evaluate_parts(&self, policy: &Policy, parts: &[&[u8]], limits: &Limits) -> Evaluation {
+        match &policy.program {
+            // The Rego runtime reads its program's line, then the document.
+            Some(program) => {
+                let wrapped = rego::wrap(program, parts);
+                run::evaluate(&self.engine, &self.linker, policy, &wrapped, limits)
+            }
+            None => run::evaluate(&self.engine, &self.linker, policy, parts, limits),
+        }
+    }
+
+    /// Evaluates independent policies in parallel, each on its input parts;
+    /// results keep the order of `jobs`.
+    pub fn evaluate_all(&self, jobs: &[(&Policy, Vec<&[u8]>, Limits)]) -> Vec<Evaluation> {
         use rayon::prelude::*;
         jobs.par_iter()
-            .map(|(policy, input, limits)| self.evaluate(policy, input, limits))
+            .map(|(policy, parts, limits)| self.evaluate_parts(policy, parts, limits))
             .collect()
     }
+}
+
+/// The metadata a module carries, read without compiling it.
+pub fn inspect_metadata(origin: &str, bytes: &[u8]) -> Result<Option<Metadata>, EngineError> {
+    metadata::inspect(origin, bytes).map(|i| i.metadata)
 }
 
 /// A policy module's bytes and where they came from, before loading.
@@ -331,11 +415,47 @@ impl EngineError {
                 | EngineError::ForbiddenImport { .. }
                 | EngineError::AbiMismatch { .. }
                 | EngineError::Compile { .. }
+                | EngineError::TooLarge { .. }
         )
     }
 }
 
-/// Whole epoch ticks covering `timeout` (at least one).
+/// The WebAssembly features policies may use (ABI.md, "WebAssembly features"),
+/// set one by one so a wasmtime upgrade changing its defaults changes nothing
+/// here: WebAssembly 2.0 (what rustc, clang, Zig and AssemblyScript emit by
+/// default) plus extended constant expressions; everything else is refused at
+/// load, notably threads and relaxed SIMD, whose results may differ by machine.
+/// Not GC types (`externref` values): wasmtime is built without GC support.
+pub const WASM_FEATURES: WasmFeatures = WasmFeatures::WASM2
+    .union(WasmFeatures::EXTENDED_CONST)
+    .difference(WasmFeatures::GC_TYPES);
+
+fn pin_features(config: &mut Config) {
+    for flag in WasmFeatures::all().iter() {
+        config.wasm_features(flag, WASM_FEATURES.contains(flag));
+    }
+}
+
+/// Whole epoch ticks covering `timeout` (at least one, at most what a
+/// deadline added to the epoch counter cannot overflow).
 fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks)
+        .unwrap_or(u64::MAX)
+        .clamp(1, u64::MAX / 2)
+}
+
+/// The engine configuration, the same in every process that compiles or runs
+/// policies (the compile child's artifacts must load in the parent).
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    pin_features(&mut config);
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        // Same result on every machine: no NaN bit patterns or relaxed-SIMD
+        // choices that differ by CPU.
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true);
+    config
 }

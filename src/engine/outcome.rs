@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::redact::Redactor;
 
 /// Why an evaluation did not produce a result. Every kind is a denial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The guest called `opsdeploy.fail` (a panic, in the Rust SDK).
@@ -94,7 +94,9 @@ pub struct Evaluation {
     pub sha256: String,
     #[serde(flatten)]
     pub outcome: Outcome,
-    pub fuel_used: u64,
+    /// Fuel consumed; `None` when the deadline stopped the policy, since
+    /// wasmtime cannot say then how much ran.
+    pub fuel_used: Option<u64>,
     #[serde(with = "millis")]
     pub duration_ms: Duration,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -131,7 +133,7 @@ impl Evaluation {
                 kind,
                 reason: err.to_string(),
             }),
-            fuel_used: 0,
+            fuel_used: Some(0),
             duration_ms: Duration::ZERO,
             logs: Vec::new(),
         }

@@ -8,14 +8,13 @@ use wasmtime::{
     Caller, Engine, Extern, ExternType, Linker, Module, ResourceLimiter, Store, Trap, ValType,
 };
 
+use super::limits::TABLE_ELEMENT_BYTES;
 use super::metadata::HOST_MODULE;
 use super::outcome::{Evaluation, Failure, FailureKind, LogLevel, LogLine, Outcome};
 use super::{EngineError, Limits, Policy, deadline_ticks};
 
 /// Log bytes kept per evaluation; more is dropped with a note.
 const LOG_CAP: usize = 64 << 10;
-/// Table elements a policy may grow to (function tables of real policies are small).
-const TABLE_ELEMENTS_CAP: usize = 1 << 20;
 
 pub struct HostState {
     limits: Limits,
@@ -27,7 +26,9 @@ pub struct HostState {
     fail_message: Option<String>,
     logs: Vec<LogLine>,
     log_bytes: usize,
-    memory_bytes: usize,
+    /// Linear memory and tables (at [`TABLE_ELEMENT_BYTES`] an element): both
+    /// count toward the memory limit.
+    memory_bytes: u64,
 }
 
 impl HostState {
@@ -35,6 +36,23 @@ impl HostState {
         let err = wasmtime::Error::msg(reason.clone());
         self.failure.get_or_insert(Failure { kind, reason });
         err
+    }
+
+    /// Accounts a memory or table growing from `current` to `desired` bytes.
+    fn grow(&mut self, what: &str, current: u64, desired: u64) -> wasmtime::Result<bool> {
+        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
+        if total > self.limits.memory_bytes {
+            return Err(self.fail_with(
+                FailureKind::MemoryLimit,
+                format!(
+                    "needed {} of memory ({what} growing), over the limit of {}",
+                    bytes(total),
+                    bytes(self.limits.memory_bytes)
+                ),
+            ));
+        }
+        self.memory_bytes = total;
+        Ok(true)
     }
 }
 
@@ -45,36 +63,17 @@ impl ResourceLimiter for HostState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
-        if total as u64 > self.limits.memory_bytes {
-            return Err(self.fail_with(
-                FailureKind::MemoryLimit,
-                format!(
-                    "needed {} of memory, over the limit of {}",
-                    bytes(total as u64),
-                    bytes(self.limits.memory_bytes)
-                ),
-            ));
-        }
-        self.memory_bytes = total;
-        Ok(true)
+        self.grow("memory", current as u64, desired as u64)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > TABLE_ELEMENTS_CAP {
-            return Err(self.fail_with(
-                FailureKind::MemoryLimit,
-                format!(
-                    "a table grew to {desired} elements, over the limit of {TABLE_ELEMENTS_CAP}"
-                ),
-            ));
-        }
-        Ok(true)
+        let size = |elements: usize| (elements as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+        self.grow("a table", size(current), size(desired))
     }
 }
 
@@ -193,6 +192,10 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     Ok(linker)
 }
 
+/// A reactor's initializer (WASI's convention, e.g. AssemblyScript's
+/// `--exportStart _initialize`): called once, before anything else, when exported.
+const INITIALIZE: &str = "_initialize";
+
 /// The exports ABI v1 requires, with their signatures.
 const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[
     ("opsdeploy_abi_version", &[], &[ValType::I32]),
@@ -212,6 +215,15 @@ pub fn check_exports(origin: &str, module: &Module) -> Result<(), EngineError> {
     match module.get_export("memory") {
         Some(ExternType::Memory(_)) => {}
         _ => return Err(invalid("it does not export `memory`".into())),
+    }
+    if let Some(ty) = module.get_export(INITIALIZE) {
+        let ok =
+            matches!(&ty, ExternType::Func(f) if f.params().len() == 0 && f.results().len() == 0);
+        if !ok {
+            return Err(invalid(format!(
+                "its export `{INITIALIZE}` must be a function () -> ()"
+            )));
+        }
     }
     for (name, params, results) in EXPORTS {
         let sig_ok = match module.get_export(name) {
@@ -239,7 +251,7 @@ pub fn evaluate(
     engine: &Engine,
     linker: &Linker<HostState>,
     policy: &Policy,
-    input: &[u8],
+    input: &[&[u8]],
     limits: &Limits,
 ) -> Evaluation {
     let started = Instant::now();
@@ -270,7 +282,13 @@ pub fn evaluate(
             reason: e.to_string(),
         }),
     };
-    let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0).min(limits.fuel);
+    // wasmtime keeps the fuel counter in a register inside a loop and saves it
+    // only at calls, so after a deadline interrupt the stored count can be far
+    // behind (a tight loop reads as a handful of units): unknown, not a guess.
+    let fuel_used = match &outcome {
+        Outcome::Failed(f) if f.kind == FailureKind::Timeout => None,
+        _ => Some(limits.fuel - store.get_fuel().unwrap_or(0).min(limits.fuel)),
+    };
     let outcome = match outcome {
         Outcome::Failed(mut f) if f.kind == FailureKind::OutOfFuel => {
             f.reason = format!("ran out of fuel (limit {} units)", limits.fuel);
@@ -279,8 +297,15 @@ pub fn evaluate(
         other => other,
     };
     let state = store.into_data();
-    for line in &state.logs {
-        tracing::debug!(policy = %policy.name, level = line.level.as_str(), "{}", line.message);
+    // What a policy logs may quote the plan's sensitive values: -v says how
+    // much it logged, the lines stay in the (scrubbed) results.
+    if !state.logs.is_empty() {
+        tracing::debug!(
+            policy = %policy.name,
+            lines = state.logs.len(),
+            bytes = state.log_bytes,
+            "policy logged"
+        );
     }
     Evaluation {
         policy: policy.name.clone(),
@@ -296,12 +321,17 @@ fn call_sequence(
     store: &mut Store<HostState>,
     linker: &Linker<HostState>,
     module: &Module,
-    input: &[u8],
+    input: &[&[u8]],
 ) -> Result<Vec<policy_sdk::Violation>, Failure> {
     let fail = |kind, reason: String| Failure { kind, reason };
+    // Instantiation runs the module's start function, if it has one.
     let instance = linker
         .instantiate(&mut *store, module)
         .map_err(|e| classify(store, e, FailureKind::Instantiate))?;
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, INITIALIZE) {
+        init.call(&mut *store, ())
+            .map_err(|e| classify(store, e, FailureKind::Trap))?;
+    }
     let abi = instance
         .get_typed_func::<(), i32>(&mut *store, "opsdeploy_abi_version")
         .map_err(|e| fail(FailureKind::Instantiate, e.to_string()))?;
@@ -327,19 +357,20 @@ fn call_sequence(
             ),
         ));
     }
-    let len = i32::try_from(input.len()).map_err(|_| {
+    let total: usize = input.iter().map(|p| p.len()).sum();
+    let len = i32::try_from(total).map_err(|_| {
         fail(
             FailureKind::MemoryLimit,
             format!(
                 "its input of {} does not fit a 32-bit memory",
-                bytes(input.len() as u64)
+                bytes(total as u64)
             ),
         )
     })?;
     let ptr = alloc
         .call(&mut *store, len)
         .map_err(|e| classify(store, e, FailureKind::Trap))?;
-    memory.write(&mut *store, ptr as u32 as usize, input).map_err(|_| {
+    let no_room = || {
         fail(
             FailureKind::Instantiate,
             format!(
@@ -347,7 +378,17 @@ fn call_sequence(
                 ptr as u32
             ),
         )
-    })?;
+    };
+    let start = ptr as u32 as usize;
+    let dest = memory
+        .data_mut(&mut *store)
+        .get_mut(start..start + total)
+        .ok_or_else(no_room)?;
+    let mut at = 0;
+    for part in input {
+        dest[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
     let status = evaluate
         .call(&mut *store, (ptr, len))
         .map_err(|e| classify(store, e, FailureKind::Trap))?;

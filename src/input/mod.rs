@@ -1,6 +1,8 @@
 //! The input document (schema version 1): one JSON value per deployment, kept
 //! as raw JSON per section so each policy gets exactly the sections it reads
-//! without re-serializing anything.
+//! without re-serializing anything. A terraform plan opsdeploy read itself is
+//! kept as terraform wrote it and spliced in member by member, so a policy
+//! that declares the plan keys it reads gets only those.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,6 +10,8 @@ use std::path::Path;
 use policy_sdk::Section;
 use policy_sdk::input::SCHEMA_VERSION;
 use serde_json::value::RawValue;
+
+use crate::adapters::terraform::PlanJson;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -28,9 +32,22 @@ pub enum InputError {
 /// A deployment's input document, section by section.
 #[derive(Debug, Clone)]
 pub struct InputDocument {
-    environment: Box<RawValue>,
+    /// `{"schema_version":1,"environment":{...},"settings":`
+    head: String,
     sections: BTreeMap<Section, Box<RawValue>>,
+    /// The `terraform` section around a plan opsdeploy read and checked.
+    terraform: Option<TerraformSection>,
 }
+
+#[derive(Debug, Clone)]
+struct TerraformSection {
+    /// `{"dir":"...","plan":`
+    head: String,
+    plan: PlanJson,
+}
+
+/// Plan keys every policy reading `terraform` gets, whatever it declares.
+const ALWAYS_PLAN_KEYS: [&str; 2] = ["format_version", "terraform_version"];
 
 /// The environment section of a document: the environment and project by
 /// name, evaluated at `now`; a project's plan adds what its configuration says.
@@ -55,28 +72,95 @@ impl InputDocument {
     /// A document for `environment` with no sections yet.
     pub fn new(environment: &policy_sdk::input::Environment<'_>) -> Self {
         InputDocument {
-            environment: to_raw(environment),
+            head: head(&to_raw(environment)),
             sections: BTreeMap::new(),
+            terraform: None,
         }
     }
 
     /// Replaces the environment (e.g. once the plan digest is known).
     pub fn set_environment(&mut self, environment: &policy_sdk::input::Environment<'_>) {
-        self.environment = to_raw(environment);
+        self.head = head(&to_raw(environment));
     }
 
     /// Sets a section from any serializable value.
     pub fn set<T: serde::Serialize + ?Sized>(&mut self, section: Section, value: &T) {
-        self.sections.insert(section, to_raw(value));
+        self.set_raw(section, to_raw(value));
     }
 
-    /// Sets a section from JSON text kept as it is (e.g. terraform's own plan JSON).
+    /// Sets a section from JSON text kept as it is.
     pub fn set_raw(&mut self, section: Section, json: Box<RawValue>) {
+        if section == Section::Terraform {
+            self.terraform = None;
+        }
         self.sections.insert(section, json);
     }
 
+    /// Sets the `terraform` section, `{"dir": DIR, "plan": <plan>}`, around a
+    /// checked plan, which stays as terraform wrote it.
+    pub fn set_terraform(&mut self, dir: &str, plan: PlanJson) {
+        self.set_configured_terraform(dir, None, plan);
+    }
+
+    /// [`InputDocument::set_terraform`] with the fingerprint of the
+    /// configuration planned (`config_digest`), which a rollback plans again.
+    pub fn set_configured_terraform(
+        &mut self,
+        dir: &str,
+        config_digest: Option<&str>,
+        plan: PlanJson,
+    ) {
+        let dir = serde_json::to_string(dir).expect("a string serializes");
+        let digest = config_digest
+            .map(|d| {
+                format!(
+                    ",\"config_digest\":{}",
+                    serde_json::to_string(d).expect("a string")
+                )
+            })
+            .unwrap_or_default();
+        self.sections.remove(&Section::Terraform);
+        self.terraform = Some(TerraformSection {
+            head: format!("{{\"dir\":{dir}{digest},\"plan\":"),
+            plan,
+        });
+    }
+
+    /// The plan of the `terraform` section, when opsdeploy read it (not one
+    /// given inside a whole document).
+    pub fn terraform_plan(&self) -> Option<&PlanJson> {
+        self.terraform.as_ref().map(|t| &t.plan)
+    }
+
+    /// The values the terraform plan marks sensitive, whichever way the plan
+    /// came in (none when a whole document's plan is not a readable plan).
+    pub fn sensitive_values(&self) -> Vec<String> {
+        if let Some(plan) = self.terraform_plan() {
+            return plan.sensitive_values.clone();
+        }
+        #[derive(serde::Deserialize)]
+        struct Section<'a> {
+            #[serde(borrow)]
+            plan: &'a RawValue,
+        }
+        self.section(policy_sdk::Section::Terraform)
+            .and_then(|t| serde_json::from_str::<Section>(t.get()).ok())
+            .and_then(|t| {
+                crate::adapters::terraform::sensitive_values("input document", t.plan.get()).ok()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A section set as JSON (the spliced terraform plan is not one: see
+    /// [`InputDocument::terraform_plan`]).
     pub fn section(&self, section: Section) -> Option<&RawValue> {
         self.sections.get(&section).map(|b| &**b)
+    }
+
+    /// The values the document's terraform plan marks sensitive, to scrub
+    /// from what a policy says about it.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        crate::redact::Redactor::from_values(self.sensitive_values())
     }
 
     /// Reads a whole document from a file (`policy eval --input`).
@@ -134,41 +218,55 @@ impl InputDocument {
         serde_json::from_str::<policy_sdk::input::Environment>(environment.get())
             .map_err(|e| invalid(format!("its `environment` is not valid: {e}")))?;
         Ok(InputDocument {
-            environment,
+            head: head(&environment),
             sections,
+            terraform: None,
         })
     }
 
     /// The document a policy receives: schema version, environment, its
     /// settings, and only the sections it reads (`None`: all of them).
     pub fn for_policy(&self, reads: Option<&[Section]>, settings: Option<&RawValue>) -> Vec<u8> {
-        let chosen: Vec<(Section, &RawValue)> = self
-            .sections
-            .iter()
-            .filter(|(s, _)| reads.is_none_or(|r| r.contains(s)))
-            .map(|(s, v)| (*s, &**v))
-            .collect();
-        let len = self.environment.get().len()
-            + chosen
-                .iter()
-                .map(|(_, v)| v.get().len() + 16)
-                .sum::<usize>()
-            + settings.map_or(4, |s| s.get().len())
-            + 64;
-        let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(b"{\"schema_version\":");
-        out.extend_from_slice(SCHEMA_VERSION.to_string().as_bytes());
-        out.extend_from_slice(b",\"environment\":");
-        out.extend_from_slice(self.environment.get().as_bytes());
-        out.extend_from_slice(b",\"settings\":");
-        out.extend_from_slice(settings.map_or("null", |s| s.get()).as_bytes());
-        for (section, value) in chosen {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(section.as_str().as_bytes());
-            out.extend_from_slice(b"\":");
-            out.extend_from_slice(value.get().as_bytes());
+        self.parts(reads, None, settings).concat()
+    }
+
+    /// The same document as consecutive pieces of this one, nothing copied:
+    /// the sections `reads` lists (`None`: all) and, of a plan opsdeploy
+    /// read, only the top-level keys `plan_keys` lists (`None`: all; format
+    /// and terraform versions always).
+    pub fn parts<'a>(
+        &'a self,
+        reads: Option<&[Section]>,
+        plan_keys: Option<&[String]>,
+        settings: Option<&'a RawValue>,
+    ) -> Vec<&'a [u8]> {
+        let mut out: Vec<&[u8]> = vec![
+            self.head.as_bytes(),
+            settings.map_or("null", |s| s.get()).as_bytes(),
+        ];
+        for section in Section::ALL {
+            if !reads.is_none_or(|r| r.contains(&section)) {
+                continue;
+            }
+            let name = section_key(section);
+            if let (Section::Terraform, Some(t)) = (section, &self.terraform) {
+                out.extend([name, t.head.as_bytes(), b"{"]);
+                let wanted = move |key: &str| {
+                    ALWAYS_PLAN_KEYS.contains(&key)
+                        || plan_keys.is_none_or(|k| k.iter().any(|k| k == key))
+                };
+                for (i, entry) in t.plan.entries(wanted).enumerate() {
+                    if i > 0 {
+                        out.push(b",");
+                    }
+                    out.push(entry.as_bytes());
+                }
+                out.push(b"}}");
+            } else if let Some(value) = self.sections.get(&section) {
+                out.extend([name, value.get().as_bytes()]);
+            }
         }
-        out.push(b'}');
+        out.push(b"}");
         out
     }
 
@@ -178,36 +276,32 @@ impl InputDocument {
     }
 }
 
-/// The `terraform` section for a plan JSON file: `{"dir": DIR, "plan": <plan>}`.
-pub fn terraform_section_from_file(
-    plan: &Path,
-    dir: &str,
-) -> Result<Box<RawValue>, crate::adapters::terraform::TerraformError> {
-    let raw = crate::adapters::terraform::read_plan_file(plan)?;
-    Ok(terraform_section(dir, &raw))
+/// `,"name":` of a section.
+fn section_key(section: Section) -> &'static [u8] {
+    match section {
+        Section::Terraform => b",\"terraform\":",
+        Section::Helm => b",\"helm\":",
+        Section::Scans => b",\"scans\":",
+        Section::Migrations => b",\"migrations\":",
+        Section::Gates => b",\"gates\":",
+        Section::Approvals => b",\"approvals\":",
+        Section::Git => b",\"git\":",
+        Section::Deployments => b",\"deployments\":",
+        Section::Files => b",\"files\":",
+    }
+}
+
+fn head(environment: &RawValue) -> String {
+    format!(
+        "{{\"schema_version\":{SCHEMA_VERSION},\"environment\":{},\"settings\":",
+        environment.get()
+    )
 }
 
 /// The `terraform` section around terraform's own plan JSON, kept byte for byte.
 pub fn terraform_section(dir: &str, plan: &RawValue) -> Box<RawValue> {
-    configured_terraform_section(dir, plan, None)
-}
-
-/// [`terraform_section`] with the fingerprint of the configuration planned.
-pub fn configured_terraform_section(
-    dir: &str,
-    plan: &RawValue,
-    config_digest: Option<&str>,
-) -> Box<RawValue> {
     let dir = serde_json::to_string(dir).expect("a string serializes");
-    let digest = config_digest
-        .map(|d| {
-            format!(
-                ",\"config_digest\":{}",
-                serde_json::to_string(d).expect("a string")
-            )
-        })
-        .unwrap_or_default();
-    let json = format!("{{\"dir\":{dir}{digest},\"plan\":{}}}", plan.get());
+    let json = format!("{{\"dir\":{dir},\"plan\":{}}}", plan.get());
     RawValue::from_string(json).expect("a JSON object around valid JSON")
 }
 
@@ -253,5 +347,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("schema_version is 2"), "{err}");
+    }
+
+    /// A plan as terraform writes it; one key written with an escape, as
+    /// JSON allows, and a string holding what looks like a key.
+    const PLAN: &str = r#"{"format_version":"1.2","terraform_version":"1.11.4",
+        "resource\u005fchanges":[{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],"after":{"s":"\"planned_values\":1"}}}],
+        "planned_values":{"root_module":{}},"configuration":{"root_module":{}}}"#;
+
+    fn spliced(plan_keys: Option<&[String]>) -> serde_json::Value {
+        let mut doc = InputDocument::from_slice("doc.json", DOC.as_bytes()).unwrap();
+        let plan = crate::adapters::terraform::parse_plan_json("plan.json", PLAN.into()).unwrap();
+        doc.set_terraform("infra/x\"y", plan);
+        let out = doc
+            .parts(Some(&[Section::Terraform]), plan_keys, None)
+            .concat();
+        policy_sdk::Input::from_slice(&out).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_plan_is_spliced_as_written_with_only_the_keys_a_policy_reads() {
+        let whole: serde_json::Value = serde_json::from_str(PLAN).unwrap();
+        let all = spliced(None);
+        assert_eq!(all["terraform"]["plan"], whole);
+        assert_eq!(all["terraform"]["dir"], "infra/x\"y");
+        assert!(all.get("git").is_none());
+
+        let narrowed = spliced(Some(&["resource_changes".to_string()]));
+        let plan = narrowed["terraform"]["plan"].as_object().unwrap();
+        let mut keys: Vec<_> = plan.keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["format_version", "resource_changes", "terraform_version"]
+        );
+        assert_eq!(plan["resource_changes"], whole["resource_changes"]);
+
+        // Declaring no key still gives the versions, and nothing of size.
+        let versions = spliced(Some(&[]));
+        assert_eq!(versions["terraform"]["plan"].as_object().unwrap().len(), 2);
     }
 }

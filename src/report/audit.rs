@@ -17,9 +17,9 @@ pub fn audit_markdown(entries: &[Entry]) -> String {
             out,
             "| {} | {} | {} | {} | {} | {} |",
             e.seq,
-            e.at,
+            escape(&e.at),
             escape(&e.actor),
-            e.environment.as_deref().unwrap_or("-"),
+            escape(e.environment.as_deref().unwrap_or("-")),
             escape(&describe(e)),
             e.digest
                 .as_deref()
@@ -31,7 +31,7 @@ pub fn audit_markdown(entries: &[Entry]) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    crate::escape::controls(&s.replace('|', "\\|").replace('\n', " ")).into_owned()
 }
 
 /// What an entry records, in words.

@@ -64,6 +64,7 @@ impl StoredPlan {
         &self,
         approvals: &[ApprovalRecord],
         overrides: &[OverrideRecord],
+        trust: &[String],
         project_dir: Option<&Path>,
     ) -> Result<Report, BundleError> {
         let scans: InputScans<'_> = serde_json::from_slice(&self.input)
@@ -76,6 +77,7 @@ impl StoredPlan {
             scans: scans.scans,
             approvals,
             overrides,
+            trust,
             project_dir,
             redactor: &self.redactor,
         }))

@@ -12,7 +12,7 @@ use super::junit::escape as esc;
 use super::model::{PolicyStatus, Report, ScanReport, location};
 use crate::store::short;
 
-const CSS: &str = r#"
+pub(super) const CSS: &str = r#"
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --panel:#f6f8fa;
   --critical:#8b1a1a; --high:#d1242f; --medium:#bf8700; --low:#0969da; --unknown:#818b98;
   --pass:#1a7f37; --warn:#9a6700; --deny:#d1242f; }
@@ -29,6 +29,7 @@ th { background: var(--panel); font-weight: 600; } td.n, th.n { text-align: righ
   color: #fff; white-space: nowrap; }
 .badge.pass { background: var(--pass); } .badge.warn, .badge.overridden { background: var(--warn); }
 .badge.blocked, .badge.deny, .badge.failed { background: var(--deny); }
+.badge.shadow { background: var(--unknown); }
 .sev { display: inline-block; min-width: 72px; padding: 0 6px; border-radius: 4px; font-size: 11px;
   font-weight: 700; color: #fff; text-align: center; }
 .sev.CRITICAL { background: var(--critical); } .sev.HIGH { background: var(--high); }
@@ -167,7 +168,26 @@ pub fn write(report: &Report) -> String {
         if let Some(tf) = &b.changes.terraform {
             row("terraform", &tf.to_string());
         }
-        h.push_str("</dl>\n<h2>Approvals</h2>\n");
+        h.push_str("</dl>\n");
+        let resources = b.changes.resources();
+        if !resources.is_empty() {
+            h.push_str(
+                "<h2>Resource changes</h2>\n<table><tr><th>resource</th><th>change</th></tr>",
+            );
+            for r in resources {
+                let _ = write!(
+                    h,
+                    "<tr><td class=\"mono\">{}</td><td>{}</td></tr>",
+                    esc(&r.address),
+                    esc(&super::plan::change_text(r))
+                );
+            }
+            h.push_str("</table>\n");
+        }
+        h.push_str("<h2>Approvals</h2>\n");
+        for t in &b.trust {
+            let _ = writeln!(h, "<p><strong>{}</strong></p>", esc(t));
+        }
         if b.approvals.is_empty() {
             let _ = writeln!(
                 h,
@@ -375,6 +395,16 @@ fn policies_section(h: &mut String, report: &Report) {
                 h,
                 "<p>The policy could not run and counts as a denial: {}</p>",
                 esc(p.failure.as_deref().unwrap_or(""))
+            );
+        }
+        if p.status == PolicyStatus::Shadow {
+            let _ = writeln!(
+                h,
+                "<p>Shadow: recorded, never blocking.{}</p>",
+                p.failure
+                    .as_deref()
+                    .map(|f| format!(" The policy could not run: {}", esc(f)))
+                    .unwrap_or_default()
             );
         }
         h.push_str("<table><tr><th>severity</th><th>rule</th><th>message</th><th>where</th></tr>");

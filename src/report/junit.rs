@@ -61,7 +61,7 @@ pub fn write(report: &Report) -> String {
         "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failed}\" errors=\"0\">",
         escape(&name)
     );
-    for s in &suites {
+    for (i, s) in suites.iter().enumerate() {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">",
@@ -69,6 +69,26 @@ pub fn write(report: &Report) -> String {
             s.cases.len(),
             failures(s)
         );
+        // The plan's changes and how approvals are judged, once, as properties.
+        if let (0, Some(b)) = (i, &report.bundle) {
+            out.push_str("    <properties>\n");
+            for t in &b.trust {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"approvals\" value=\"{}\"/>",
+                    escape(t)
+                );
+            }
+            for r in b.changes.resources() {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"change {}\" value=\"{}\"/>",
+                    escape(&r.address),
+                    escape(&super::plan::change_text(r))
+                );
+            }
+            out.push_str("    </properties>\n");
+        }
         for c in &s.cases {
             let _ = write!(
                 out,
@@ -157,6 +177,9 @@ fn policy_suite(p: &PolicyResult) -> Suite {
                 && findings.iter().any(|f| f.severity == Severity::Deny)
             {
                 out.push("denied, and overridden by an approver for this plan".into());
+            }
+            if p.status == PolicyStatus::Shadow {
+                out.push("shadow: recorded, never blocks".into());
             }
             Case {
                 classname: classname.clone(),
@@ -278,7 +301,9 @@ pub fn escape(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            // XML cannot carry most of them, and a terminal obeys them.
+            c if crate::escape::is_control(c) => out.push_str(&crate::escape::visible(c)),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -292,8 +317,8 @@ mod tests {
     #[test]
     fn escape_handles_markup_and_characters_xml_cannot_carry() {
         assert_eq!(
-            escape("a<b>&\"c\" 'd'\u{1}\n"),
-            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\u{fffd}\n"
+            escape("a<b>&\"c\" 'd'\u{1}\n\u{ffff}"),
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\\x01\n\u{fffd}"
         );
     }
 }

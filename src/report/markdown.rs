@@ -13,20 +13,31 @@ pub const LIMIT: usize = 65_000;
 const RESERVE: usize = 1_000;
 
 /// A string that refuses lines past its budget and counts them.
-struct Budget {
-    out: String,
+pub(super) struct Budget {
+    pub(super) out: String,
     /// Characters in `out` (GitHub counts characters, not bytes).
-    chars: usize,
+    pub(super) chars: usize,
     limit: usize,
-    omitted: usize,
+    pub(super) omitted: usize,
     /// A line did not fit: the rest of the section is counted, not written,
     /// so a section is a prefix and never has holes.
     full: bool,
 }
 
 impl Budget {
+    /// An empty comment with [`LIMIT`] characters, less the reserve.
+    pub(super) fn new() -> Budget {
+        Budget {
+            out: String::new(),
+            chars: 0,
+            limit: LIMIT - RESERVE,
+            omitted: 0,
+            full: false,
+        }
+    }
+
     /// Appends `line` and a newline if it fits; otherwise counts it.
-    fn line(&mut self, line: &str) -> bool {
+    pub(super) fn line(&mut self, line: &str) -> bool {
         let n = line.chars().count() + 1;
         if self.full || self.chars + n > self.limit {
             self.full = true;
@@ -38,19 +49,24 @@ impl Budget {
     }
 
     /// Appends `line` and a newline whatever the budget (the reserve's use).
-    fn push(&mut self, line: &str) {
+    pub(super) fn push(&mut self, line: &str) {
         self.out.push_str(line);
         self.out.push('\n');
         self.chars += line.chars().count() + 1;
     }
 
-    fn fits(&self, extra: usize) -> bool {
+    pub(super) fn fits(&self, extra: usize) -> bool {
         self.chars + extra <= self.limit
     }
 
     /// A table: its header if there is room for it and a row, then the rows
     /// that fit, then how many did not.
-    fn table(&mut self, header: &[&str], rows: impl ExactSizeIterator<Item = String>, what: &str) {
+    pub(super) fn table(
+        &mut self,
+        header: &[&str],
+        rows: impl ExactSizeIterator<Item = String>,
+        what: &str,
+    ) {
         let header_len: usize = header.iter().map(|h| h.chars().count() + 1).sum();
         if !self.fits(header_len + 80) {
             self.omitted += rows.len();
@@ -66,7 +82,7 @@ impl Budget {
     }
 
     /// Writes the "… and N more" line for what was counted since the last call.
-    fn flush_omitted(&mut self, what: &str) {
+    pub(super) fn flush_omitted(&mut self, what: &str) {
         self.full = false;
         if self.omitted > 0 {
             let n = std::mem::take(&mut self.omitted);
@@ -79,8 +95,9 @@ impl Budget {
 }
 
 /// Table cells: no pipes or newlines, markdown emphasis characters neutralised.
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+pub(super) fn cell(s: &str) -> String {
+    crate::escape::controls(s)
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
         .replace('<', "&lt;")
@@ -102,17 +119,12 @@ fn status_badge(s: PolicyStatus) -> &'static str {
         PolicyStatus::Deny => "❌ deny",
         PolicyStatus::Overridden => "↩️ overridden",
         PolicyStatus::Failed => "❌ failed",
+        PolicyStatus::Shadow => "👻 shadow",
     }
 }
 
 pub fn write(report: &Report) -> String {
-    let mut b = Budget {
-        out: String::new(),
-        chars: 0,
-        limit: LIMIT - RESERVE,
-        omitted: 0,
-        full: false,
-    };
+    let mut b = Budget::new();
     match &report.bundle {
         Some(bundle) => {
             b.line(&format!(
@@ -139,8 +151,39 @@ pub fn write(report: &Report) -> String {
                 cell(&bundle.created_at),
                 approvals
             ));
+            if !bundle.policies_off.is_empty() {
+                let off: Vec<String> = bundle
+                    .policies_off
+                    .iter()
+                    .map(|p| format!("`{}` ({})", cell(&p.name), cell(&p.reason)))
+                    .collect();
+                b.line(&format!(
+                    "Safety policies off for {}: {}.",
+                    cell(&bundle.environment),
+                    off.join(", ")
+                ));
+            }
             if let Some(tf) = &bundle.changes.terraform {
                 b.line(&format!("Terraform: {tf}."));
+            }
+            for t in &bundle.trust {
+                b.line("");
+                b.line(&format!("**{}**", cell(t)));
+            }
+            let resources = bundle.changes.resources();
+            if !resources.is_empty() {
+                let rows = resources.iter().map(|r| {
+                    format!(
+                        "| `{}` | {} |",
+                        cell(&r.address),
+                        cell(&super::plan::change_text(r))
+                    )
+                });
+                b.table(
+                    &["", "| resource | change |", "|---|---|"],
+                    rows,
+                    "resource changes",
+                );
             }
         }
         None => {

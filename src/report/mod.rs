@@ -9,6 +9,8 @@ mod junit;
 mod markdown;
 pub mod model;
 mod plan;
+pub mod replay;
+pub mod rollout;
 mod sarif;
 mod scan;
 pub mod table;
@@ -22,7 +24,7 @@ use crate::engine::{Evaluation, Outcome};
 use crate::store::short;
 pub use audit::{audit_markdown, describe as describe_entry};
 pub use model::Report;
-pub use plan::plan_human;
+pub use plan::{approval_summary, plan_human};
 pub use scan::scan_human;
 
 /// Version of the `--format json` shape of every command's own result (those
@@ -144,7 +146,8 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         short(&e.sha256),
         violations.len(),
         if violations.len() == 1 { "" } else { "s" },
-        thousands(e.fuel_used),
+        e.fuel_used
+            .map_or_else(|| "unknown (stopped by its deadline)".into(), thousands),
         e.duration_ms.as_secs_f64() * 1e3
     );
     let mut table = Table::new(&["severity", "rule", "message"]);
@@ -179,7 +182,7 @@ pub fn evaluation_human(e: &Evaluation) -> String {
         Outcome::Completed { .. } => format!("{GREEN}allowed{GREEN:#}"),
     };
     let _ = writeln!(out, "result: {result}");
-    out
+    crate::escape::terminal(&out).into_owned()
 }
 
 #[cfg(test)]

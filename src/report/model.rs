@@ -12,8 +12,9 @@
 //!   "bundle": null | {"digest", "project", "environment", "created_at", "planned_by",
 //!              "git_revision"?, "promoted_from"?, "changes": {...plan summary...},
 //!              "approvals": [{"approver", "at", "comment"?}],
-//!              "overrides": [{"policy", "approver", "reason", "at"}]},
-//!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed",
+//!              "overrides": [{"policy", "approver", "reason", "at"}],
+//!              "trust": ["approvals signed: ..." | "approvals unsigned: identity not verified"]},
+//!   "policies": [{"name", "sha256", "enforcement"?, "status": "pass"|"warn"|"deny"|"overridden"|"failed"|"shadow",
 //!                 "blocks", "failure"?, "findings": [{"rule", "message", "severity": "deny"|"warn"|"info",
 //!                 "address"?, "path"?, "line"?}]}],
 //!   "scans": [{"target", "kind": "image"|"fs", "file"?, "fail_on"?, "counts": {critical, high, medium, low, unknown},
@@ -101,6 +102,13 @@ pub struct BundleInfo {
     pub changes: PlanSummary,
     pub approvals: Vec<Approval>,
     pub overrides: Vec<Override>,
+    /// How the approvals were judged: "approvals signed: ..." or
+    /// "approvals unsigned: identity not verified".
+    #[serde(default)]
+    pub trust: Vec<String>,
+    /// Built-in safety policies that did not run for this plan, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_off: Vec<crate::config::DisabledPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +138,9 @@ pub enum PolicyStatus {
     Overridden,
     /// The policy could not run (trap, timeout, bad output): a denial.
     Failed,
+    /// Enforcement `shadow`: recorded with its findings (and failure), never
+    /// blocking and never counted in the verdict.
+    Shadow,
 }
 
 impl PolicyStatus {
@@ -140,6 +151,7 @@ impl PolicyStatus {
             PolicyStatus::Deny => "deny",
             PolicyStatus::Overridden => "overridden",
             PolicyStatus::Failed => "failed",
+            PolicyStatus::Shadow => "shadow",
         }
     }
 }
@@ -266,6 +278,8 @@ pub struct BundleSource<'a> {
     pub scans: Option<Scans<'a>>,
     pub approvals: &'a [ApprovalRecord],
     pub overrides: &'a [OverrideRecord],
+    /// How approvals are judged: signed by whom, or unsigned.
+    pub trust: &'a [String],
     /// The project directory, to find where resources and images are declared.
     pub project_dir: Option<&'a Path>,
     pub redactor: &'a Redactor,
@@ -279,7 +293,9 @@ impl Report {
         tests: Vec<TestCase>,
     ) -> Report {
         let blocked = policies.iter().any(|p| p.blocks) || tests.iter().any(|t| !t.passed);
-        let warned = policies.iter().any(|p| !p.findings.is_empty())
+        let warned = policies
+            .iter()
+            .any(|p| p.status != PolicyStatus::Shadow && !p.findings.is_empty())
             || scans.iter().any(|s| {
                 s.counts.total() > 0 || !s.secrets.is_empty() || !s.misconfigurations.is_empty()
             });
@@ -340,6 +356,7 @@ impl Report {
             git_revision: m.git_revision.clone(),
             promoted_from: m.promoted_from.clone(),
             changes: m.summary.clone(),
+            policies_off: m.policies_off.clone(),
             approvals: src
                 .approvals
                 .iter()
@@ -359,6 +376,7 @@ impl Report {
                     at: o.at.clone(),
                 })
                 .collect(),
+            trust: src.trust.to_vec(),
         };
         Report::new(Some(bundle), policies, scans, Vec::new()).redacted(src.redactor)
     }
@@ -450,7 +468,9 @@ impl PolicyResult {
     fn from_decision(d: &Decision) -> PolicyResult {
         let failure = d.failure().map(|f| f.reason.clone());
         let findings: Vec<Finding> = d.violations.clone();
-        let status = if failure.is_some() {
+        let status = if d.enforcement == Enforcement::Shadow {
+            PolicyStatus::Shadow
+        } else if failure.is_some() {
             PolicyStatus::Failed
         } else if d.denied && d.overridden_by.is_some() {
             PolicyStatus::Overridden

@@ -11,9 +11,10 @@ use crate::config::Enforcement;
 use crate::store::bundle::Manifest;
 use crate::store::results::Decision;
 use crate::store::short;
+use crate::store::summary::{ResourceChange, TerraformCounts};
 
 /// The changes part: terraform counts, helm releases, images, migrations.
-pub fn changes(manifest: &Manifest, out: &mut String) {
+pub fn changes(digest: &str, manifest: &Manifest, out: &mut String) {
     let s = &manifest.summary;
     if let Some(tf) = &s.terraform {
         let _ = write!(out, "  {:<11} {tf}", "terraform");
@@ -28,6 +29,7 @@ pub fn changes(manifest: &Manifest, out: &mut String) {
             );
         }
         out.push('\n');
+        resources(tf, digest, out);
     }
     for r in s.helm.iter().flatten() {
         let _ = writeln!(
@@ -69,6 +71,89 @@ pub fn changes(manifest: &Manifest, out: &mut String) {
     }
 }
 
+/// How many resource changes human output lists before folding the rest
+/// (JSON and every report format list them all).
+const FOLD_AFTER: usize = 25;
+
+/// One line per changed resource, as `terraform plan` marks them, with the
+/// attributes an update changes.
+fn resources(tf: &TerraformCounts, digest: &str, out: &mut String) {
+    for r in tf.resources.iter().take(FOLD_AFTER) {
+        let action = r.action.as_str();
+        let mark = match action {
+            "create" => "+",
+            "update" => "~",
+            "replace" => "-/+",
+            "delete" => "-",
+            _ => "?",
+        };
+        let mut line = format!("  {:<11} {mark:>3} {} {DIM}({action}", "", r.address);
+        if let Some(reason) = &r.reason {
+            let _ = write!(line, ": {reason}");
+        }
+        if let Some(from) = &r.moved_from {
+            let _ = write!(line, ", moved from {from}");
+        }
+        line.push_str(&format!("){DIM:#}"));
+        let _ = writeln!(out, "{line}");
+        for a in &r.changed {
+            let _ = writeln!(
+                out,
+                "  {:<11}       {}: {} -> {}{}",
+                "",
+                a.name,
+                short_value(&a.before),
+                short_value(&a.after),
+                if a.forces_replacement {
+                    " (forces replacement)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if tf.resources.len() > FOLD_AFTER {
+        let _ = writeln!(
+            out,
+            "  {:<11} {DIM}... and {} more (`opsdeploy report {} --format json` lists every one){DIM:#}",
+            "",
+            tf.resources.len() - FOLD_AFTER,
+            short(digest)
+        );
+    }
+}
+
+/// A resource change on one line, for report formats: action, reason and
+/// every changed attribute (values as JSON, sensitive ones masked).
+pub fn change_text(r: &ResourceChange) -> String {
+    let mut text = r.action.clone();
+    if let Some(reason) = &r.reason {
+        let _ = write!(text, " ({reason})");
+    }
+    let attrs: Vec<String> = r
+        .changed
+        .iter()
+        .map(|a| format!("{}: {} -> {}", a.name, a.before, a.after))
+        .collect();
+    if !attrs.is_empty() {
+        let _ = write!(text, "; {}", attrs.join(", "));
+    }
+    text
+}
+
+/// A value on one line, long ones cut.
+fn short_value(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::String(s) if s.starts_with('(') && s.ends_with(')') => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(59).collect::<String>())
+    } else {
+        text
+    }
+}
+
 /// Policy decisions as a table, strictest enforcement level first; each
 /// violation (and an override) on a line under its policy.
 pub fn decisions(decisions: &[Decision], out: &mut String) {
@@ -85,6 +170,7 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
         Enforcement::HardMandatory,
         Enforcement::SoftMandatory,
         Enforcement::Advisory,
+        Enforcement::Shadow,
     ] {
         for d in decisions.iter().filter(|d| d.enforcement == level) {
             table.row([
@@ -93,6 +179,11 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
                 Cell::from(level.as_str()),
                 Cell::from(d.violations.len().to_string()),
             ]);
+            if level == Enforcement::Shadow && d.denied {
+                table.detail(format!(
+                    "{DIM}in shadow: it would deny if enforced; recorded, not blocking{DIM:#}"
+                ));
+            }
             if let Some(by) = &d.overridden_by {
                 table.detail(format!(
                     "{DIM}overridden by {by}: {}{DIM:#}",
@@ -119,7 +210,9 @@ pub fn decisions(decisions: &[Decision], out: &mut String) {
 pub fn decision_word(d: &Decision) -> &'static str {
     // A policy that could not run denies (fail closed) and says so, as the
     // report model's status does.
-    if d.failure().is_some() {
+    if d.enforcement == Enforcement::Shadow {
+        "shadow"
+    } else if d.failure().is_some() {
         "failed"
     } else if d.blocks {
         "deny"
@@ -132,12 +225,27 @@ pub fn decision_word(d: &Decision) -> &'static str {
     }
 }
 
+/// What `approve` shows before it signs: the plan, its changes, and how
+/// approvals of it are judged.
+pub fn approval_summary(digest: &str, manifest: &Manifest, trust: &str) -> String {
+    let mut out = format!(
+        "{BOLD}plan {digest}{BOLD:#}\nfor {} ({}), planned by {}\n",
+        manifest.environment, manifest.project, manifest.planned_by
+    );
+    let mut body = String::new();
+    changes(digest, manifest, &mut body);
+    out.push_str(&body);
+    let _ = writeln!(out, "{trust}");
+    out
+}
+
 /// The whole plan summary.
 pub fn plan_human(
     digest: &str,
     manifest: &Manifest,
     decisions_list: &[Decision],
     incidents: &[String],
+    trust: &[String],
 ) -> String {
     let mut out = format!(
         "{BOLD}plan {}{BOLD:#} for {} ({}), by {}\n",
@@ -147,9 +255,25 @@ pub fn plan_human(
         manifest.planned_by
     );
     let mut body = String::new();
-    changes(manifest, &mut body);
+    changes(digest, manifest, &mut body);
     out.push_str(&body);
     decisions(decisions_list, &mut out);
+    if !manifest.policies_off.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{YELLOW}off{YELLOW:#}: built-in safety policies not run for {}",
+            manifest.environment
+        );
+        let mut table = Table::new(&["policy", "why"]);
+        for p in &manifest.policies_off {
+            table.row([p.name.as_str(), p.reason.as_str()]);
+        }
+        out.push_str(&table.render());
+    }
+    // How approvals of this plan are judged, then any change to who signs.
+    for (n, line) in trust.iter().enumerate() {
+        let _ = writeln!(out, "{}{line}", if n == 0 { "\n" } else { "  " });
+    }
     if !incidents.is_empty() {
         let _ = writeln!(
             out,
@@ -162,5 +286,6 @@ pub fn plan_human(
             }
         }
     }
-    out
+    // Names, messages and incidents come from outside.
+    crate::escape::terminal(&out).into_owned()
 }

@@ -10,7 +10,7 @@ use policy_sdk::Severity;
 use policy_sdk::scan::{ScanKind, TrivySeverity};
 use serde_json::{Value, json};
 
-use super::model::{Finding, PolicyResult, Report, ScanReport};
+use super::model::{Finding, PolicyResult, PolicyStatus, Report, ScanReport};
 use crate::config::{CONFIG_FILE, Enforcement};
 use crate::store::bundle::sha256_hex;
 use crate::store::short;
@@ -31,7 +31,7 @@ pub fn write(report: &Report) -> String {
     serde_json::to_string_pretty(&log).expect("SARIF serializes")
 }
 
-fn policy_level(s: Severity) -> &'static str {
+pub(super) fn policy_level(s: Severity) -> &'static str {
     match s {
         Severity::Deny => "error",
         Severity::Warn => "warning",
@@ -60,13 +60,13 @@ fn security_severity(s: TrivySeverity) -> &'static str {
 
 /// Rules in first-seen order, results pointing at them by index.
 #[derive(Default)]
-struct Rules {
+pub(super) struct Rules {
     index: BTreeMap<String, usize>,
-    rules: Vec<Value>,
+    pub(super) rules: Vec<Value>,
 }
 
 impl Rules {
-    fn get_or_add(&mut self, id: &str, make: impl FnOnce() -> Value) -> usize {
+    pub(super) fn get_or_add(&mut self, id: &str, make: impl FnOnce() -> Value) -> usize {
         if let Some(i) = self.index.get(id) {
             return *i;
         }
@@ -79,7 +79,7 @@ impl Rules {
     }
 }
 
-fn rule(short: &str, help: String, level: &str, tags: &[&str]) -> Value {
+pub(super) fn rule(short: &str, help: String, level: &str, tags: &[&str]) -> Value {
     json!({
         "shortDescription": {"text": short},
         "fullDescription": {"text": help},
@@ -104,7 +104,7 @@ fn uri(path: &str) -> String {
     out
 }
 
-fn location(path: &str, line: Option<u32>, logical: Option<(&str, &str)>) -> Value {
+pub(super) fn location(path: &str, line: Option<u32>, logical: Option<(&str, &str)>) -> Value {
     let mut loc = json!({
         "physicalLocation": {
             "artifactLocation": {"uri": uri(path)},
@@ -121,7 +121,7 @@ fn fingerprint(parts: &[&str]) -> Value {
     json!({"opsdeploy/v1": sha256_hex(parts.join("\u{1f}").as_bytes())[..32].to_string()})
 }
 
-fn result(
+pub(super) fn result(
     rule_id: &str,
     rule_index: usize,
     level: &str,
@@ -148,6 +148,9 @@ fn enforcement_sentence(p: &PolicyResult) -> &'static str {
             "The policy is soft-mandatory: a deny blocks the deploy unless an approver logs an override for the plan."
         }
         Some(Enforcement::Advisory) => "The policy is advisory: its findings never block.",
+        Some(Enforcement::Shadow) => {
+            "The policy runs in shadow: its findings are recorded as notes and never block."
+        }
         None => "A deny makes `opsdeploy policy eval` refuse (exit 3).",
     }
 }
@@ -156,6 +159,15 @@ fn policy_run(report: &Report) -> Value {
     let mut rules = Rules::default();
     let mut results = Vec::new();
     for p in &report.policies {
+        // A shadow policy's findings are notes whatever their severity: they
+        // never block, and code scanning must not fail a pull request on them.
+        let level = |s| {
+            if p.status == PolicyStatus::Shadow {
+                "note"
+            } else {
+                policy_level(s)
+            }
+        };
         for f in &p.findings {
             let id = format!("{}/{}", p.name, f.rule);
             let i = rules.get_or_add(&id, || {
@@ -170,7 +182,7 @@ fn policy_run(report: &Report) -> Value {
                 let mut r = rule(
                     &format!("{} (policy {})", f.rule, p.name),
                     help,
-                    policy_level(f.severity),
+                    level(f.severity),
                     &["opsdeploy", "policy"],
                 );
                 r["name"] = p.name.clone().into();
@@ -179,7 +191,7 @@ fn policy_run(report: &Report) -> Value {
             results.push(result(
                 &id,
                 i,
-                policy_level(f.severity),
+                level(f.severity),
                 f.message.clone(),
                 finding_location(f, &report.scans),
                 &[
@@ -230,6 +242,9 @@ fn policy_run(report: &Report) -> Value {
             "project": b.project,
             "environment": b.environment,
             "verdict": report.verdict.as_str(),
+            // What an approver signs: every change, and how approvals are judged.
+            "changes": b.changes,
+            "approvals": b.trust,
         });
     }
     run
@@ -238,7 +253,7 @@ fn policy_run(report: &Report) -> Value {
 /// A policy finding's place: its file and line; for a scanned image, where
 /// the image is (see [`image_place`]); else the project configuration (which
 /// chose the policy).
-fn finding_location(f: &Finding, scans: &[ScanReport]) -> Value {
+pub(super) fn finding_location(f: &Finding, scans: &[ScanReport]) -> Value {
     let logical = f.address.as_deref().map(|a| (a, "resource"));
     let image = scans
         .iter()

@@ -95,5 +95,5 @@ pub fn scan_human(report: &Report, decisions: &[Decision]) -> String {
         }
     }
     super::plan::decisions(decisions, &mut out);
-    out
+    crate::escape::terminal(&out).into_owned()
 }

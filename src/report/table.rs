@@ -75,6 +75,7 @@ pub fn verdict(word: &str) -> Cell {
         | "interrupted"
         | "drifted"
         | "ROLLBACK INCOMPLETE" => RED,
+        "shadow" => DIM,
         _ => Style::new(),
     };
     Cell::styled(word, style)
@@ -177,6 +178,8 @@ impl Table {
         for row in &self.rows {
             self.line(&row.cells, &widths, &mut out);
             for d in &row.details {
+                // Details mix opsdeploy's styles with text from outside.
+                let d = crate::escape::terminal(d);
                 let _ = writeln!(out, "{:detail_indent$}{d}", "");
             }
         }
@@ -208,7 +211,13 @@ impl Table {
 /// would break the alignment (or drive the terminal), so they become spaces.
 fn one_line(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || crate::escape::is_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -228,6 +228,40 @@ pub fn parse_line(line: &str) -> Result<Entry, String> {
     })
 }
 
+/// Whether `entry`, at 1-based `position`, links to the entry before it.
+fn check_link(entry: &Entry, position: usize, prev: &str) -> Result<(), String> {
+    if entry.prev != prev {
+        return Err(
+            "its link to the previous entry is broken: an entry before it was removed, replaced or reordered"
+                .into(),
+        );
+    }
+    if entry.seq != position as u64 {
+        return Err(format!(
+            "its sequence number is {}, expected {position}",
+            entry.seq
+        ));
+    }
+    Ok(())
+}
+
+/// The first entry of already parsed `entries` that does not link to the one
+/// before it: what every command that trusts the log checks first.
+pub fn check_chain(entries: &[Entry]) -> Option<BadEntry> {
+    let mut prev = GENESIS;
+    for (i, entry) in entries.iter().enumerate() {
+        if let Err(reason) = check_link(entry, i + 1, prev) {
+            return Some(BadEntry {
+                position: i + 1,
+                seq: Some(entry.seq),
+                reason,
+            });
+        }
+        prev = &entry.hash;
+    }
+    None
+}
+
 /// Checks every line and every link; stops at the first bad entry.
 pub fn verify<'a>(lines: impl IntoIterator<Item = &'a str>) -> Verification {
     let mut prev = GENESIS.to_string();
@@ -251,26 +285,16 @@ pub fn verify<'a>(lines: impl IntoIterator<Item = &'a str>) -> Verification {
                 };
             }
         };
-        let fail = |reason: String| Verification {
-            entries: count,
-            head: prev.clone(),
-            first_bad: Some(BadEntry {
-                position,
-                seq: Some(entry.seq),
-                reason,
-            }),
-        };
-        if entry.prev != prev {
-            return fail(
-                "its link to the previous entry is broken: an entry before it was removed, replaced or reordered"
-                    .into(),
-            );
-        }
-        if entry.seq != position as u64 {
-            return fail(format!(
-                "its sequence number is {}, expected {position}",
-                entry.seq
-            ));
+        if let Err(reason) = check_link(&entry, position, &prev) {
+            return Verification {
+                entries: count,
+                head: prev,
+                first_bad: Some(BadEntry {
+                    position,
+                    seq: Some(entry.seq),
+                    reason,
+                }),
+            };
         }
         prev = entry.hash.clone();
         count += 1;
@@ -296,6 +320,7 @@ mod tests {
                     "staging",
                     EntryData::Approval(ApprovalData {
                         comment: Some(format!("ok {seq}")),
+                        signed: None,
                     }),
                 )
                 .digest("abc");

@@ -6,8 +6,9 @@
 //! project files the plan was made from (with theirs), the policy modules and
 //! settings evaluated, and tool versions. The digest is the sha256 of
 //! `manifest.json`, so changing any file — in the bundle or in the project —
-//! changes what the digest vouches for. Policy results live beside it in
-//! `results.json`: they are derived (and re-evaluated at apply), not evidence.
+//! changes what the digest vouches for. The policy results made at plan time
+//! (`results.json`) are one of the bundle's files: a report of them can trust
+//! them as much as the rest (apply re-evaluates anyway).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -62,6 +63,58 @@ pub struct FileEntry {
     pub path: String,
     pub sha256: String,
     pub bytes: u64,
+    /// The hash leaves out opsdeploy's own generated sections of the file
+    /// (`crate::generated`): its own writes never invalidate an approval.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub without_generated: bool,
+}
+
+/// The effective configuration (`crate::config::effective`) as salted
+/// hashes: the plan vouches for each value without storing one that came
+/// from a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigHashes {
+    pub salt: String,
+    pub settings: BTreeMap<String, String>,
+}
+
+impl ConfigHashes {
+    pub fn new(settings: &BTreeMap<String, serde_json::Value>) -> Self {
+        let mut salt = [0u8; 16];
+        // A salt only needs to differ between bundles; should the system RNG
+        // fail, the digest of the settings themselves still differs per value.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt);
+        let salt = hex::encode(salt);
+        let settings = settings
+            .iter()
+            .map(|(k, v)| (k.clone(), salted(&salt, k, v)))
+            .collect();
+        ConfigHashes { salt, settings }
+    }
+
+    /// The first setting whose value differs from the one planned (or was
+    /// added or removed since), by name.
+    pub fn first_difference(&self, now: &BTreeMap<String, serde_json::Value>) -> Option<String> {
+        let names: std::collections::BTreeSet<&String> =
+            self.settings.keys().chain(now.keys()).collect();
+        names.into_iter().find_map(|name| {
+            let same = match (self.settings.get(name), now.get(name)) {
+                (Some(h), Some(v)) => *h == salted(&self.salt, name, v),
+                _ => false,
+            };
+            (!same).then(|| name.clone())
+        })
+    }
+}
+
+fn salted(salt: &str, name: &str, value: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(name.as_bytes());
+    h.update([0]);
+    h.update(value.to_string().as_bytes());
+    hex::encode(h.finalize())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +148,12 @@ pub struct Manifest {
     pub policies: Vec<PolicyEntry>,
     /// Counts and lists for summaries (resources by action, releases, images).
     pub summary: PlanSummary,
+    /// Built-in policies that did not run, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_off: Vec<crate::config::DisabledPolicy>,
+    /// The effective configuration the plan was made with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigHashes>,
 }
 
 /// A bundle being written; nothing is visible under `bundles/` until `finish`.
@@ -134,9 +193,13 @@ impl BundleBuilder {
         Ok(())
     }
 
-    /// Records a file some tool already wrote into [`Self::path`].
+    /// Records a file some tool already wrote into [`Self::path`], readable
+    /// by its owner only, as every bundle file (terraform writes 0644).
     pub fn adopt_file(&mut self, rel: &str) -> Result<Vec<u8>, BundleError> {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.tmp.path().join(rel);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("protect", &path, e))?;
         let bytes = fs::read(&path).map_err(|e| io("read", &path, e))?;
         self.record(rel, &bytes);
         Ok(bytes)
@@ -148,18 +211,21 @@ impl BundleBuilder {
             path: rel.to_string(),
             sha256: sha256_hex(bytes),
             bytes: bytes.len() as u64,
+            without_generated: false,
         });
     }
 
-    /// Records a project file the plan depends on (relative to the project).
-    pub fn add_source(&mut self, rel: &str, bytes: &[u8]) {
+    /// Records a project file the plan depends on (relative to the project);
+    /// with `without_generated`, opsdeploy's own sections of it are not hashed.
+    pub fn add_source(&mut self, rel: &str, bytes: &[u8], without_generated: bool) {
         if self.sources.iter().any(|s| s.path == rel) {
             return;
         }
         self.sources.push(FileEntry {
             path: rel.to_string(),
-            sha256: sha256_hex(bytes),
+            sha256: source_hash(bytes, without_generated),
             bytes: bytes.len() as u64,
+            without_generated,
         });
     }
 
@@ -175,7 +241,14 @@ impl BundleBuilder {
         write_atomic(&manifest_path, &bytes).map_err(|e| io("write", &manifest_path, e))?;
         let dir = self.bundles_dir.join(&digest);
         let tmp = self.tmp.keep();
-        fs::rename(&tmp, &dir).map_err(|e| io("move the bundle to", &dir, e))?;
+        if let Err(e) = fs::rename(&tmp, &dir) {
+            let _ = fs::remove_dir_all(&tmp);
+            // The same digest is the same content (a plan repeated within the
+            // second its manifest records): the bundle there is this one.
+            if !dir.join(MANIFEST).is_file() {
+                return Err(io("move the bundle to", &dir, e));
+            }
+        }
         Ok(Bundle {
             digest,
             dir,
@@ -283,7 +356,7 @@ impl Bundle {
             .sources
             .iter()
             .filter_map(|s| match fs::read(project.join(&s.path)) {
-                Ok(bytes) if sha256_hex(&bytes) == s.sha256 => None,
+                Ok(bytes) if source_hash(&bytes, s.without_generated) == s.sha256 => None,
                 Ok(_) => Some(SourceChange {
                     path: s.path.clone(),
                     removed: false,
@@ -319,15 +392,66 @@ impl Bundle {
         if !self.manifest.files.iter().any(|f| f.path == "plan.json") {
             return Ok(Redactor::default());
         }
-        let plan: serde_json::Value = serde_json::from_slice(&self.read("plan.json")?)
-            .map_err(|e| self.unreadable("plan.json", e))?;
-        Ok(Redactor::from_terraform_plan(&plan))
+        let plan = String::from_utf8(self.read("plan.json")?)
+            .map_err(|e| self.unreadable("plan.json", e.utf8_error()))?;
+        crate::adapters::terraform::sensitive_values("plan.json", &plan)
+            .map(Redactor::from_values)
+            .map_err(|e| self.unreadable("plan.json", e))
+    }
+}
+
+/// The sha256 a project file is recorded with.
+fn source_hash(bytes: &[u8], without_generated: bool) -> String {
+    if without_generated {
+        sha256_hex(&crate::generated::without_generated(bytes))
+    } else {
+        sha256_hex(bytes)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The effective settings of production with this strategy, approver and smoke test.
+    fn effective(
+        strategy: &str,
+        approver: &str,
+        smoke: &str,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let text = format!(
+            "project = \"shop\"\nenvironment \"production\" {{\n  strategy = \"{strategy}\"\n  smoke_test {{ command = [\"sh\", \"{smoke}\"] }}\n  approval {{\n    approvers = [\"{approver}\"]\n  }}\n}}\n"
+        );
+        let config = crate::config::Config::parse(
+            std::path::Path::new("."),
+            std::path::Path::new("opsdeploy.hcl"),
+            &text,
+        )
+        .expect("valid configuration");
+        let env = config.require_environment("production").unwrap().clone();
+        crate::config::effective::settings(&config, &env)
+    }
+
+    #[test]
+    fn apply_names_the_strategy_approvers_or_command_that_differs_from_the_plan() {
+        let planned = ConfigHashes::new(&effective("rolling", "alice@example.com", "smoke.sh"));
+        let differs = |strategy, approver, smoke| {
+            planned.first_difference(&effective(strategy, approver, smoke))
+        };
+        assert_eq!(differs("rolling", "alice@example.com", "smoke.sh"), None);
+        assert_eq!(
+            differs("blue-green", "alice@example.com", "smoke.sh").as_deref(),
+            Some("environment \"production\" strategy")
+        );
+        assert_eq!(
+            differs("rolling", "mallory@example.com", "smoke.sh").as_deref(),
+            Some("environment \"production\" approval.approvers")
+        );
+        assert_eq!(
+            differs("rolling", "alice@example.com", "true.sh").as_deref(),
+            Some("environment \"production\" smoke_test")
+        );
+    }
 
     fn manifest() -> Manifest {
         Manifest {
@@ -343,6 +467,8 @@ mod tests {
             sources: vec![],
             policies: vec![],
             summary: PlanSummary::default(),
+            policies_off: vec![],
+            config: None,
         }
     }
 
@@ -353,7 +479,7 @@ mod tests {
         fs::write(project.path().join("main.tf"), "resource {}").unwrap();
         let mut b = BundleBuilder::new(dir.path()).unwrap();
         b.add_file("plan.json", b"{}").unwrap();
-        b.add_source("main.tf", b"resource {}");
+        b.add_source("main.tf", b"resource {}", false);
         let bundle = b.finish(manifest()).unwrap();
         let opened = Bundle::open(dir.path(), &bundle.digest[..8]).unwrap();
         assert_eq!(opened.manifest, bundle.manifest);
@@ -381,6 +507,24 @@ mod tests {
             err.to_string().contains("manifest.json was changed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_same_plan_sealed_twice_is_one_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let seal = || {
+            let mut b = BundleBuilder::new(dir.path()).unwrap();
+            b.add_file("plan.json", b"{}").unwrap();
+            b.finish(manifest()).unwrap()
+        };
+        let (first, second) = (seal(), seal());
+        assert_eq!(first.digest, second.digest);
+        Bundle::open(dir.path(), &second.digest)
+            .unwrap()
+            .verify()
+            .unwrap();
+        // Nothing left behind but the one bundle.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! - `audit.jsonl`: the audit log, appended under an exclusive lock on
 //!   `audit.lock`, each line fsynced before the append returns;
 //! - `locks/ENV.lock`: an OS file lock held for the whole apply (the kernel
-//!   releases it if the process dies) with the holder's identity inside;
+//!   releases it if the process dies) with the holder's identity inside.
+//!   Removing or replacing that file must not let a second apply in, so the
+//!   holder also binds an abstract Unix socket named after the lock (no file
+//!   to delete; the kernel frees it with the process) which a second apply
+//!   waits for, and checks before each step that the path still names the
+//!   file it locked, putting it back when it does not;
 //! - `bundles/DIGEST/`: plan bundles.
 
 use std::fs::{self, File, OpenOptions};
@@ -31,26 +36,7 @@ impl FileStore {
 
     /// Every sealed plan bundle: its digest and directory.
     pub fn bundle_dirs(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
-        let dir = self.bundles_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::io("read", &dir, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| StoreError::io("read", &dir, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            // Sealed bundles are named by their 64-hex digest; `.building-*` are not.
-            if let Some(name) =
-                name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-                && path.join(super::bundle::MANIFEST).is_file()
-            {
-                out.push((name, path));
-            }
-        }
-        out.sort();
-        Ok(out)
+        sealed_bundles(&self.bundles_dir())
     }
 
     fn log_path(&self) -> PathBuf {
@@ -133,16 +119,128 @@ impl FileStore {
     }
 }
 
+/// The sealed bundles in a bundles directory: digest and directory, by digest.
+pub(super) fn sealed_bundles(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("read", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| StoreError::io("read", dir, e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        // Sealed bundles are named by their 64-hex digest; `.building-*` are not.
+        if let Some(name) =
+            name.filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            && path.join(super::bundle::MANIFEST).is_file()
+        {
+            out.push((name, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Holds `locks/ENV.lock` until dropped.
 struct FileLock {
     file: File,
     path: PathBuf,
+    holder: LockHolder,
     took_over: Option<LockHolder>,
+    /// Bound for as long as the lock is held (see the module comment).
+    _anchor: Option<std::os::unix::net::UnixListener>,
 }
 
 impl LockGuard for FileLock {
     fn took_over_from(&self) -> Option<&LockHolder> {
         self.took_over.as_ref()
+    }
+
+    /// The path must still name the file this process locked: a lock file
+    /// removed or replaced behind its back is put back (the anchor kept other
+    /// applies out meanwhile); one another process holds is a lost lock.
+    fn still_held(&mut self) -> Result<(), StoreError> {
+        if names_file(&self.path, &self.file) {
+            return Ok(());
+        }
+        let lost = |why: &str| {
+            StoreError::io(
+                "keep the lock",
+                &self.path,
+                std::io::Error::other(why.to_string()),
+            )
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(|e| StoreError::io("restore", &self.path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(lost(
+                    "the lock file was replaced by one another process holds; another apply may be running",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io("lock", &self.path, e));
+            }
+        }
+        write_holder(&mut file, &self.holder)
+            .map_err(|e| StoreError::io("write", &self.path, e))?;
+        tracing::warn!(
+            "{} was removed or replaced while this apply held it; it is restored",
+            self.path.display()
+        );
+        self.file = file;
+        Ok(())
+    }
+}
+
+/// Whether `path` is the file `file` has open (same device and inode).
+fn names_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+fn write_holder(file: &mut File, holder: &LockHolder) -> std::io::Result<()> {
+    let json = serde_json::to_vec(holder).expect("lock holder serializes");
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&json)?;
+    file.sync_all()
+}
+
+/// Binds the abstract socket that stands for `lock_path`'s lock; `Ok(None)`
+/// when it is bound already (another apply holds the lock).
+fn bind_anchor(lock_path: &Path) -> Option<Result<std::os::unix::net::UnixListener, ()>> {
+    use sha2::{Digest, Sha256};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    let real = lock_path
+        .parent()
+        .and_then(|d| fs::canonicalize(d).ok())
+        .map(|d| d.join(lock_path.file_name().unwrap_or_default()))
+        .unwrap_or_else(|| lock_path.to_path_buf());
+    let name = format!(
+        "opsdeploy-lock-{}",
+        hex::encode(Sha256::digest(real.as_os_str().as_encoded_bytes()))
+    );
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+    match UnixListener::bind_addr(&addr) {
+        Ok(l) => Some(Ok(l)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(Err(())),
+        Err(e) => {
+            // Without the anchor (no Unix sockets here) the file lock alone decides.
+            tracing::debug!("no lock anchor for {}: {e}", lock_path.display());
+            None
+        }
     }
 }
 
@@ -218,62 +316,72 @@ impl Store for FileStore {
     ) -> Result<Box<dyn LockGuard>, StoreError> {
         self.ensure_root()?;
         let path = self.root.join("locks").join(format!("{environment}.lock"));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| StoreError::io("open", &path, e))?;
         let started = Instant::now();
         let mut announced = false;
-        loop {
+        let locked = |file: Option<&mut File>, waited| {
+            StoreError::locked(environment, file.and_then(read_holder), waited)
+        };
+        let mut announce = |current: Option<LockHolder>| {
+            if !announced {
+                if let Some(h) = &current {
+                    tracing::warn!(
+                        "waiting up to {wait:?} for {} to finish with \"{environment}\"",
+                        h.describe()
+                    );
+                }
+                announced = true;
+            }
+        };
+        let pause = Duration::from_millis(100).min(wait / 10 + Duration::from_millis(10));
+        let anchor = loop {
+            match bind_anchor(&path) {
+                Some(Ok(anchor)) => break Some(anchor),
+                None => break None,
+                Some(Err(())) => {
+                    let mut current = File::open(&path).ok();
+                    let waited = started.elapsed();
+                    if waited >= wait {
+                        return Err(locked(current.as_mut(), waited));
+                    }
+                    announce(current.as_mut().and_then(read_holder));
+                    std::thread::sleep(pause);
+                }
+            }
+        };
+        let mut file = loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| StoreError::io("open", &path, e))?;
             match file.try_lock() {
-                Ok(()) => break,
+                // Removed or replaced between open and lock: lock what the path names now.
+                Ok(()) if !names_file(&path, &file) => continue,
+                Ok(()) => break file,
                 Err(std::fs::TryLockError::WouldBlock) => {
                     let waited = started.elapsed();
-                    let current = read_holder(&mut file);
                     if waited >= wait {
-                        let (holder, since) = current
-                            .map(|h| (h.describe(), h.since))
-                            .unwrap_or_else(|| ("another process".into(), "unknown".into()));
-                        return Err(StoreError::Locked {
-                            environment: environment.to_string(),
-                            holder,
-                            since,
-                            waited,
-                        });
+                        return Err(locked(Some(&mut file), waited));
                     }
-                    if !announced {
-                        if let Some(h) = &current {
-                            tracing::warn!(
-                                "waiting up to {wait:?} for {} to finish with \"{environment}\"",
-                                h.describe()
-                            );
-                        }
-                        announced = true;
-                    }
-                    std::thread::sleep(
-                        Duration::from_millis(100).min(wait / 10 + Duration::from_millis(10)),
-                    );
+                    announce(read_holder(&mut file));
+                    std::thread::sleep(pause);
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(StoreError::io("lock", &path, e));
                 }
             }
-        }
+        };
         // Content left behind while the OS lock was free: its holder died.
         let took_over = read_holder(&mut file);
-        let json = serde_json::to_vec(holder).expect("lock holder serializes");
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
-            .and_then(|()| file.write_all(&json))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| StoreError::io("write", &path, e))?;
+        write_holder(&mut file, holder).map_err(|e| StoreError::io("write", &path, e))?;
         Ok(Box::new(FileLock {
             file,
             path,
+            holder: holder.clone(),
             took_over,
+            _anchor: anchor,
         }))
     }
 
@@ -348,6 +456,7 @@ mod tests {
                     "staging",
                     EntryData::Approval(ApprovalData {
                         comment: Some(format!("{i}")),
+                        signed: None,
                     }),
                 ))
                 .unwrap();

@@ -10,12 +10,13 @@ pub(crate) mod memory;
 mod postgres;
 pub mod records;
 pub mod results;
+mod sealed;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgStore, RolesSetUp, set_up_roles};
 pub use audit::{Entry, EntryKind, NewEntry, Verification};
 pub use file::FileStore;
 pub use records::EntryData;
@@ -48,9 +49,25 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{what}: {reason}")]
     Database { what: String, reason: String },
+    /// Team mode's plan bundle key is missing or wrong (never shown).
+    #[error("{0}")]
+    BundleKey(String),
 }
 
 impl StoreError {
+    /// Another apply holds `environment` (`holder`, when known, says who).
+    pub fn locked(environment: &str, holder: Option<LockHolder>, waited: Duration) -> Self {
+        let (holder, since) = holder
+            .map(|h| (h.describe(), h.since))
+            .unwrap_or_else(|| ("another process".into(), "unknown".into()));
+        StoreError::Locked {
+            environment: environment.to_string(),
+            holder,
+            since,
+            waited,
+        }
+    }
+
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StoreError::Io {
             action,
@@ -132,10 +149,37 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Fails when bundles could not be stored (team mode without its
+    /// encryption key), before a plan runs any tool.
+    fn check_bundle_storage(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Makes the bundles a digest (or prefix) names present in
     /// [`Store::bundles_dir`], when they are kept elsewhere.
     fn fetch_bundle(&self, _digest: &str) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// The digests of every sealed plan bundle the store keeps. Reads only:
+    /// unlike [`Store::fetch_bundle`] it never writes a local copy.
+    fn bundle_digests(&self) -> Result<Vec<String>, StoreError> {
+        Ok(file::sealed_bundles(&self.bundles_dir())?
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect())
+    }
+
+    /// One file of a stored bundle (`None`: the bundle has no such file),
+    /// read without writing anything; the caller checks it against the
+    /// bundle's manifest.
+    fn read_bundle_file(&self, digest: &str, rel: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.bundles_dir().join(digest).join(rel);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read", &path, e)),
+        }
     }
 
     /// A name for messages: the log's path or database.

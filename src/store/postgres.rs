@@ -2,7 +2,7 @@
 //!
 //! - the audit log is the table `audit_log`, one row per entry holding the
 //!   entry's line exactly as hashed (the chain is the file store's, from
-//!   `audit.rs`); appends take `LOCK TABLE ... IN EXCLUSIVE MODE` so two
+//!   `audit.rs`); appends take a transaction-scoped advisory lock so two
 //!   runners never link to the same head, and triggers refuse UPDATE, DELETE
 //!   and TRUNCATE;
 //! - approvals and overrides are also rows of `approvals`, bound to digests;
@@ -10,10 +10,17 @@
 //!   own for the lock's lifetime: if the runner dies, its connection goes and
 //!   the server releases the lock. `locks` says who holds it;
 //! - plan bundles are stored whole (`bundles`, `bundle_files`) and written out
-//!   to the local bundles directory when a runner needs one.
+//!   to the local bundles directory when a runner needs one; every file's
+//!   content is encrypted under the team's bundle key (`sealed.rs`), which
+//!   the database never sees.
 //!
-//! The schema is created and upgraded at connect from the migrations embedded
-//! in the binary, in one transaction, recorded in `schema_version`.
+//! The schema is created and upgraded from the migrations embedded in the
+//! binary, in one transaction, recorded in `schema_version`: at connect when
+//! the role may, or by `opsdeploy state init --admin-url`, which also makes
+//! the admin role its owner and grants the runtime role opsdeploy connects as
+//! only reading and appending (owning nothing, it cannot alter the tables or
+//! disable their triggers). Connecting as a superuser or as the tables' owner
+//! is warned about.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -25,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::{self, Entry, NewEntry, Verification};
 use super::records::EntryData;
+use super::sealed::{self, BundleKeys};
 use super::{LockGuard, LockHolder, Store, StoreError, now_rfc3339};
 
 /// The embedded migrations, in order; version = position + 1.
@@ -45,6 +53,8 @@ pub struct PgStore {
     shown: String,
     client: Mutex<Client>,
     bundles: PathBuf,
+    /// Read at connect; only bundle reads and writes need them.
+    keys: Result<BundleKeys, sealed::SealError>,
 }
 
 impl PgStore {
@@ -63,11 +73,13 @@ impl PgStore {
         let shown = shown_url(&config);
         let mut client = open(&config, &shown)?;
         migrate(&mut client, &shown)?;
+        warn_if_privileged(&mut client, &shown);
         Ok(PgStore {
             config,
             shown,
             client: Mutex::new(client),
             bundles: bundles.into(),
+            keys: BundleKeys::from_env(),
         })
     }
 
@@ -128,8 +140,31 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Stores a sealed bundle directory (idempotent: a digest names one content).
+    fn keys(&self) -> Result<&BundleKeys, StoreError> {
+        self.keys
+            .as_ref()
+            .map_err(|why| StoreError::BundleKey(why.clone()))
+    }
+
+    /// A bundle file's stored bytes as plaintext. Rows from before bundles
+    /// were encrypted are plaintext; the digest checks every file either way.
+    fn unseal(&self, digest: &str, rel: &str, stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        if !sealed::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        self.keys()?
+            .open(digest, rel, &stored)
+            .map_err(|reason| StoreError::Damaged {
+                path: format!("plan bundle {digest} in {}", self.shown),
+                position: 0,
+                reason,
+            })
+    }
+
+    /// Stores a sealed bundle directory (idempotent: a digest names one
+    /// content), each file encrypted.
     pub fn store_bundle(&self, dir: &Path, digest: &str) -> Result<(), StoreError> {
+        let keys = self.keys()?;
         let manifest_path = dir.join(super::bundle::MANIFEST);
         let manifest_bytes =
             std::fs::read(&manifest_path).map_err(|e| StoreError::io("read", &manifest_path, e))?;
@@ -155,11 +190,14 @@ impl PgStore {
         )
         .map_err(self.err("store a plan bundle in"))?;
         for (rel, content) in &files {
-            // results.json is rewritten by later evaluations: the newest wins.
+            let content = keys
+                .seal(digest, rel, content)
+                .map_err(StoreError::BundleKey)?;
+            // The same digest names the same files: a second store changes nothing.
             tx.execute(
                 "INSERT INTO opsdeploy.bundle_files (digest, path, content) VALUES ($1, $2, $3)
-                 ON CONFLICT (digest, path) DO UPDATE SET content = EXCLUDED.content",
-                &[&digest, rel, content],
+                 ON CONFLICT (digest, path) DO NOTHING",
+                &[&digest, rel, &content],
             )
             .map_err(self.err("store a plan bundle in"))?;
         }
@@ -173,9 +211,47 @@ fn open(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("{shown}: {}", cause(&e))))
 }
 
-/// Brings the schema to the newest embedded version.
+/// The schema version in the database; 0 when there is no schema yet.
+fn schema_version(client: &mut impl GenericClient) -> Result<i32, postgres::Error> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('opsdeploy.schema_version') IS NOT NULL",
+            &[],
+        )?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM opsdeploy.schema_version",
+            &[],
+        )?
+        .get(0))
+}
+
+/// Brings the schema to the newest embedded version. A schema already up to
+/// date is only read: the runtime role of a set-up database may not create
+/// anything.
 fn migrate(client: &mut Client, shown: &str) -> Result<(), StoreError> {
-    let err = |e| db_error(shown, "migrate the schema of", e);
+    let current = schema_version(client).map_err(|e| db_error(shown, "read the schema of", e))?;
+    if current == MIGRATIONS.len() as i32 {
+        return Ok(());
+    }
+    let err = |e: postgres::Error| {
+        if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            return StoreError::Database {
+                what: format!(
+                    "the opsdeploy schema of {shown} is missing or older than this opsdeploy, and this role may not create it"
+                ),
+                reason: format!(
+                    "{}; run `opsdeploy state init --admin-url postgres://ADMIN@HOST/DB` as the database's admin",
+                    cause(&e)
+                ),
+            };
+        }
+        db_error(shown, "migrate the schema of", e)
+    };
     let mut tx = client.transaction().map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(err)?;
@@ -212,9 +288,15 @@ fn migrate(client: &mut Client, shown: &str) -> Result<(), StoreError> {
     tx.commit().map_err(err)
 }
 
-/// Blocks other appenders (not readers) until the transaction ends.
+/// Serializes appends (an arbitrary constant: "opsd" "audt").
+const APPEND_LOCK: i64 = 0x6f70_7364_6175_6474;
+
+/// Blocks other appenders (not readers) until the transaction ends. An
+/// advisory lock, not `LOCK TABLE`: that needs UPDATE or DELETE rights the
+/// runtime role must not have.
 fn lock_log(tx: &mut impl GenericClient) -> Result<(), postgres::Error> {
-    tx.batch_execute("LOCK TABLE opsdeploy.audit_log IN EXCLUSIVE MODE")
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+        .map(|_| ())
 }
 
 /// The last entry's seq and hash (0 and GENESIS for an empty log).
@@ -272,6 +354,127 @@ fn insert_entry(
         )?;
     }
     Ok(())
+}
+
+/// Warns when the role opsdeploy runs as could disable the audit log's
+/// triggers or rewrite it: a superuser, or the owner of its tables.
+fn warn_if_privileged(client: &mut Client, shown: &str) {
+    let row = client.query_one(
+        "SELECT current_user::text, r.rolsuper, pg_get_userbyid(c.relowner) = current_user
+           FROM pg_roles r, pg_class c
+          WHERE r.rolname = current_user AND c.oid = 'opsdeploy.audit_log'::regclass",
+        &[],
+    );
+    match row {
+        Ok(row) => {
+            let (role, superuser, owner): (String, bool, bool) =
+                (row.get(0), row.get(1), row.get(2));
+            let what = if superuser {
+                "a superuser"
+            } else if owner {
+                "the owner of opsdeploy's tables"
+            } else {
+                return;
+            };
+            tracing::warn!(
+                "connected to {shown} as {role}, {what}: it can disable the audit log's triggers and rewrite the log; \
+                 run `opsdeploy state init --admin-url ...` once as an admin and connect as a runtime role that may only insert and read"
+            );
+        }
+        Err(e) => tracing::debug!("could not check the role's privileges: {}", cause(&e)),
+    }
+}
+
+/// What `opsdeploy state init` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RolesSetUp {
+    pub database: String,
+    pub admin: String,
+    pub runtime: String,
+}
+
+/// `opsdeploy state init --admin-url`: as the admin role, creates (or
+/// upgrades) the schema, takes ownership of it, and grants `runtime` only
+/// what opsdeploy needs: read and append the audit log and approvals, store
+/// and read bundles, hold locks. Owning nothing, the runtime role cannot
+/// alter the tables or disable their triggers.
+pub fn set_up_roles(admin_url: &str, runtime: &str) -> Result<RolesSetUp, StoreError> {
+    let config: postgres::Config = admin_url.parse().map_err(|e| {
+        StoreError::Unavailable(format!("the admin database URL is not valid: {e}"))
+    })?;
+    let shown = shown_url(&config);
+    let mut client = open(&config, &shown)?;
+    migrate(&mut client, &shown)?;
+    let shown_ref = shown.as_str();
+    let err = |doing: &'static str| move |e| db_error(shown_ref, doing, e);
+    let mut tx = client
+        .transaction()
+        .map_err(err("start a transaction on"))?;
+    let admin: String = tx
+        .query_one("SELECT current_user::text", &[])
+        .map_err(err("read the role of"))?
+        .get(0);
+    if admin == runtime {
+        return Err(StoreError::Database {
+            what: format!("could not set up roles in {shown}"),
+            reason: format!(
+                "the runtime role {runtime} is the admin role; opsdeploy must connect as a role that owns nothing"
+            ),
+        });
+    }
+    let exists = tx
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&runtime])
+        .map_err(err("read the roles of"))?
+        .is_some();
+    if !exists {
+        return Err(StoreError::Database {
+            what: format!("could not set up roles in {shown}"),
+            reason: format!(
+                "there is no role {runtime}; create it first (CREATE ROLE {runtime} LOGIN PASSWORD '...')"
+            ),
+        });
+    }
+    let rt: String = tx
+        .query_one("SELECT quote_ident($1)", &[&runtime])
+        .map_err(err("quote a role name in"))?
+        .get(0);
+    // Everything opsdeploy created belongs to the admin (whoever connected first).
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'opsdeploy' AND c.relkind = 'r'",
+            &[],
+        )
+        .map_err(err("list the tables of"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sql = String::from(
+        "ALTER SCHEMA opsdeploy OWNER TO CURRENT_USER;
+         ALTER FUNCTION opsdeploy.refuse_change() OWNER TO CURRENT_USER;\n",
+    );
+    for t in &tables {
+        sql.push_str(&format!(
+            "ALTER TABLE opsdeploy.{t} OWNER TO CURRENT_USER;\n"
+        ));
+    }
+    sql.push_str(&format!(
+        "REVOKE ALL ON SCHEMA opsdeploy FROM {rt};
+         GRANT USAGE ON SCHEMA opsdeploy TO {rt};
+         REVOKE ALL ON ALL TABLES IN SCHEMA opsdeploy FROM {rt};
+         GRANT SELECT ON opsdeploy.schema_version TO {rt};
+         GRANT SELECT, INSERT ON opsdeploy.audit_log, opsdeploy.approvals, opsdeploy.bundles TO {rt};
+         GRANT SELECT, INSERT, UPDATE ON opsdeploy.bundle_files TO {rt};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON opsdeploy.locks TO {rt};"
+    ));
+    tx.batch_execute(&sql)
+        .map_err(err("grant the runtime role's rights in"))?;
+    tx.commit().map_err(err("commit the roles of"))?;
+    Ok(RolesSetUp {
+        database: shown_ref.to_string(),
+        admin,
+        runtime: runtime.to_string(),
+    })
 }
 
 /// Every file under `dir`, relative, with its content.
@@ -467,15 +670,7 @@ impl Store for PgStore {
         if !got {
             let current = query_holder(&mut client, environment, true).map_err(&err)?;
             let locked = |current: Option<LockHolder>, waited| {
-                let (holder, since) = current
-                    .map(|h| (h.describe(), h.since))
-                    .unwrap_or_else(|| ("another process".into(), "unknown".into()));
-                StoreError::Locked {
-                    environment: environment.to_string(),
-                    holder,
-                    since,
-                    waited,
-                }
+                StoreError::locked(environment, current, waited)
             };
             if wait.is_zero() {
                 return Err(locked(current, Duration::ZERO));
@@ -555,6 +750,29 @@ impl Store for PgStore {
         self.store_bundle(dir, digest)
     }
 
+    fn check_bundle_storage(&self) -> Result<(), StoreError> {
+        self.keys().map(|_| ())
+    }
+
+    fn bundle_digests(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .query("SELECT digest FROM opsdeploy.bundles ORDER BY digest", &[])
+            .map_err(self.err("read plan bundles from"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn read_bundle_file(&self, digest: &str, rel: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT content FROM opsdeploy.bundle_files WHERE digest = $1 AND path = $2",
+                &[&digest, &rel],
+            )
+            .map_err(self.err("read plan bundles from"))?;
+        row.map(|r| self.unseal(digest, rel, r.get(0))).transpose()
+    }
+
     fn fetch_bundle(&self, digest: &str) -> Result<(), StoreError> {
         let err = self.err("read plan bundles from");
         let mut client = self.client();
@@ -589,7 +807,7 @@ impl Store for PgStore {
                 .map_err(|e| StoreError::io("create a directory in", &self.bundles, e))?;
             for row in &files {
                 let rel: String = row.get(0);
-                let content: Vec<u8> = row.get(1);
+                let content = self.unseal(&d, &rel, row.get(1))?;
                 let path = safe_join(tmp.path(), &rel).ok_or_else(|| StoreError::Damaged {
                     path: format!("plan bundle {d} in {}", self.shown),
                     position: 0,

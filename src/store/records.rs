@@ -13,6 +13,7 @@ use super::audit::EntryKind;
 use super::results::Decision;
 use super::summary::PlanSummary;
 use crate::config::Enforcement;
+use crate::engine::FailureKind;
 
 /// An entry's payload, tagged by its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +81,22 @@ pub struct PlanData {
     pub counts: PlanSummary,
     #[serde(default)]
     pub git_revision: Option<String>,
+    /// The allowed_signers the plan was made with (`approval { signers }`):
+    /// who may approve what is then in the log itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signers: Option<PlannedSigners>,
+    /// Built-in safety policies turned off for the plan, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_off: Vec<crate::config::DisabledPolicy>,
+}
+
+/// An allowed_signers file as a plan read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedSigners {
+    /// As configured, relative to the project.
+    pub path: String,
+    pub sha256: String,
+    pub text: String,
 }
 
 /// When a set of policy results was evaluated.
@@ -127,6 +144,10 @@ impl PolicyResultsData {
                     blocks: d.blocks,
                     overridden_by: d.overridden_by.clone(),
                     violations: d.violations.len(),
+                    fuel_used: d.evaluation.fuel_used,
+                    duration_ms: Some(d.evaluation.duration_ms.as_secs_f64() * 1e3),
+                    failure: d.failure().map(|f| f.kind),
+                    deployed_sha256: None,
                 })
                 .collect(),
         }
@@ -148,6 +169,19 @@ pub struct PolicyVerdict {
     pub overridden_by: Option<String>,
     /// How many violations it reported.
     pub violations: usize,
+    /// What the evaluation cost, for `status --policies` (absent in entries
+    /// written before it was recorded).
+    #[serde(default)]
+    pub fuel_used: Option<u64>,
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
+    /// Why the policy could not run, when it could not.
+    #[serde(default)]
+    pub failure: Option<FailureKind>,
+    /// At a plan whose module differs from the one evaluated at the
+    /// environment's last deployment: that one's sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_sha256: Option<String>,
 }
 
 /// `approval`: the actor approved the entry's digest.
@@ -155,6 +189,9 @@ pub struct PolicyVerdict {
 pub struct ApprovalData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// With `approval { signers }`: the statement the approver signed.
+    #[serde(flatten)]
+    pub signed: Option<SignedStatement>,
 }
 
 /// `override`: the actor lifted a soft-mandatory denial for the entry's digest.
@@ -162,6 +199,22 @@ pub struct ApprovalData {
 pub struct OverrideData {
     pub policy: String,
     pub reason: String,
+    /// A signed override's comment (its statement carries one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(flatten)]
+    pub signed: Option<SignedStatement>,
+}
+
+/// A signed approval or override: the statement's exact text, its SSH
+/// signature, and the key that made it (checked before it was logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedStatement {
+    pub statement: String,
+    pub signature: String,
+    /// `SHA256:...` of the signing key.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// `apply_start`.
@@ -457,6 +510,8 @@ pub struct LockTakeoverData {
 /// An approval of a digest, as read from its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRecord {
+    /// The audit entry it was logged as.
+    pub seq: u64,
     pub approver: String,
     pub at: String,
     pub comment: Option<String>,
@@ -465,6 +520,8 @@ pub struct ApprovalRecord {
 /// An override for a digest, as read from its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverrideRecord {
+    /// The audit entry it was logged as.
+    pub seq: u64,
     pub policy: String,
     pub approver: String,
     pub reason: String,
@@ -479,6 +536,7 @@ mod tests {
     fn payloads_keep_the_shape_entries_always_had() {
         let data = EntryData::Approval(ApprovalData {
             comment: Some("ok".into()),
+            signed: None,
         });
         assert_eq!(data.to_wire(), serde_json::json!({"comment": "ok"}));
         assert_eq!(
@@ -500,6 +558,25 @@ mod tests {
         };
         assert_eq!((f.status, f.apply_seq), (ApplyStatus::Succeeded, Some(4)));
         assert_eq!(f.deployed.unwrap().images[0].reference, "api:1");
+    }
+
+    #[test]
+    fn a_signed_override_keeps_its_statement_beside_policy_and_reason() {
+        let wire = serde_json::json!({"policy": "cost-guard", "reason": "one-off",
+            "statement": "{...}\n", "signature": "-----BEGIN SSH SIGNATURE-----", "key": "SHA256:x"});
+        let data = EntryData::from_wire(EntryKind::Override, wire.clone()).unwrap();
+        let EntryData::Override(o) = &data else {
+            panic!("an override entry reads as one");
+        };
+        assert_eq!(o.signed.as_ref().unwrap().key, "SHA256:x");
+        assert_eq!(data.to_wire(), wire);
+        // Without a signature the entry reads as unsigned.
+        let unsigned = serde_json::json!({"policy": "cost-guard", "reason": "one-off"});
+        let EntryData::Override(o) = EntryData::from_wire(EntryKind::Override, unsigned).unwrap()
+        else {
+            panic!("an override entry reads as one");
+        };
+        assert_eq!(o.signed, None);
     }
 
     #[test]

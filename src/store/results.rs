@@ -1,14 +1,14 @@
 //! A plan bundle's policy results (`results.json`): what each policy said,
-//! its enforcement level, and whether it blocks. Kept beside the manifest and
-//! not part of the digest: results are derived, and re-evaluated at apply.
+//! its enforcement level, and whether it blocks. One of the bundle's files,
+//! covered by the digest, so a report or an override can trust them (apply
+//! re-evaluates anyway).
 
 use serde::{Deserialize, Serialize};
 
-use super::bundle::{Bundle, BundleError, RESULTS};
+use super::bundle::{Bundle, BundleBuilder, BundleError, RESULTS};
 use super::records::OverrideRecord;
 use crate::config::Enforcement;
 use crate::engine::{Evaluation, Failure};
-use crate::fsutil::write_atomic;
 use crate::redact::Redactor;
 
 /// One policy's verdict on one plan.
@@ -32,6 +32,8 @@ pub struct Decision {
 /// `results.json` of a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
+    /// The bundle's digest; not in the file, which the digest itself covers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub digest: String,
     pub evaluated_at: String,
     pub decisions: Vec<Decision>,
@@ -39,7 +41,8 @@ pub struct Results {
 
 impl Decision {
     /// A policy's verdict at its enforcement level: a denial blocks unless the
-    /// policy is advisory, or soft-mandatory with an override logged.
+    /// policy is advisory or in shadow, or soft-mandatory with an override
+    /// logged.
     pub fn new(
         policy: &str,
         enforcement: Enforcement,
@@ -54,7 +57,7 @@ impl Decision {
             denied,
             overridden_by: None,
             override_reason: None,
-            blocks: denied && enforcement != Enforcement::Advisory,
+            blocks: denied && !matches!(enforcement, Enforcement::Advisory | Enforcement::Shadow),
             violations: evaluation.violations(),
             evaluation,
         };
@@ -107,21 +110,30 @@ impl Results {
     }
 }
 
-impl Bundle {
-    /// Stores the policy results next to the bundle (not part of the digest).
-    pub fn write_results(&self, results: &Results) -> Result<(), BundleError> {
-        let path = self.path(RESULTS);
+impl BundleBuilder {
+    /// Adds the policy results to the bundle being written; their `digest`
+    /// is the bundle's, known only once it is sealed ([`Bundle::read_results`]
+    /// fills it in).
+    pub fn add_results(&mut self, results: &Results) -> Result<(), BundleError> {
         let json = serde_json::to_vec_pretty(results).expect("results serialize");
-        write_atomic(&path, &json).map_err(|source| BundleError::Io {
-            action: "write",
-            path,
-            source,
-        })
+        self.add_file(RESULTS, &json)
     }
+}
 
-    /// The policy results stored next to the bundle.
+impl Bundle {
+    /// The policy results sealed in the bundle; results the digest does not
+    /// cover (a bundle made by an older opsdeploy) are refused, naming the file.
     pub fn read_results(&self) -> Result<Results, BundleError> {
-        serde_json::from_slice(&self.read(RESULTS)?).map_err(|e| self.unreadable(RESULTS, e))
+        if !self.manifest.files.iter().any(|f| f.path == RESULTS) {
+            return Err(self.unreadable(
+                RESULTS,
+                "it is not covered by the plan's digest (a plan made by an older opsdeploy); plan again",
+            ));
+        }
+        let mut results: Results = serde_json::from_slice(&self.read(RESULTS)?)
+            .map_err(|e| self.unreadable(RESULTS, e))?;
+        results.digest = self.digest.clone();
+        Ok(results)
     }
 }
 
@@ -143,15 +155,16 @@ mod tests {
             outcome: Outcome::Completed {
                 violations: vec![v],
             },
-            fuel_used: 0,
+            fuel_used: Some(0),
             duration_ms: std::time::Duration::ZERO,
             logs: Vec::new(),
         }
     }
 
     #[test]
-    fn a_denial_blocks_unless_advisory_and_an_override_lifts_only_a_soft_mandatory_one() {
+    fn a_denial_blocks_unless_advisory_or_shadow_and_an_override_lifts_only_a_soft_mandatory_one() {
         let ov = OverrideRecord {
+            seq: 1,
             policy: "p".into(),
             approver: "bob@example.com".into(),
             reason: "accepted".into(),
@@ -165,6 +178,7 @@ mod tests {
             Decision::new("p", e, evaluation(denies), overrides).blocks
         };
         assert!(!blocks(Enforcement::Advisory, true, &[]));
+        assert!(!blocks(Enforcement::Shadow, true, &[]));
         assert!(blocks(Enforcement::SoftMandatory, true, &[]));
         assert!(blocks(Enforcement::HardMandatory, true, &[]));
         assert!(!blocks(Enforcement::SoftMandatory, false, &[]));
@@ -213,7 +227,7 @@ mod tests {
                     kind: FailureKind::Trap,
                     reason: "trap near cafe".into(),
                 }),
-                fuel_used: 0,
+                fuel_used: Some(0),
                 duration_ms: std::time::Duration::ZERO,
                 logs: vec![LogLine {
                     level: LogLevel::Info,

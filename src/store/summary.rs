@@ -37,10 +37,42 @@ pub struct TerraformCounts {
     pub forget: usize,
     #[serde(default)]
     pub replace: usize,
+    /// Every managed resource the plan changes, in the plan's order, for
+    /// the approver to read (an empty list is not written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceChange>,
     #[serde(default)]
     pub terraform_version: Option<String>,
     #[serde(default)]
     pub unchanged: usize,
+}
+
+/// One resource a plan changes, as `terraform plan` summarises it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: String,
+    /// create, update, replace, delete, forget.
+    pub action: String,
+    /// Terraform's `action_reason`, e.g. `replace_because_cannot_update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Where a `moved` block brought it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+    /// Top-level attributes whose value changes (updates and replacements),
+    /// sensitive values masked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<AttributeChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub name: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+    /// The attribute is why terraform replaces the resource.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replacement: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +127,16 @@ impl fmt::Display for TerraformCounts {
             "{} to add, {} to change, {} to replace, {} to destroy",
             self.add, self.change, self.replace, self.destroy
         )
+    }
+}
+
+impl PlanSummary {
+    /// Each resource the plan changes (none without terraform).
+    pub fn resources(&self) -> &[ResourceChange] {
+        self.terraform
+            .as_ref()
+            .map(|tf| tf.resources.as_slice())
+            .unwrap_or_default()
     }
 }
 

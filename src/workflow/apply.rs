@@ -11,7 +11,7 @@ use policy_sdk::migration::Phase;
 use serde::Serialize;
 use serde_json::json;
 
-use super::approve::{check_approved, resolve_bundle};
+use super::approve::{check_approved, counted_overrides, resolve_bundle};
 use super::continuity::{self, Incident};
 use super::plan::environment_section;
 use super::policies;
@@ -21,7 +21,7 @@ use super::undo::{Change, Undone};
 use super::{History, Project, Stage, WorkflowError};
 use crate::adapters::health;
 use crate::adapters::helm::{Helm, ReleaseSpec};
-use crate::config::{Environment, Strategy};
+use crate::config::{Environment, Strategy, effective};
 use crate::input::InputDocument;
 use crate::store::bundle::Bundle;
 use crate::store::records::{
@@ -136,7 +136,8 @@ pub fn apply(project: &Project, req: &ApplyRequest) -> Result<Applied, WorkflowE
             more: changed.len() - 1,
         });
     }
-    let approvals = check_approved(env, &history, &bundle)?;
+    check_effective_config(project, env, &bundle)?;
+    let approvals = check_approved(project, env, &history, &bundle)?;
     // What apply needs can have gone since the plan: say so before changing anything.
     super::preflight::check(project, env)?;
     let results = reevaluate(project, env, &history, &bundle, &approvals)?;
@@ -205,6 +206,27 @@ fn refuse_applied_before(
     })
 }
 
+/// The configuration in effect now (after `env()` and defaults) must be the
+/// one the plan was made and approved with, setting by setting.
+fn check_effective_config(
+    project: &Project,
+    env: &Environment,
+    bundle: &Bundle,
+) -> Result<(), WorkflowError> {
+    let differs = match &bundle.manifest.config {
+        Some(planned) => planned.first_difference(&effective::settings(&project.config, env)),
+        None => Some("(not recorded: the plan was made by an older opsdeploy)".into()),
+    };
+    let Some(setting) = differs else {
+        return Ok(());
+    };
+    Err(WorkflowError::ConfigChanged {
+        environment: env.name.clone(),
+        digest: bundle.digest.clone(),
+        setting,
+    })
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -227,7 +249,10 @@ fn reevaluate(
     let mut doc = InputDocument::from_slice("input.json of the bundle", &input)
         .map_err(|e| WorkflowError::tool(Stage::BundleInput, e))?;
     doc.set_environment(&environment_section(project, env, Some(&bundle.digest)));
-    let overrides = history.overrides(&bundle.digest);
+    let (overrides, refused) = counted_overrides(project, env, history, &bundle.digest);
+    for why in &refused {
+        tracing::warn!("{why}");
+    }
     set_approvals(&mut doc, env, bundle, approvals, &overrides);
     let engine = policy_engine()?;
     let loaded = policies::load(&project.config, &engine, &env.name)?;
@@ -332,7 +357,9 @@ impl Run<'_> {
         };
         self.project
             .log(&self.env.name, &self.bundle.digest, data)?;
-        tracing::info!(step, ok, "{detail}");
+        // The detail may end in a line of the step's own output: recorded
+        // and shown in the result, not logged.
+        tracing::info!(step, ok, "step finished");
         self.steps.push(StepReport {
             step: step.to_string(),
             ok,

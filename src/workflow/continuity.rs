@@ -28,14 +28,18 @@ pub fn record(project: &Project, incident: &Incident) -> std::io::Result<()> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    // Between markers: a plan's digest covers the file without them, so
+    // recording an incident does not invalidate other approved plans.
+    let (start, end) = crate::generated::markers("incident");
     let _ = write!(
         text,
-        "\n### {} — {} — {}\n\n- bundle: `{}`\n",
+        "\n{start}\n### {} — {} — {}\n\n- bundle: `{}`\n",
         incident.at, incident.environment, incident.title, incident.digest
     );
     for d in &incident.details {
         let _ = writeln!(text, "- {}", d.replace('\n', " "));
     }
+    let _ = writeln!(text, "{end}");
     write_atomic(&path, text.as_bytes())
 }
 
@@ -70,6 +74,7 @@ pub fn incidents_for(project: &Project, environment: &str) -> Vec<String> {
             }
         } else if let Some(c) = current.as_mut()
             && !line.trim().is_empty()
+            && !line.starts_with("<!-- opsdeploy:")
         {
             c.push_str(line);
             c.push('\n');

@@ -118,6 +118,7 @@ impl History {
         self.for_digest(digest)
             .filter_map(|e| match &e.data {
                 EntryData::Approval(a) => Some(ApprovalRecord {
+                    seq: e.seq,
                     approver: e.actor.clone(),
                     at: e.at.clone(),
                     comment: a.comment.clone(),
@@ -131,6 +132,7 @@ impl History {
         self.for_digest(digest)
             .filter_map(|e| match &e.data {
                 EntryData::Override(o) => Some(OverrideRecord {
+                    seq: e.seq,
                     policy: o.policy.clone(),
                     approver: e.actor.clone(),
                     reason: o.reason.clone(),
@@ -187,40 +189,51 @@ impl History {
     /// The last successful apply of an environment: what runs there now.
     /// `opsdeploy rollback` records which earlier deployment it restored.
     pub fn current<'a>(&'a self, env: &'a str) -> Option<ApplyRecord<'a>> {
+        self.deployment_timeline(env).pop().and_then(|(_, a)| a)
+    }
+
+    /// Every change of what runs on an environment, oldest first: the seq of
+    /// the entry that made it so (a successful finish, or a rollback that
+    /// restored an earlier deployment) and the apply now running (none when
+    /// a rollback restored a deployment the log does not show succeeding).
+    pub fn deployment_timeline<'a>(&'a self, env: &'a str) -> Vec<(u64, Option<ApplyRecord<'a>>)> {
         let applies = self.applies(env);
-        let mut current: Option<usize> = None;
-        let mut restored_by = None;
+        let mut timeline = Vec::new();
         for e in self
             .entries
             .iter()
             .filter(|e| e.environment.as_deref() == Some(env))
         {
-            match &e.data {
+            let (current, restored_by) = match &e.data {
                 EntryData::ApplyFinish(_) => {
                     let finished = applies
                         .iter()
-                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq));
-                    if let Some(i) = finished
-                        && applies[i].status() == Some(ApplyStatus::Succeeded)
-                    {
-                        current = Some(i);
-                        restored_by = None;
+                        .position(|a| a.finish.is_some_and(|f| f.seq == e.seq))
+                        .filter(|i| applies[*i].status() == Some(ApplyStatus::Succeeded));
+                    if finished.is_none() {
+                        continue;
                     }
+                    (finished, None)
                 }
                 EntryData::Rollback(r) if r.restored.is_some() => {
                     let restored = r.restored.as_deref();
-                    current = applies.iter().rposition(|a| {
+                    let restored_apply = applies.iter().rposition(|a| {
                         Some(a.digest.as_str()) == restored
                             && a.status() == Some(ApplyStatus::Succeeded)
                     });
-                    restored_by = Some(e);
+                    (restored_apply, Some(e))
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            timeline.push((
+                e.seq,
+                current.map(|i| ApplyRecord {
+                    restored_by,
+                    ..applies[i].clone()
+                }),
+            ));
         }
-        let mut record = applies.into_iter().nth(current?)?;
-        record.restored_by = restored_by;
-        Some(record)
+        timeline
     }
 
     /// Applies that started and never finished (the process died), since

@@ -8,8 +8,14 @@ use std::process::Command;
 pub const UNKNOWN: &str = "unknown";
 
 pub fn current(project: &Path) -> String {
+    current_with_source(project).0
+}
+
+/// Who is acting and what said so (`OPSDEPLOY_USER`, `git config
+/// user.email`, `$USER`), for a refusal that names both.
+pub fn current_with_source(project: &Path) -> (String, &'static str) {
     if let Some(u) = non_empty(std::env::var("OPSDEPLOY_USER").ok()) {
-        return u;
+        return (u, "OPSDEPLOY_USER");
     }
     let git = Command::new("git")
         .args(["config", "user.email"])
@@ -19,11 +25,17 @@ pub fn current(project: &Path) -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     if let Some(email) = non_empty(git) {
-        return email;
+        return (email, "git config user.email");
     }
-    non_empty(std::env::var("USER").ok()).unwrap_or_else(|| UNKNOWN.into())
+    match non_empty(std::env::var("USER").ok()) {
+        Some(u) => (u, "$USER"),
+        None => (UNKNOWN.into(), "nothing"),
+    }
 }
 
+/// Trimmed, and with control characters shown escaped: the name is recorded
+/// in the audit log and printed on terminals.
 fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    s.map(|s| crate::escape::controls(s.trim()).into_owned())
+        .filter(|s| !s.is_empty())
 }

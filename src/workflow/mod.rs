@@ -4,19 +4,23 @@
 pub mod apply;
 pub mod approve;
 pub mod audit;
+pub(crate) mod changes;
 pub(crate) mod continuity;
 pub mod drift;
 pub mod history;
 pub(crate) mod identity;
 pub mod plan;
-pub(crate) mod policies;
+pub mod policies;
 pub(crate) mod post_deploy;
 pub(crate) mod preflight;
 pub mod promote;
 pub(crate) mod releases;
+pub mod replay;
 pub mod rollback;
+pub mod rollout;
 pub mod scans;
-pub(crate) mod sources;
+pub(crate) mod signing;
+pub mod sources;
 pub mod state;
 pub mod status;
 pub mod stored;
@@ -33,6 +37,7 @@ use crate::config::{Config, ConfigError, StateConfig};
 use crate::store::bundle::BundleError;
 use crate::store::{Entry, FileStore, NewEntry, PgStore, Store, StoreError};
 pub use history::History;
+pub use signing::UNSIGNED;
 
 /// What a tool (or a project file it reads) was doing when it failed, which
 /// says what to fix (the hint, in `crate::error`).
@@ -86,6 +91,9 @@ pub enum WorkflowError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// A signed approval, override or checkpoint refused or not made.
+    #[error(transparent)]
+    Signing(#[from] signing::SigningError),
     #[error("{source}")]
     Tool {
         stage: Stage,
@@ -106,6 +114,8 @@ pub enum WorkflowError {
         #[source]
         source: crate::engine::EngineError,
     },
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
     #[error("environment \"{environment}\" has no plan yet")]
     NoPlan { environment: String },
     #[error("there is no plan bundle {digest} in this project")]
@@ -160,6 +170,24 @@ pub enum WorkflowError {
         digest: String,
         have: usize,
         need: usize,
+    },
+    #[error(
+        "plan bundle {} was made with another configuration than the one in effect now",
+        short(digest)
+    )]
+    ConfigChanged {
+        environment: String,
+        digest: String,
+        /// The first effective setting that differs (`policy.NAME.enforcement`, ...).
+        setting: String,
+    },
+    /// A project file opsdeploy will not read (a symlink out of the project,
+    /// not a regular file, unreadable); `message` names it relative to the project.
+    #[error("{message}")]
+    ProjectFile {
+        path: String,
+        message: String,
+        problem: crate::fsutil::ProjectReadError,
     },
     #[error("plan bundle {} does not match the files on disk", short(digest))]
     SourcesChanged {
@@ -372,6 +400,44 @@ pub enum WorkflowError {
         reason: String,
     },
     #[error(
+        "audit log entry {seq} ({kind} by {actor}) is not a valid signed approval: {reason}{}",
+        match more {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        }
+    )]
+    BadSignature {
+        /// The log's path or database.
+        log: String,
+        seq: u64,
+        kind: String,
+        actor: String,
+        reason: String,
+        /// How many more entries' signatures do not hold.
+        more: usize,
+    },
+    #[error("cannot read the checkpoint {path}: {source}")]
+    CheckpointUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no checkpoint")]
+    NoCheckpoint { path: String },
+    #[error("the audit log does not extend the checkpoint at size {size}: {why}")]
+    CheckpointNotExtended {
+        path: String,
+        size: u64,
+        why: String,
+    },
+    #[error("the database URL is not valid: {source}")]
+    InvalidDatabaseUrl {
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("the database URL names no user to grant to")]
+    NoRuntimeRole,
+    #[error(
         "the audit log to migrate is damaged at entry {position}: {reason}; nothing was copied"
     )]
     MigrationSourceDamaged { position: usize, reason: String },
@@ -498,8 +564,20 @@ impl Project {
         }
     }
 
+    /// The log, its chain checked first: whatever the workflow decides from
+    /// the past, it decides from an unbroken chain (exit 1 naming the first
+    /// bad entry otherwise).
     pub fn history(&self) -> Result<History, WorkflowError> {
-        Ok(History::new(self.store.entries()?))
+        let entries = self.store.entries()?;
+        if let Some(bad) = crate::store::audit::check_chain(&entries) {
+            return Err(StoreError::Damaged {
+                path: self.store.describe(),
+                position: bad.position,
+                reason: bad.reason,
+            }
+            .into());
+        }
+        Ok(History::new(entries))
     }
 
     pub fn dir(&self) -> &Path {

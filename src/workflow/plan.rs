@@ -13,11 +13,13 @@ use super::policies;
 pub use super::preflight::Warning;
 use super::tools::{policy_engine, terraform_for};
 use super::{History, Project, Stage, WorkflowError, sources};
-use crate::config::Environment;
-use crate::input::{InputDocument, configured_terraform_section};
-use crate::store::bundle::{Bundle, BundleBuilder, Manifest};
+use crate::adapters::terraform::PlanJson;
+use crate::config::{Environment, effective};
+use crate::input::InputDocument;
+use crate::report::rollout::PolicyChange;
+use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest};
 use crate::store::records::{EvaluatedAt, PlanData, PolicyResultsData};
-use crate::store::results::{Decision, Results};
+use crate::store::results::{self, Decision, Results};
 use crate::store::summary::{MigrationSummary, PlanSummary, TerraformCounts};
 use crate::store::{EntryData, now_rfc3339};
 
@@ -30,6 +32,12 @@ pub struct Planned {
     /// What the configuration lacks that the deploy would want (no monitor
     /// window for production, ...): shown, never blocking.
     pub warnings: Vec<Warning>,
+    /// How approvals of it are judged (signed by whom, or unsigned), then
+    /// what it changes about who signs.
+    pub trust: Vec<String>,
+    /// Policies whose module is not the one in force at the environment's
+    /// last deployment.
+    pub policy_changes: Vec<PolicyChange>,
 }
 
 impl Planned {
@@ -44,7 +52,15 @@ impl Planned {
         project_dir: &std::path::Path,
     ) -> Result<crate::report::Report, WorkflowError> {
         let stored = crate::report::bundle::StoredPlan::open(self.bundle.clone())?;
-        Ok(stored.report(&[], &[], Some(project_dir))?)
+        Ok(stored.report(&[], &[], &self.trust, Some(project_dir))?)
+    }
+
+    /// What `plan` and `promote` warn about: production approved on the
+    /// honour system.
+    pub fn unsigned_warning(&self) -> Option<String> {
+        let env = &self.bundle.manifest.environment;
+        let unsigned = self.trust.first().map(String::as_str) == Some(super::signing::UNSIGNED);
+        (env == "production" && unsigned).then(|| format!("{} for {env}", super::signing::UNSIGNED))
     }
 
     /// The refusal, when a mandatory policy blocks the plan.
@@ -60,6 +76,8 @@ impl Planned {
             manifest: &self.bundle.manifest,
             decisions: &self.results.decisions,
             incidents: &self.incidents,
+            approvals: &self.trust,
+            policy_changes: &self.policy_changes,
             blocked: self.blocked(),
         }
     }
@@ -73,6 +91,11 @@ pub struct PlannedOutput<'a> {
     pub manifest: &'a Manifest,
     pub decisions: &'a [Decision],
     pub incidents: &'a [String],
+    /// How approvals of it are judged, then what it changes about who signs.
+    pub approvals: &'a [String],
+    /// Policies whose module is not the one in force at the environment's
+    /// last deployment.
+    pub policy_changes: &'a [PolicyChange],
     /// A mandatory policy denies: the plan cannot be applied as it is.
     pub blocked: bool,
 }
@@ -221,24 +244,23 @@ fn gates_section(
         .map_err(|e| WorkflowError::tool(Stage::ProjectState, e))
 }
 
-/// Resource counts by action, for summaries.
-pub(crate) fn terraform_summary(plan_json: &[u8]) -> Option<TerraformCounts> {
-    let plan = serde_json::from_slice::<policy_sdk::terraform::Plan>(plan_json).ok()?;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for rc in plan.resource_changes.iter().filter(|rc| rc.is_managed()) {
-        *counts.entry(rc.change.actions.summary()).or_default() += 1;
-    }
-    let n = |action: &str| counts.get(action).copied().unwrap_or(0);
-    Some(TerraformCounts {
+/// Resource counts by action, and each resource changed, for summaries.
+pub(crate) fn terraform_summary(plan: &PlanJson) -> TerraformCounts {
+    let n = |action: &str| plan.counts.get(action).copied().unwrap_or(0);
+    TerraformCounts {
         add: n("create"),
         change: n("update"),
         replace: n("replace"),
         destroy: n("delete"),
         forget: n("forget"),
         unchanged: n("no-op"),
-        drifted: plan.resource_drift.len(),
-        terraform_version: plan.terraform_version.as_deref().map(String::from),
-    })
+        drifted: plan.drifted,
+        terraform_version: plan.terraform_version.clone(),
+        // For the approver: a typed pass over the plan's text, not a tree.
+        resources: serde_json::from_str::<policy_sdk::terraform::Plan>(plan.text())
+            .map(|p| super::changes::resource_changes(&p))
+            .unwrap_or_default(),
+    }
 }
 
 /// The phase of a migration file that declares none: expand-contract's
@@ -270,8 +292,11 @@ pub(crate) fn plan_with(
     opts: &PlanOptions,
 ) -> Result<Planned, WorkflowError> {
     let env = project.config.require_environment(env_name)?;
+    // First: a symlink out of the project stops the plan before any tool reads it.
+    let files = sources::collect(&project.config, env)?;
     let warnings = super::preflight::check(project, env)?;
     let history = project.history()?;
+    project.store.check_bundle_storage()?;
     let mut builder = BundleBuilder::new(&project.store.bundles_dir())?;
     let mut doc = InputDocument::new(&environment_section(project, env, None));
     let mut summary = PlanSummary::default();
@@ -287,22 +312,19 @@ pub(crate) fn plan_with(
         tf.plan(&planfile).map_err(fail)?;
         builder.adopt_file("tfplan")?;
         let json_bytes = tf.show_json(&planfile).map_err(fail)?;
-        let raw = crate::adapters::terraform::parse_plan_json("terraform show -json", &json_bytes)
+        let plan = crate::adapters::terraform::parse_plan_json("terraform show -json", json_bytes)
             .map_err(|e| WorkflowError::tool(Stage::TerraformPlan, e))?;
-        builder.add_file("plan.json", raw.get().as_bytes())?;
-        summary.terraform = terraform_summary(raw.get().as_bytes());
+        builder.add_file("plan.json", plan.text().as_bytes())?;
+        summary.terraform = Some(terraform_summary(&plan));
         if let Ok(v) = tf.version() {
             tool_versions.insert("terraform".to_string(), v);
         }
         // What a later rollback to this deployment plans again.
-        let kept = super::tfconfig::keep(project, env, tf_cfg, raw.get(), &mut builder)?;
-        doc.set_raw(
-            Section::Terraform,
-            configured_terraform_section(
-                &tf_cfg.dir.display().to_string(),
-                &raw,
-                Some(&kept.fingerprint.digest),
-            ),
+        let kept = super::tfconfig::keep(project, env, tf_cfg, plan.text(), &mut builder)?;
+        doc.set_configured_terraform(
+            &tf_cfg.dir.display().to_string(),
+            Some(&kept.fingerprint.digest),
+            plan,
         );
     }
 
@@ -362,9 +384,10 @@ pub(crate) fn plan_with(
         doc.set(Section::Gates, &gates);
     }
 
-    let files = sources::collect(&project.config, env);
+    let signers = super::signing::read_planned(project, env)?;
+    let trust = super::signing::plan_trust(project, &history, env, signers.as_ref());
     for f in &files {
-        builder.add_source(&f.rel, &f.bytes);
+        builder.add_source(&f.rel, &f.bytes, f.without_generated);
     }
     let project_files: Vec<_> = files.iter().filter_map(|f| f.project_file()).collect();
     doc.set(Section::Files, &project_files);
@@ -406,36 +429,55 @@ pub(crate) fn plan_with(
         sources: Vec::new(),
         policies: loaded.iter().map(|l| l.manifest_entry()).collect(),
         summary,
+        policies_off: project.config.policies_off_for(&env.name),
+        config: Some(ConfigHashes::new(&effective::settings(
+            &project.config,
+            env,
+        ))),
     };
-    let bundle = builder.finish(manifest)?;
 
     // No plan digest at plan time: approvals are for the sealed bundle and
     // policies (gates) only demand them at apply, when the digest is known.
-    let decisions = policies::scrubbed(&bundle, policies::evaluate(&engine, &loaded, &doc, &[]))?;
-    let results = Results {
-        digest: bundle.digest.clone(),
+    // Scrubbed of what the plan marks sensitive, known from reading it.
+    let redactor = doc.redactor();
+    // The results are sealed with the rest, so a report can trust them.
+    let mut results = Results {
+        digest: String::new(),
         evaluated_at: now_rfc3339(),
-        decisions,
+        decisions: results::scrubbed(&policies::evaluate(&engine, &loaded, &doc, &[]), &redactor),
     };
-    bundle.write_results(&results)?;
+    builder.add_results(&results)?;
+    let bundle = builder.finish(manifest)?;
+    results.digest = bundle.digest.clone();
     project.store.publish_bundle(&bundle.dir, &bundle.digest)?;
 
     let plan = PlanData {
         summary: bundle.manifest.summary.to_string(),
         counts: bundle.manifest.summary.clone(),
         git_revision: bundle.manifest.git_revision.clone(),
+        signers,
+        policies_off: bundle.manifest.policies_off.clone(),
     };
     project.log(&env.name, &bundle.digest, EntryData::Plan(plan))?;
-    let verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
+    let policy_changes = super::rollout::changes_since_deploy(&history, &env.name, &loaded);
+    let mut verdicts = PolicyResultsData::of(&results.decisions, EvaluatedAt::Plan);
+    // Both hashes: the module evaluated now, and the one in force at the last deploy.
+    for v in &mut verdicts.policies {
+        if let Some(c) = policy_changes.iter().find(|c| c.policy == v.policy) {
+            v.deployed_sha256.clone_from(&c.deployed_sha256);
+        }
+    }
     project.log(
         &env.name,
         &bundle.digest,
         EntryData::PolicyResults(verdicts),
     )?;
     Ok(Planned {
+        trust,
         incidents: super::continuity::incidents_for(project, &env.name),
         bundle,
         results,
         warnings,
+        policy_changes,
     })
 }

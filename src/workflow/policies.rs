@@ -7,8 +7,11 @@ use crate::store::records::OverrideRecord;
 use std::path::Path;
 
 use super::WorkflowError;
-use crate::config::{Config, PolicyConfig, PolicySource};
-use crate::engine::{EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine};
+use crate::config::{Config, PolicyConfig, PolicySource, RegoConfig};
+use crate::engine::{
+    DEFAULT_QUERY, EngineError, Evaluation, Limits, ModuleSource, Policy, PolicyEngine, RegoMode,
+    RegoSource,
+};
 use crate::input::InputDocument;
 use crate::store::bundle::{Bundle, PolicyEntry};
 use crate::store::results::{self, Decision};
@@ -22,17 +25,20 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The loaded policy's (a Rego policy's covers its files), else the module's.
     pub fn sha256(&self) -> String {
-        self.source
-            .as_ref()
-            .map(|s| s.sha256.clone())
-            .unwrap_or_default()
+        match (&self.policy, &self.source) {
+            (Ok(policy), _) => policy.sha256.clone(),
+            (Err(_), Some(source)) => source.sha256.clone(),
+            (Err(_), None) => String::new(),
+        }
     }
 
     pub fn origin(&self) -> String {
         match &self.config.source {
             PolicySource::Builtin => format!("builtin:{}", self.config.name),
             PolicySource::File(p) => p.display().to_string(),
+            PolicySource::Rego(rego) => rego_origin(rego),
         }
     }
 
@@ -47,9 +53,12 @@ impl Loaded {
     }
 
     fn limits(&self) -> Limits {
-        let c = &self.config;
-        Limits::default().overridden(c.fuel, c.memory, c.timeout)
+        limits_of(&self.config)
     }
+}
+
+fn limits_of(pc: &PolicyConfig) -> Limits {
+    Limits::default().overridden(pc.fuel, pc.memory, pc.timeout)
 }
 
 /// Loads every policy that applies to the environment.
@@ -71,24 +80,36 @@ pub fn load_configs(
     dir: &Path,
     engine: &PolicyEngine,
 ) -> Result<Vec<Loaded>, WorkflowError> {
+    use rayon::prelude::*;
+    // Compiling (a cache miss) takes a second or more per module: all at once.
+    let loaded: Vec<_> = configs
+        .par_iter()
+        .map(|pc| {
+            let source = match &pc.source {
+                PolicySource::Builtin => {
+                    ModuleSource::builtin(&pc.name).map_err(|e| EngineError::InvalidModule {
+                        origin: format!("builtin:{}", pc.name),
+                        reason: e.to_string(),
+                    })
+                }
+                PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
+                PolicySource::Rego(rego) => {
+                    let policy = rego_source(&pc.name, dir, rego)
+                        .and_then(|source| engine.load_rego(&source, RegoMode::Deny));
+                    return (None, policy);
+                }
+            };
+            match source {
+                Ok(source) => {
+                    let policy = engine.load_with(&source, &limits_of(pc));
+                    (Some(source), policy)
+                }
+                Err(e) => (None, Err(e)),
+            }
+        })
+        .collect();
     let mut out = Vec::new();
-    for pc in configs {
-        let source = match &pc.source {
-            PolicySource::Builtin => {
-                ModuleSource::builtin(&pc.name).map_err(|e| EngineError::InvalidModule {
-                    origin: format!("builtin:{}", pc.name),
-                    reason: e.to_string(),
-                })
-            }
-            PolicySource::File(path) => ModuleSource::read(&dir.join(path)),
-        };
-        let (source, policy) = match source {
-            Ok(source) => {
-                let policy = engine.load(&source);
-                (Some(source), policy)
-            }
-            Err(e) => (None, Err(e)),
-        };
+    for (pc, (source, policy)) in configs.iter().zip(loaded) {
         if let (Ok(policy), Some(settings)) = (&policy, &pc.settings) {
             policy
                 .check_settings(settings)
@@ -97,18 +118,53 @@ pub fn load_configs(
                     source,
                 })?;
         }
+        out.push(Loaded::new(pc, source, policy));
+    }
+    Ok(out)
+}
+
+/// `rego:` and the configured patterns, as results and the audit log name it.
+fn rego_origin(rego: &RegoConfig) -> String {
+    format!("rego:{}", rego.files.join(","))
+}
+
+/// A configured Rego policy with its files read (relative to `dir`).
+pub fn rego_source(name: &str, dir: &Path, rego: &RegoConfig) -> Result<RegoSource, EngineError> {
+    let files =
+        crate::engine::read_rego_files(dir, &rego.files).map_err(|source| EngineError::Rego {
+            policy: name.to_string(),
+            source,
+        })?;
+    Ok(RegoSource {
+        name: name.to_string(),
+        origin: rego_origin(rego),
+        files,
+        query: rego
+            .query
+            .clone()
+            .unwrap_or_else(|| DEFAULT_QUERY.to_string()),
+        input: rego.input.clone(),
+        rego_version: rego.rego_version.clone().unwrap_or_else(|| "auto".into()),
+    })
+}
+
+impl Loaded {
+    fn new(
+        pc: &PolicyConfig,
+        source: Option<ModuleSource>,
+        policy: Result<Policy, EngineError>,
+    ) -> Self {
         let settings = pc
             .settings
             .as_ref()
             .map(|s| RawValue::from_string(s.to_string()).expect("serde_json output is JSON"));
-        out.push(Loaded {
+        Loaded {
             config: pc.clone(),
             source,
             policy,
             settings,
-        });
+        }
     }
-    Ok(out)
 }
 
 /// Evaluates every loaded policy (in parallel) on the document.
@@ -119,21 +175,22 @@ pub fn evaluate(
     overrides: &[OverrideRecord],
 ) -> Vec<Decision> {
     let mut evaluations: Vec<Option<Evaluation>> = vec![None; loaded.len()];
-    let jobs: Vec<(usize, &Policy, Vec<u8>, Limits)> = loaded
+    type Job<'a> = (&'a Policy, Vec<&'a [u8]>, Limits);
+    let (indexes, batch): (Vec<usize>, Vec<Job>) = loaded
         .iter()
         .enumerate()
         .filter_map(|(i, l)| {
             let policy = l.policy.as_ref().ok()?;
-            let input = doc.for_policy(policy.reads.as_deref(), l.settings.as_deref());
-            Some((i, policy, input, l.limits()))
+            let input = doc.parts(
+                policy.reads.as_deref(),
+                policy.plan_keys.as_deref(),
+                l.settings.as_deref(),
+            );
+            Some((i, (policy, input, l.limits())))
         })
-        .collect();
-    let batch: Vec<(&Policy, Vec<u8>, Limits)> = jobs
-        .iter()
-        .map(|(_, p, input, limits)| (*p, input.clone(), *limits))
-        .collect();
-    for ((i, ..), eval) in jobs.iter().zip(engine.evaluate_all(&batch)) {
-        evaluations[*i] = Some(eval);
+        .unzip();
+    for (i, eval) in indexes.into_iter().zip(engine.evaluate_all(&batch)) {
+        evaluations[i] = Some(eval);
     }
     loaded
         .iter()

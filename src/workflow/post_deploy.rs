@@ -74,6 +74,17 @@ pub fn update_state_file(project: &Project) -> std::io::Result<()> {
             }
         }
     }
+    // The log's head now, committed with this file: git history anchors it
+    // and `opsdeploy audit verify` checks the log still extends it.
+    let cp = super::audit::head_checkpoint(project, &history);
+    let _ = write!(
+        table,
+        "\nAudit log checkpoint (`opsdeploy audit verify` checks that the log still extends it):\n\n{}\n",
+        cp.body()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
     table.push_str(END);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let updated = match (text.find(START), text.find(END)) {

@@ -8,7 +8,9 @@
 use super::history::History;
 use super::plan::{PlanOptions, Planned, plan_with};
 use super::{Project, WorkflowError, short};
+use crate::report::rollout::PolicyChange;
 use crate::store::EntryData;
+use crate::store::bundle::Manifest;
 use crate::store::records::{Deployed, Health, PromotionData, PromotionStatus};
 use crate::store::results::Decision;
 use serde::Serialize;
@@ -28,6 +30,12 @@ pub struct PromotedOutput<'a> {
     pub from_digest: &'a str,
     pub environment: &'a str,
     pub decisions: &'a [Decision],
+    /// What the plan changes, for the approver.
+    pub manifest: &'a Manifest,
+    /// How approvals of it are judged.
+    pub approvals: &'a [String],
+    /// Policies whose module is not the one in force at TO's last deployment.
+    pub policy_changes: &'a [PolicyChange],
 }
 
 impl Promoted {
@@ -38,6 +46,9 @@ impl Promoted {
             from_digest: &self.from_digest,
             environment: &self.planned.bundle.manifest.environment,
             decisions: &self.planned.results.decisions,
+            manifest: &self.planned.bundle.manifest,
+            approvals: &self.planned.trust,
+            policy_changes: &self.planned.policy_changes,
         }
     }
 }

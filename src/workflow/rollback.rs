@@ -127,13 +127,14 @@ pub fn rollback(project: &Project, req: &RollbackRequest) -> Result<RolledBack, 
     bundle.verify()?;
     // The target was approved for this environment when it was deployed;
     // those approvals count again when they still satisfy its rules.
-    let approvals = super::approve::check_approved(env, &history, &bundle).map_err(|e| {
-        WorkflowError::RollbackNotApproved {
-            environment: env.name.clone(),
-            digest: bundle.digest.clone(),
-            source: Box::new(e),
-        }
-    })?;
+    let approvals =
+        super::approve::check_approved(project, env, &history, &bundle).map_err(|e| {
+            WorkflowError::RollbackNotApproved {
+                environment: env.name.clone(),
+                digest: bundle.digest.clone(),
+                source: Box::new(e),
+            }
+        })?;
     let approval = format!(
         "plan {} was already approved for {} by {}; those approvals are reused",
         short(&bundle.digest),

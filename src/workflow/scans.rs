@@ -15,7 +15,7 @@ use super::policies::{self, Loaded};
 use super::tools::policy_engine;
 use super::{ScanBlock, Stage, WorkflowError};
 use crate::adapters::trivy::{Trivy, check_report, read_allowlist};
-use crate::config::{Config, Enforcement, PolicyConfig, PolicySource, ScanConfig};
+use crate::config::{Config, PolicyConfig, PolicySource, ScanConfig};
 use crate::input::InputDocument;
 use crate::report::Report;
 use crate::store::now_rfc3339;
@@ -241,16 +241,7 @@ pub(crate) fn scan_only(
         }
         let defaults: Vec<PolicyConfig> = DEFAULT_SCAN_POLICIES
             .iter()
-            .map(|name| PolicyConfig {
-                name: name.to_string(),
-                source: PolicySource::Builtin,
-                enforcement: Enforcement::HardMandatory,
-                settings: None,
-                environments: Vec::new(),
-                fuel: None,
-                memory: None,
-                timeout: None,
-            })
+            .map(|name| PolicyConfig::unconfigured(name, PolicySource::Builtin))
             .collect();
         policies::load_configs(&defaults, base, &engine)?
     } else {

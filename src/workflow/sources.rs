@@ -1,12 +1,21 @@
 //! The project files a plan depends on: recorded (with their sha256) in the
 //! bundle so an edit after approval is caught, and the configuration files
-//! passed to policies in the `files` section.
+//! passed to policies in the `files` section. That is every file the plan
+//! reads and every project file a command in opsdeploy.hcl runs or names
+//! (smoke test, migration runner, error-rate query, tool paths). None of
+//! them is read through a symlink that leaves the project.
 
 use std::path::{Path, PathBuf};
 
 use policy_sdk::input::ProjectFile;
 
+use super::WorkflowError;
 use crate::config::{Config, Environment, PolicySource};
+use crate::fsutil::{ProjectReadError, read_in_project, resolve_in_project};
+
+/// Rendered from the audit log after every entry: never a source (it changes
+/// with every command).
+const AUDIT_MARKDOWN: &str = "AUDIT_LOG.md";
 
 /// A project file, its path relative to the project and its content.
 #[derive(Debug, Clone)]
@@ -15,6 +24,8 @@ pub struct SourceFile {
     pub bytes: Vec<u8>,
     /// Kind for the `files` section, when policies should see it.
     pub kind: Option<&'static str>,
+    /// opsdeploy writes sections of it (`crate::generated`), which its hash leaves out.
+    pub without_generated: bool,
 }
 
 impl SourceFile {
@@ -52,57 +63,88 @@ fn rel(config: &Config, path: &Path) -> String {
         .replace('\\', "/")
 }
 
+/// The refusal of a project file opsdeploy will not read.
+fn unreadable(config: &Config, e: ProjectReadError) -> WorkflowError {
+    let path = match &e {
+        ProjectReadError::Escapes { path, .. }
+        | ProjectReadError::NotAFile { path }
+        | ProjectReadError::Io { path, .. } => path,
+    };
+    let shown = rel(config, path);
+    WorkflowError::ProjectFile {
+        message: e.to_string().replace(&path.display().to_string(), &shown),
+        path: shown,
+        problem: e,
+    }
+}
+
 /// Files directly in `dir` (not recursing into `.terraform` or hidden dirs)
-/// that `keep` accepts, sorted.
-fn files_in(dir: &Path, recursive: bool, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+/// that `keep` accepts, sorted. A symlink that leaves the project is an error.
+fn files_in(
+    config: &Config,
+    dir: &Path,
+    recursive: bool,
+    keep: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, WorkflowError> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
+        return Ok(out);
     };
     for e in entries.flatten() {
         let path = e.path();
         let hidden = e.file_name().to_string_lossy().starts_with('.');
+        if e.file_type().is_ok_and(|t| t.is_symlink()) && (recursive || keep(&path)) {
+            resolve_in_project(&config.dir, &path).map_err(|e| unreadable(config, e))?;
+        }
         if path.is_dir() {
             if recursive && !hidden {
-                out.extend(files_in(&path, true, keep));
+                out.extend(files_in(config, &path, true, keep)?);
             }
         } else if path.is_file() && keep(&path) {
             out.push(path);
         }
     }
     out.sort();
-    out
+    Ok(out)
 }
 
-/// Project files the environment's commands run: any argument of a
-/// smoke test, error-rate query or migration command that names a file in
-/// the project (`./scripts/smoke.sh`, `bash scripts/rate.sh`).
+/// Project files a command names: its program and arguments that are paths
+/// of files inside the project (`./scripts/smoke.sh`, `bash scripts/rate.sh`);
+/// no absolute path outside it, no `..`.
+fn named_by(config: &Config, command: &[String]) -> Vec<PathBuf> {
+    use std::path::Component;
+    command
+        .iter()
+        .filter(|a| !a.contains("{file}") && !a.starts_with('-'))
+        .map(Path::new)
+        .filter(|a| {
+            a.starts_with(&config.dir)
+                || a.components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        })
+        .map(|a| config.resolve(a))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// Project files the environment's commands run: the smoke test, the
+/// error-rate query and the migration runner. Apply runs them, so a script
+/// edited after the approval must not run unreviewed.
 fn scripts(config: &Config, env: &Environment) -> Vec<PathBuf> {
     let commands = [
         env.smoke_test.as_ref().map(|c| &c.command),
         env.monitor.as_ref().map(|m| &m.error_rate_query),
         env.migrations.as_ref().map(|m| &m.command),
     ];
-    let mut out = Vec::new();
-    for arg in commands.into_iter().flatten().flatten() {
-        let rel = Path::new(arg);
-        // Only files inside the project: no absolute path, no `..`.
-        let inside = rel.components().all(|c| {
-            matches!(
-                c,
-                std::path::Component::Normal(_) | std::path::Component::CurDir
-            )
-        });
-        let path = config.resolve(rel);
-        if inside && path.is_file() && !out.contains(&path) {
-            out.push(path);
-        }
-    }
-    out
+    commands
+        .into_iter()
+        .flatten()
+        .flat_map(|c| named_by(config, c))
+        .collect()
 }
 
-/// Every project file the environment's plan depends on.
-pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
+/// Every project file the environment's plan and apply depend on.
+pub fn collect(config: &Config, env: &Environment) -> Result<Vec<SourceFile>, WorkflowError> {
     let mut paths: Vec<(PathBuf, Option<&'static str>)> = Vec::new();
     let mut add = |p: PathBuf, kind: Option<&'static str>| {
         if !paths.iter().any(|(q, _)| *q == p) {
@@ -120,9 +162,9 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
     }
     if let Some(tf) = &env.terraform {
         let dir = config.resolve(&tf.dir);
-        for p in files_in(&dir, false, &|p| {
+        for p in files_in(config, &dir, false, &|p| {
             kind_of(p).is_some() || p.ends_with(".terraform.lock.hcl")
-        }) {
+        })? {
             let kind = kind_of(&p);
             add(p, kind);
         }
@@ -137,15 +179,15 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
         }
         let chart = config.resolve(Path::new(&release.chart));
         if chart.is_dir() {
-            for p in files_in(&chart, true, &|_| true) {
+            for p in files_in(config, &chart, true, &|_| true)? {
                 add(p, None);
             }
         }
     }
     if let Some(m) = &env.migrations {
-        for p in files_in(&config.resolve(&m.dir), false, &|p| {
+        for p in files_in(config, &config.resolve(&m.dir), false, &|p| {
             p.extension().is_some_and(|e| e == "sql")
-        }) {
+        })? {
             add(p, None);
         }
     }
@@ -155,32 +197,66 @@ pub fn collect(config: &Config, env: &Environment) -> Vec<SourceFile> {
     if let Some(rb) = &env.rollback {
         add(config.resolve(&rb.runbook), None);
     }
-    for f in [&config.files.state_file, &config.files.security_checklist] {
+    // Who may approve is part of what is approved.
+    if let Some(signers) = &env.approval.signers {
+        add(config.resolve(signers), None);
+    }
+    for f in [
+        &config.files.state_file,
+        &config.files.security_checklist,
+        &config.files.continuity_file,
+    ] {
         add(config.resolve(f), None);
     }
     for p in config.policies_for(&env.name) {
-        if let PolicySource::File(f) = &p.source {
-            add(config.resolve(f), None);
+        match &p.source {
+            PolicySource::File(f) => add(config.resolve(f), None),
+            // Every .rego file a pattern names is part of the plan; one that
+            // cannot be read fails the policy's load, which denies.
+            PolicySource::Rego(rego) => {
+                for pattern in &rego.files {
+                    for f in crate::engine::expand_rego(&config.dir, pattern).unwrap_or_default() {
+                        add(f, None);
+                    }
+                }
+            }
+            PolicySource::Builtin => {}
+        }
+    }
+    let t = &config.tools;
+    let tools = [&t.terraform, &t.helm, &t.trivy];
+    let binary = env.terraform.as_ref().and_then(|t| t.binary.as_ref());
+    for tool in tools.into_iter().flatten().chain(binary) {
+        for p in named_by(config, &[tool.display().to_string()]) {
+            add(p, None);
         }
     }
     // Compose files and `.env` at the project root ship with the deployment too.
-    for p in files_in(&config.dir, false, &|p| {
+    for p in files_in(config, &config.dir, false, &|p| {
         matches!(kind_of(p), Some("compose" | "env"))
-    }) {
+    })? {
         let kind = kind_of(&p);
         add(p, kind);
     }
-    paths
-        .into_iter()
-        .filter_map(|(p, kind)| {
-            let bytes = std::fs::read(&p).ok()?;
-            Some(SourceFile {
-                rel: rel(config, &p),
-                bytes,
-                kind,
-            })
-        })
-        .collect()
+    let generated =
+        [&config.files.state_file, &config.files.continuity_file].map(|f| config.resolve(f));
+    let mut out = Vec::new();
+    for (p, kind) in paths {
+        if p == config.dir.join(AUDIT_MARKDOWN) {
+            continue;
+        }
+        let Some(bytes) = read_in_project(&config.dir, &p).map_err(|e| unreadable(config, e))?
+        else {
+            continue;
+        };
+        out.push(SourceFile {
+            rel: rel(config, &p),
+            bytes,
+            kind,
+            without_generated: generated.contains(&p),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -213,6 +289,7 @@ environment "staging" {
         let config = Config::load(dir).unwrap();
         let env = config.environment("staging").unwrap();
         let kinds: Vec<(String, Option<&str>)> = collect(&config, env)
+            .unwrap()
             .into_iter()
             .map(|f| (f.rel, f.kind))
             .collect();

@@ -81,6 +81,30 @@ pub fn migrate_to_postgres(config: &Config, url: &str) -> Result<Migrated, Workf
     })
 }
 
+/// `opsdeploy state init --admin-url`: sets up the schema as `admin_url`'s
+/// role and grants the runtime role (`runtime`, else the user of the
+/// configured database URL) only reading and appending.
+pub fn init_roles(
+    config: &Config,
+    admin_url: &str,
+    runtime: Option<&str>,
+) -> Result<crate::store::RolesSetUp, WorkflowError> {
+    let runtime = match runtime {
+        Some(r) => r.to_string(),
+        None => {
+            let url = target_url(config, None)?;
+            let parsed: postgres::Config = url
+                .parse()
+                .map_err(|source| WorkflowError::InvalidDatabaseUrl { source })?;
+            parsed
+                .get_user()
+                .map(String::from)
+                .ok_or(WorkflowError::NoRuntimeRole)?
+        }
+    };
+    Ok(crate::store::set_up_roles(admin_url, &runtime)?)
+}
+
 /// The 1-based position where `existing` stops being a prefix of `source`.
 fn first_difference(existing: &[String], source: &[String]) -> Option<usize> {
     existing

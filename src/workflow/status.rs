@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::approve::valid_approvals;
+use super::approve::{counted_approvals, valid_approvals};
+use super::signing::describe_in_force;
 use super::{History, Project, WorkflowError};
 use crate::store::records::Health;
 use crate::store::{EntryData, LockHolder};
@@ -21,6 +22,9 @@ pub struct EnvironmentStatus {
     /// What the last failed apply (or `opsdeploy rollback`) since the
     /// current deployment undid, kept and could not undo.
     pub last_rollback: Option<RollbackAccount>,
+    /// How approvals of its next plan are judged: signed by whom, or
+    /// "approvals unsigned: identity not verified".
+    pub approvals: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,7 +102,14 @@ pub fn status(
                     restored: c.restored_by.is_some(),
                 }),
                 last_rollback,
-                pending: pending(&history, env),
+                pending: pending(project, &history, env),
+                approvals: {
+                    let digest = history
+                        .latest_plan(&env.name)
+                        .and_then(|p| p.digest.clone())
+                        .unwrap_or_default();
+                    describe_in_force(&history, project, &env.name, &digest)
+                },
                 interrupted: {
                     let mut list = history.interrupted(&env.name);
                     // While the lock is held, the newest unfinished apply is running.
@@ -163,7 +174,11 @@ fn last_rollback(history: &History, env: &str) -> Option<RollbackAccount> {
     })
 }
 
-fn pending(history: &History, env: &crate::config::Environment) -> Option<PendingPlan> {
+fn pending(
+    project: &Project,
+    history: &History,
+    env: &crate::config::Environment,
+) -> Option<PendingPlan> {
     let plan = history.latest_plan(&env.name)?;
     let digest = plan.digest.clone()?;
     // Applied (or being applied) already: not pending.
@@ -174,7 +189,7 @@ fn pending(history: &History, env: &crate::config::Environment) -> Option<Pendin
     {
         return None;
     }
-    let approvals = history.approvals(&digest);
+    let (approvals, _) = counted_approvals(project, env, history, &digest);
     let blocked = history.blocked(&digest);
     Some(PendingPlan {
         approvals: valid_approvals(env, &plan.actor, &approvals).len(),

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::approve::{counted_approvals, counted_overrides};
+use super::signing::describe_in_force;
 use super::{Project, WorkflowError};
 use crate::report::Report;
 use crate::report::bundle::StoredPlan;
@@ -14,6 +16,8 @@ pub struct StoredReport {
     pub stored: StoredPlan,
     pub approvals: Vec<ApprovalRecord>,
     pub overrides: Vec<OverrideRecord>,
+    /// How the approvals were judged (signed by whom, or unsigned).
+    pub trust: Vec<String>,
     /// The project, when the bundle is one of the project in the current directory.
     pub project_dir: Option<PathBuf>,
 }
@@ -49,15 +53,30 @@ pub fn open(dir: &Path, bundle: &str) -> Result<StoredReport, WorkflowError> {
         None => None,
     };
     let digest = &stored.bundle.digest;
+    let env = &stored.bundle.manifest.environment;
+    // With signers, only approvals whose signatures count are shown as such.
+    let (approvals, overrides, trust) = match (&project, &history) {
+        (Some(p), Some(h)) => {
+            let trust = vec![describe_in_force(h, p, env, digest)];
+            match p.config.environment(env) {
+                Some(e) => (
+                    counted_approvals(p, e, h, digest).0,
+                    counted_overrides(p, e, h, digest).0,
+                    trust,
+                ),
+                None => (h.approvals(digest), h.overrides(digest), trust),
+            }
+        }
+        _ => (
+            Vec::new(),
+            Vec::new(),
+            vec!["approvals: not known (no project log here to check them against)".into()],
+        ),
+    };
     Ok(StoredReport {
-        approvals: history
-            .as_ref()
-            .map(|h| h.approvals(digest))
-            .unwrap_or_default(),
-        overrides: history
-            .as_ref()
-            .map(|h| h.overrides(digest))
-            .unwrap_or_default(),
+        approvals,
+        overrides,
+        trust,
         project_dir: project.map(|p| p.dir().to_path_buf()),
         stored,
     })
@@ -78,6 +97,7 @@ impl StoredReport {
         Ok(self.stored.report(
             &self.approvals,
             &self.overrides,
+            &self.trust,
             self.project_dir.as_deref(),
         )?)
     }

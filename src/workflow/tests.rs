@@ -13,7 +13,7 @@ use super::approve::{ApproveOutcome, ApproveRequest, approve};
 use super::{Project, WorkflowError};
 use crate::config::{Config, Enforcement};
 use crate::engine::{Evaluation, Outcome};
-use crate::store::bundle::{Bundle, BundleBuilder, Manifest, PolicyEntry};
+use crate::store::bundle::{Bundle, BundleBuilder, ConfigHashes, Manifest, PolicyEntry};
 use crate::store::memory::MemoryStore;
 use crate::store::records::{ApplyStatus, PlanData};
 use crate::store::results::{Decision, Results};
@@ -33,11 +33,21 @@ environment "production" {
 }
 "#;
 
-/// A project in `dir` on an in-memory store, with `main.tf` as its one source.
+/// A project in `dir` on an in-memory store, with `main.tf` as its one source;
+/// the built-in policies are off (these tests are about step order, and give
+/// each plan its decisions).
 fn project(dir: &Path) -> Project {
     std::fs::write(dir.join("main.tf"), "resource \"terraform_data\" \"db\" {}").unwrap();
+    let off: String = crate::builtins::names()
+        .map(|name| {
+            format!(
+                "policy \"{name}\" {{\n  enabled = false\n  reason  = \"step order only\"\n}}\n"
+            )
+        })
+        .collect();
+    let config = format!("{CONFIG}{off}");
     Project {
-        config: Config::parse(dir, Path::new("opsdeploy.hcl"), CONFIG).unwrap(),
+        config: Config::parse(dir, Path::new("opsdeploy.hcl"), &config).unwrap(),
         store: Box::new(MemoryStore::new(dir.join(".opsdeploy/bundles"))),
         actor: "alice@example.com".into(),
         audit_markdown: dir.join("AUDIT_LOG.md"),
@@ -57,7 +67,7 @@ fn decision(policy: &str, enforcement: Enforcement, denies: bool) -> Decision {
         outcome: Outcome::Completed {
             violations: vec![violation],
         },
-        fuel_used: 0,
+        fuel_used: Some(0),
         duration_ms: Duration::ZERO,
         logs: Vec::new(),
     };
@@ -70,7 +80,17 @@ fn plan(p: &Project, env: &str, decisions: Vec<Decision>) -> Bundle {
     let input =
         format!(r#"{{"schema_version":1,"environment":{{"name":"{env}","project":"shop"}}}}"#);
     b.add_file("input.json", input.as_bytes()).unwrap();
-    b.add_source("main.tf", &std::fs::read(p.dir().join("main.tf")).unwrap());
+    b.add_source(
+        "main.tf",
+        &std::fs::read(p.dir().join("main.tf")).unwrap(),
+        false,
+    );
+    b.add_results(&Results {
+        digest: String::new(),
+        evaluated_at: now_rfc3339(),
+        decisions: decisions.clone(),
+    })
+    .unwrap();
     let bundle = b
         .finish(Manifest {
             schema: 1,
@@ -94,42 +114,45 @@ fn plan(p: &Project, env: &str, decisions: Vec<Decision>) -> Bundle {
                 })
                 .collect(),
             summary: Default::default(),
-        })
-        .unwrap();
-    bundle
-        .write_results(&Results {
-            digest: bundle.digest.clone(),
-            evaluated_at: now_rfc3339(),
-            decisions,
+            policies_off: p.config.policies_off_for(env),
+            config: Some(ConfigHashes::new(&crate::config::effective::settings(
+                &p.config,
+                p.config.require_environment(env).unwrap(),
+            ))),
         })
         .unwrap();
     let data = PlanData {
         summary: "no terraform changes".into(),
         counts: Default::default(),
         git_revision: None,
+        signers: None,
+        policies_off: Vec::new(),
     };
     p.log(env, &bundle.digest, EntryData::Plan(data)).unwrap();
     bundle
 }
 
-fn approve_as(p: &mut Project, actor: &str, env: &str) -> Result<ApproveOutcome, WorkflowError> {
-    p.actor = actor.into();
-    let req = ApproveRequest {
+/// An unsigned approval (or override) of `env`'s latest plan.
+fn request<'a>(env: &'a str, override_policy: Option<(&'a str, &'a str)>) -> ApproveRequest<'a> {
+    ApproveRequest {
         environment: env,
         digest: None,
         comment: None,
-        override_policy: None,
-    };
-    approve(p, &req).map(|a| a.outcome)
+        override_policy,
+        key: None,
+        signature: None,
+        expires_in_secs: 3600,
+        show: &|_, _| {},
+    }
+}
+
+fn approve_as(p: &mut Project, actor: &str, env: &str) -> Result<ApproveOutcome, WorkflowError> {
+    p.actor = actor.into();
+    approve(p, &request(env, None)).map(|a| a.outcome)
 }
 
 fn override_as(p: &Project, policy: &str) -> Result<ApproveOutcome, WorkflowError> {
-    let req = ApproveRequest {
-        environment: "staging",
-        digest: None,
-        comment: None,
-        override_policy: Some((policy, "accepted for this release")),
-    };
+    let req = request("staging", Some((policy, "accepted for this release")));
     approve(p, &req).map(|a| a.outcome)
 }
 

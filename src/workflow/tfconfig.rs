@@ -183,6 +183,7 @@ pub fn keep(
             path: rel_path.clone(),
             sha256: sha,
             bytes: bytes.len() as u64,
+            without_generated: false,
         });
     }
     let mut environment_specific: BTreeSet<String> = tf.environment_vars.iter().cloned().collect();
@@ -354,8 +355,17 @@ fn root_settings(
     environment: &str,
     environment_specific: &BTreeSet<String>,
 ) -> BTreeMap<String, Value> {
-    let plan: Value = serde_json::from_str(plan_json).unwrap_or_default();
-    let root = &plan["configuration"]["root_module"];
+    // Only these two keys become values: the rest of the plan (resource
+    // changes, planned values, prior state) is skipped, never built.
+    #[derive(serde::Deserialize, Default)]
+    struct Roots {
+        #[serde(default)]
+        configuration: Value,
+        #[serde(default)]
+        variables: Value,
+    }
+    let plan: Roots = serde_json::from_str(plan_json).unwrap_or_default();
+    let root = &plan.configuration["root_module"];
     let mut out = BTreeMap::new();
     let mut put = |key: String, value: &Value| {
         if !environment_specific.contains(setting_name(&key)) {
@@ -380,7 +390,7 @@ fn root_settings(
             put(format!("{address}.{arg}"), expr);
         }
     }
-    for (name, v) in plan["variables"].as_object().into_iter().flatten() {
+    for (name, v) in plan.variables.as_object().into_iter().flatten() {
         put(format!("var.{name}"), &v["value"]);
     }
     out

@@ -9,15 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use policy_sdk::Section;
-use serde_json::value::RawValue;
 
 use super::plan::terraform_summary;
 use super::policies;
 use super::tfconfig::{self, CONFIG_DIR, Snapshot};
 use super::{History, Project, Stage, WorkflowError, tools};
+use crate::adapters::terraform::PlanJson;
 use crate::adapters::terraform::{Terraform, TerraformOptions, parse_plan_json};
 use crate::config::Environment;
-use crate::input::{InputDocument, terraform_section};
+use crate::input::InputDocument;
 use crate::store::EntryData;
 use crate::store::bundle::Bundle;
 use crate::store::records::{EvaluatedAt, PolicyResultsData};
@@ -39,7 +39,7 @@ pub struct ReturnPlan {
     _work: tempfile::TempDir,
     tf: Terraform,
     planfile: PathBuf,
-    pub plan_json: Box<RawValue>,
+    pub plan_json: PlanJson,
     /// Counts by action, as a plan's summary has them.
     pub counts: TerraformCounts,
 }
@@ -121,10 +121,10 @@ pub fn plan(
     let planfile = work.path().join("return.tfplan");
     tf.plan_to(&planfile, destroy).map_err(fail)?;
     let bytes = tf.show_json(&planfile).map_err(fail)?;
-    let plan_json = parse_plan_json("terraform show -json (return plan)", &bytes)
+    let plan_json = parse_plan_json("terraform show -json (return plan)", bytes)
         .map_err(|e| WorkflowError::tool(Stage::TerraformReturn, e))?;
     Ok(ReturnPlan {
-        counts: terraform_summary(plan_json.get().as_bytes()).unwrap_or_default(),
+        counts: terraform_summary(&plan_json),
         plan_json,
         tf,
         planfile,
@@ -257,8 +257,9 @@ pub fn judge(
         .as_ref()
         .map(|t| t.dir.display().to_string())
         .unwrap_or_default();
-    doc.set_raw(Section::Terraform, terraform_section(&dir, &plan.plan_json));
-    let approvals = history.approvals(&context.digest);
+    doc.set_terraform(&dir, plan.plan_json.clone());
+    // With signers, only approvals whose signatures count.
+    let (approvals, _) = super::approve::counted_approvals(project, env, history, &context.digest);
     let valid: Vec<_> =
         super::approve::valid_approvals(env, &context.manifest.planned_by, &approvals)
             .into_iter()

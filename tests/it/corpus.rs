@@ -62,7 +62,7 @@ fn every_corpus_plan_is_read_or_refused_as_documented_and_counts_match() {
     for e in plans.iter().filter(|e| e.file.ends_with(".json")) {
         let expected = e.expected.clone().unwrap_or_default();
         let bytes = std::fs::read(corpus(&e.file)).unwrap();
-        let result = parse_plan_json(&e.file, &bytes);
+        let result = parse_plan_json(&e.file, bytes);
         let must_refuse = expected.contains("NOT A PLAN")
             || expected.contains("NOT pure JSON")
             || expected.contains("INVALID");
@@ -77,7 +77,7 @@ fn every_corpus_plan_is_read_or_refused_as_documented_and_counts_match() {
             (Ok(_), false) => {}
         }
         let raw = result.unwrap();
-        let plan: policy_sdk::terraform::Plan = serde_json::from_str(raw.get()).unwrap();
+        let plan: policy_sdk::terraform::Plan = serde_json::from_str(raw.text()).unwrap();
         if let Some(stated) = stated_actions(&expected) {
             let mut counted: BTreeMap<String, usize> = BTreeMap::new();
             for rc in &plan.resource_changes {

@@ -191,18 +191,9 @@ fn same_module_same_input_gives_byte_identical_results() {
     let engine = engine();
     let source = ModuleSource::builtin("protected-deletes").expect("built in");
     let policy = engine.load(&source).unwrap();
-    let plan = crate::support::corpus(
+    let doc = crate::support::production_document(Some(
         "terraform-compliance/tests/functional/test_issue_522/plan.out.json",
-    );
-    let mut doc = opsdeploy::input::InputDocument::from_slice(
-        "doc",
-        br#"{"schema_version":1,"environment":{"name":"production","project":"shop"}}"#,
-    )
-    .unwrap();
-    doc.set_raw(
-        policy_sdk::Section::Terraform,
-        opsdeploy::input::terraform_section_from_file(&plan, ".").unwrap(),
-    );
+    ));
     let settings = serde_json::value::RawValue::from_string(
         r#"{"extra_types":["aws_cloudwatch_event_rule"]}"#.into(),
     )
@@ -247,4 +238,57 @@ fn corrupted_cache_entry_is_detected_and_recompiled() {
     );
     assert!(!eval.denies(), "{:?}", eval.outcome);
     assert_eq!(engine.load(&source).unwrap().cache_status, CacheStatus::Hit);
+}
+
+#[test]
+fn the_start_function_and_a_reactors_initialize_run_once_before_evaluation() {
+    // $g ends at 3 only if the start function (+1) and _initialize (+2) each ran once.
+    let wasm = abi_module(
+        r#"(if (i32.ne (global.get $g) (i32.const 3)) (then (return (i32.const 7))))
+           (call $set_output (i32.const 16) (i32.const 17))
+           (i32.const 0)"#,
+        r#"(global $g (mut i32) (i32.const 0))
+           (func $start (global.set $g (i32.add (global.get $g) (i32.const 1))))
+           (start $start)
+           (func (export "_initialize") (global.set $g (i32.add (global.get $g) (i32.const 2))))"#,
+    );
+    let engine = engine();
+    let policy = engine
+        .load(&ModuleSource::from_bytes(
+            "reactor.wasm",
+            "reactor",
+            wasm.into(),
+        ))
+        .unwrap();
+    let eval = engine.evaluate(&policy, INPUT, &Limits::default());
+    assert!(
+        matches!(eval.outcome, Outcome::Completed { .. }),
+        "{eval:?}"
+    );
+}
+
+#[test]
+fn only_the_pinned_webassembly_features_load() {
+    let load = |extra: &str| {
+        engine().load(&ModuleSource::from_bytes(
+            "f.wasm",
+            "f",
+            abi_module("(i32.const 0)", extra).into(),
+        ))
+    };
+    // WebAssembly 2.0: fixed-width SIMD, bulk memory, sign extension.
+    load("(func (drop (v128.const i32x4 0 0 0 0)) (memory.fill (i32.const 0) (i32.const 0) (i32.const 0)) (drop (i32.extend8_s (i32.const 1))))")
+        .expect("wasm 2.0 features load");
+    for (feature, extra) in [
+        ("threads", "(func (drop (i32.atomic.load (i32.const 0))))"),
+        ("tail calls", "(func $t (return_call $t))"),
+        (
+            "relaxed SIMD",
+            "(func (drop (i32x4.relaxed_trunc_f32x4_s (v128.const i32x4 0 0 0 0))))",
+        ),
+        ("multiple memories", "(memory $second 1)"),
+    ] {
+        let err = load(extra).expect_err(feature);
+        assert!(err.is_policy_defect(), "{feature}: {err}");
+    }
 }

@@ -15,6 +15,11 @@ policy "protected-deletes" {
   enforcement = "hard-mandatory"
 }
 
+policy "gates" {
+  enabled = false
+  reason  = "a first project keeps no SDLC state yet"
+}
+
 environment "staging" {
   terraform { dir = "infra" }
   approval { self_approve = true }

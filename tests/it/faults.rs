@@ -22,7 +22,7 @@ fn quick_project(
         &format!(
             r#"
 project = "shop"
-
+{off}
 environment "staging" {{
   health {{
     url      = "{}"
@@ -36,7 +36,8 @@ environment "staging" {{
   lock_timeout = "{lock_timeout}"
 }}
 "#,
-            health.url()
+            health.url(),
+            off = crate::workflow::OFF_IN_WORKFLOW_TESTS,
         ),
         backend,
     )

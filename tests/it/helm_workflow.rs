@@ -24,7 +24,10 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 /// A project whose environments deploy the `web` chart; production blue-green.
 fn helm_project(health_url: &str) -> TestProject {
     let release = "  helm \"web\" {\n    chart     = \"charts/web\"\n    values    = [\"values/web.yaml\"]\n    timeout   = \"2m\"\n  }\n";
-    let cfg = config(health_url, "")
+    // The test chart's image is not pinned by digest, which image-scan
+    // denies in production; scans.rs tests that policy.
+    let off = "policy \"image-scan\" {\n  enabled = false\n  reason  = \"the test chart's image is a tag; scans.rs tests image-scan\"\n}\n";
+    let cfg = config(health_url, off)
         .replace("  approval { self_approve = true }", &format!("{release}  approval {{ self_approve = true }}"))
         .replace(
             "  promote_from = \"staging\"",

@@ -78,7 +78,7 @@ fn json_nested_100000_deep_is_a_clear_error() {
     eval(&path)
         .code(1)
         .stderr(predicate::str::contains("deep.json"))
-        .stderr(predicate::str::contains("nested deeper than 128 levels"));
+        .stderr(predicate::str::contains("nested deeper than 127 levels"));
 }
 
 #[test]

@@ -319,6 +319,10 @@ fn k8s_app_template_ci_passes_as_generated_and_production_is_held_only_by_its_ph
         .unwrap(),
         context: BTreeMap::from([
             ("secrets.OPSDEPLOY_DATABASE_URL", database.clone()),
+            (
+                "secrets.OPSDEPLOY_BUNDLE_KEY",
+                crate::workflow::TEST_BUNDLE_KEY.into(),
+            ),
             // The test server speaks no TLS; terraform's driver asks for it by default.
             (
                 "secrets.TERRAFORM_PG_CONN_STR",
@@ -381,6 +385,7 @@ fn k8s_app_template_ci_passes_as_generated_and_production_is_held_only_by_its_ph
             .args(["promote", "staging", "production"])
             .env("OPSDEPLOY_USER", "dev@example.com")
             .env("OPSDEPLOY_DATABASE_URL", &database)
+            .env("OPSDEPLOY_BUNDLE_KEY", crate::workflow::TEST_BUNDLE_KEY)
             .env("PG_CONN_STR", format!("{database}?sslmode=disable"));
         for (k, v) in &ci.env {
             cmd.env(k, v);

@@ -1,10 +1,14 @@
 //! Migrations: the reader over real corpus files, the expand-contract fixtures
-//! built from them, and the policy through the CLI.
+//! and the policy through the CLI.
 //!
-//! The fixtures under policies/expand-contract/fixtures are generated here
-//! from corpus SQL by opsdeploy's own reader, so what `opsdeploy policy test`
-//! checks is what a real migrations directory produces. After changing the
-//! reader or a spec, regenerate them with
+//! The fixtures under policies/expand-contract/fixtures are generated here by
+//! opsdeploy's own reader from SQL written in this file (third-party SQL is
+//! read from the corpus, never copied into the repository), so what
+//! `opsdeploy policy test` checks is what a real migrations directory
+//! produces. The corpus files those cases were modelled on go through the
+//! same fixture runner, built in memory, in
+//! `corpus_migrations_keep_their_verdicts`. After changing the reader or a
+//! spec, regenerate the fixtures with
 //! `OPSDEPLOY_UPDATE_FIXTURES=1 cargo test --test it fixtures_are`.
 
 use std::path::Path;
@@ -17,12 +21,14 @@ use serde_json::{Value, json};
 
 use crate::support::{corpus, opsdeploy, repo};
 
-/// Compares generated fixtures with the committed files of `policies/POLICY/fixtures`;
-/// with `OPSDEPLOY_UPDATE_FIXTURES=1` it writes them instead.
+/// Compares generated fixtures with the committed files of `policies/POLICY/fixtures`,
+/// which holds nothing else; with `OPSDEPLOY_UPDATE_FIXTURES=1` it writes them
+/// (and removes the others) instead.
 pub fn check_fixtures(policy: &str, fixtures: Vec<(&str, Value)>) {
     let dir = repo().join("policies").join(policy).join("fixtures");
     let update = std::env::var_os("OPSDEPLOY_UPDATE_FIXTURES").is_some();
     let mut stale = Vec::new();
+    let mut generated = Vec::new();
     for (name, fixture) in fixtures {
         let path = dir.join(format!("{name}.json"));
         let text = serde_json::to_string_pretty(&fixture).unwrap() + "\n";
@@ -30,6 +36,17 @@ pub fn check_fixtures(policy: &str, fixtures: Vec<(&str, Value)>) {
             std::fs::write(&path, &text).unwrap();
         } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
             stale.push(path.display().to_string());
+        }
+        generated.push(path);
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !generated.contains(&path) {
+            if update {
+                std::fs::remove_file(&path).unwrap();
+            } else {
+                stale.push(format!("{} (not generated)", path.display()));
+            }
         }
     }
     assert!(
@@ -94,13 +111,13 @@ fn file(rel: &str) -> String {
 
 /// A migrations directory as (file name, text), where each ran (id → envs;
 /// `edited` envs ran a different version of the file).
-struct Dir<'a> {
-    files: Vec<(&'a str, String)>,
-    ran: &'a [(&'a str, &'a str)],
-    edited: &'a [(&'a str, &'a str)],
+pub struct Dir<'a> {
+    pub files: Vec<(&'a str, String)>,
+    pub ran: &'a [(&'a str, &'a str)],
+    pub edited: &'a [(&'a str, &'a str)],
 }
 
-fn migrations_section(dir: &Dir) -> Value {
+pub fn migrations_section(dir: &Dir) -> Value {
     let paths: Vec<String> = dir
         .files
         .iter()
@@ -198,7 +215,9 @@ fn demo_files() -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
+/// The cases the fixtures were first built from, on the corpus files
+/// themselves (run by `corpus_migrations_keep_their_verdicts`).
+fn corpus_cases() -> Vec<(&'static str, Value)> {
     let mut out = Vec::new();
     out.push((
         "eugene_e2_not_null_in_four_safe_steps_passes",
@@ -392,8 +411,423 @@ fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
     out
 }
 
+/// The corpus cases, built in memory and run by the fixture runner against
+/// the built-in policy: real-world SQL keeps the verdicts the fixtures
+/// written here (`expand_contract_fixtures`) check on our own.
 #[test]
-fn fixtures_are_built_from_corpus_files_by_the_migrations_reader() {
+fn corpus_migrations_keep_their_verdicts() {
+    run_in_memory("expand-contract", corpus_cases());
+}
+
+/// Runs fixtures that may not be committed (they embed corpus text) through
+/// `policy test`'s fixture runner against the built-in `policy`.
+pub fn run_in_memory(policy: &str, cases: Vec<(&str, Value)>) {
+    use opsdeploy::authoring::fixtures::run_fixture;
+    use opsdeploy::engine::{Limits, ModuleSource, PolicyEngine};
+    let engine = PolicyEngine::new(None).unwrap();
+    let module = engine
+        .load(&ModuleSource::builtin(policy).unwrap())
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failed = Vec::new();
+    for (name, case) in cases {
+        let file = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&file, case.to_string()).unwrap();
+        let result = run_fixture(&engine, &module, &file, &Limits::default()).unwrap();
+        if let Some(failure) = result.failure {
+            failed.push(format!("{name}:\n{failure}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+// Our own migrations: each case exercises what the corpus case of the same
+// shape does (same rules, severities and lines), on SQL written here.
+
+const CUSTOMERS: &str = "\
+CREATE TABLE customers (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    email text
+);
+";
+
+/// `email` made NOT NULL through a NOT VALID check, validated, then trusted.
+fn customers_not_null_in_steps() -> Vec<(&'static str, String)> {
+    [
+        ("0001_create_customers.sql", CUSTOMERS),
+        (
+            "0002_check_email_present.sql",
+            "SET lock_timeout = '3s';
+ALTER TABLE customers
+    ADD CONSTRAINT customers_email_present
+        CHECK (email IS NOT NULL) NOT VALID;
+",
+        ),
+        (
+            "0003_validate_email_present.sql",
+            "SET lock_timeout = '3s';
+ALTER TABLE customers
+    VALIDATE CONSTRAINT customers_email_present;
+",
+        ),
+        (
+            "0004_set_email_not_null.sql",
+            "SET lock_timeout = '3s';
+-- the validated check already keeps NULLs out: no scan, no surprise
+ALTER TABLE customers
+    ALTER COLUMN email SET NOT NULL;
+",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, sql)| (name, sql.to_string()))
+    .collect()
+}
+
+/// `invoices.amount` (numeric) replaced by `amount_cents` (bigint): add,
+/// backfill and check in two expand migrations, drop and rename in a contract.
+fn invoices_swap() -> Vec<(&'static str, String)> {
+    [
+        (
+            "0001_create_invoices.sql",
+            "CREATE TABLE invoices (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    amount numeric NOT NULL
+);
+",
+        ),
+        (
+            "0002_add_amount_cents.expand.sql",
+            "-- expand: the column the next app version writes
+SET lock_timeout = '3s';
+ALTER TABLE invoices
+    ADD COLUMN amount_cents bigint;
+",
+        ),
+        (
+            "0003_backfill_amount_cents.expand.sql",
+            "-- expand: copy what the old column holds
+UPDATE invoices SET amount_cents = (amount * 100)::bigint;
+SET lock_timeout = '3s';
+ALTER TABLE invoices
+    ADD CONSTRAINT invoices_amount_cents_present
+        CHECK (amount_cents IS NOT NULL) NOT VALID;
+",
+        ),
+        (
+            "0004_swap_amount.contract.sql",
+            "-- contract: the old column goes once no app version reads it
+SET lock_timeout = '3s';
+ALTER TABLE invoices
+    VALIDATE CONSTRAINT invoices_amount_cents_present,
+    DROP COLUMN amount;
+-- the new column takes the old name in the same transaction,
+-- so no query ever sees the table without an amount
+ALTER TABLE invoices
+    RENAME COLUMN amount_cents TO amount;
+",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, sql)| (name, sql.to_string()))
+    .collect()
+}
+
+/// A baseline `1.sql` that already ran on staging and a pending `2.sql`.
+fn baseline_and_pending(one: &str, two: &str) -> Dir<'static> {
+    Dir {
+        files: vec![("1.sql", one.to_string()), ("2.sql", two.to_string())],
+        ran: &[("1", "staging")],
+        edited: &[],
+    }
+}
+
+/// A Flyway-style history of a product catalogue, also the promotion
+/// fixtures' migrations: a table, a tightening of it, a new table and a
+/// foreign key to it.
+pub fn catalogue_files() -> Vec<(&'static str, String)> {
+    [
+        (
+            "V1_1__create_products.sql",
+            "CREATE TABLE products (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name text
+);
+",
+        ),
+        (
+            "V1_2__require_product_name.sql",
+            "SET lock_timeout = '3s';
+
+ALTER TABLE products
+    ALTER COLUMN name SET NOT NULL;
+
+ALTER TABLE products
+    ADD CONSTRAINT products_name_short
+        CHECK (char_length(name) <= 200);
+",
+        ),
+        (
+            "V2_1__create_suppliers.sql",
+            "CREATE TABLE suppliers (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    company text NOT NULL,
+    country text
+);
+
+ALTER TABLE products
+    ADD COLUMN supplier_id bigint;
+
+ALTER TABLE products
+    ADD CONSTRAINT products_supplier_fk
+        FOREIGN KEY (supplier_id)
+        REFERENCES suppliers (id);
+",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, sql)| (name, sql.to_string()))
+    .collect()
+}
+
+/// Every form of DROP INDEX the reader knows, one per statement.
+const DROP_INDEX_FORMS: &str = "-- the forms of DROP INDEX, with and without CONCURRENTLY
+DROP INDEX orders_old_idx;
+
+DROP INDEX shop.orders_legacy_idx;
+
+DROP INDEX CONCURRENTLY IF EXISTS orders_a_idx, orders_b_idx, orders_d_idx CASCADE;
+
+DROP INDEX IF EXISTS orders_c_idx RESTRICT;
+
+DROP INDEX IF EXISTS \"Orders_Quoted_idx\";
+
+DROP INDEX CONCURRENTLY IF EXISTS \"Orders_Quoted_idx\";
+";
+
+fn expand_contract_fixtures() -> Vec<(&'static str, Value)> {
+    let steps = customers_not_null_in_steps();
+    let swap = invoices_swap();
+    let catalogue = catalogue_files();
+    vec![
+        (
+            "not_null_through_a_validated_check_in_four_steps_passes",
+            fixture(
+                "a new table's column made NOT NULL in four migrations: CHECK (email IS NOT NULL) NOT VALID, VALIDATE, then SET NOT NULL — safe, because the validated check already keeps NULLs out",
+                staging(),
+                &Dir {
+                    files: steps,
+                    ran: &[],
+                    edited: &[],
+                },
+                None,
+                json!([]),
+            ),
+        ),
+        (
+            "set_not_null_before_the_deploy_is_a_contract",
+            fixture(
+                "SET NOT NULL on a column of an existing table tightens it: the running app's writes of NULL fail, so it waits for a contract migration",
+                staging(),
+                &Dir {
+                    files: vec![
+                        ("0001_create_customers.sql", CUSTOMERS.to_string()),
+                        (
+                            "0002_set_email_not_null.sql",
+                            "-- every customer has an email from now on
+SET lock_timeout = '3s';
+ALTER TABLE customers
+    ALTER COLUMN email SET NOT NULL;
+"
+                            .to_string(),
+                        ),
+                    ],
+                    ran: &[("0001_create_customers", "staging")],
+                    edited: &[],
+                },
+                None,
+                json!([{"rule": "contract-before-deploy", "severity": "deny",
+                        "path": "db/migrations/0002_set_email_not_null.sql", "line": 3,
+                        "message_contains": "SET NOT NULL customers.email"}]),
+            ),
+        ),
+        (
+            "expand_and_contract_in_one_release_is_denied",
+            fixture(
+                "a column swap as expand/expand/contract migrations shipped in ONE release: the NOT NULL check on amount_cents, which the running app never writes, runs before the deploy; dropping invoices.amount completes the expand of the same release (and the rename swaps a column in place)",
+                staging(),
+                &Dir {
+                    files: swap.clone(),
+                    ran: &[("0001_create_invoices", "staging")],
+                    edited: &[],
+                },
+                None,
+                json!([
+                    {"rule": "contract-before-deploy", "severity": "deny",
+                     "path": "db/migrations/0003_backfill_amount_cents.expand.sql", "line": 4,
+                     "message_contains": "invoices_amount_cents_present"},
+                    {"rule": "contract-same-release", "severity": "deny",
+                     "path": "db/migrations/0004_swap_amount.contract.sql", "line": 3,
+                     "message_contains": "this release expands (ADD COLUMN invoices.amount_cents at db/migrations/0002_add_amount_cents.expand.sql:3)"},
+                    {"rule": "breaking-change", "path": "db/migrations/0004_swap_amount.contract.sql", "line": 8,
+                     "message_contains": "RENAME COLUMN invoices.amount_cents"}
+                ]),
+            ),
+        ),
+        (
+            "contract_in_the_next_release_may_drop",
+            fixture(
+                "the same column swap with its contract step alone in the next release: dropping the old column is fine now; the in-place rename that follows is still breaking",
+                staging(),
+                &Dir {
+                    files: swap,
+                    ran: &[
+                        ("0001_create_invoices", "staging"),
+                        ("0002_add_amount_cents", "staging"),
+                        ("0003_backfill_amount_cents", "staging"),
+                    ],
+                    edited: &[],
+                },
+                None,
+                json!([{"rule": "breaking-change", "line": 8,
+                        "path": "db/migrations/0004_swap_amount.contract.sql"}]),
+            ),
+        ),
+        (
+            "dropping_a_plain_index_is_no_contract_and_index_locks_warn",
+            fixture(
+                "orders_placed_at is not unique, so dropping it backs no ON CONFLICT and may run before the deploy; both index changes without CONCURRENTLY block writes",
+                staging(),
+                &baseline_and_pending(
+                    "CREATE TABLE orders (id bigint, placed_at timestamptz);
+CREATE INDEX orders_placed_at ON orders (placed_at);
+",
+                    "DROP INDEX orders_placed_at;
+CREATE INDEX orders_placed_at_id ON orders (placed_at, id);
+",
+                ),
+                None,
+                json!([
+                    {"rule": "index-not-concurrent", "severity": "warn", "path": "db/migrations/2.sql", "line": 1,
+                     "message_contains": "DROP INDEX `orders_placed_at` without CONCURRENTLY"},
+                    {"rule": "index-not-concurrent", "severity": "warn", "path": "db/migrations/2.sql", "line": 2,
+                     "message_contains": "blocks writes to `orders`"}
+                ]),
+            ),
+        ),
+        (
+            "renames_kept_compatible_pass_a_plain_rename_is_denied",
+            fixture(
+                "a table rename with a compatibility view and a column rename with the old column re-added are expand; renaming coupons.id in place is breaking",
+                staging(),
+                &baseline_and_pending(
+                    "CREATE TABLE accounts (id int);
+CREATE TABLE invoices (id int);
+CREATE TABLE coupons (id int);
+",
+                    "ALTER TABLE accounts RENAME TO customer_accounts;
+CREATE VIEW accounts AS SELECT * FROM customer_accounts;
+ALTER TABLE invoices RENAME COLUMN id TO invoice_id;
+/*
+The old column comes back as a plain column: the running app keeps
+reading and writing it while the next version moves to the new name.
+*/
+ALTER TABLE invoices ADD COLUMN id int DEFAULT 0;
+ALTER TABLE coupons RENAME COLUMN id TO code;
+ALTER TABLE coupons ADD COLUMN label text;
+",
+                ),
+                None,
+                json!([{"rule": "breaking-change", "path": "db/migrations/2.sql", "line": 9,
+                        "message_contains": "RENAME COLUMN coupons.id"}]),
+            ),
+        ),
+        (
+            "set_not_null_and_a_check_before_the_deploy_are_contracts",
+            fixture(
+                "V1_2 pending on staging: SET NOT NULL and a CHECK on the existing products.name tighten what the running app may write, so they wait for a contract migration; the CHECK without NOT VALID also scans the table",
+                staging(),
+                &Dir {
+                    files: catalogue[..2].to_vec(),
+                    ran: &[("V1_1__create_products", "staging")],
+                    edited: &[],
+                },
+                None,
+                json!([
+                    {"rule": "contract-before-deploy", "path": "db/migrations/V1_2__require_product_name.sql", "line": 3},
+                    {"rule": "contract-before-deploy", "path": "db/migrations/V1_2__require_product_name.sql", "line": 6},
+                    {"rule": "constraint-validation", "severity": "warn",
+                     "path": "db/migrations/V1_2__require_product_name.sql", "line": 6}
+                ]),
+            ),
+        ),
+        (
+            "production_runs_only_migrations_staging_ran",
+            fixture(
+                "promoted to production: V2_1 has not run on staging yet, so production may not run it (its foreign key without NOT VALID also warns)",
+                promoted_production(),
+                &Dir {
+                    files: catalogue.clone(),
+                    ran: &[
+                        ("V1_1__create_products", "staging"),
+                        ("V1_1__create_products", "production"),
+                        ("V1_2__require_product_name", "staging"),
+                        ("V1_2__require_product_name", "production"),
+                    ],
+                    edited: &[],
+                },
+                None,
+                json!([
+                    {"rule": "not-run-on-source", "severity": "deny",
+                     "path": "db/migrations/V2_1__create_suppliers.sql",
+                     "message_contains": "has not run on staging"},
+                    {"rule": "constraint-validation", "severity": "warn",
+                     "path": "db/migrations/V2_1__create_suppliers.sql", "line": 10}
+                ]),
+            ),
+        ),
+        (
+            "migration_edited_after_it_ran_is_denied",
+            fixture(
+                "V1_1__create_products.sql ran on staging as another version of the file: editing a migration after it ran anywhere is denied, wherever it is deployed next",
+                promoted_production(),
+                &Dir {
+                    files: catalogue[..1].to_vec(),
+                    ran: &[("V1_1__create_products", "production")],
+                    edited: &[("V1_1__create_products", "staging")],
+                },
+                None,
+                json!([{"rule": "changed-after-run", "path": "db/migrations/V1_1__create_products.sql",
+                        "message_contains": "changed after it ran on staging at 2025-02-20T09:00:00Z"}]),
+            ),
+        ),
+        (
+            "drop_index_variants_parse_and_only_the_locking_ones_warn",
+            fixture(
+                "every DROP INDEX form in a contract migration is read, DROP INDEX CONCURRENTLY [IF EXISTS] included; the ones without CONCURRENTLY lock their table",
+                staging(),
+                &Dir {
+                    files: vec![(
+                        "0007_drop_indexes.contract.sql",
+                        DROP_INDEX_FORMS.to_string(),
+                    )],
+                    ran: &[],
+                    edited: &[],
+                },
+                Some(json!({"hazards": "warn"})),
+                json!([
+                    {"rule": "index-not-concurrent", "line": 2},
+                    {"rule": "index-not-concurrent", "line": 4},
+                    {"rule": "index-not-concurrent", "line": 8},
+                    {"rule": "index-not-concurrent", "line": 10}
+                ]),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn fixtures_are_built_from_our_own_sql_by_the_migrations_reader() {
     check_fixtures("expand-contract", expand_contract_fixtures());
 }
 
@@ -527,13 +961,16 @@ pub fn evaluate_within_default_limits(
         Outcome::Completed { violations } => violations.clone(),
         Outcome::Failed(f) => panic!("{name} did not complete: {f:?}"),
     };
+    let fuel = eval
+        .fuel_used
+        .expect("a completed evaluation knows its fuel");
     println!(
         "{name}: document {:.1} MiB, passed to the policy {:.1} MiB; {} violations; fuel {} ({:.2}% of {}); {:.0} ms",
         whole as f64 / (1 << 20) as f64,
         input.len() as f64 / (1 << 20) as f64,
         violations.len(),
-        eval.fuel_used,
-        100.0 * eval.fuel_used as f64 / limits.fuel as f64,
+        fuel,
+        100.0 * fuel as f64 / limits.fuel as f64,
         limits.fuel,
         eval.duration_ms.as_secs_f64() * 1e3,
     );

@@ -1,12 +1,13 @@
 //! Promotion: fixtures around a real trivy image report (trivy-action's
-//! `alpine:3.10` report, whose RepoDigests give the image digest) and
-//! migrations read by the migrations reader. Regenerate the fixtures with
+//! `alpine:3.10` report, whose RepoDigests give the image digest), which the
+//! fixtures name in the corpus rather than copy, and migrations written here
+//! and read by the migrations reader. Regenerate the fixtures with
 //! `OPSDEPLOY_UPDATE_FIXTURES=1 cargo test --test it fixtures_are`.
 
 use opsdeploy::adapters::migrations::{Source, migrations_from_sources};
 use serde_json::{Value, json};
 
-use crate::migrations::check_fixtures;
+use crate::migrations::{Dir, catalogue_files, check_fixtures, migrations_section};
 use crate::support::corpus;
 
 const REPORT: &str = "trivy-action/test/data/with-trivy-yaml-cfg/report.json";
@@ -17,44 +18,13 @@ fn report() -> Value {
     serde_json::from_slice(&std::fs::read(corpus(REPORT)).unwrap()).unwrap()
 }
 
-/// eugene's Flyway demo as the project's migrations; `ran` lists (id, env).
+/// The first `ids` migrations of the catalogue; `ran` lists (id, env).
 fn migrations(ids: usize, ran: &[(&str, &str)]) -> Value {
-    let names = [
-        "V1_1__create.sql",
-        "V1_2__set_title_not_null.sql",
-        "V2_1__create_authors.sql",
-    ];
-    let texts: Vec<(String, Vec<u8>)> = names[..ids]
-        .iter()
-        .map(|n| {
-            (
-                format!("db/migrations/{n}"),
-                std::fs::read(corpus(&format!("eugene/eugene/examples/demo/{n}"))).unwrap(),
-            )
-        })
-        .collect();
-    let sources: Vec<Source> = names[..ids]
-        .iter()
-        .zip(&texts)
-        .map(|(n, (path, bytes))| Source {
-            file_name: n,
-            path,
-            bytes,
-        })
-        .collect();
-    let mut value = serde_json::to_value(migrations_from_sources(&sources).unwrap()).unwrap();
-    for m in value.as_array_mut().unwrap() {
-        let id = m["id"].as_str().unwrap().to_string();
-        let sha = m["sha256"].clone();
-        m["ran_on"] = ran
-            .iter()
-            .filter(|(i, _)| *i == id)
-            .map(
-                |(_, env)| json!({"environment": env, "sha256": sha, "at": "2025-03-01T09:00:00Z"}),
-            )
-            .collect();
-    }
-    value
+    migrations_section(&Dir {
+        files: catalogue_files()[..ids].to_vec(),
+        ran,
+        edited: &[],
+    })
 }
 
 fn helm(chart_version: &str, image: &str) -> Value {
@@ -79,16 +49,16 @@ fn staging(healthy: bool, image_digest: &str, migrations: &[&str]) -> Value {
 }
 
 const BOTH_RAN: &[(&str, &str)] = &[
-    ("V1_1__create", "staging"),
-    ("V1_1__create", "production"),
-    ("V1_2__set_title_not_null", "staging"),
+    ("V1_1__create_products", "staging"),
+    ("V1_1__create_products", "production"),
+    ("V1_2__require_product_name", "staging"),
 ];
 
+/// The input document; the fixture adds the scan of alpine:3.10 (`scan_reports`).
 fn doc(environment: Value, helm: Value, deployments: Value, migrations: Value) -> Value {
     json!({
         "schema_version": 1,
         "environment": environment,
-        "scans": {"reports": [{"target": "alpine:3.10", "kind": "image", "report": report()}]},
         "helm": helm,
         "deployments": {"by_environment": deployments},
         "migrations": migrations,
@@ -100,8 +70,9 @@ fn production() -> Value {
 }
 
 fn fixtures() -> Vec<(&'static str, Value)> {
-    let healthy = json!({"staging": staging(true, ALPINE_DIGEST, &["V1_1__create", "V1_2__set_title_not_null"])});
-    let f = |description: &str, input: Value, expect: Value| json!({"description": description, "input": input, "expect": expect});
+    let healthy = json!({"staging": staging(true, ALPINE_DIGEST, &["V1_1__create_products", "V1_2__require_product_name"])});
+    let scan = json!([{"target": "alpine:3.10", "kind": "image", "report": format!("$OPSDEPLOY_CORPUS/{REPORT}")}]);
+    let f = |description: &str, input: Value, expect: Value| json!({"description": description, "input": input, "scan_reports": scan, "expect": expect});
     vec![
         (
             "same_digest_chart_and_migrations_as_staging_pass",
@@ -123,7 +94,7 @@ fn fixtures() -> Vec<(&'static str, Value)> {
                 doc(
                     production(),
                     helm("0.4.2", "alpine:3.10"),
-                    json!({"staging": staging(true, "sha256:0d0d0d0d0d0d0d0d", &["V1_1__create", "V1_2__set_title_not_null"])}),
+                    json!({"staging": staging(true, "sha256:0d0d0d0d0d0d0d0d", &["V1_1__create_products", "V1_2__require_product_name"])}),
                     migrations(2, BOTH_RAN),
                 ),
                 json!([{"rule": "image-not-on-source", "address": "alpine:3.10",
@@ -137,7 +108,7 @@ fn fixtures() -> Vec<(&'static str, Value)> {
                 doc(
                     production(),
                     helm("0.4.2", "alpine:3.10"),
-                    json!({"staging": staging(false, ALPINE_DIGEST, &["V1_1__create", "V1_2__set_title_not_null"])}),
+                    json!({"staging": staging(false, ALPINE_DIGEST, &["V1_1__create_products", "V1_2__require_product_name"])}),
                     migrations(2, BOTH_RAN),
                 ),
                 json!([{"rule": "source-not-healthy", "message_contains": "is rolled_back and not healthy"}]),
@@ -156,7 +127,7 @@ fn fixtures() -> Vec<(&'static str, Value)> {
                 json!([
                     {"rule": "chart-not-on-source", "address": "shop",
                      "message_contains": "shop 0.5.0 to production, which is not deployed on staging: staging runs shop 0.4.2"},
-                    {"rule": "migration-not-on-source", "path": "db/migrations/V2_1__create_authors.sql"}
+                    {"rule": "migration-not-on-source", "path": "db/migrations/V2_1__create_suppliers.sql"}
                 ]),
             ),
         ),
@@ -203,7 +174,7 @@ fn fixtures() -> Vec<(&'static str, Value)> {
 }
 
 #[test]
-fn fixtures_are_built_around_a_real_trivy_report_and_the_migrations_reader() {
+fn fixtures_are_built_around_a_real_trivy_report_they_name_and_the_migrations_reader() {
     check_fixtures("promotion", fixtures());
 }
 

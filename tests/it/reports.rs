@@ -43,6 +43,7 @@ policy "careless" {{
   enforcement = "soft-mandatory"
 }}
 
+{off}
 environment "staging" {{
   terraform {{ dir = "infra" }}
   scan {{
@@ -53,7 +54,19 @@ environment "staging" {{
   approval {{ self_approve = true }}
 }}
 "#,
-        trivy.display()
+        trivy.display(),
+        // The fixture is these two policies; each built-in is tested on its own.
+        off = [
+            "gates",
+            "expand-contract",
+            "image-scan",
+            "no-secrets",
+            "promotion"
+        ]
+        .map(|p| format!(
+            "policy \"{p}\" {{\n  enabled = false\n  reason  = \"tested on its own\"\n}}\n"
+        ))
+        .concat(),
     )
 }
 
@@ -431,10 +444,10 @@ fn the_schema_test_catches_invalid_sarif() {
 }
 
 /// A test case read back: classname, name, failure message.
-type JunitCase = (String, String, Option<String>);
+pub type JunitCase = (String, String, Option<String>);
 
 /// Test suites (name, cases) parsed back from JUnit XML.
-fn parse_junit(xml: &str) -> Vec<(String, Vec<JunitCase>)> {
+pub fn parse_junit(xml: &str) -> Vec<(String, Vec<JunitCase>)> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut suites: Vec<(String, Vec<JunitCase>)> = Vec::new();

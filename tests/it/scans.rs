@@ -525,8 +525,16 @@ fn scan_env_is_judged_by_every_policy_that_may_read_scans_and_never_unjudged() {
         text(&o.stderr)
     );
 
-    // Only protected-deletes (terraform) here: the built-in scan policies judge.
-    let bare = TestProject::new(&with_staging(&config(&health.url(), ""), scan));
+    // Only protected-deletes (terraform) here, the scan policies turned off:
+    // the built-in scan policies judge all the same.
+    let off = ["image-scan", "no-secrets"]
+        .map(|p| {
+            format!(
+                "policy \"{p}\" {{\n  enabled = false\n  reason  = \"judged by the fallback\"\n}}\n"
+            )
+        })
+        .concat();
+    let bare = TestProject::new(&with_staging(&config(&health.url(), &off), scan));
     write(bare.path(), ".trivyignore.yaml", "vulnerabilities: []\n");
     let out = bare
         .run_with(USER, &["scan", "--env", "staging"], &env)

@@ -171,6 +171,23 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// An input document for environment `production` of project `shop`, with a
+/// terraform plan of the corpus as its `terraform` section when given.
+pub fn production_document(plan: Option<&str>) -> opsdeploy::input::InputDocument {
+    let mut doc = opsdeploy::input::InputDocument::from_slice(
+        "doc",
+        br#"{"schema_version":1,"environment":{"name":"production","project":"shop"}}"#,
+    )
+    .expect("a valid document");
+    if let Some(rel) = plan {
+        doc.set_terraform(
+            ".",
+            opsdeploy::adapters::terraform::read_plan_file(&corpus(rel)).expect("a plan"),
+        );
+    }
+    doc
+}
+
 /// A small input document for environment `staging`.
 pub fn small_input(dir: &Path) -> PathBuf {
     write(

@@ -56,6 +56,10 @@ impl HealthServer {
     }
 }
 
+/// The team's bundle key in the tests (`openssl rand -hex 32` makes a real one).
+pub const TEST_BUNDLE_KEY: &str =
+    "5f1c0e7a9b2d4c6e8f0a1b3c5d7e9f10213243546576879809a1b2c3d4e5f607";
+
 /// A project in a temp dir: terraform_data infrastructure and opsdeploy.hcl.
 pub struct TestProject {
     pub dir: tempfile::TempDir,
@@ -125,6 +129,8 @@ impl TestProject {
                 "FAKE_HELM_STATE",
                 self.file(".fake-helm").display().to_string(),
             ),
+            // Team mode seals bundle contents; the file store ignores the key.
+            ("OPSDEPLOY_BUNDLE_KEY", TEST_BUNDLE_KEY.to_string()),
         ];
         env.extend(self.backend.env());
         env
@@ -241,6 +247,18 @@ impl TestProject {
     }
 }
 
+/// Built-in policies the workflow tests turn off (plan, approve and apply are
+/// what they exercise), as a project would: with a reason.
+pub const OFF_IN_WORKFLOW_TESTS: &str = r#"policy "gates" {
+  enabled = false
+  reason  = "workflow tests have no SDLC state; gates.rs tests the gates"
+}
+policy "promotion" {
+  enabled = false
+  reason  = "workflow tests plan production on its own; promotion.rs tests promotion"
+}
+"#;
+
 /// Adds `lines` to the staging environment of a [`config`].
 pub fn with_staging(config: &str, lines: &str) -> String {
     config.replace(
@@ -258,7 +276,7 @@ policy "protected-deletes" {{
   builtin     = true
   enforcement = "hard-mandatory"
 }}
-{extra_policy}
+{OFF_IN_WORKFLOW_TESTS}{extra_policy}
 
 environment "staging" {{
   terraform {{ dir = "infra" }}

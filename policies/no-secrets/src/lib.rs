@@ -48,8 +48,14 @@ fn describe(f: &Finding) -> String {
 
 /// Calls `visit(key, value)` for every string in a JSON tree, skipping what the
 /// parallel `sensitive` tree (terraform's `after_sensitive`) marks `true`.
-/// A Kubernetes `{name, value}` pair is judged as `name = value`.
-fn walk(value: &Value, key: &str, sensitive: Option<&Value>, visit: &mut dyn FnMut(&str, &str)) {
+/// A Kubernetes `{name, value}` pair is judged as `name = value`. Public for
+/// the native baseline of bench/compare.sh, which applies the same rule.
+pub fn walk(
+    value: &Value,
+    key: &str,
+    sensitive: Option<&Value>,
+    visit: &mut dyn FnMut(&str, &str),
+) {
     if sensitive == Some(&Value::Bool(true)) {
         return;
     }
@@ -190,7 +196,7 @@ fn terraform(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
 /// Findings among the `constant_value`s of a configuration `expressions` map
 /// (nested blocks are lists of such maps); `strict` counts every non-empty
 /// literal under a secret key.
-fn constants(expressions: &str, strict: bool) -> Vec<Finding> {
+pub fn constants(expressions: &str, strict: bool) -> Vec<Finding> {
     fn visit(v: &Value, strict: bool, out: &mut Vec<Finding>) {
         let Value::Object(map) = v else {
             if let Value::Array(items) = v {
@@ -373,6 +379,7 @@ policy_sdk::export_policy! {
     name: "no-secrets",
     description: "Deny plaintext secrets in terraform values and files, helm values and manifests, and what trivy's secret scan found",
     reads: [terraform, helm, files, scans],
+    terraform_plan: [resource_changes, configuration, variables],
     settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"ignore_keys":{"type":"array","items":{"type":"string"}},"ignore_files":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }

@@ -130,6 +130,7 @@ policy_sdk::export_policy! {
     name: "protected-deletes",
     description: "Deny delete or replace of protected resources (databases, buckets, keys, DNS zones)",
     reads: [terraform],
+    terraform_plan: [resource_changes],
     settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"types":{"type":"array","items":{"type":"string"}},"extra_types":{"type":"array","items":{"type":"string"}},"addresses":{"type":"array","items":{"type":"string"}},"tags":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }

@@ -34,6 +34,31 @@ policy "cost-guard" {
   enforcement = "shadow"
 }
 
+policy "gates" {
+  enabled = false
+  reason  = "replay is tested with protected-deletes and cost-guard"
+}
+
+policy "expand-contract" {
+  enabled = false
+  reason  = "replay is tested with protected-deletes and cost-guard"
+}
+
+policy "image-scan" {
+  enabled = false
+  reason  = "replay is tested with protected-deletes and cost-guard"
+}
+
+policy "no-secrets" {
+  enabled = false
+  reason  = "replay is tested with protected-deletes and cost-guard"
+}
+
+policy "promotion" {
+  enabled = false
+  reason  = "replay is tested with protected-deletes and cost-guard"
+}
+
 environment "staging" {
   terraform { dir = "infra" }
   approval { self_approve = true }
@@ -893,5 +918,41 @@ fn a_shadow_policy_that_cannot_run_blocks_nothing_and_counts_as_a_failure() {
     assert!(
         has_row(&human, "trapper shadow 1 1 1 (policy-trap 1)"),
         "{human}"
+    );
+}
+
+/// A Rego policy of ours (conftest conventions) replayed from its file, as
+/// `policy eval` and the plan's replay hint name it.
+const NO_DATABASE_REPLACE: &str = r#"package main
+
+import rego.v1
+
+deny contains msg if {
+	some rc in input.terraform.plan.resource_changes
+	rc.address == "terraform_data.database"
+	"delete" in rc.change.actions
+	msg := sprintf("%s would be replaced", [rc.address])
+}
+"#;
+
+#[test]
+fn replay_of_a_rego_file_finds_the_plans_it_would_block() {
+    let h = history();
+    let p = copy();
+    std::fs::write(
+        p.file("policies/no_database_replace.rego"),
+        NO_DATABASE_REPLACE,
+    )
+    .unwrap();
+    let r = json(
+        &p,
+        &["policy", "replay", "policies/no_database_replace.rego"],
+    );
+    assert_eq!(r["policies"][0]["name"], "no-database-replace");
+    assert_eq!(r["summary"]["replayed"], 6, "{r}");
+    assert_eq!(
+        digests(&r["bundles"], |b| b["now"] == "blocked"),
+        [h.plans[1].clone(), h.plans[3].clone()],
+        "{r}"
     );
 }

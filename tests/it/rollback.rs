@@ -380,6 +380,11 @@ policy "promotion" {
   environments = ["production"]
 }
 
+policy "gates" {
+  enabled = false
+  reason  = "no project state here: promotion is what is tested"
+}
+
 environment "staging" {
   approval { self_approve = true }
 }

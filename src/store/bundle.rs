@@ -420,7 +420,7 @@ mod tests {
         smoke: &str,
     ) -> BTreeMap<String, serde_json::Value> {
         let text = format!(
-            "project = \"shop\"\nenvironment \"production\" {{\n  strategy = \"{strategy}\"\n  smoke_test {{ command = [\"sh\", \"{smoke}\"] }}\n  approval {{\n    approvers = [\"{approver}\"]\n  }}\n}}\n"
+            "project = \"shop\"\nenvironment \"production\" {{\n  strategy = \"{strategy}\"\n  helm \"api\" {{ chart = \"charts/api\" }}\n  smoke_test {{ command = [\"sh\", \"{smoke}\"] }}\n  approval {{\n    approvers = [\"{approver}\"]\n  }}\n}}\n"
         );
         let config = crate::config::Config::parse(
             std::path::Path::new("."),

@@ -28,7 +28,7 @@ pub use crate::report::replay::{
 use crate::store::bundle::{MANIFEST, Manifest, RESULTS, sha256_hex};
 use crate::store::records::ApplyStatus;
 use crate::store::results::{Decision, Results};
-use crate::store::{Store, StoreError, short};
+use crate::store::{EntryData, Store, StoreError, short};
 
 const INPUT: &str = "input.json";
 
@@ -112,9 +112,22 @@ pub fn replay(
             Err(s) => skipped.push(s),
         }
     }
-    chosen.sort_by(|a, b| {
-        (&a.manifest.created_at, &a.digest).cmp(&(&b.manifest.created_at, &b.digest))
-    });
+    // Oldest first; plans made within the same second in the order the log
+    // recorded them.
+    let mut planned_seq: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in history.entries() {
+        if let (EntryData::Plan(_), Some(d)) = (&e.data, e.digest.as_deref()) {
+            planned_seq.entry(d).or_insert(e.seq);
+        }
+    }
+    let order = |l: &Listed| {
+        let seq = planned_seq
+            .get(l.digest.as_str())
+            .copied()
+            .unwrap_or(u64::MAX);
+        (l.manifest.created_at.clone(), seq, l.digest.clone())
+    };
+    chosen.sort_by_cached_key(order);
     if let Some(n) = selection.last {
         chosen.drain(..chosen.len().saturating_sub(n));
     }

@@ -429,9 +429,10 @@ environment "production" {{
     let production = p.plan_approved("alice@example.com", "production");
     p.plan_approved("alice@example.com", "qa");
     p.plan_approved("alice@example.com", "staging");
-    // qa fails: opsdeploy records an incident in CONTINUITY.md.
+    // qa fails before changing anything (exit 1, nothing to roll back):
+    // opsdeploy records an incident in CONTINUITY.md.
     p.run("alice@example.com", &["apply", "qa", "--yes"])
-        .code(5);
+        .code(1);
     assert!(p.read("CONTINUITY.md").contains("deploy failed"));
     // staging succeeds: opsdeploy rewrites PROJECT_STATE.md's deployments table.
     p.run("alice@example.com", &["apply", "staging", "--yes"])
@@ -858,7 +859,10 @@ environment "staging" {{
 environment "production" {{
   promote_from = "staging"
   terraform {{ dir = "infra" }}
-  migrations {{ dir = "db" }}
+  migrations {{
+    dir     = "db"
+    command = ["sh", "-c", "exit 0", "{{file}}"]
+  }}
   health {{ url = "{}" }}
   approval {{ self_approve = true }}
 }}

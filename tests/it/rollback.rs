@@ -513,7 +513,7 @@ fn a_contract_is_refused_while_the_release_that_added_its_expand_is_not_healthy(
 
 #[test]
 fn what_apply_will_need_is_checked_at_plan_naming_the_block() {
-    let base = "project = \"shop\"\n\nenvironment \"staging\" {\n  approval { self_approve = true }\nEXTRA}\n\nenvironment \"production\" {\n  promote_from = \"staging\"\n  approval { self_approve = true }\n}\n";
+    let base = "project = \"shop\"\n\npolicy \"gates\" {\n  enabled = false\n  reason  = \"no project state here\"\n}\n\npolicy \"promotion\" {\n  enabled = false\n  reason  = \"nothing is deployed here\"\n}\n\nenvironment \"staging\" {\n  approval { self_approve = true }\nEXTRA}\n\nenvironment \"production\" {\n  promote_from = \"staging\"\n  approval { self_approve = true }\n}\n";
     let p = TestProject::new(&base.replace(
         "EXTRA",
         "  smoke_test { command = [\"sh\", \"scripts/smoke.sh\"] }\n",

@@ -6,12 +6,22 @@
 # cloud resources, a small Python app for the service, SQLite for its database.
 # Production approvals are signed with throwaway SSH keys made here for alice
 # and bob.
+#
+# The test suite runs this script as it is (tests/it/quickstart.rs) with
+# OPSDEPLOY_BIN, a binary already built (no setup, no build), and
+# QUICKSTART_PORTS="STAGING PRODUCTION", free ports for the two apps
+# instead of 18081 and 18082.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-cargo build --quiet --locked
-opsdeploy="$PWD/target/debug/opsdeploy"
+if [ -n "${OPSDEPLOY_BIN:-}" ]; then
+  opsdeploy="$OPSDEPLOY_BIN"
+else
+  scripts/setup.sh
+  cargo build --quiet --locked
+  opsdeploy="$PWD/target/debug/opsdeploy"
+fi
+read -r staging_port production_port <<<"${QUICKSTART_PORTS:-18081 18082}"
 
 work="$(mktemp -d)"
 pids=()
@@ -24,11 +34,12 @@ step "opsdeploy init $work/shop"
 "$opsdeploy" init "$work/shop"
 cd "$work/shop"
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
+sed -i "s/18081/$staging_port/g; s/18082/$production_port/g" opsdeploy.hcl
 
 # The "deployed app" of each environment answers /healthz: 200 while terraform
 # has deployed the web image it is (registry.example.com/shop/web:1.4.2).
-python3 scripts/app.py 18081 staging & pids+=($!)
-python3 scripts/app.py 18082 production & pids+=($!)
+python3 scripts/app.py "$staging_port" staging & pids+=($!)
+python3 scripts/app.py "$production_port" production & pids+=($!)
 deployed_image() {
   python3 -c 'import json,sys
 for r in json.load(open(sys.argv[1]))["resources"]:

@@ -203,6 +203,46 @@ fn a_rollback_that_would_replace_a_protected_database_stops_with_exit_6_and_dest
 }
 
 #[test]
+fn a_rollback_a_policy_blocks_exits_3_and_changes_nothing() {
+    let health = HealthServer::start(200);
+    let cfg = config(&health.url(), "").replace(
+        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
+        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n  settings    = { extra_types = [\"terraform_data\"] }\n}",
+    );
+    let p = TestProject::new(&cfg);
+    // The first deployment has no database; the second adds one. Going back
+    // to the first would destroy it, which protected-deletes forbids.
+    let without_database = MAIN_TF.replace(
+        "resource \"terraform_data\" \"database\" {\n  triggers_replace = [var.engine_version]\n  input = { name = \"orders\" }\n}\n",
+        "",
+    );
+    assert!(!without_database.contains("database"));
+    std::fs::write(p.file("infra/main.tf"), &without_database).unwrap();
+    let first = deploy(&p);
+    std::fs::write(p.file("infra/main.tf"), MAIN_TF).unwrap();
+    let second = deploy(&p);
+    let state = || p.read("infra/terraform.tfstate");
+    let (_, id) = resource(&state(), "database");
+    let before = state();
+
+    p.run(ALICE, &["rollback", "staging"])
+        .code(3)
+        .stderr(predicate::str::contains(format!(
+            "returning \"staging\" to plan {} (0 to add, 0 to change, 0 to replace, 1 to destroy) is blocked by policy: protected-deletes",
+            &first[..12]
+        )))
+        .stderr(predicate::str::contains("terraform_data.database"))
+        .stderr(predicate::str::contains("nothing was changed"));
+    assert_eq!(state(), before, "terraform state untouched");
+    assert_eq!(resource(&state(), "database").1, id);
+    p.run(ALICE, &["status", "staging"])
+        .success()
+        .stdout(predicate::str::contains(&second[..12]))
+        .stdout(predicate::str::contains("(restored)").not());
+    p.run(ALICE, &["audit", "verify"]).success();
+}
+
+#[test]
 fn rollback_staging_on_the_quickstart_returns_terraform_to_the_previous_deployment_and_drift_stays_clean()
  {
     let (_tmp, dir, cache) = quickstart();

@@ -298,6 +298,10 @@ pub struct Approvals<'a> {
     /// (`approval { self_approve = true }`).
     #[serde(default)]
     pub self_approve: bool,
+    /// Whether approvals here are signed (`approval { signers }`): each one
+    /// listed was verified against the environment's allowed_signers.
+    #[serde(default)]
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -320,6 +320,7 @@ pub(crate) fn set_approvals(
             planned_by: Some(bundle.manifest.planned_by.clone().into()),
             required: env.approval.min,
             self_approve: env.approval.self_approve,
+            signed: env.approval.signers.is_some(),
         },
     );
 }

@@ -399,6 +399,7 @@ pub(crate) fn plan_with(
             planned_by: Some(project.actor.clone().into()),
             required: env.approval.min,
             self_approve: env.approval.self_approve,
+            signed: env.approval.signers.is_some(),
         },
     );
     doc.set(

@@ -77,14 +77,14 @@ fn production(digest: bool) -> Value {
 fn approved_by_bob() -> Value {
     json!({"approvals": [{"approver": "bob@example.com", "digest": DIGEST, "at": "2025-03-05T10:12:00Z",
                           "comment": "checked the migration plan"}],
-           "planned_by": "alice@example.com", "required": 1})
+           "planned_by": "alice@example.com", "required": 1, "signed": true})
 }
 
 fn cases() -> Vec<Case<'static>> {
     vec![
         Case {
             name: "production_with_every_gate_and_an_approval_of_this_plan_passes",
-            description: "phase S10, S06 and S07 passed, checklist ticked, runbook written, flags configured, bob approved this exact plan",
+            description: "phase S10, S06 and S07 passed, checklist ticked, runbook written, flags configured, bob approved this exact plan with a signed approval",
             environment: production(true),
             edits: &[],
             checklist: true,
@@ -94,13 +94,26 @@ fn cases() -> Vec<Case<'static>> {
             expect: json!([]),
         },
         Case {
+            name: "production_with_unsigned_approvals_is_warned",
+            description: "every gate passed and bob approved this exact plan, but production has no allowed_signers: anyone can approve in anyone's name, a warning (not a denial)",
+            environment: production(true),
+            edits: &[],
+            checklist: true,
+            runbook: Some("ROLLBACK.md"),
+            approvals: json!({"approvals": approved_by_bob()["approvals"],
+                              "planned_by": "alice@example.com", "required": 1}),
+            settings: None,
+            expect: json!([{"rule": "approvals-unsigned", "severity": "warn",
+                            "message_contains": "identity not verified"}]),
+        },
+        Case {
             name: "plan_time_reports_the_approval_as_pending",
             description: "at plan time there is no digest to approve yet: information, not a denial (apply checks it)",
             environment: production(false),
             edits: &[],
             checklist: true,
             runbook: Some("ROLLBACK.md"),
-            approvals: json!({"planned_by": "alice@example.com", "required": 1}),
+            approvals: json!({"planned_by": "alice@example.com", "required": 1, "signed": true}),
             settings: None,
             expect: json!([{"rule": "approval-pending", "severity": "info"}]),
         },
@@ -203,7 +216,7 @@ fn cases() -> Vec<Case<'static>> {
             approvals: json!({"approvals": [
                 {"approver": "alice@example.com", "digest": DIGEST, "at": "2025-03-05T10:00:00Z"},
                 {"approver": "bob@example.com", "digest": "sha256:0ld0ld", "at": "2025-03-04T16:00:00Z"}],
-                "planned_by": "alice@example.com", "required": 1}),
+                "planned_by": "alice@example.com", "required": 1, "signed": true}),
             settings: None,
             expect: json!([{"rule": "approval-missing", "severity": "deny", "address": DIGEST,
                             "message_contains": "0 of 1 required approval (S08)"}]),

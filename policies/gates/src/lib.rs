@@ -45,6 +45,9 @@ pub struct Settings {
     runbook_required_for: Vec<String>,
     /// Environments deployed without a logged approval (e.g. `dev`).
     approval_exempt: Vec<String>,
+    /// Environments whose approvals should be signed (`approval { signers }`):
+    /// a warning when they are not, since anyone can approve in anyone's name.
+    signed_approvals_for: Vec<String>,
 }
 
 impl Default for Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             require_checklist: true,
             runbook_required_for: vec!["production".into()],
             approval_exempt: Vec::new(),
+            signed_approvals_for: vec!["production".into()],
         }
     }
 }
@@ -282,6 +286,16 @@ fn check_approval(settings: &Settings, input: &Input, out: &mut Vec<Violation>) 
     if settings.approval_exempt.iter().any(|e| *e == env.name) {
         return;
     }
+    let signed = input.approvals.as_ref().is_some_and(|a| a.signed);
+    if !signed && settings.signed_approvals_for.iter().any(|e| *e == env.name) {
+        out.push(Violation::warn(
+            "approvals-unsigned",
+            format!(
+                "approvals for {} are unsigned: identity not verified, anyone can approve in anyone's name (set `approval {{ signers = \"deploy/allowed_signers\" }}`)",
+                env.name
+            ),
+        ));
+    }
     let Some(digest) = env.plan_digest.as_deref() else {
         out.push(Violation::info(
             "approval-pending",
@@ -350,7 +364,7 @@ policy_sdk::export_policy! {
     name: "gates",
     description: "SDLC gates before a deploy: phase, quality and security gates, security checklist, rollback runbook, feature flags, approval of the exact plan",
     reads: [gates, approvals],
-    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"min_phase":{"type":"object","additionalProperties":{"type":"string"}},"required_gates":{"type":"array","items":{"type":"string"}},"passed_statuses":{"type":"array","items":{"type":"string"}},"require_checklist":{"type":"boolean"},"runbook_required_for":{"type":"array","items":{"type":"string"}},"approval_exempt":{"type":"array","items":{"type":"string"}}}}"#,
+    settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"min_phase":{"type":"object","additionalProperties":{"type":"string"}},"required_gates":{"type":"array","items":{"type":"string"}},"passed_statuses":{"type":"array","items":{"type":"string"}},"require_checklist":{"type":"boolean"},"runbook_required_for":{"type":"array","items":{"type":"string"}},"approval_exempt":{"type":"array","items":{"type":"string"}},"signed_approvals_for":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }
 
@@ -385,7 +399,7 @@ mod tests {
         v.iter().map(|v| v.rule.as_str()).collect()
     }
 
-    const APPROVED: &str = r#"{"approvals":[{"approver":"bob","digest":"sha256:abc","at":"t"}],"planned_by":"alice","required":1}"#;
+    const APPROVED: &str = r#"{"approvals":[{"approver":"bob","digest":"sha256:abc","at":"t"}],"planned_by":"alice","required":1,"signed":true}"#;
 
     #[test]
     fn everything_in_order_passes_at_apply() {
@@ -439,10 +453,16 @@ mod tests {
 
     #[test]
     fn approval_is_info_at_plan_time_and_a_denial_at_apply() {
-        let v = run("production", None, PASSING_GATES, "null", "null");
+        let v = run(
+            "production",
+            None,
+            PASSING_GATES,
+            r#"{"signed":true}"#,
+            "null",
+        );
         assert_eq!(rules(&v), vec!["approval-pending"]);
         assert_eq!(v[0].severity, Severity::Info);
-        let other = r#"{"approvals":[{"approver":"bob","digest":"sha256:old","at":"t"},{"approver":"alice","digest":"sha256:abc","at":"t"}],"planned_by":"alice","required":1}"#;
+        let other = r#"{"approvals":[{"approver":"bob","digest":"sha256:old","at":"t"},{"approver":"alice","digest":"sha256:abc","at":"t"}],"planned_by":"alice","required":1,"signed":true}"#;
         let v = run(
             "production",
             Some("sha256:abc"),
@@ -483,6 +503,55 @@ mod tests {
         assert!(run("dev", Some("d"), bare, "null", settings).is_empty());
         let v = run("dev", Some("d"), bare, "null", r#"{"typo":true}"#);
         assert_eq!(rules(&v), vec!["invalid-settings"]);
+    }
+
+    #[test]
+    fn unsigned_approvals_are_a_warning_for_production_or_where_settings_say() {
+        let unsigned = APPROVED.replace(r#","signed":true"#, "");
+        let v = run(
+            "production",
+            Some("sha256:abc"),
+            PASSING_GATES,
+            &unsigned,
+            "null",
+        );
+        assert_eq!(rules(&v), vec!["approvals-unsigned"]);
+        assert_eq!(v[0].severity, Severity::Warn);
+        assert!(v[0].message.contains("signers"), "{}", v[0].message);
+        // At plan time too, beside the pending approval.
+        let v = run("production", None, PASSING_GATES, "null", "null");
+        assert_eq!(rules(&v), vec!["approvals-unsigned", "approval-pending"]);
+        // Staging is not asked for signatures unless the settings say so.
+        assert!(
+            run(
+                "staging",
+                Some("sha256:abc"),
+                PASSING_GATES,
+                &unsigned,
+                "null"
+            )
+            .is_empty()
+        );
+        let staging_too = r#"{"signed_approvals_for":["staging","production"]}"#;
+        let v = run(
+            "staging",
+            Some("sha256:abc"),
+            PASSING_GATES,
+            &unsigned,
+            staging_too,
+        );
+        assert_eq!(rules(&v), vec!["approvals-unsigned"]);
+        let nowhere = r#"{"signed_approvals_for":[]}"#;
+        assert!(
+            run(
+                "production",
+                Some("sha256:abc"),
+                PASSING_GATES,
+                &unsigned,
+                nowhere
+            )
+            .is_empty()
+        );
     }
 
     #[test]

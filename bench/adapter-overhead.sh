@@ -29,7 +29,8 @@ export OPSDEPLOY_CACHE_DIR="$work/cache" OPSDEPLOY_USER="bench@example.com"
 # configures every built-in policy.
 project="$work/project"
 mkdir -p "$project"
-ln -s "$generated/infra" "$project/infra"
+# A copy, not a symlink: opsdeploy refuses files that resolve outside the project.
+cp -r "$generated/infra" "$project/infra"
 cat > "$project/opsdeploy.hcl" <<'HCL'
 project = "bench"
 

@@ -635,3 +635,40 @@ fn plan_and_report_list_every_resource_change_with_its_action() {
         assert!(human.contains(line), "{line:?} in\n{human}");
     }
 }
+
+/// The input document says whether an environment's approvals are signed,
+/// and gates warns (`approvals-unsigned`) for production while they are not —
+/// never once `approval { signers }` is set.
+#[test]
+fn gates_warns_for_production_only_while_its_approvals_are_unsigned() {
+    let gates_on = SIGNED.replace(
+        "policy \"gates\" {\n  enabled = false\n  reason  = \"approvals are judged by the workflow here, not by the gates policy\"\n}\n",
+        "",
+    );
+    assert!(!gates_on.contains("gates"), "{gates_on}");
+    let unsigned = gates_on.replace("    signers   = \"deploy/allowed_signers\"\n", "");
+    assert!(!unsigned.contains("signers"), "{unsigned}");
+    let keys = Keys::new(&["alice"]);
+    for (config, signed) in [(gates_on.as_str(), true), (unsigned.as_str(), false)] {
+        let p = TestProject::new(config);
+        if signed {
+            signers(&p, &[keys.line("alice", "")]);
+        }
+        // No PROJECT_STATE.md here, so gates blocks (exit 3); its warning
+        // is what this test looks at.
+        let shown = stdout(&p.run("alice@example.com", &["plan", "production"]).code(3));
+        assert_eq!(shown.contains("approvals-unsigned"), !signed, "{shown}");
+        let bundles: Vec<_> = std::fs::read_dir(p.file(".opsdeploy/bundles"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(bundles.len(), 1, "{bundles:?}");
+        let input: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(bundles[0].join("input.json")).unwrap()).unwrap();
+        assert_eq!(
+            input["approvals"]["signed"], signed,
+            "{}",
+            input["approvals"]
+        );
+    }
+}

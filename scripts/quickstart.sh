@@ -29,6 +29,17 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# expect_exit CODE WHAT COMMAND...: runs COMMAND and stops the quickstart
+# unless it exits with CODE.
+expect_exit() {
+  local code="$1" what="$2" status=0
+  shift 2
+  "$@" || status=$?
+  if [ "$status" -ne "$code" ]; then
+    echo "quickstart: expected $what (exit $code), got exit $status" >&2
+    exit 1
+  fi
+}
 
 step "opsdeploy init $work/shop"
 "$opsdeploy" init "$work/shop"
@@ -66,11 +77,10 @@ grep -v '^#' deploy/allowed_signers
 step "alice: opsdeploy promote staging production"
 "$opsdeploy" promote staging production
 step "alice: opsdeploy apply production (refused: no approval yet, exit 4)"
-if "$opsdeploy" apply production --yes; then echo "expected a refusal" >&2; exit 1; else test $? -eq 4; fi
+expect_exit 4 "a refusal" "$opsdeploy" apply production --yes
 step "alice's key claiming to be bob: refused (exit 4)"
-if OPSDEPLOY_USER=bob@example.com "$opsdeploy" approve production --key "$work/keys/alice"; then
-  echo "expected alice's key to be refused as bob" >&2; exit 1
-else test $? -eq 4; fi
+expect_exit 4 "alice's key to be refused as bob" \
+  env OPSDEPLOY_USER=bob@example.com "$opsdeploy" approve production --key "$work/keys/alice"
 export OPSDEPLOY_USER=bob@example.com
 step "bob: opsdeploy approve production --key (signed: the approver is who the key belongs to)"
 "$opsdeploy" approve production --key "$work/keys/bob" --comment "staging healthy"
@@ -81,14 +91,7 @@ step "a release that does not start: staging gets web 1.5.0, which no app here i
 sed -i 's|shop/web:1.4.2|shop/web:1.5.0|' infra/modules/app/main.tf
 "$opsdeploy" plan staging
 "$opsdeploy" approve staging --comment "web 1.5.0"
-set +e
-"$opsdeploy" apply staging --yes
-status=$?
-set -e
-if [ "$status" -ne 5 ]; then
-  echo "quickstart: expected the failed deploy to be rolled back (exit 5), got exit $status" >&2
-  exit 1
-fi
+expect_exit 5 "the failed deploy to be rolled back" "$opsdeploy" apply staging --yes
 step "terraform is back at the last good release; status says what was undone"
 image="$(deployed_image staging)"
 echo "staging's terraform state deploys: $image"
@@ -101,14 +104,7 @@ sed -i 's|shop/web:1.5.0|shop/web:1.4.2|' infra/modules/app/main.tf
 
 step "a dangerous change: a new database engine version replaces the database"
 sed -i 's/engine_version = 15/engine_version = 16/' infra/staging/main.tf
-set +e
-"$opsdeploy" plan staging
-status=$?
-set -e
-if [ "$status" -ne 3 ]; then
-  echo "quickstart: expected protected-deletes to block the plan (exit 3), got exit $status" >&2
-  exit 1
-fi
+expect_exit 3 "protected-deletes to block the plan" "$opsdeploy" plan staging
 
 step "opsdeploy status; opsdeploy audit verify (chain, signatures, PROJECT_STATE.md's checkpoint)"
 "$opsdeploy" status

@@ -3,20 +3,13 @@
 
 use predicates::prelude::*;
 
-use crate::support::{QuickstartApp, opsdeploy, quickstart, row};
+use crate::support::{QuickstartApp, as_alice, quickstart, row};
 
 #[test]
 fn quickstart_init_plan_approve_apply_staging_offline() {
     let (_tmp, dir, cache) = quickstart();
     let app = QuickstartApp::start(&dir);
-    let run = |args: &[&str]| {
-        opsdeploy(cache.path())
-            .arg("-C")
-            .arg(&dir)
-            .args(args)
-            .env("OPSDEPLOY_USER", "alice@example.com")
-            .assert()
-    };
+    let run = |args: &[&str]| as_alice(cache.path(), &dir, args);
     run(&["plan", "staging"])
         .success()
         .stdout(predicate::str::contains(

@@ -7,7 +7,7 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{QuickstartApp, has_row, opsdeploy, quickstart, row};
+use crate::support::{QuickstartApp, as_alice, has_row, quickstart, row};
 use crate::workflow::{HealthServer, MAIN_TF, TestProject, config, webhook_receiver, with_staging};
 
 const ALICE: &str = "alice@example.com";
@@ -30,6 +30,17 @@ fn resource(state: &str, name: &str) -> (Value, String) {
     (
         attributes["input"]["value"].clone(),
         attributes["id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The test configuration with protected-deletes guarding terraform_data
+/// too, at `enforcement`.
+fn terraform_data_protected(health_url: &str, enforcement: &str) -> String {
+    config(health_url, "").replace(
+        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
+        &format!(
+            "policy \"protected-deletes\" {{\n  builtin     = true\n  enforcement = \"{enforcement}\"\n  settings    = {{ extra_types = [\"terraform_data\"] }}\n}}"
+        ),
     )
 }
 
@@ -137,10 +148,7 @@ fn health_500_after_a_terraform_change_puts_the_previous_configuration_back_and_
 #[test]
 fn a_rollback_that_would_replace_a_protected_database_stops_with_exit_6_and_destroys_nothing() {
     let health = HealthServer::start(200);
-    let cfg = config(&health.url(), "").replace(
-        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
-        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"soft-mandatory\"\n  settings    = { extra_types = [\"terraform_data\"] }\n}",
-    );
+    let cfg = terraform_data_protected(&health.url(), "soft-mandatory");
     let p = TestProject::new(&cfg);
     deploy(&p);
     let (_, first) = resource(&p.read("infra/terraform.tfstate"), "database");
@@ -205,10 +213,7 @@ fn a_rollback_that_would_replace_a_protected_database_stops_with_exit_6_and_dest
 #[test]
 fn a_rollback_a_policy_blocks_exits_3_and_changes_nothing() {
     let health = HealthServer::start(200);
-    let cfg = config(&health.url(), "").replace(
-        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n}",
-        "policy \"protected-deletes\" {\n  builtin     = true\n  enforcement = \"hard-mandatory\"\n  settings    = { extra_types = [\"terraform_data\"] }\n}",
-    );
+    let cfg = terraform_data_protected(&health.url(), "hard-mandatory");
     let p = TestProject::new(&cfg);
     // The first deployment has no database; the second adds one. Going back
     // to the first would destroy it, which protected-deletes forbids.
@@ -247,14 +252,7 @@ fn rollback_staging_on_the_quickstart_returns_terraform_to_the_previous_deployme
  {
     let (_tmp, dir, cache) = quickstart();
     let app = QuickstartApp::start(&dir);
-    let run = |args: &[&str]| {
-        opsdeploy(cache.path())
-            .arg("-C")
-            .arg(&dir)
-            .args(args)
-            .env("OPSDEPLOY_USER", ALICE)
-            .assert()
-    };
+    let run = |args: &[&str]| as_alice(cache.path(), &dir, args);
     let deploy = || {
         let out = run(&["plan", "staging", "-q"])
             .success()

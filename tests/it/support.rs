@@ -96,6 +96,16 @@ pub fn row(row: &'static str) -> impl predicates::Predicate<str> {
     predicates::function::function(move |text: &str| has_row(text, row))
 }
 
+/// `opsdeploy -C DIR ARGS...` as alice@example.com, with `cache` as module cache.
+pub fn as_alice(cache: &Path, dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    opsdeploy(cache)
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("OPSDEPLOY_USER", "alice@example.com")
+        .assert()
+}
+
 /// `opsdeploy init` of the quickstart template (offline): (the temp dir, the
 /// project directory in it, a module cache).
 pub fn quickstart() -> (tempfile::TempDir, PathBuf, tempfile::TempDir) {

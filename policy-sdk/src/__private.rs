@@ -39,6 +39,16 @@ pub mod plan_keys {
     pub const timestamp: () = ();
 }
 
+/// Change values accepted in `change_values: [...]` ([`crate::terraform::CHANGE_VALUES`]).
+#[allow(non_upper_case_globals)]
+pub mod change_values {
+    pub const before: () = ();
+    pub const after: () = ();
+    pub const after_unknown: () = ();
+    pub const before_sensitive: () = ();
+    pub const after_sensitive: () = ();
+}
+
 pub const fn is_plain_json_text(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;

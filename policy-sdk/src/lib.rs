@@ -64,7 +64,12 @@ pub mod prelude {
 /// `terraform_plan` lists the top-level keys of the terraform plan it reads
 /// ([`terraform::PLAN_KEYS`]): the plan it gets holds only those (and the
 /// format and terraform versions), which spares it copying and skipping the
-/// rest of a large plan.
+/// rest of a large plan. The optional `change_values` lists which values of
+/// each resource change it reads ([`terraform::CHANGE_VALUES`]: `before`,
+/// `after`, `after_unknown`, `before_sensitive`, `after_sensitive`): every
+/// entry of `resource_changes` and `resource_drift` comes without the others,
+/// so a policy that looks at addresses and actions does not copy or skip the
+/// attributes of every resource.
 ///
 /// Name and description may not contain `"`, `\` or control characters: the
 /// metadata is assembled at compile time and this keeps it valid JSON without
@@ -76,6 +81,7 @@ macro_rules! export_policy {
         description: $description:literal,
         reads: [$($read:ident),* $(,)?],
         $(terraform_plan: [$($key:ident),* $(,)?],)?
+        $(change_values: [$($value:ident),* $(,)?],)?
         $(settings_schema: $schema:literal,)?
         evaluate: $evaluate:path $(,)?
     ) => {
@@ -89,6 +95,7 @@ macro_rules! export_policy {
                 $crate::__reads_json!($($read),*),
                 "]",
                 $(",\"terraform_plan\":[", $crate::__reads_json!($($key),*), "]",)?
+                $(",\"terraform_change_values\":[", $crate::__reads_json!($($value),*), "]",)?
                 $(",\"settings_schema\":", $schema,)?
                 "}"
             );
@@ -99,6 +106,7 @@ macro_rules! export_policy {
             );
             $(const _: () = $crate::__private::sections::$read;)*
             $($(const _: () = $crate::__private::plan_keys::$key;)*)?
+            $($(const _: () = $crate::__private::change_values::$value;)*)?
 
             #[unsafe(link_section = "opsdeploy.metadata")]
             #[used]

@@ -32,6 +32,20 @@ pub const PLAN_KEYS: [&str; 15] = [
     "timestamp",
 ];
 
+/// The values of a resource change a policy may name in `change_values:
+/// [...]` (see [`export_policy!`](crate::export_policy)): the members of
+/// [`Change`] that hold the resource's attributes or their markers. A policy
+/// that declares the ones it reads gets every entry of `resource_changes` and
+/// `resource_drift` without the others (they read as absent); everything else
+/// of a change (`actions`, `replace_paths`, ...) it always gets.
+pub const CHANGE_VALUES: [&str; 5] = [
+    "before",
+    "after",
+    "after_unknown",
+    "before_sensitive",
+    "after_sensitive",
+];
+
 /// The plan as `terraform show -json` prints it. A policy that declares the
 /// keys it reads (`terraform_plan: [...]`) gets only those (and the format
 /// and terraform versions); the others read as absent.

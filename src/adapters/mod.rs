@@ -8,6 +8,7 @@ pub(crate) mod json_check;
 pub mod migrations;
 pub(crate) mod notify;
 pub(crate) mod plan_outline;
+pub mod plan_view;
 pub(crate) mod process;
 pub mod progress;
 pub mod project_state;

@@ -7,12 +7,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use policy_sdk::terraform::{Change, Configuration, RelevantAttribute, ResourceChange, Variable};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::plan_view::ChangeValue;
 use crate::redact::{marked, strings};
 
 /// The plan as `policy_sdk::terraform::Plan` reads it (the same fields, the
@@ -141,6 +143,43 @@ impl Outline<'_> {
             }
         }
         found
+    }
+}
+
+impl Outline<'_> {
+    /// Where, in `text` (the text this outline borrows from), each change
+    /// value of `resource_changes` and `resource_drift` lies, in document
+    /// order.
+    pub fn change_values(&self, text: &str) -> Vec<(ChangeValue, Range<usize>)> {
+        let base = text.as_ptr() as usize;
+        let mut out = Vec::new();
+        for change in self
+            .resource_changes
+            .iter()
+            .chain(&self.resource_drift)
+            .map(|rc| &rc.change)
+        {
+            let values = [
+                change.before,
+                change.after,
+                change.after_unknown,
+                change.before_sensitive,
+                change.after_sensitive,
+            ];
+            for (kind, raw) in ChangeValue::ALL.into_iter().zip(values) {
+                // Borrowed from `text`, so its address locates it.
+                let Some(raw) = raw else { continue };
+                let start = (raw.get().as_ptr() as usize).checked_sub(base);
+                let end = start.and_then(|s| s.checked_add(raw.get().len()));
+                if let (Some(start), Some(end)) = (start, end)
+                    && end <= text.len()
+                {
+                    out.push((kind, start..end));
+                }
+            }
+        }
+        out.sort_by_key(|(_, r)| r.start);
+        out
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::json_check::{self, Member};
 use super::plan_outline::Outline;
+use super::plan_view::{self, ChangeValue, PlanView};
 use super::process::{Output, Tool, ToolError, summarize};
 
 /// Plan format majors this opsdeploy understands (0.x and 1.x).
@@ -46,6 +47,9 @@ pub fn read_plan_file(path: &Path) -> Result<PlanJson, TerraformError> {
 pub struct PlanJson {
     text: String,
     members: Vec<Member>,
+    /// Where each change value of `resource_changes` and `resource_drift`
+    /// is, in document order (null values are not: they read as absent).
+    change_values: Vec<(ChangeValue, std::ops::Range<usize>)>,
     /// Managed resource changes by action summary (`create`, `replace`, ...).
     pub counts: BTreeMap<&'static str, usize>,
     /// Entries of `resource_drift`.
@@ -60,16 +64,27 @@ impl PlanJson {
         &self.text
     }
 
-    /// `"key": value` of each top-level member whose key `wanted` accepts,
-    /// as written, in document order.
-    pub fn entries<'a, F: Fn(&str) -> bool>(
-        &'a self,
-        wanted: F,
-    ) -> impl Iterator<Item = &'a str> + use<'a, F> {
-        self.members
+    /// The plan as `view` shows it, as pieces of the text: the members it
+    /// wants, as written, in document order, inside `{}`, and in them no
+    /// change value it does not want.
+    pub fn push_view<'a>(&'a self, view: &PlanView, out: &mut Vec<&'a [u8]>) {
+        let cuts = match view.change_values {
+            Some(_) => plan_view::cuts(&self.text, &self.change_values, |v| !view.wants_value(v)),
+            None => Vec::new(),
+        };
+        out.push(b"{");
+        for (i, m) in self
+            .members
             .iter()
-            .filter(move |m| wanted(&m.key))
-            .map(|m| &self.text[m.entry.clone()])
+            .filter(|m| view.wants_key(&m.key))
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(b",");
+            }
+            plan_view::pieces(&self.text, m.entry.clone(), &cuts, out);
+        }
+        out.push(b"}");
     }
 }
 
@@ -78,15 +93,31 @@ impl PlanJson {
 /// saved by a PowerShell redirect) are accepted; trailing data, nesting past
 /// serde_json's limit, strings a policy could not decode, state documents and
 /// unsupported format majors are refused. No tree of the plan is built: one
-/// streaming check of the text, then one borrowed, typed pass.
+/// streaming check of the text and one borrowed, typed pass, side by side.
 pub fn parse_plan_json(shown: &str, bytes: Vec<u8>) -> Result<PlanJson, TerraformError> {
     let json_error = |reason: String| TerraformError::Json {
         path: shown.to_string(),
         reason,
     };
     let text = decode_text(bytes).map_err(json_error)?;
-    let members = json_check::check(&text).map_err(|e| json_error(e.to_string()))?;
-    let outline: Outline = serde_json::from_str(&text).map_err(|e| TerraformError::NotAPlan {
+    // The two passes read the same text independently: on a machine with a
+    // second core the check runs beside the typed pass. A grammar error wins
+    // over a shape error, whichever pass finishes first.
+    let (checked, outline) = std::thread::scope(|scope| {
+        let check = std::thread::Builder::new()
+            .name("plan-check".into())
+            .spawn_scoped(scope, || json_check::check(&text));
+        let outline = serde_json::from_str::<Outline>(&text);
+        let checked = match check {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => json_check::check(&text),
+        };
+        (checked, outline)
+    });
+    let members = checked.map_err(|e| json_error(e.to_string()))?;
+    let outline = outline.map_err(|e| TerraformError::NotAPlan {
         path: shown.to_string(),
         reason: e.to_string(),
     })?;
@@ -98,10 +129,12 @@ pub fn parse_plan_json(shown: &str, bytes: Vec<u8>) -> Result<PlanJson, Terrafor
     let drifted = outline.resource_drift.len();
     let terraform_version = outline.terraform_version.as_deref().map(String::from);
     let sensitive_values = outline.sensitive_values();
+    let change_values = outline.change_values(&text);
     drop(outline);
     Ok(PlanJson {
         text,
         members,
+        change_values,
         counts,
         drifted,
         terraform_version,
@@ -410,10 +443,15 @@ mod tests {
         );
         let plan = parse_plan_json("p.json", bytes).unwrap();
         assert!(plan.text().starts_with('{'));
-        let entries: Vec<&str> = plan.entries(|k| k != "resource_changes").collect();
+        let view = PlanView {
+            keys: Some(vec!["planned_values".into()]),
+            change_values: None,
+        };
+        let mut out = Vec::new();
+        plan.push_view(&view, &mut out);
         assert_eq!(
-            entries,
-            [r#""format_version":"1.2""#, r#""planned_values":{"x":1}"#]
+            out.concat(),
+            br#"{"format_version":"1.2","planned_values":{"x":1}}"#
         );
     }
 

@@ -94,7 +94,7 @@ pub fn eval(engine: &PolicyEngine, req: &EvalRequest) -> Result<Evaluated, Autho
             }
             let input = doc.parts(
                 policy.reads.as_deref(),
-                policy.plan_keys.as_deref(),
+                &policy.plan_view,
                 settings.as_deref(),
             );
             engine.evaluate_parts(&policy, &input, &req.limits)

@@ -231,7 +231,7 @@ pub fn run_fixture(
     // Narrowed as `opsdeploy plan` narrows it, so a fixture sees what production does.
     let input = doc.parts(
         policy.reads.as_deref(),
-        policy.plan_keys.as_deref(),
+        &policy.plan_view,
         fixture.settings.as_deref(),
     );
     let evaluation = engine.evaluate_parts(policy, &input, limits);

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use wasmparser::{CompositeInnerType, Parser, Payload, TypeRef, ValType};
 
 use super::EngineError;
+use crate::adapters::plan_view::{ChangeValue, PlanView};
 
 pub const METADATA_SECTION: &str = "opsdeploy.metadata";
 
@@ -26,6 +27,9 @@ pub struct Metadata {
     /// Top-level keys of the terraform plan it reads (absent: all of them).
     #[serde(default)]
     pub terraform_plan: Option<Vec<String>>,
+    /// Values of each resource change it reads (absent: all of them).
+    #[serde(default)]
+    pub terraform_change_values: Option<Vec<String>>,
     #[serde(default)]
     pub settings_schema: Option<serde_json::Value>,
 }
@@ -167,24 +171,42 @@ pub fn resolve_reads(origin: &str, meta: &Metadata) -> Result<Vec<Section>, Engi
         .collect()
 }
 
-/// Checks the plan keys the metadata declares: keys of the SDK's plan model.
-pub fn resolve_plan_keys(origin: &str, meta: &Metadata) -> Result<(), EngineError> {
+/// What the metadata says the policy reads of a terraform plan: keys of the
+/// SDK's plan model and values of its resource changes, each checked.
+pub fn resolve_plan_view(origin: &str, meta: &Metadata) -> Result<PlanView, EngineError> {
+    let unknown = |what: &str, name: &str, known: &[&str]| EngineError::InvalidModule {
+        origin: origin.to_string(),
+        reason: format!(
+            "its metadata reads unknown {what} `{name}` (known: {})",
+            known.join(", ")
+        ),
+    };
     let known = policy_sdk::terraform::PLAN_KEYS;
-    match meta
+    if let Some(key) = meta
         .terraform_plan
         .iter()
         .flatten()
         .find(|k| !known.contains(&k.as_str()))
     {
-        Some(unknown) => Err(EngineError::InvalidModule {
-            origin: origin.to_string(),
-            reason: format!(
-                "its metadata reads unknown terraform plan key `{unknown}` (known: {})",
-                known.join(", ")
-            ),
-        }),
-        None => Ok(()),
+        return Err(unknown("terraform plan key", key, &known));
     }
+    let change_values = match &meta.terraform_change_values {
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| {
+                    ChangeValue::parse(n).ok_or_else(|| {
+                        unknown("change value", n, &policy_sdk::terraform::CHANGE_VALUES)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    Ok(PlanView {
+        keys: meta.terraform_plan.clone(),
+        change_values,
+    })
 }
 
 #[cfg(test)]
@@ -241,11 +263,27 @@ mod tests {
         )
         .unwrap();
         assert!(
-            resolve_plan_keys("p", &meta)
+            resolve_plan_view("p", &meta)
                 .unwrap_err()
                 .to_string()
                 .contains("`planed_values`")
         );
+        let meta: Metadata = serde_json::from_str(
+            r#"{"abi_version":1,"name":"x","reads":["terraform"],"terraform_change_values":["after","after_sensitve"]}"#,
+        )
+        .unwrap();
+        let err = resolve_plan_view("p", &meta).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown change value `after_sensitve`") && err.contains("after_unknown"),
+            "{err}"
+        );
+        let meta: Metadata = serde_json::from_str(
+            r#"{"abi_version":1,"name":"x","reads":["terraform"],"terraform_change_values":["before"]}"#,
+        )
+        .unwrap();
+        let view = resolve_plan_view("p", &meta).unwrap();
+        assert_eq!(view.change_values, Some(vec![ChangeValue::Before]));
+        assert_eq!(view.keys, None);
         let meta: Metadata = serde_json::from_str(r#"{"abi_version":2,"name":"x"}"#).unwrap();
         assert!(matches!(
             resolve_reads("p", &meta),

@@ -19,6 +19,7 @@ use policy_sdk::Section;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module, WasmFeatures};
 
+use crate::adapters::plan_view::PlanView;
 pub use crate::builtins::BUILTIN_POLICIES;
 use crate::builtins::{UnknownBuiltin, builtin};
 pub use cache::{CacheStatus, ModuleCache};
@@ -159,8 +160,8 @@ pub struct Policy {
     pub metadata: Option<Metadata>,
     /// Input sections passed to it; `None` means all (no metadata).
     pub reads: Option<Vec<Section>>,
-    /// Top-level keys of a terraform plan passed to it; `None` means all.
-    pub plan_keys: Option<Vec<String>>,
+    /// What of a terraform plan is passed to it (from its metadata).
+    pub plan_view: PlanView,
     pub cache_status: CacheStatus,
     module: Module,
     settings_validator: Option<Arc<jsonschema::Validator>>,
@@ -274,13 +275,10 @@ impl PolicyEngine {
             Some(meta) => Some(metadata::resolve_reads(origin, meta)?),
             None => None,
         };
-        if let Some(meta) = &inspection.metadata {
-            metadata::resolve_plan_keys(origin, meta)?;
-        }
-        let plan_keys = inspection
-            .metadata
-            .as_ref()
-            .and_then(|m| m.terraform_plan.clone());
+        let plan_view = match &inspection.metadata {
+            Some(meta) => metadata::resolve_plan_view(origin, meta)?,
+            None => PlanView::default(),
+        };
         let settings_validator = match inspection
             .metadata
             .as_ref()
@@ -313,7 +311,7 @@ impl PolicyEngine {
             sha256,
             metadata: inspection.metadata,
             reads,
-            plan_keys,
+            plan_view,
             cache_status,
             module,
             settings_validator,

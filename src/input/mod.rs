@@ -11,6 +11,7 @@ use policy_sdk::Section;
 use policy_sdk::input::SCHEMA_VERSION;
 use serde_json::value::RawValue;
 
+use crate::adapters::plan_view::PlanView;
 use crate::adapters::terraform::PlanJson;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +46,6 @@ struct TerraformSection {
     head: String,
     plan: PlanJson,
 }
-
-/// Plan keys every policy reading `terraform` gets, whatever it declares.
-const ALWAYS_PLAN_KEYS: [&str; 2] = ["format_version", "terraform_version"];
 
 /// The environment section of a document: the environment and project by
 /// name, evaluated at `now`; a project's plan adds what its configuration says.
@@ -227,17 +225,16 @@ impl InputDocument {
     /// The document a policy receives: schema version, environment, its
     /// settings, and only the sections it reads (`None`: all of them).
     pub fn for_policy(&self, reads: Option<&[Section]>, settings: Option<&RawValue>) -> Vec<u8> {
-        self.parts(reads, None, settings).concat()
+        self.parts(reads, &PlanView::default(), settings).concat()
     }
 
     /// The same document as consecutive pieces of this one, nothing copied:
     /// the sections `reads` lists (`None`: all) and, of a plan opsdeploy
-    /// read, only the top-level keys `plan_keys` lists (`None`: all; format
-    /// and terraform versions always).
+    /// read, what `plan` shows of it.
     pub fn parts<'a>(
         &'a self,
         reads: Option<&[Section]>,
-        plan_keys: Option<&[String]>,
+        plan: &PlanView,
         settings: Option<&'a RawValue>,
     ) -> Vec<&'a [u8]> {
         let mut out: Vec<&[u8]> = vec![
@@ -250,18 +247,9 @@ impl InputDocument {
             }
             let name = section_key(section);
             if let (Section::Terraform, Some(t)) = (section, &self.terraform) {
-                out.extend([name, t.head.as_bytes(), b"{"]);
-                let wanted = move |key: &str| {
-                    ALWAYS_PLAN_KEYS.contains(&key)
-                        || plan_keys.is_none_or(|k| k.iter().any(|k| k == key))
-                };
-                for (i, entry) in t.plan.entries(wanted).enumerate() {
-                    if i > 0 {
-                        out.push(b",");
-                    }
-                    out.push(entry.as_bytes());
-                }
-                out.push(b"}}");
+                out.extend([name, t.head.as_bytes()]);
+                t.plan.push_view(plan, &mut out);
+                out.push(b"}");
             } else if let Some(value) = self.sections.get(&section) {
                 out.extend([name, value.get().as_bytes()]);
             }
@@ -356,12 +344,17 @@ mod tests {
         "planned_values":{"root_module":{}},"configuration":{"root_module":{}}}"#;
 
     fn spliced(plan_keys: Option<&[String]>) -> serde_json::Value {
+        viewed(&PlanView {
+            keys: plan_keys.map(<[String]>::to_vec),
+            change_values: None,
+        })
+    }
+
+    fn viewed(view: &PlanView) -> serde_json::Value {
         let mut doc = InputDocument::from_slice("doc.json", DOC.as_bytes()).unwrap();
         let plan = crate::adapters::terraform::parse_plan_json("plan.json", PLAN.into()).unwrap();
         doc.set_terraform("infra/x\"y", plan);
-        let out = doc
-            .parts(Some(&[Section::Terraform]), plan_keys, None)
-            .concat();
+        let out = doc.parts(Some(&[Section::Terraform]), view, None).concat();
         policy_sdk::Input::from_slice(&out).unwrap();
         serde_json::from_slice(&out).unwrap()
     }
@@ -387,5 +380,25 @@ mod tests {
         // Declaring no key still gives the versions, and nothing of size.
         let versions = spliced(Some(&[]));
         assert_eq!(versions["terraform"]["plan"].as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_policy_declaring_change_values_gets_changes_without_the_others() {
+        use crate::adapters::plan_view::ChangeValue;
+        let view = PlanView {
+            keys: Some(vec!["resource_changes".to_string()]),
+            change_values: Some(vec![ChangeValue::Before]),
+        };
+        let doc = viewed(&view);
+        let change = &doc["terraform"]["plan"]["resource_changes"][0]["change"];
+        assert_eq!(change["actions"][0], "create");
+        assert!(change.get("after").is_none(), "{change}");
+        assert_eq!(doc["terraform"]["dir"], "infra/x\"y");
+        // Without the declaration the values are all there.
+        let whole = viewed(&PlanView::default());
+        assert_eq!(
+            whole["terraform"]["plan"]["resource_changes"][0]["change"]["after"]["s"],
+            "\"planned_values\":1"
+        );
     }
 }

@@ -183,7 +183,7 @@ pub fn evaluate(
             let policy = l.policy.as_ref().ok()?;
             let input = doc.parts(
                 policy.reads.as_deref(),
-                policy.plan_keys.as_deref(),
+                &policy.plan_view,
                 l.settings.as_deref(),
             );
             Some((i, (policy, input, l.limits())))

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use opsdeploy::adapters::plan_view::{ChangeValue, PlanView};
 use opsdeploy::adapters::terraform::parse_plan_json;
 use opsdeploy::adapters::trivy::{TrivyError, check_report};
 use policy_sdk::scan::TrivySeverity;
@@ -24,6 +25,18 @@ fn entries(category: &str) -> Vec<Entry> {
     manifest
         .into_iter()
         .filter(|e| e.category == category)
+        .collect()
+}
+
+/// Every plan of the corpus that opsdeploy reads.
+fn readable_plans() -> Vec<(String, opsdeploy::adapters::terraform::PlanJson)> {
+    entries("Terraform plan JSON")
+        .into_iter()
+        .filter(|e| e.file.ends_with(".json"))
+        .filter_map(|e| {
+            let bytes = std::fs::read(corpus(&e.file)).unwrap();
+            Some((e.file.clone(), parse_plan_json(&e.file, bytes).ok()?))
+        })
         .collect()
 }
 
@@ -170,4 +183,60 @@ fn every_corpus_trivy_report_is_read_or_refused_as_documented_and_counts_match()
         "legacy array, legacy null (twice counted once each) and k8s"
     );
     assert!(counted >= 25, "only {counted} reports had counts checked");
+}
+
+/// What a policy declaring `change_values` gets of plans nobody here wrote:
+/// for every subset of the values, each plan's view is JSON equal to the plan
+/// with exactly the other values taken out of every entry of
+/// `resource_changes` and `resource_drift` (a null value reads as absent and
+/// may stay), every other byte of meaning kept.
+#[test]
+fn change_value_views_of_every_corpus_plan_are_the_plan_without_the_other_values() {
+    let plans = readable_plans();
+    assert!(plans.len() >= 75, "only {} readable plans", plans.len());
+    let mut cut_somewhere = 0;
+    for mask in 0..32u32 {
+        let keep: Vec<ChangeValue> = ChangeValue::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, v)| v)
+            .collect();
+        let view = PlanView {
+            keys: None,
+            change_values: Some(keep.clone()),
+        };
+        for (file, plan) in &plans {
+            let mut pieces = Vec::new();
+            plan.push_view(&view, &mut pieces);
+            let text = pieces.concat();
+            let got: serde_json::Value = serde_json::from_slice(&text)
+                .unwrap_or_else(|e| panic!("{file} keeping {keep:?}: {e}"));
+            // What the SDK reads of it parses as a plan.
+            serde_json::from_slice::<policy_sdk::terraform::Plan>(&text).unwrap();
+            let mut want: serde_json::Value = serde_json::from_str(plan.text()).unwrap();
+            for list in ["resource_changes", "resource_drift"] {
+                for rc in want
+                    .get_mut(list)
+                    .and_then(|l| l.as_array_mut())
+                    .into_iter()
+                    .flatten()
+                {
+                    let change = rc["change"].as_object_mut().unwrap();
+                    for v in ChangeValue::ALL.into_iter().filter(|v| !keep.contains(v)) {
+                        if change.get(v.as_str()).is_some_and(|x| !x.is_null()) {
+                            change.remove(v.as_str());
+                        }
+                    }
+                }
+            }
+            cut_somewhere +=
+                usize::from(got != serde_json::from_str::<serde_json::Value>(plan.text()).unwrap());
+            assert_eq!(got, want, "{file} keeping {keep:?}");
+        }
+    }
+    assert!(
+        cut_somewhere > 1000,
+        "views differed from the plan only {cut_somewhere} times"
+    );
 }

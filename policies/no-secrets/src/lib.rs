@@ -380,6 +380,8 @@ policy_sdk::export_policy! {
     description: "Deny plaintext secrets in terraform values and files, helm values and manifests, and what trivy's secret scan found",
     reads: [terraform, helm, files, scans],
     terraform_plan: [resource_changes, configuration, variables],
+    // What a resource becomes and which of it terraform marks sensitive.
+    change_values: [after, after_sensitive],
     settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"ignore_keys":{"type":"array","items":{"type":"string"}},"ignore_files":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }

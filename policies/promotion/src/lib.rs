@@ -342,6 +342,8 @@ policy_sdk::export_policy! {
     name: "promotion",
     description: "Deploy to an environment with promote_from only the terraform configuration, image digests, chart versions and migrations deployed and healthy there",
     reads: [terraform, helm, scans, deployments, migrations],
+    // Of `terraform` only the configuration's digest: no plan keys.
+    terraform_plan: [],
     settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"artifacts":{"type":"array","items":{"enum":["terraform","images","charts","migrations"]}}}}"#,
     evaluate: evaluate,
 }

@@ -131,6 +131,8 @@ policy_sdk::export_policy! {
     description: "Deny delete or replace of protected resources (databases, buckets, keys, DNS zones)",
     reads: [terraform],
     terraform_plan: [resource_changes],
+    // `before` for the tags; never what a resource becomes.
+    change_values: [before],
     settings_schema: r#"{"type":"object","additionalProperties":false,"properties":{"types":{"type":"array","items":{"type":"string"}},"extra_types":{"type":"array","items":{"type":"string"}},"addresses":{"type":"array","items":{"type":"string"}},"tags":{"type":"array","items":{"type":"string"}}}}"#,
     evaluate: evaluate,
 }

@@ -4,6 +4,7 @@ mod cli;
 static GLOBAL: opsdeploy::GlobalAllocator = opsdeploy::GlobalAllocator {};
 
 fn main() -> std::process::ExitCode {
+    opsdeploy::return_freed_memory_promptly();
     // A policy compile in a child of this binary, under the policy's limits
     // (src/engine/compile.rs); never a command people type.
     if std::env::args_os().nth(1).as_deref() == Some(opsdeploy::engine::COMPILE_CHILD_ARG.as_ref())

@@ -62,8 +62,14 @@ timed() {
 tf() { terraform -chdir="$project/infra" "$@"; }
 tf_plan_show() { tf plan -input=false -no-color -out="$work/tfplan" && tf show -json -no-color "$work/tfplan"; }
 od_plan() {
-  # 0: allowed; 3: blocked by a policy. Both are a full plan.
-  "$opsdeploy" -C "$project" plan staging --format json || [[ $? == 3 ]]
+  # 0: allowed; 3: blocked by a policy. Both are a full plan. `-vv` logs
+  # each terraform command's own time (`finished ... millis=N`).
+  "$opsdeploy" -vv -C "$project" plan staging --format json 2> "$work/od.log" || [[ $? == 3 ]]
+}
+# Seconds the terraform commands of the last `od_plan` took, by its own log.
+terraform_in_od() {
+  sed -n 's/.*finished command=terraform .* millis=\([0-9]*\).*/\1/p' "$work/od.log" \
+    | awk '{ s += $1 } END { printf "%.3f\n", s / 1000 }'
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -86,18 +92,27 @@ timed tf_plan_show > /dev/null
 timed od_plan > /dev/null
 for _ in $(seq "$runs"); do
   timed tf_plan_show >> "$work/tf"
-  timed od_plan >> "$work/od"
+  t="$(timed od_plan)"
+  echo "$t" >> "$work/od"
+  # opsdeploy's own time in the same run: the whole minus its terraform commands.
+  echo "$t - $(terraform_in_od)" | bc -l >> "$work/own"
+  terraform_in_od >> "$work/tf_in_od"
   timed od_replayed >> "$work/adapter"
 done
 
 tf_m="$(median < "$work/tf")"
 od_m="$(median < "$work/od")"
 ad_m="$(median < "$work/adapter")"
+own_m="$(median < "$work/own")"
+tfod_m="$(median < "$work/tf_in_od")"
 echo "runs: $runs ($n resources, $(du -h "$generated/plan.json" | cut -f1) of plan JSON)"
 echo "terraform plan -out + show -json:            $(paste -sd' ' "$work/tf") s -> median $tf_m s"
 echo "opsdeploy plan staging:                      $(paste -sd' ' "$work/od") s -> median $od_m s"
 echo "opsdeploy plan staging, terraform replayed:  $(paste -sd' ' "$work/adapter") s -> median $ad_m s"
-awk -v tf="$tf_m" -v od="$od_m" -v ad="$ad_m" 'BEGIN {
+echo "  its terraform commands, by its -vv log:    $(paste -sd' ' "$work/tf_in_od") s -> median $tfod_m s"
+echo "  the rest, opsdeploy's own time:            $(paste -sd' ' "$work/own") s -> median $own_m s"
+awk -v tf="$tf_m" -v od="$od_m" -v ad="$ad_m" -v own="$own_m" -v tfod="$tfod_m" 'BEGIN {
   printf "adapter path: %.2f s = %.1f%% of terraform plan+show (target < 5%%)\n", ad, ad / tf * 100
+  printf "end to end, the time opsdeploy adds in the same runs: %.2f s = %.1f%% of its terraform commands\n", own, own / tfod * 100
   printf "end to end (difference of medians, includes terraform init + version): %+.1f%%\n", (od - tf) / tf * 100
 }'

@@ -478,11 +478,29 @@ fn key_words(key: &str) -> Vec<String> {
     words
 }
 
+/// Whether `needle` occurs in `hay`. A plain scan: `str::contains` builds a
+/// Two-Way searcher on every call, which for the short keys and values this
+/// runs on (hundreds of thousands in a large plan) costs more than the search.
+fn contains(hay: &str, needle: &str) -> bool {
+    let n = needle.as_bytes();
+    n.is_empty() || hay.as_bytes().windows(n.len()).any(|w| w == n)
+}
+
+/// [`contains`] ignoring ASCII case, for a lower-case `needle`: what
+/// `hay.to_ascii_lowercase().contains(needle)` says, without the copy.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    let n = needle.as_bytes();
+    n.is_empty()
+        || hay
+            .as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n))
+}
+
 /// Whether a key names a secret: `db_password`, `AwsSecretKey`, `MYSQLPASS`,
 /// `api-key`; not `password_length`, `token_url`, `passengers`.
 pub fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    if !SECRET_HINTS.iter().any(|h| lower.contains(h)) {
+    if !SECRET_HINTS.iter().any(|h| contains_ci(key, h)) {
         return false;
     }
     let words = key_words(key);
@@ -794,8 +812,7 @@ pub fn check_value(key: &str, value: &str) -> Option<Finding> {
             end_line: None,
         });
     }
-    let lower = value.to_ascii_lowercase();
-    if (lower.contains("password") || lower.contains("pwd"))
+    if (contains_ci(value, "password") || contains_ci(value, "pwd"))
         && let Some(c) = connection_string_password().captures(value)
     {
         let pw = c["value"].trim();
@@ -1074,7 +1091,7 @@ fn inline_credential(text: &str) -> Option<Inline> {
         key: key.map(str::to_string),
         value: value.to_string(),
     };
-    if text.contains("://") {
+    if contains(text, "://") {
         for c in url_credentials().captures_iter(text) {
             // `u:p@h1,u:p@h2`: several hosts, each with its own credentials.
             let pw = match c["value"].split_once('@') {
@@ -1101,8 +1118,7 @@ fn inline_credential(text: &str) -> Option<Inline> {
             }
         }
     }
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("authorization") {
+    if contains_ci(text, "authorization") {
         for c in auth_header().captures_iter(text) {
             let value = &c["value"];
             let scheme = c["scheme"].to_ascii_lowercase();
@@ -1126,7 +1142,7 @@ fn inline_credential(text: &str) -> Option<Inline> {
             }
         }
     }
-    if text.contains('-') || text.contains("pass:") || text.contains('=') {
+    if text.contains('-') || contains(text, "pass:") || text.contains('=') {
         for c in cli_password().captures_iter(text) {
             // `-password`: a long flag, not mysql's `-p` glued to a password.
             if c.name("mysql")
@@ -1571,5 +1587,49 @@ mod tests {
     fn base64_decodes() {
         assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
         assert!(decode_base64("not base64!").is_none());
+    }
+
+    #[test]
+    fn the_plain_scans_say_what_str_contains_says() {
+        let hays = [
+            "",
+            "p",
+            "PASSWORD",
+            "db_PassWord_x",
+            "ÄPWDé",
+            "xpwxd",
+            "https://u:p@h",
+            "pass:word",
+            "Authorization: Bearer x",
+            "tökén_KEY",
+            "://",
+            "a:/b",
+        ];
+        let needles = [
+            "",
+            "pw",
+            "pwd",
+            "password",
+            "://",
+            "pass:",
+            "authorization",
+            "key",
+            "ö",
+        ];
+        for hay in hays {
+            for needle in needles {
+                assert_eq!(
+                    contains(hay, needle),
+                    hay.contains(needle),
+                    "{hay:?} {needle:?}"
+                );
+                let needle = needle.to_lowercase();
+                assert_eq!(
+                    contains_ci(hay, &needle),
+                    hay.to_ascii_lowercase().contains(&needle),
+                    "{hay:?} {needle:?}"
+                );
+            }
+        }
     }
 }

@@ -95,6 +95,9 @@ impl Tool {
         let stderr = child.stderr.take().map(reader);
         let started = Instant::now();
         let mut step = super::progress::Step::start(&shown);
+        // Polled: 1 ms at first, doubling to 20 ms, so a quick command (init,
+        // version) is not held to the poll's period.
+        let mut poll = Duration::from_millis(1);
         let status = loop {
             step.tick();
             match child.try_wait() {
@@ -106,7 +109,10 @@ impl Tool {
                         timeout,
                     });
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => {
+                    std::thread::sleep(poll);
+                    poll = (poll * 2).min(Duration::from_millis(20));
+                }
                 Err(e) => {
                     return Err(ToolError::Spawn {
                         command: shown,

@@ -292,3 +292,29 @@ fn only_the_pinned_webassembly_features_load() {
         assert!(err.is_policy_defect(), "{feature}: {err}");
     }
 }
+
+/// What the built-ins say they read of a plan, from the metadata in their
+/// built modules: the host cuts the rest out of the plan it passes them.
+#[test]
+fn the_builtins_read_only_the_plan_values_they_declare() {
+    use opsdeploy::adapters::plan_view::ChangeValue;
+    let engine = engine();
+    let view = |name: &str| {
+        engine
+            .load(&ModuleSource::builtin(name).unwrap())
+            .unwrap()
+            .plan_view
+    };
+    let protected = view("protected-deletes");
+    assert_eq!(protected.keys, Some(vec!["resource_changes".to_string()]));
+    assert_eq!(protected.change_values, Some(vec![ChangeValue::Before]));
+    let secrets = view("no-secrets");
+    assert_eq!(
+        secrets.change_values,
+        Some(vec![ChangeValue::After, ChangeValue::AfterSensitive])
+    );
+    // promotion reads the configuration's digest, never the plan.
+    assert_eq!(view("promotion").keys, Some(vec![]));
+    // A policy without the declaration gets every value.
+    assert_eq!(view("gates").change_values, None);
+}

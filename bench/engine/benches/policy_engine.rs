@@ -130,7 +130,7 @@ fn policy_engine(c: &mut Criterion) {
     for resources in SIZES {
         let doc = document(Some(&plan_path(resources)));
         let input = doc
-            .parts(reads, policy.plan_keys.as_deref(), Some(&settings))
+            .parts(reads, &policy.plan_view, Some(&settings))
             .concat();
         let section = doc.terraform_plan().expect("set above").text().as_bytes();
         // Same answer both ways, or the comparison means nothing.

@@ -33,6 +33,19 @@ impl ChangeValue {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == name)
     }
+
+    /// Every set of values a policy may declare (all 32), for the tests that
+    /// try each.
+    pub fn every_set() -> impl Iterator<Item = Vec<ChangeValue>> {
+        (0..1u32 << Self::ALL.len()).map(|mask| {
+            Self::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, v)| v)
+                .collect()
+        })
+    }
 }
 
 /// Plan keys every policy reading `terraform` gets, whatever it declares.
@@ -227,13 +240,7 @@ mod tests {
     fn every_subset_of_change_values_leaves_valid_json_without_the_others() {
         // All 32 subsets: members first, last, alone, adjacent, spaced out,
         // keys written with escapes, values holding what looks like a key.
-        for mask in 0..32u32 {
-            let keep: Vec<ChangeValue> = ChangeValue::ALL
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| mask & (1 << i) != 0)
-                .map(|(_, v)| v)
-                .collect();
+        for keep in ChangeValue::every_set() {
             let got = view(CHANGES, &keep);
             let parsed: serde_json::Value = serde_json::from_str(&got)
                 .unwrap_or_else(|e| panic!("keeping {keep:?}: {e}\n{got}"));

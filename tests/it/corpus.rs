@@ -195,13 +195,7 @@ fn change_value_views_of_every_corpus_plan_are_the_plan_without_the_other_values
     let plans = readable_plans();
     assert!(plans.len() >= 75, "only {} readable plans", plans.len());
     let mut cut_somewhere = 0;
-    for mask in 0..32u32 {
-        let keep: Vec<ChangeValue> = ChangeValue::ALL
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, v)| v)
-            .collect();
+    for keep in ChangeValue::every_set() {
         let view = PlanView {
             keys: None,
             change_values: Some(keep.clone()),

@@ -156,3 +156,51 @@ fn a_reader_that_stops_early_does_not_make_opsdeploy_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// An insider shapes a plan so that cutting what no-secrets does not read
+/// (`before`, `after_unknown`, ...) would hide a secret in `after`: the key
+/// written with an escape, a `before` whose strings look like members, odd
+/// spacing, `after` as the first member and the last. no-secrets still sees
+/// the secret; an `after` given twice is refused, not judged by one copy.
+#[test]
+fn a_plan_shaped_to_hide_a_secret_from_the_cut_still_shows_it_to_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = r#"{"password":"Tq7-lantern-83!"}"#;
+    let changes = [
+        format!(r#"{{"actions":["create"],"before":null,"af\u0074er":{secret}}}"#),
+        format!(
+            r#"{{"before":{{"s":"\",\"after\":{{}},\""}}, "after_unknown" : {{}} ,"actions":["update"],"after":{secret}}}"#
+        ),
+        format!(
+            r#"{{"after":{secret},"before_sensitive":{{}},"actions":["create"],"after_unknown":{{}}}}"#
+        ),
+    ];
+    let eval_secrets = |name: &str, change: &str| {
+        let path = dir.path().join(name);
+        let plan = format!(
+            r#"{{"format_version":"1.2","resource_changes":[{{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db","change":{change}}}]}}"#
+        );
+        std::fs::write(&path, plan).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        opsdeploy(cache.path())
+            .args(["policy", "eval", "builtin:no-secrets", "--terraform-plan"])
+            .arg(&path)
+            .assert()
+    };
+    for (i, change) in changes.iter().enumerate() {
+        let out = eval_secrets(&format!("hidden{i}.json"), change).code(3);
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(stdout.contains("aws_db_instance.db"), "case {i}: {stdout}");
+        assert!(
+            !stdout.contains("Tq7-lantern-83!"),
+            "case {i} printed the secret: {stdout}"
+        );
+    }
+    eval_secrets(
+        "twice.json",
+        &format!(r#"{{"actions":["create"],"after":{{}},"after":{secret}}}"#),
+    )
+    .code(1)
+    .stderr(predicate::str::contains("twice.json"))
+    .stderr(predicate::str::contains("duplicate field `after`"));
+}

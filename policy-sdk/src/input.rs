@@ -72,6 +72,14 @@ impl std::fmt::Display for Section {
     }
 }
 
+/// A raw part of the input (`what` names it) as a JSON tree. The host passes
+/// only JSON this reads (ABI.md, "Input"); a part it still cannot read fails
+/// the policy through the SDK's panic hook, because read as absent, a secret or
+/// a protective tag in it would pass unseen.
+pub fn tree(json: &str, what: &str) -> serde_json::Value {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{what} cannot be read: {e}"))
+}
+
 /// The document a policy evaluates.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Input<'a> {

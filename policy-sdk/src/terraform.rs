@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::input::tree;
+
 /// The top-level keys of [`Plan`]: what a policy may name in
 /// `terraform_plan: [...]` (see [`export_policy!`](crate::export_policy)).
 pub const PLAN_KEYS: [&str; 15] = [
@@ -160,18 +162,15 @@ pub struct Change<'a> {
 impl Change<'_> {
     /// `before` as a JSON tree (null when the resource does not exist yet).
     pub fn before_value(&self) -> serde_json::Value {
-        parse_or_null(self.before)
+        self.before
+            .map_or(serde_json::Value::Null, |r| tree(r.get(), "change.before"))
     }
 
     /// `after` as a JSON tree; attributes unknown until apply are absent.
     pub fn after_value(&self) -> serde_json::Value {
-        parse_or_null(self.after)
+        self.after
+            .map_or(serde_json::Value::Null, |r| tree(r.get(), "change.after"))
     }
-}
-
-fn parse_or_null(raw: Option<&RawValue>) -> serde_json::Value {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
-        .unwrap_or(serde_json::Value::Null)
 }
 
 /// One element of `change.actions`.
@@ -359,5 +358,27 @@ mod tests {
         assert!(matches!(rc.resource_type, Cow::Borrowed(_)));
         assert!(rc.change.before.is_none());
         assert_eq!(rc.change.after_value()["x"], 1);
+    }
+
+    fn change(after: &str) -> ResourceChange<'_> {
+        serde_json::from_str(after).unwrap()
+    }
+
+    #[test]
+    fn a_number_just_below_the_largest_float_is_read_as_the_host_reads_it() {
+        // Not correctly rounded, serde_json makes this one infinite and refuses
+        // it; the host's check finds it finite and lets it through.
+        let json = r#"{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],"after":{"password":"p","n":1.7976931348623158e308}}}"#;
+        let after = change(json).change.after_value();
+        assert_eq!(after["n"].as_f64(), Some(f64::MAX));
+        assert_eq!(after["password"], "p");
+    }
+
+    #[test]
+    #[should_panic(expected = "change.after cannot be read")]
+    fn a_value_the_policy_cannot_read_fails_it_instead_of_reading_null() {
+        // A raw value is not range-checked; 1e400 is no float at all.
+        let json = r#"{"address":"a.b","type":"a","name":"b","change":{"actions":["create"],"after":{"password":"p","n":1e400}}}"#;
+        change(json).change.after_value();
     }
 }

@@ -447,6 +447,11 @@ mod tests {
             "1e400",
             "-1e309",
             "1e308",
+            // Below f64::MAX's rounding boundary, correctly rounded (both sides
+            // read numbers so): finite; just above it: out of range.
+            "1.7976931348623158e308",
+            "-1.797693134862315799999e308",
+            "1.7976931348623159e308",
             "01",
             "1.",
             ".5",

@@ -11,6 +11,7 @@ use policy_sdk::Section;
 use policy_sdk::input::SCHEMA_VERSION;
 use serde_json::value::RawValue;
 
+use crate::adapters::json_check;
 use crate::adapters::plan_view::PlanView;
 use crate::adapters::terraform::PlanJson;
 
@@ -21,11 +22,8 @@ pub enum InputError {
         path: String,
         source: std::io::Error,
     },
-    #[error("input document {path} is not valid JSON: {source}")]
-    Json {
-        path: String,
-        source: serde_json::Error,
-    },
+    #[error("input document {path} is not valid JSON: {reason}")]
+    Json { path: String, reason: String },
     #[error("input document {path} is not usable: {reason}")]
     Invalid { path: String, reason: String },
 }
@@ -178,11 +176,23 @@ impl InputDocument {
             path: shown.to_string(),
             reason,
         };
+        let not_json = |reason: String| InputError::Json {
+            path: shown.to_string(),
+            reason,
+        };
+        // The check a plan opsdeploy reads gets: what a policy's parser would
+        // refuse or read otherwise (a lone surrogate, a number no float holds)
+        // could make it skip a value, so the whole document is refused here.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| not_json(format!("not UTF-8 after byte {}", e.valid_up_to())))?;
+        let members = json_check::check(text).map_err(|e| not_json(e.to_string()))?;
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = members.iter().find(|m| !seen.insert(&m.key)) {
+            // serde keeps the last; which copy counts must not be a guess.
+            return Err(invalid(format!("`{}` is given twice", twice.key)));
+        }
         let top: BTreeMap<String, Box<RawValue>> =
-            serde_json::from_slice(bytes).map_err(|source| InputError::Json {
-                path: shown.to_string(),
-                source,
-            })?;
+            serde_json::from_str(text).map_err(|e| not_json(e.to_string()))?;
         let mut environment = None;
         let mut sections = BTreeMap::new();
         for (key, value) in top {
@@ -335,6 +345,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("schema_version is 2"), "{err}");
+    }
+
+    #[test]
+    fn what_a_policy_could_read_otherwise_is_refused_naming_the_file() {
+        let refused = |body: &str| {
+            let doc = format!(
+                r#"{{"schema_version":1,"environment":{{"name":"s","project":"p"}},{body}}}"#
+            );
+            InputDocument::from_slice("doc.json", doc.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        let plan = |after: &str| {
+            format!(
+                r#""terraform":{{"dir":".","plan":{{"resource_changes":[{{"address":"a.b","type":"a","name":"b","change":{{"actions":["create"],"after":{after}}}}}]}}}}"#
+            )
+        };
+        let err = refused(&plan(r#"{"password":"p","note":"\ud800"}"#));
+        assert!(
+            err.contains("doc.json is not valid JSON") && err.contains("surrogate"),
+            "{err}"
+        );
+        let err = refused(&plan(r#"{"password":"p","n":1.7976931348623159e308}"#));
+        assert!(
+            err.contains("doc.json") && err.contains("number out of range"),
+            "{err}"
+        );
+        let err = refused(r#""git":{"revision":"a"},"g\u0069t":{"revision":"b"}"#);
+        assert!(
+            err.contains("doc.json") && err.contains("`git` is given twice"),
+            "{err}"
+        );
+        let err = InputDocument::from_slice("doc.json", b"{\"schema_version\":1,\"x\":\"\xff\"}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("doc.json is not valid JSON: not UTF-8"),
+            "{err}"
+        );
     }
 
     /// A plan as terraform writes it; one key written with an escape, as

@@ -204,3 +204,86 @@ fn a_plan_shaped_to_hide_a_secret_from_the_cut_still_shows_it_to_no_secrets() {
     .stderr(predicate::str::contains("twice.json"))
     .stderr(predicate::str::contains("duplicate field `after`"));
 }
+
+/// A number a float barely holds — finite read correctly rounded, infinite to
+/// a parser that is not — once made the SDK's policies read the whole value
+/// holding it as `null`: a secret or a protective tag beside it went unseen.
+#[test]
+fn a_number_at_the_edge_of_float_range_hides_nothing_from_a_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |name: &str, actions: &str, values: &str| {
+        let path = dir.path().join(name);
+        let plan = format!(
+            r#"{{"format_version":"1.2","resource_changes":[{{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db","change":{{"actions":["{actions}"],{values}}}}}]}}"#
+        );
+        std::fs::write(&path, plan).unwrap();
+        path
+    };
+    let run = |policy: &str, path: &std::path::Path, settings: &str| {
+        let cache = tempfile::tempdir().unwrap();
+        opsdeploy(cache.path())
+            .args(["policy", "eval", policy, "--settings", settings])
+            .arg("--terraform-plan")
+            .arg(path)
+            .assert()
+    };
+    for edge in ["1.7976931348623158e308", "-1.797693134862315799999e308"] {
+        let secret = plan(
+            "secret.json",
+            "create",
+            &format!(r#""before":null,"after":{{"password":"Tq7-lantern-83!","n":{edge}}}"#),
+        );
+        let out = run("builtin:no-secrets", &secret, "{}").code(3);
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(
+            stdout.contains("aws_db_instance.db") && stdout.contains("password"),
+            "{edge}: {stdout}"
+        );
+        assert!(!stdout.contains("Tq7-lantern-83!"), "{stdout}");
+
+        let tagged = plan(
+            "tagged.json",
+            "delete",
+            &format!(r#""before":{{"tags":{{"protect":"yes"}},"n":{edge}}},"after":null"#),
+        );
+        run(
+            "builtin:protected-deletes",
+            &tagged,
+            r#"{"types":[],"tags":["protect"]}"#,
+        )
+        .code(3)
+        .stdout(predicate::str::contains("it is tagged `protect`"));
+    }
+    // Past the rounding boundary no float holds it: refused naming the file.
+    let over = plan(
+        "over.json",
+        "create",
+        r#""after":{"password":"Tq7-lantern-83!","n":1.7976931348623159e308}"#,
+    );
+    run("builtin:no-secrets", &over, "{}")
+        .code(1)
+        .stderr(predicate::str::contains("over.json"))
+        .stderr(predicate::str::contains("number out of range"));
+}
+
+/// A whole input document gets the plan's check too: a lone surrogate beside a
+/// secret made the SDK's parser give up on the value and the secret pass.
+#[test]
+fn an_input_document_a_policy_would_misread_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.json");
+    std::fs::write(
+        &path,
+        r#"{"schema_version":1,"environment":{"name":"staging","project":"shop"},"terraform":{"dir":".","plan":{"format_version":"1.2","resource_changes":[{"address":"aws_db_instance.db","mode":"managed","type":"aws_db_instance","name":"db","change":{"actions":["create"],"before":null,"after":{"password":"Tq7-lantern-83!","note":"\ud800"}}}]}}}"#,
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    opsdeploy(cache.path())
+        .args(["policy", "eval", "builtin:no-secrets", "--input"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("doc.json"))
+        .stderr(predicate::str::contains("lone leading surrogate"))
+        .stdout(predicate::str::contains("Tq7-lantern-83!").not());
+}

@@ -15,6 +15,7 @@ pub mod stand_in;
 use std::collections::BTreeSet;
 
 use detect::{Finding, Syntax, check_value, is_secret_key, scan_text, secret_key_finding};
+use policy_sdk::input::tree;
 use policy_sdk::prelude::*;
 use policy_sdk::scan::ScanKind;
 use policy_sdk::terraform::ConfigModule;
@@ -151,7 +152,7 @@ fn terraform(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
         let sensitive: Option<Value> = rc
             .change
             .after_sensitive
-            .and_then(|r| serde_json::from_str(r.get()).ok());
+            .map(|r| tree(r.get(), "change.after_sensitive"));
         let mut found = Vec::new();
         walk(&after, "", sensitive.as_ref(), &mut |k, v| {
             found.extend(check_value(k, v));
@@ -166,7 +167,11 @@ fn terraform(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
         .as_ref()
         .and_then(|c| c.root_module.as_ref())
         .and_then(|m| m.variables)
-        .and_then(|v| serde_json::from_str::<serde_json::Map<String, Value>>(v.get()).ok())
+        .map(|v| tree(v.get(), "configuration.root_module.variables"))
+        .and_then(|vars| match vars {
+            Value::Object(vars) => Some(vars),
+            _ => None,
+        })
         .map(|vars| {
             vars.into_iter()
                 .filter(|(_, v)| v.get("sensitive") == Some(&Value::Bool(true)))
@@ -178,10 +183,9 @@ fn terraform(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
         if sensitive_vars.contains(name.as_ref()) {
             continue;
         }
-        let value: Value = var
+        let value = var
             .value
-            .and_then(|r| serde_json::from_str(r.get()).ok())
-            .unwrap_or(Value::Null);
+            .map_or(Value::Null, |r| tree(r.get(), "variables"));
         let mut found = Vec::new();
         walk(&value, name, None, &mut |k, v| {
             found.extend(check_value(k, v))
@@ -218,9 +222,11 @@ pub fn constants(expressions: &str, strict: bool) -> Vec<Finding> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(v) = serde_json::from_str::<Value>(expressions) {
-        visit(&v, strict, &mut out);
-    }
+    visit(
+        &tree(expressions, "configuration expressions"),
+        strict,
+        &mut out,
+    );
     out
 }
 
@@ -235,10 +241,7 @@ fn tree_findings(tree: &Value, settings: &Settings) -> Vec<Finding> {
 fn helm(input: &Input, settings: &Settings, out: &mut Vec<Violation>) {
     for release in &input.helm {
         let name = &release.release;
-        if let Some(values) = release
-            .values
-            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
-        {
+        if let Some(values) = release.values.map(|r| tree(r.get(), "helm values")) {
             for f in tree_findings(&values, settings) {
                 out.push(
                     Violation::deny(

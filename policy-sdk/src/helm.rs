@@ -54,8 +54,9 @@ impl Manifest<'_> {
         format!("{}/{}", self.kind, self.name)
     }
 
+    /// The object as a JSON tree; one the policy cannot read fails it.
     pub fn object_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.object.get()).unwrap_or(serde_json::Value::Null)
+        crate::input::tree(self.object.get(), "a helm manifest")
     }
 
     /// Every `image` of `containers`, `initContainers` and `ephemeralContainers`

@@ -173,7 +173,8 @@ publish = false
 
 [dependencies]
 serde = { version = "1", features = ["derive"] }
-serde_json = { version = "1", features = ["raw_value"] }
+# float_roundtrip: numbers read as opsdeploy's check reads them (ABI.md, "Input").
+serde_json = { version = "1", features = ["raw_value", "float_roundtrip"] }
 "#;
 
 fn cargo_toml(name: &str, sdk_dep: &str) -> String {
@@ -331,6 +332,17 @@ mod tests {
             relative_path(Path::new("/r/policies/x"), Path::new("/r/policy-sdk")),
             "../../policy-sdk"
         );
+    }
+
+    #[test]
+    fn the_vendored_sdk_reads_json_as_the_workspaces_sdk_does() {
+        // The features decide how numbers are read (float_roundtrip): a drift
+        // would make a new policy skip values the host let through.
+        let serde_json_line =
+            |manifest: &'static str| manifest.lines().find(|l| l.starts_with("serde_json = "));
+        let workspace = include_str!("../../Cargo.toml");
+        assert!(serde_json_line(workspace).is_some_and(|l| l.contains("float_roundtrip")));
+        assert_eq!(serde_json_line(workspace), serde_json_line(SDK_MANIFEST));
     }
 
     #[test]
